@@ -1,0 +1,139 @@
+/*
+ * config.c - the table of environment variables (redis config.c style: a row
+ * per setting) and the loader that fills struct cs_config from it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum setting_type { SETTING_STRING, SETTING_LONG };
+
+struct setting {
+	const char *name;
+	const char *default_value; /* NULL: unset unless given */
+	enum setting_type type;
+	long min, max;
+	size_t offset;
+	const char *help;
+};
+
+#define STR(field) SETTING_STRING, 0, 0, offsetof(struct cs_config, field)
+#define NUM(min, max, field) SETTING_LONG, min, max, offsetof(struct cs_config, field)
+
+static const struct setting settings[] = {
+	{ "CHATSYNC_SOCKET", NULL, STR(socket_path),
+	  "unix socket a service listens on (deploy/stack.sh sets one per service)" },
+	{ "CHATSYNC_THREADS", "32", NUM(1, 20000, threads),
+	  "worker threads per service process (sync-svc: also its live-request budget)" },
+	{ "CHATSYNC_THREAD_STACK_KB", "256", NUM(64, 65536, thread_stack_kb),
+	  "stack size of each worker thread" },
+	{ "CHATSYNC_MAX_BODY", "2097152", NUM(1024, 1L << 32, max_body),
+	  "largest request body a service reads, in bytes (import-svc: set higher)" },
+	{ "DATABASE_URL", "postgresql://chatsync@127.0.0.1:55432/chatsync", STR(database_url),
+	  "Postgres connection string" },
+	{ "DB_POOL_SIZE", "4", NUM(1, 256, db_pool_size),
+	  "Postgres connections per service process, borrowed per request" },
+	{ "DB_ACQUIRE_TIMEOUT_MS", "5000", NUM(1, 600000, db_acquire_timeout_ms),
+	  "longest wait for a pooled connection before answering 503" },
+	{ "REDIS_URL", "redis://127.0.0.1:56379", STR(redis_url),
+	  "Redis for wake-ups (redis://host:port)" },
+	{ "REDIS_STREAM_MAXLEN", "100000", NUM(100, 100000000, redis_stream_maxlen),
+	  "approximate length each wake-up stream is trimmed to" },
+	{ "CLERK_JWT_ISSUER_DOMAIN", NULL, STR(issuer),
+	  "token issuer (Clerk Frontend API domain, with or without https://); required" },
+	{ "CLERK_AUTHORIZED_PARTIES", NULL, STR(authorized_parties),
+	  "comma-separated origins allowed in a token's azp; unset: azp not checked" },
+	{ "JWT_AUDIENCE", NULL, STR(audience),
+	  "required aud claim (a Clerk JWT template such as convex); unset: not checked" },
+	{ "JWKS_FILE", NULL, STR(jwks_file),
+	  "read the signing keys from this file (development, tests)" },
+	{ "JWKS_URL", NULL, STR(jwks_url),
+	  "fetch the signing keys from here; default https://<issuer>/.well-known/jwks.json" },
+	{ "JWT_LEEWAY_S", "5", NUM(0, 300, jwt_leeway_s),
+	  "clock leeway for exp, nbf and iat, in seconds" },
+	{ "JWT_ALGORITHMS", "RS256", STR(jwt_algorithms),
+	  "comma-separated signature algorithms accepted" },
+	{ "IMPORT_TOKEN", NULL, STR(import_token),
+	  "service token for /api/import and /api/export; unset: those endpoints answer 401" },
+	{ "SYNC_LIVE_MAX", "6000", NUM(1, 100000, live_max),
+	  "live (long-poll and SSE) requests one sync-svc process holds at once" },
+	{ "SYNC_LIVE_RECHECK_MS", "2000", NUM(50, 60000, live_recheck_ms),
+	  "how often a waiting live request re-checks Postgres without a wake-up" },
+	{ "SYNC_SSE_PING_S", "10", NUM(1, 60, sse_ping_s),
+	  "interval of the SSE keep-alive comment" },
+};
+
+static int load_setting(struct cs_config *cfg, const struct setting *s, char *err, size_t errlen)
+{
+	const char *value = getenv(s->name);
+	char *field = (char *)cfg + s->offset;
+
+	if (!value || !*value)
+		value = s->default_value;
+	if (s->type == SETTING_STRING) {
+		char **target = (char **)(void *)field;
+
+		*target = NULL;
+		if (value && !(*target = strdup(value))) {
+			snprintf(err, errlen, "%s: out of memory", s->name);
+			return -1;
+		}
+		return 0;
+	}
+
+	char *end;
+	long parsed;
+
+	errno = 0;
+	parsed = strtol(value, &end, 10);
+	if (errno || end == value || *end || parsed < s->min || parsed > s->max) {
+		snprintf(err, errlen, "%s: must be an integer from %ld to %ld, got \"%s\"", s->name,
+			 s->min, s->max, value);
+		return -1;
+	}
+	*(long *)(void *)field = parsed;
+	return 0;
+}
+
+int cs_config_load(struct cs_config *cfg, char *err, size_t errlen)
+{
+	size_t i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		if (load_setting(cfg, &settings[i], err, errlen) < 0) {
+			cs_config_release(cfg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void cs_config_release(struct cs_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		if (settings[i].type == SETTING_STRING) {
+			char **target = (char **)(void *)((char *)cfg + settings[i].offset);
+
+			free(*target);
+			*target = NULL;
+		}
+	}
+}
+
+void cs_config_print_table(FILE *out)
+{
+	size_t i;
+
+	fprintf(out, "| variable | default | what it does |\n|---|---|---|\n");
+	for (i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
+		fprintf(out, "| `%s` | %s%s%s | %s |\n", settings[i].name,
+			settings[i].default_value ? "`" : "",
+			settings[i].default_value ? settings[i].default_value : "(unset)",
+			settings[i].default_value ? "`" : "", settings[i].help);
+}

@@ -1,0 +1,50 @@
+/*
+ * config.h - the process's settings, read once from the environment.
+ *
+ * One table (config.c) lists every variable: its name, default, bounds and
+ * what it does; the README's configuration table is the same list
+ * (`bin/chatsync config` prints it). cs_config_load fails on the first bad
+ * value with a message that names the variable. Strings in the struct are
+ * owned by it and freed by cs_config_release.
+ */
+#ifndef CS_CONFIG_H
+#define CS_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct cs_config {
+	/* process */
+	char *socket_path;        /* CHATSYNC_SOCKET */
+	long threads;             /* CHATSYNC_THREADS */
+	long thread_stack_kb;     /* CHATSYNC_THREAD_STACK_KB */
+	long max_body;            /* CHATSYNC_MAX_BODY */
+	/* stores */
+	char *database_url;       /* DATABASE_URL */
+	long db_pool_size;        /* DB_POOL_SIZE */
+	long db_acquire_timeout_ms; /* DB_ACQUIRE_TIMEOUT_MS */
+	char *redis_url;          /* REDIS_URL */
+	long redis_stream_maxlen; /* REDIS_STREAM_MAXLEN */
+	/* auth */
+	char *issuer;             /* CLERK_JWT_ISSUER_DOMAIN */
+	char *authorized_parties; /* CLERK_AUTHORIZED_PARTIES */
+	char *audience;           /* JWT_AUDIENCE */
+	char *jwks_file;          /* JWKS_FILE */
+	char *jwks_url;           /* JWKS_URL */
+	long jwt_leeway_s;        /* JWT_LEEWAY_S */
+	char *jwt_algorithms;     /* JWT_ALGORITHMS */
+	char *import_token;       /* IMPORT_TOKEN */
+	/* sync */
+	long live_max;            /* SYNC_LIVE_MAX */
+	long live_recheck_ms;     /* SYNC_LIVE_RECHECK_MS */
+	long sse_ping_s;          /* SYNC_SSE_PING_S */
+};
+
+#define CS_CONFIG_INIT { 0 }
+
+int cs_config_load(struct cs_config *cfg, char *err, size_t errlen);
+void cs_config_release(struct cs_config *cfg);
+/* Prints the table as Markdown rows: | name | default | description |. */
+void cs_config_print_table(FILE *out);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * db.h - the Postgres pool a service's threads borrow connections from.
+ *
+ * A process holds a few connections (DB_POOL_SIZE), not one per thread: a
+ * request borrows one with cs_db_acquire for as long as it talks to Postgres
+ * and gives it back with cs_db_release. A connection is (re)opened lazily on
+ * acquire, so the pool recovers by itself after a Postgres restart, and every
+ * statement of the service's table is prepared on it once per connection.
+ *
+ * Errors map to HTTP here and only here (by SQLSTATE): unique violation 409,
+ * foreign key 404, serialization failure and deadlock retryable 503,
+ * connection loss 503, bad data 400, anything else 500.
+ *
+ * Results (PGresult *) belong to the caller: PQclear them.
+ */
+#ifndef CS_DB_H
+#define CS_DB_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+#include "error.h"
+
+struct cs_db_statement {
+	const char *name;
+	const char *sql;
+};
+
+struct cs_db;
+struct cs_db_conn {
+	PGconn *pg;
+	struct cs_db *db;
+	int slot;
+	int used;        /* statements run since acquire */
+	int in_transaction;
+};
+
+int cs_db_new(const char *url, int size, long acquire_timeout_ms,
+	      const struct cs_db_statement *statements, size_t count, struct cs_db **out,
+	      char *err, size_t errlen);
+void cs_db_free(struct cs_db *db);
+
+/* Borrows a connection, connecting if needed; 503 when Postgres cannot be reached. */
+int cs_db_acquire(struct cs_db *db, struct cs_db_conn **out, struct cs_error *err);
+/* Gives it back; rolls back a transaction left open by an error path. NULL is fine. */
+void cs_db_release(struct cs_db_conn *conn);
+
+/* Runs a prepared statement of the table. *out is a TUPLES_OK or COMMAND_OK result. */
+int cs_db_exec(struct cs_db_conn *conn, const char *name, int nparams, const char *const *values,
+	       const int *lengths, PGresult **out, struct cs_error *err);
+/* Runs plain SQL with no parameters (BEGIN, COMMIT, ...). */
+int cs_db_command(struct cs_db_conn *conn, const char *sql, struct cs_error *err);
+int cs_db_begin(struct cs_db_conn *conn, struct cs_error *err);
+int cs_db_commit(struct cs_db_conn *conn, struct cs_error *err);
+void cs_db_rollback(struct cs_db_conn *conn);
+
+/* Fills err from a failed result (by SQLSTATE) or a lost connection. */
+int cs_db_error(PGconn *pg, const PGresult *res, struct cs_error *err);
+
+/* 0 when Postgres answers a trivial query through the pool. */
+int cs_db_ping(struct cs_db *db, struct cs_error *err);
+
+#endif

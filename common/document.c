@@ -1,0 +1,102 @@
+/* document.c - result rows to API JSON. */
+#include "document.h"
+
+#include <string.h>
+
+enum field_kind { FIELD_STRING, FIELD_NUMBER, FIELD_BOOL, FIELD_JSON };
+
+struct field {
+	const char *name;
+	enum field_kind kind;
+};
+
+static const struct field chat_fields[CS_CHAT_COLUMN_COUNT] = {
+	{ "id", FIELD_STRING },	       { "userId", FIELD_STRING },
+	{ "title", FIELD_STRING },       { "timestamp", FIELD_NUMBER },
+	{ "parentChatId", FIELD_STRING }, { "branchFromMessageId", FIELD_STRING },
+	{ "branches", FIELD_JSON },      { "isDeleted", FIELD_BOOL },
+	{ "version", FIELD_NUMBER },     { "createdAt", FIELD_NUMBER },
+	{ "updatedAt", FIELD_NUMBER },
+};
+
+static const struct field message_fields[CS_MESSAGE_COLUMN_COUNT] = {
+	{ "id", FIELD_STRING },	      { "chatId", FIELD_STRING },
+	{ "userId", FIELD_STRING },     { "content", FIELD_STRING },
+	{ "role", FIELD_STRING },       { "timestamp", FIELD_NUMBER },
+	{ "position", FIELD_NUMBER },   { "attachments", FIELD_JSON },
+	{ "isDeleted", FIELD_BOOL },    { "version", FIELD_NUMBER },
+	{ "createdAt", FIELD_NUMBER },  { "updatedAt", FIELD_NUMBER },
+};
+
+static void put_object(struct cs_buf *out, const PGresult *res, int row, int first,
+		       const struct field *fields, int count)
+{
+	int i;
+
+	cs_buf_grow(out, 256);
+	cs_buf_putc(out, '{');
+	for (i = 0; i < count; i++) {
+		int col = first + i;
+		const char *value = PQgetvalue(res, row, col);
+		size_t len = (size_t)PQgetlength(res, row, col);
+
+		if (i)
+			cs_buf_putc(out, ',');
+		cs_buf_putc(out, '"');
+		cs_buf_puts(out, fields[i].name);
+		cs_buf_puts(out, "\":");
+		if (PQgetisnull(res, row, col)) {
+			cs_buf_puts(out, "null");
+			continue;
+		}
+		switch (fields[i].kind) {
+		case FIELD_STRING:
+			cs_buf_json_string(out, value, len);
+			break;
+		case FIELD_BOOL:
+			cs_buf_puts(out, value[0] == 't' ? "true" : "false");
+			break;
+		case FIELD_NUMBER:
+		case FIELD_JSON:
+			cs_buf_append(out, value, len);
+			break;
+		}
+	}
+	cs_buf_putc(out, '}');
+}
+
+void cs_document_chat(struct cs_buf *out, const PGresult *res, int row, int first_column)
+{
+	put_object(out, res, row, first_column, chat_fields, CS_CHAT_COLUMN_COUNT);
+}
+
+void cs_document_message(struct cs_buf *out, const PGresult *res, int row, int first_column)
+{
+	put_object(out, res, row, first_column, message_fields, CS_MESSAGE_COLUMN_COUNT);
+}
+
+void cs_document_chats(struct cs_buf *out, const PGresult *res, int first_column)
+{
+	int row, rows = PQntuples(res);
+
+	cs_buf_putc(out, '[');
+	for (row = 0; row < rows; row++) {
+		if (row)
+			cs_buf_putc(out, ',');
+		cs_document_chat(out, res, row, first_column);
+	}
+	cs_buf_putc(out, ']');
+}
+
+void cs_document_messages(struct cs_buf *out, const PGresult *res, int first_column)
+{
+	int row, rows = PQntuples(res);
+
+	cs_buf_putc(out, '[');
+	for (row = 0; row < rows; row++) {
+		if (row)
+			cs_buf_putc(out, ',');
+		cs_document_message(out, res, row, first_column);
+	}
+	cs_buf_putc(out, ']');
+}

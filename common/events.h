@@ -1,0 +1,52 @@
+/*
+ * events.h - wake-ups through Redis streams.
+ *
+ * Writers publish "user U has changes up to version V" after they commit;
+ * sync-svc reads them and wakes the waiting requests of U. Redis holds
+ * nothing that Postgres does not: a lost wake-up only delays a change, since
+ * live requests also re-check Postgres on a timer.
+ *
+ * Streams are sharded by user (CS_EVENTS_SHARDS keys "cs:wake:<n>"), so that
+ * Redis Cluster can spread them, and trimmed to REDIS_STREAM_MAXLEN.
+ *
+ * A struct cs_events is one Redis connection shared by the process's threads
+ * (a mutex serialises them; every command has a short timeout). After a
+ * failure it reconnects on a later call, at most once per second, so that a
+ * Redis outage costs writers a failed call, not a stall.
+ */
+#ifndef CS_EVENTS_H
+#define CS_EVENTS_H
+
+#include <stddef.h>
+
+#define CS_EVENTS_SHARDS 16
+
+struct cs_events;
+
+struct cs_event {
+	char user_id[256];
+	long long version;
+};
+
+int cs_events_new(const char *url, long stream_maxlen, struct cs_events **out, char *err,
+		  size_t errlen);
+void cs_events_free(struct cs_events *ev);
+
+/* XADD a wake-up; -1 when Redis is unreachable (the caller logs and goes on). */
+int cs_events_publish(struct cs_events *ev, const char *user_id, long long version);
+/* 0 when Redis answers PING. */
+int cs_events_ping(struct cs_events *ev);
+
+/*
+ * Blocks up to block_ms for wake-ups after the positions in *last_ids (one per
+ * shard, "$" at first), calling on_event for each. Returns the number read, or
+ * -1 when Redis is unreachable. Meant for one reader thread per process with
+ * its own struct cs_events.
+ */
+int cs_events_read(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64], int block_ms,
+		   void (*on_event)(const struct cs_event *event, void *arg), void *arg);
+
+/* The shard of a user id (stable across processes and versions). */
+unsigned cs_events_shard(const char *user_id);
+
+#endif

@@ -1,0 +1,32 @@
+/* version.c - reserving per-user versions and announcing them. */
+#include "version.h"
+#include "events.h"
+#include "log.h"
+#include "metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+int cs_version_reserve(struct cs_db_conn *conn, const char *user_id, long long count,
+		       long long *last, struct cs_error *err)
+{
+	char count_text[24];
+	const char *params[2] = { user_id, count_text };
+	PGresult *res = NULL;
+
+	snprintf(count_text, sizeof(count_text), "%lld", count);
+	if (cs_db_exec(conn, "cs_version_reserve", 2, params, NULL, &res, err) < 0)
+		return -1;
+	*last = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
+void cs_version_committed(struct cs_server *server, const char *user_id, long long version)
+{
+	if (cs_events_publish(cs_server_events(server), user_id, version) < 0) {
+		cs_metrics_add(cs_server_metrics(server), CS_COUNTER_REDIS_ERRORS, 1);
+		cs_log_warn("could not publish wake-up for version %lld: redis unavailable",
+			    version);
+	}
+}

@@ -1,0 +1,30 @@
+/*
+ * version.h - per-user change numbers (DESIGN.md, hard part 1).
+ *
+ * A write transaction first calls cs_version_reserve: it locks the user's
+ * counter row until the transaction ends and takes `count` new numbers, so
+ * one user's versions commit in the order they were handed out and a reader
+ * who has seen version V can never later miss a version below V. Contention
+ * is per user only. After the commit, cs_version_committed publishes the
+ * wake-up; a Redis failure is logged and counted, never returned.
+ *
+ * Every service that writes puts CS_VERSION_STATEMENT in its statement table.
+ */
+#ifndef CS_VERSION_H
+#define CS_VERSION_H
+
+#include "db.h"
+#include "http.h"
+
+#define CS_VERSION_STATEMENT                                                                  \
+	{ "cs_version_reserve",                                                                  \
+	  "INSERT INTO user_versions AS u (user_id, version) VALUES ($1, $2) "                    \
+	  "ON CONFLICT (user_id) DO UPDATE SET version = u.version + EXCLUDED.version "         \
+	  "RETURNING version" }
+
+/* Locks the user's counter and takes count (≥ 0) numbers: *last is the highest. */
+int cs_version_reserve(struct cs_db_conn *conn, const char *user_id, long long count,
+		       long long *last, struct cs_error *err);
+void cs_version_committed(struct cs_server *server, const char *user_id, long long version);
+
+#endif

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages chatsync needs to build, run, test and benchmark,
+# and only those that are missing, so that a second run costs nothing.
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config
+  libfcgi-dev libpq-dev libhiredis-dev libjansson-dev libjwt-dev libssl-dev
+  libcurl4-openssl-dev libcmocka-dev
+  postgresql postgresql-contrib redis-server redis-tools
+  nginx libnginx-mod-http-js
+  openssl curl python3 procps iproute2
+  wrk nghttp2-client
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]} (run as root, or install them)" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts the packaged daemons on install; the stack runs its own on other
+# ports, so the system copies are stopped to keep the machine quiet.
+for svc in nginx redis-server postgresql; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+  fi
+done

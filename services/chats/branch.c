@@ -1,0 +1,162 @@
+/*
+ * branch.c - POST /api/chats/{id}/branch: a new chat holding copies of the
+ * parent's messages up to and including fromMessageId, listed in the
+ * parent's branches, all in one transaction.
+ *
+ * Versions: two are reserved up front (the new chat, the parent); the copies
+ * take the numbers after those, counted by the insert itself, and the counter
+ * is then moved past them while the user is still locked.
+ */
+#include "chats.h"
+#include "db.h"
+#include "document.h"
+#include "id.h"
+#include "json.h"
+#include "version.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int read_branch_body(struct cs_request *req, json_t **body, const char **from,
+			    const char **title, const char **id, struct cs_error *err)
+{
+	static const char *const allowed[] = { "fromMessageId", "title", "id", NULL };
+	size_t from_len = 0, title_len = 0, id_len = 0;
+	int rc;
+
+	if (cs_http_body_object(req, allowed, body, err) < 0 ||
+	    cs_json_string(*body, "fromMessageId", CS_JSON_REQUIRED, from, &from_len, err) < 0)
+		return -1;
+	if (!cs_id_valid(*from, from_len))
+		return cs_error_set(err, 400, "fromMessageId: must be 1 to 255 bytes of text");
+	rc = cs_json_string(*body, "title", CS_JSON_NULLABLE, title, &title_len, err);
+	if (rc < 0)
+		return -1;
+	if (rc != CS_JSON_PRESENT)
+		*title = NULL;
+	else if (cs_utf8_length(*title, title_len) < 1 || cs_utf8_length(*title, title_len) > 500)
+		return cs_error_set(err, 400, "title: must be 1 to 500 characters");
+	rc = cs_json_string(*body, "id", CS_JSON_NULLABLE, id, &id_len, err);
+	if (rc < 0)
+		return -1;
+	if (rc != CS_JSON_PRESENT)
+		*id = NULL;
+	else if (!cs_id_valid(*id, id_len))
+		return cs_error_set(err, 400, "id: must be 1 to 255 bytes of text");
+	return 0;
+}
+
+void chats_branch(struct cs_request *req)
+{
+	struct cs_error err = CS_ERROR_INIT;
+	struct cs_db_conn *conn = NULL;
+	struct cs_buf out = CS_BUF_INIT;
+	json_t *body = NULL;
+	PGresult *point = NULL, *parent = NULL, *chat = NULL, *copies = NULL;
+	const char *parent_id = req->params[0], *from = NULL, *title = NULL, *id = NULL;
+	char new_id[CS_ID_NEW_SIZE], now_text[24], chat_version[24], parent_version[24];
+	long long last = 0, copied_last = 0, now = cs_now_ms();
+
+	if (!cs_id_valid(parent_id, req->param_lens[0])) {
+		cs_error_set(&err, 400, "id: must be 1 to 255 bytes of text");
+		goto out;
+	}
+	if (read_branch_body(req, &body, &from, &title, &id, &err) < 0)
+		goto out;
+	if (!id) {
+		cs_id_new("c_", new_id);
+		id = new_id;
+	}
+	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
+	    cs_db_begin(conn, &err) < 0 ||
+	    cs_version_reserve(conn, req->user_id, 2, &last, &err) < 0)
+		goto out;
+	{
+		const char *params[1] = { id };
+
+		if (cs_db_exec(conn, "chats_owner", 1, params, NULL, &chat, &err) < 0)
+			goto out;
+		if (PQntuples(chat) > 0) {
+			cs_error_set(&err, 409, "id: already used");
+			goto out;
+		}
+		PQclear(chat);
+		chat = NULL;
+	}
+	{
+		const char *params[2] = { parent_id, req->user_id };
+
+		if (cs_db_exec(conn, "chats_get_own", 2, params, NULL, &parent, &err) < 0)
+			goto out;
+		if (PQntuples(parent) == 0 || PQgetvalue(parent, 0, CS_CHAT_DELETED_COLUMN)[0] == 't') {
+			cs_error_set(&err, 404, "chat not found");
+			goto out;
+		}
+	}
+	{
+		const char *params[3] = { from, parent_id, req->user_id };
+
+		if (cs_db_exec(conn, "chats_branch_point", 3, params, NULL, &point, &err) < 0)
+			goto out;
+		if (PQntuples(point) == 0) {
+			cs_error_set(&err, 404, "fromMessageId: message not found in this chat");
+			goto out;
+		}
+	}
+	snprintf(now_text, sizeof(now_text), "%lld", now);
+	snprintf(chat_version, sizeof(chat_version), "%lld", last - 1);
+	snprintf(parent_version, sizeof(parent_version), "%lld", last);
+	{
+		char ts_text[24];
+		const char *params[8] = { id, req->user_id,
+					  title ? title : PQgetvalue(parent, 0, 2), ts_text,
+					  parent_id, from, chat_version, now_text };
+
+		snprintf(ts_text, sizeof(ts_text), "%lld", now);
+		if (cs_db_exec(conn, "chats_insert", 8, params, NULL, &chat, &err) < 0)
+			goto out;
+	}
+	{
+		const char *params[5] = { parent_id, req->user_id, id, parent_version, now_text };
+		PGresult *res = NULL;
+
+		if (cs_db_exec(conn, "chats_add_branch", 5, params, NULL, &res, &err) < 0)
+			goto out;
+		PQclear(res);
+	}
+	{
+		const char *params[8] = { parent_id,
+					  id,
+					  req->user_id,
+					  PQgetvalue(point, 0, 0),
+					  PQgetvalue(point, 0, 1),
+					  PQgetvalue(point, 0, 2),
+					  parent_version,
+					  now_text };
+
+		if (cs_db_exec(conn, "chats_copy_messages", 8, params, NULL, &copies, &err) < 0)
+			goto out;
+	}
+	if (cs_version_reserve(conn, req->user_id, PQntuples(copies), &copied_last, &err) < 0 ||
+	    cs_db_commit(conn, &err) < 0)
+		goto out;
+	cs_version_committed(req->server, req->user_id, copied_last);
+
+	cs_buf_puts(&out, "{\"chat\":");
+	cs_document_chat(&out, chat, 0, 0);
+	cs_buf_puts(&out, ",\"messages\":");
+	cs_document_messages(&out, copies, 0);
+	cs_buf_putc(&out, '}');
+	cs_http_etag(req, PQgetvalue(chat, 0, CS_CHAT_VERSION_COLUMN));
+	cs_http_respond(req, 201, out.data, out.len);
+out:
+	if (!req->status)
+		cs_http_fail(req, &err);
+	cs_db_release(conn);
+	PQclear(point);
+	PQclear(parent);
+	PQclear(chat);
+	PQclear(copies);
+	cs_buf_release(&out);
+	json_decref(body);
+}

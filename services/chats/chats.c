@@ -1,0 +1,418 @@
+/*
+ * chats.c - list, read, create, update and soft-delete chats.
+ *
+ * Writes follow one shape: BEGIN, reserve the user's versions (which locks
+ * the user), check, write, COMMIT, publish the wake-up. Every statement is
+ * filtered by the token's user, so another user's chat is simply not found.
+ */
+#include "chats.h"
+#include "cursor.h"
+#include "db.h"
+#include "document.h"
+#include "id.h"
+#include "json.h"
+#include "version.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TITLE_MAX_CHARS 500
+
+/* Validates the :id of the path; 400 on a malformed one. */
+static int path_id(struct cs_request *req, const char **id, struct cs_error *err)
+{
+	if (!cs_id_valid(req->params[0], req->param_lens[0]))
+		return cs_error_set(err, 400, "id: must be 1 to 255 bytes of text");
+	*id = req->params[0];
+	return 0;
+}
+
+static int check_title(const char *title, size_t len, struct cs_error *err)
+{
+	size_t chars = cs_utf8_length(title, len);
+
+	if (chars < 1 || chars > TITLE_MAX_CHARS)
+		return cs_error_set(err, 400, "title: must be 1 to 500 characters");
+	return 0;
+}
+
+static int read_id_field(json_t *body, const char *field, const char **id, struct cs_error *err)
+{
+	size_t len = 0;
+	int rc = cs_json_string(body, field, CS_JSON_NULLABLE, id, &len, err);
+
+	if (rc == CS_JSON_PRESENT && !cs_id_valid(*id, len))
+		return cs_error_set(err, 400, "%s: must be 1 to 255 bytes of text", field);
+	if (rc != CS_JSON_PRESENT && rc >= 0)
+		*id = NULL;
+	return rc < 0 ? -1 : 0;
+}
+
+static void respond_chat(struct cs_request *req, int status, const PGresult *res, int row,
+			 int first_column)
+{
+	struct cs_buf body = CS_BUF_INIT;
+
+	cs_buf_puts(&body, "{\"chat\":");
+	cs_document_chat(&body, res, row, first_column);
+	cs_buf_putc(&body, '}');
+	cs_http_etag(req, PQgetvalue(res, row, first_column + CS_CHAT_VERSION_COLUMN));
+	cs_http_respond(req, status, body.data, body.len);
+	cs_buf_release(&body);
+}
+
+void chats_list(struct cs_request *req)
+{
+	struct cs_error err = CS_ERROR_INIT;
+	struct cs_db_conn *conn = NULL;
+	struct cs_buf body = CS_BUF_INIT;
+	PGresult *res = NULL;
+	const char *cursor = cs_http_query(req, "cursor");
+	long long limit, after_ts = 0;
+	const char *after_id = NULL;
+	size_t after_id_len = 0;
+	char limit_text[24], ts_text[24];
+	int rows;
+
+	if (cs_http_query_long(req, "limit", 50, 1, 200, &limit, &err) < 0)
+		goto out;
+	if (cursor && *cursor &&
+	    cs_cursor_decode(&req->arena, cursor, &after_ts, &after_id, &after_id_len) < 0) {
+		cs_error_set(&err, 400, "cursor: malformed");
+		goto out;
+	}
+	snprintf(limit_text, sizeof(limit_text), "%lld", limit + 1);
+	snprintf(ts_text, sizeof(ts_text), "%lld", after_ts);
+	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0)
+		goto out;
+	if (after_id) {
+		const char *params[4] = { req->user_id, ts_text, after_id, limit_text };
+
+		if (cs_db_exec(conn, "chats_list_after", 4, params, NULL, &res, &err) < 0)
+			goto out;
+	} else {
+		const char *params[2] = { req->user_id, limit_text };
+
+		if (cs_db_exec(conn, "chats_list_first", 2, params, NULL, &res, &err) < 0)
+			goto out;
+	}
+	cs_db_release(conn);
+	conn = NULL;
+
+	rows = PQntuples(res);
+	cs_buf_puts(&body, "{\"chats\":[");
+	for (int row = 0; row < rows && row < limit; row++) {
+		if (row)
+			cs_buf_putc(&body, ',');
+		cs_document_chat(&body, res, row, 0);
+	}
+	cs_buf_puts(&body, "],\"nextCursor\":");
+	if (rows > limit) {
+		int last = (int)limit - 1;
+		const char *next = cs_cursor_encode(&req->arena,
+						    strtoll(PQgetvalue(res, last, 3), NULL, 10),
+						    PQgetvalue(res, last, 0),
+						    (size_t)PQgetlength(res, last, 0));
+
+		cs_buf_json_string(&body, next, strlen(next));
+	} else {
+		cs_buf_puts(&body, "null");
+	}
+	cs_buf_putc(&body, '}');
+	cs_http_respond(req, 200, body.data, body.len);
+out:
+	if (!req->status)
+		cs_http_fail(req, &err);
+	cs_db_release(conn);
+	PQclear(res);
+	cs_buf_release(&body);
+}
+
+void chats_get(struct cs_request *req)
+{
+	struct cs_error err = CS_ERROR_INIT;
+	struct cs_db_conn *conn = NULL;
+	struct cs_buf body = CS_BUF_INIT;
+	PGresult *res = NULL;
+	const char *id;
+	int rows, row;
+
+	if (path_id(req, &id, &err) < 0)
+		goto out;
+	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0)
+		goto out;
+	{
+		const char *params[2] = { id, req->user_id };
+
+		if (cs_db_exec(conn, "chats_get_with_messages", 2, params, NULL, &res, &err) < 0)
+			goto out;
+	}
+	cs_db_release(conn);
+	conn = NULL;
+	rows = PQntuples(res);
+	if (rows == 0) {
+		cs_error_set(&err, 404, "chat not found");
+		goto out;
+	}
+	cs_buf_puts(&body, "{\"chat\":");
+	cs_document_chat(&body, res, 0, 0);
+	cs_buf_puts(&body, ",\"messages\":[");
+	/* the LEFT JOIN gives one row of nulls for a chat without messages */
+	for (row = 0; row < rows && !PQgetisnull(res, row, CS_CHAT_COLUMN_COUNT); row++) {
+		if (row)
+			cs_buf_putc(&body, ',');
+		cs_document_message(&body, res, row, CS_CHAT_COLUMN_COUNT);
+	}
+	cs_buf_puts(&body, "]}");
+	cs_http_etag(req, PQgetvalue(res, 0, CS_CHAT_VERSION_COLUMN));
+	cs_http_respond(req, 200, body.data, body.len);
+out:
+	if (!req->status)
+		cs_http_fail(req, &err);
+	cs_db_release(conn);
+	PQclear(res);
+	cs_buf_release(&body);
+}
+
+/*
+ * With the user locked: an id the user already has is a replay (answered
+ * with the stored chat, nothing written); another user's is a conflict.
+ * Returns 1 when it answered, 0 when the id is free, -1 on error.
+ */
+static int answer_existing(struct cs_request *req, struct cs_db_conn *conn, const char *id,
+			   struct cs_error *err)
+{
+	const char *params[1] = { id };
+	PGresult *res = NULL;
+	int answered = 0;
+
+	if (cs_db_exec(conn, "chats_owner", 1, params, NULL, &res, err) < 0)
+		return -1;
+	if (PQntuples(res) == 1) {
+		if (strcmp(PQgetvalue(res, 0, 0), req->user_id) != 0) {
+			cs_error_set(err, 409, "id: already used");
+			answered = -1;
+		} else {
+			cs_db_rollback(conn);
+			cs_http_add_header(req, "Idempotent-Replay", "true");
+			respond_chat(req, 200, res, 0, 1);
+			answered = 1;
+		}
+	}
+	PQclear(res);
+	return answered;
+}
+
+void chats_create(struct cs_request *req)
+{
+	static const char *const allowed[] = { "id", "title", "timestamp", "parentChatId",
+					       "branchFromMessageId", NULL };
+	struct cs_error err = CS_ERROR_INIT;
+	struct cs_db_conn *conn = NULL;
+	json_t *body = NULL;
+	PGresult *res = NULL;
+	const char *id = NULL, *title = NULL, *parent = NULL, *branch_from = NULL;
+	size_t title_len = 0;
+	long long timestamp = cs_now_ms(), now = cs_now_ms(), last = 0;
+	char new_id[CS_ID_NEW_SIZE], ts_text[24], now_text[24], version_text[24], parent_version[24];
+	int rc;
+
+	if (cs_http_body_object(req, allowed, &body, &err) < 0 ||
+	    read_id_field(body, "id", &id, &err) < 0 ||
+	    cs_json_string(body, "title", CS_JSON_REQUIRED, &title, &title_len, &err) < 0 ||
+	    check_title(title, title_len, &err) < 0 ||
+	    cs_json_int64(body, "timestamp", CS_JSON_NULLABLE, &timestamp, &err) < 0 ||
+	    read_id_field(body, "parentChatId", &parent, &err) < 0 ||
+	    read_id_field(body, "branchFromMessageId", &branch_from, &err) < 0)
+		goto out;
+	if (timestamp < 0) {
+		cs_error_set(&err, 400, "timestamp: must not be negative");
+		goto out;
+	}
+	if (!id) {
+		cs_id_new("c_", new_id);
+		id = new_id;
+	}
+	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
+	    cs_db_begin(conn, &err) < 0 ||
+	    cs_version_reserve(conn, req->user_id, parent ? 2 : 1, &last, &err) < 0)
+		goto out;
+	rc = answer_existing(req, conn, id, &err);
+	if (rc != 0)
+		goto out;
+	snprintf(ts_text, sizeof(ts_text), "%lld", timestamp);
+	snprintf(now_text, sizeof(now_text), "%lld", now);
+	snprintf(version_text, sizeof(version_text), "%lld", parent ? last - 1 : last);
+	snprintf(parent_version, sizeof(parent_version), "%lld", last);
+	if (parent) {
+		const char *params[5] = { parent, req->user_id, id, parent_version, now_text };
+
+		if (cs_db_exec(conn, "chats_add_branch", 5, params, NULL, &res, &err) < 0)
+			goto out;
+		rc = PQntuples(res);
+		PQclear(res);
+		res = NULL;
+		if (rc == 0) {
+			cs_error_set(&err, 404, "parent chat not found");
+			goto out;
+		}
+	}
+	{
+		const char *params[8] = { id, req->user_id, title, ts_text, parent, branch_from,
+					  version_text, now_text };
+
+		if (cs_db_exec(conn, "chats_insert", 8, params, NULL, &res, &err) < 0)
+			goto out;
+	}
+	if (PQntuples(res) == 0) {
+		/* another user's create of this id committed after our check */
+		cs_error_set(&err, 409, "id: already used");
+		goto out;
+	}
+	if (cs_db_commit(conn, &err) < 0)
+		goto out;
+	cs_version_committed(req->server, req->user_id, last);
+	respond_chat(req, 201, res, 0, 0);
+out:
+	if (!req->status)
+		cs_http_fail(req, &err);
+	cs_db_release(conn);
+	PQclear(res);
+	json_decref(body);
+}
+
+/* branches: an array of ids, stored as given. */
+static int read_branches(json_t *body, char **text, struct cs_error *err)
+{
+	json_t *branches = NULL, *item;
+	size_t i;
+	int rc = cs_json_value(body, "branches", 0, &branches, err);
+
+	*text = NULL;
+	if (rc != CS_JSON_PRESENT)
+		return rc < 0 ? -1 : 0;
+	if (!json_is_array(branches))
+		return cs_error_set(err, 400, "branches: must be an array of chat ids");
+	json_array_foreach(branches, i, item) {
+		if (!json_is_string(item) ||
+		    !cs_id_valid(json_string_value(item), json_string_length(item)))
+			return cs_error_set(err, 400, "branches: must be an array of chat ids");
+	}
+	*text = json_dumps(branches, JSON_COMPACT);
+	return *text ? 0 : cs_error_set(err, 500, "internal error");
+}
+
+void chats_update(struct cs_request *req)
+{
+	static const char *const allowed[] = { "title", "branches", NULL };
+	struct cs_error err = CS_ERROR_INIT;
+	struct cs_db_conn *conn = NULL;
+	json_t *body = NULL;
+	PGresult *res = NULL;
+	const char *id, *title = NULL;
+	char *branches = NULL;
+	size_t title_len = 0;
+	long long expected = 0, last = 0;
+	char now_text[24], version_text[24], expected_text[24];
+	int rc, has_expected;
+
+	if (path_id(req, &id, &err) < 0 ||
+	    (has_expected = cs_http_if_match(req, &expected, &err)) < 0 ||
+	    cs_http_body_object(req, allowed, &body, &err) < 0)
+		goto out;
+	rc = cs_json_string(body, "title", 0, &title, &title_len, &err);
+	if (rc < 0 || (rc == CS_JSON_PRESENT && check_title(title, title_len, &err) < 0) ||
+	    read_branches(body, &branches, &err) < 0)
+		goto out;
+	if (rc != CS_JSON_PRESENT)
+		title = NULL;
+	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
+	    cs_db_begin(conn, &err) < 0 ||
+	    cs_version_reserve(conn, req->user_id, 1, &last, &err) < 0)
+		goto out;
+	snprintf(now_text, sizeof(now_text), "%lld", cs_now_ms());
+	snprintf(version_text, sizeof(version_text), "%lld", last);
+	snprintf(expected_text, sizeof(expected_text), "%lld", expected);
+	{
+		const char *params[7] = { id,	   req->user_id, title, branches, version_text,
+					  now_text, has_expected ? expected_text : NULL };
+
+		if (cs_db_exec(conn, "chats_update", 7, params, NULL, &res, &err) < 0)
+			goto out;
+	}
+	if (PQntuples(res) == 0) {
+		const char *params[2] = { id, req->user_id };
+
+		PQclear(res);
+		res = NULL;
+		if (cs_db_exec(conn, "chats_visible", 2, params, NULL, &res, &err) < 0)
+			goto out;
+		if (PQntuples(res) == 0)
+			cs_error_set(&err, 404, "chat not found");
+		else
+			cs_error_set(&err, 412, "chat is at version %s", PQgetvalue(res, 0, 0));
+		goto out;
+	}
+	if (cs_db_commit(conn, &err) < 0)
+		goto out;
+	cs_version_committed(req->server, req->user_id, last);
+	respond_chat(req, 200, res, 0, 0);
+out:
+	if (!req->status)
+		cs_http_fail(req, &err);
+	cs_db_release(conn);
+	PQclear(res);
+	free(branches);
+	json_decref(body);
+}
+
+void chats_delete(struct cs_request *req)
+{
+	struct cs_error err = CS_ERROR_INIT;
+	struct cs_db_conn *conn = NULL;
+	PGresult *res = NULL;
+	const char *id;
+	long long last = 0;
+	char now_text[24], version_text[24];
+
+	if (path_id(req, &id, &err) < 0)
+		goto out;
+	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
+	    cs_db_begin(conn, &err) < 0 ||
+	    cs_version_reserve(conn, req->user_id, 1, &last, &err) < 0)
+		goto out;
+	snprintf(now_text, sizeof(now_text), "%lld", cs_now_ms());
+	snprintf(version_text, sizeof(version_text), "%lld", last);
+	{
+		const char *params[4] = { id, req->user_id, version_text, now_text };
+
+		if (cs_db_exec(conn, "chats_delete", 4, params, NULL, &res, &err) < 0)
+			goto out;
+	}
+	if (PQntuples(res) == 0) {
+		/* already deleted: answer the tombstone, write nothing */
+		const char *params[2] = { id, req->user_id };
+
+		PQclear(res);
+		res = NULL;
+		if (cs_db_exec(conn, "chats_get_own", 2, params, NULL, &res, &err) < 0)
+			goto out;
+		if (PQntuples(res) == 0) {
+			cs_error_set(&err, 404, "chat not found");
+			goto out;
+		}
+		cs_db_rollback(conn);
+		respond_chat(req, 200, res, 0, 0);
+		goto out;
+	}
+	if (cs_db_commit(conn, &err) < 0)
+		goto out;
+	cs_version_committed(req->server, req->user_id, last);
+	respond_chat(req, 200, res, 0, 0);
+out:
+	if (!req->status)
+		cs_http_fail(req, &err);
+	cs_db_release(conn);
+	PQclear(res);
+}

@@ -1,0 +1,88 @@
+/*
+ * chats-svc: the chat documents of API.md's Chats section, except the paged
+ * message list of a chat, which messages-svc serves. Routes and the SQL they
+ * run, in one place.
+ */
+#include "chats.h"
+#include "db.h"
+#include "document.h"
+#include "version.h"
+
+#define CHAT_FROM " FROM chats c "
+
+static const struct cs_db_statement statements[] = {
+	CS_VERSION_STATEMENT,
+	{ "chats_list_first",
+	  "SELECT " CS_CHAT_COLUMNS CHAT_FROM
+	  "WHERE c.user_id = $1 AND NOT c.is_deleted "
+	  "ORDER BY c.\"timestamp\" DESC, c.id DESC LIMIT $2" },
+	{ "chats_list_after",
+	  "SELECT " CS_CHAT_COLUMNS CHAT_FROM
+	  "WHERE c.user_id = $1 AND NOT c.is_deleted AND (c.\"timestamp\", c.id) < ($2, $3) "
+	  "ORDER BY c.\"timestamp\" DESC, c.id DESC LIMIT $4" },
+	{ "chats_get_with_messages",
+	  "SELECT " CS_CHAT_COLUMNS ", " CS_MESSAGE_COLUMNS CHAT_FROM
+	  "LEFT JOIN messages m ON m.chat_id = c.id AND NOT m.is_deleted "
+	  "WHERE c.id = $1 AND c.user_id = $2 AND NOT c.is_deleted "
+	  "ORDER BY coalesce(m.position, -1), m.\"timestamp\", m.id" },
+	{ "chats_owner", "SELECT c.user_id, " CS_CHAT_COLUMNS CHAT_FROM "WHERE c.id = $1" },
+	{ "chats_get_own", "SELECT " CS_CHAT_COLUMNS CHAT_FROM "WHERE c.id = $1 AND c.user_id = $2" },
+	{ "chats_insert",
+	  "INSERT INTO chats AS c (id, user_id, title, \"timestamp\", parent_chat_id, "
+	  "branch_from_message_id, version, created_at, updated_at) "
+	  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) "
+	  "ON CONFLICT (id) DO NOTHING RETURNING " CS_CHAT_COLUMNS },
+	{ "chats_add_branch",
+	  "UPDATE chats AS c SET branches = c.branches || jsonb_build_array($3::text), "
+	  "version = $4, updated_at = $5 "
+	  "WHERE c.id = $1 AND c.user_id = $2 AND NOT c.is_deleted RETURNING c.id" },
+	{ "chats_update",
+	  "UPDATE chats AS c SET title = coalesce($3, c.title), "
+	  "branches = coalesce($4::jsonb, c.branches), version = $5, updated_at = $6 "
+	  "WHERE c.id = $1 AND c.user_id = $2 AND NOT c.is_deleted "
+	  "AND ($7::bigint IS NULL OR c.version = $7::bigint) RETURNING " CS_CHAT_COLUMNS },
+	{ "chats_visible",
+	  "SELECT c.version" CHAT_FROM "WHERE c.id = $1 AND c.user_id = $2 AND NOT c.is_deleted" },
+	{ "chats_delete",
+	  "UPDATE chats AS c SET is_deleted = true, version = $3, updated_at = $4 "
+	  "WHERE c.id = $1 AND c.user_id = $2 AND NOT c.is_deleted RETURNING " CS_CHAT_COLUMNS },
+	{ "chats_branch_point",
+	  "SELECT coalesce(m.position, -1), m.\"timestamp\", m.id FROM messages m "
+	  "WHERE m.id = $1 AND m.chat_id = $2 AND m.user_id = $3 AND NOT m.is_deleted" },
+	/* copies keep order, content and position; each gets its own version */
+	{ "chats_copy_messages",
+	  "WITH copied AS (INSERT INTO messages (id, chat_id, user_id, content, role, "
+	  "\"timestamp\", position, attachments, version, created_at, updated_at) "
+	  "SELECT 'm_' || replace(gen_random_uuid()::text, '-', ''), $2, s.user_id, s.content, "
+	  "s.role, s.\"timestamp\", s.position, s.attachments, "
+	  "$7::bigint + row_number() OVER (ORDER BY coalesce(s.position, -1), s.\"timestamp\", s.id), "
+	  "$8, $8 FROM messages s "
+	  "WHERE s.chat_id = $1 AND s.user_id = $3 AND NOT s.is_deleted "
+	  "AND (coalesce(s.position, -1), s.\"timestamp\", s.id) <= ($4::int, $5::bigint, $6::text) "
+	  "RETURNING *) "
+	  "SELECT " CS_MESSAGE_COLUMNS " FROM copied m "
+	  "ORDER BY coalesce(m.position, -1), m.\"timestamp\", m.id" },
+};
+
+static const struct cs_route routes[] = {
+	{ "GET", "/api/chats", chats_list, CS_ROUTE_USER, "chats_list" },
+	{ "POST", "/api/chats", chats_create, CS_ROUTE_USER | CS_ROUTE_BODY, "chats_create" },
+	{ "GET", "/api/chats/:id", chats_get, CS_ROUTE_USER, "chats_get" },
+	{ "PATCH", "/api/chats/:id", chats_update, CS_ROUTE_USER | CS_ROUTE_BODY, "chats_update" },
+	{ "DELETE", "/api/chats/:id", chats_delete, CS_ROUTE_USER, "chats_delete" },
+	{ "POST", "/api/chats/:id/branch", chats_branch, CS_ROUTE_USER | CS_ROUTE_BODY,
+	  "chats_branch" },
+};
+
+int main(void)
+{
+	static const struct cs_service service = {
+		.name = "chats",
+		.routes = routes,
+		.route_count = sizeof(routes) / sizeof(routes[0]),
+		.statements = statements,
+		.statement_count = sizeof(statements) / sizeof(statements[0]),
+	};
+
+	return cs_service_main(&service);
+}

@@ -1,0 +1,401 @@
+/*
+ * messages.c - append, edit, soft-delete and page through messages.
+ *
+ * Writes follow the shape of chats-svc: BEGIN, reserve the user's versions
+ * (which locks the user, and so serialises appends to any of the user's
+ * chats), check, write, COMMIT, publish the wake-up.
+ */
+#include "cursor.h"
+#include "db.h"
+#include "document.h"
+#include "id.h"
+#include "json.h"
+#include "messages.h"
+#include "version.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONTENT_MAX_BYTES (1024 * 1024)
+#define ATTACHMENTS_MAX_BYTES (256 * 1024)
+#define MESSAGE_POSITION_COLUMN 6
+#define MESSAGE_TIMESTAMP_COLUMN 5
+
+static int path_id(struct cs_request *req, const char **id, struct cs_error *err)
+{
+	if (!cs_id_valid(req->params[0], req->param_lens[0]))
+		return cs_error_set(err, 400, "id: must be 1 to 255 bytes of text");
+	*id = req->params[0];
+	return 0;
+}
+
+static void respond_message(struct cs_request *req, int status, const PGresult *res, int row,
+			    int first_column)
+{
+	struct cs_buf body = CS_BUF_INIT;
+
+	cs_buf_puts(&body, "{\"message\":");
+	cs_document_message(&body, res, row, first_column);
+	cs_buf_putc(&body, '}');
+	cs_http_etag(req, PQgetvalue(res, row, first_column + CS_MESSAGE_VERSION_COLUMN));
+	cs_http_respond(req, status, body.data, body.len);
+	cs_buf_release(&body);
+}
+
+static int read_content(json_t *body, int flags, const char **content, struct cs_error *err)
+{
+	size_t len = 0;
+	int rc = cs_json_string(body, "content", flags, content, &len, err);
+
+	if (rc == CS_JSON_PRESENT && len > CONTENT_MAX_BYTES)
+		return cs_error_set(err, 400, "content: must be at most 1 MiB");
+	if (rc != CS_JSON_PRESENT)
+		*content = NULL;
+	return rc < 0 ? -1 : 0;
+}
+
+/* attachments: any JSON up to 256 KiB; *text is NULL for null, malloc'd otherwise. */
+static int read_attachments(json_t *body, int *present, char **text, struct cs_error *err)
+{
+	json_t *value = NULL;
+	int rc = cs_json_value(body, "attachments", CS_JSON_NULLABLE, &value, err);
+
+	*text = NULL;
+	*present = rc == CS_JSON_PRESENT || rc == CS_JSON_NULL;
+	if (rc != CS_JSON_PRESENT)
+		return rc < 0 ? -1 : 0;
+	*text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!*text)
+		return cs_error_set(err, 500, "internal error");
+	if (strlen(*text) > ATTACHMENTS_MAX_BYTES)
+		return cs_error_set(err, 400, "attachments: must be at most 256 KiB of JSON");
+	return 0;
+}
+
+/*
+ * With the user locked: the user's own id is a replay, answered with the
+ * stored message; another user's is a conflict. 1 answered, 0 free, -1 error.
+ */
+static int answer_existing(struct cs_request *req, struct cs_db_conn *conn, const char *id,
+			   struct cs_error *err)
+{
+	const char *params[1] = { id };
+	PGresult *res = NULL;
+	int answered = 0;
+
+	if (cs_db_exec(conn, "messages_owner", 1, params, NULL, &res, err) < 0)
+		return -1;
+	if (PQntuples(res) == 1) {
+		if (strcmp(PQgetvalue(res, 0, 0), req->user_id) != 0) {
+			cs_error_set(err, 409, "id: already used");
+			answered = -1;
+		} else {
+			cs_db_rollback(conn);
+			cs_http_add_header(req, "Idempotent-Replay", "true");
+			respond_message(req, 200, res, 0, 1);
+			answered = 1;
+		}
+	}
+	PQclear(res);
+	return answered;
+}
+
+void messages_append(struct cs_request *req)
+{
+	static const char *const allowed[] = { "id",	      "content",   "role",
+					       "position", "attachments", "timestamp", NULL };
+	struct cs_error err = CS_ERROR_INIT;
+	struct cs_db_conn *conn = NULL;
+	json_t *body = NULL;
+	PGresult *res = NULL;
+	const char *chat_id, *id = NULL, *content = NULL, *role = NULL;
+	char *attachments = NULL;
+	size_t id_len = 0, role_len = 0;
+	long long position = -1, timestamp = cs_now_ms(), last = 0;
+	char new_id[CS_ID_NEW_SIZE], position_text[24], ts_text[24], now_text[24], version_text[24];
+	int rc, has_attachments, has_position;
+
+	if (path_id(req, &chat_id, &err) < 0 || cs_http_body_object(req, allowed, &body, &err) < 0)
+		goto out;
+	rc = cs_json_string(body, "id", CS_JSON_NULLABLE, &id, &id_len, &err);
+	if (rc < 0)
+		goto out;
+	if (rc == CS_JSON_PRESENT && !cs_id_valid(id, id_len)) {
+		cs_error_set(&err, 400, "id: must be 1 to 255 bytes of text");
+		goto out;
+	}
+	if (rc != CS_JSON_PRESENT) {
+		cs_id_new("m_", new_id);
+		id = new_id;
+	}
+	if (read_content(body, CS_JSON_REQUIRED, &content, &err) < 0 ||
+	    cs_json_string(body, "role", CS_JSON_REQUIRED, &role, &role_len, &err) < 0)
+		goto out;
+	if (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0) {
+		cs_error_set(&err, 400, "role: must be \"user\" or \"assistant\"");
+		goto out;
+	}
+	has_position = cs_json_int64(body, "position", CS_JSON_NULLABLE, &position, &err);
+	if (has_position < 0 ||
+	    cs_json_int64(body, "timestamp", CS_JSON_NULLABLE, &timestamp, &err) < 0 ||
+	    read_attachments(body, &has_attachments, &attachments, &err) < 0)
+		goto out;
+	if (has_position == CS_JSON_PRESENT && (position < 0 || position > INT_MAX)) {
+		cs_error_set(&err, 400, "position: must be an integer from 0 to %d", INT_MAX);
+		goto out;
+	}
+	if (timestamp < 0) {
+		cs_error_set(&err, 400, "timestamp: must not be negative");
+		goto out;
+	}
+	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
+	    cs_db_begin(conn, &err) < 0 ||
+	    cs_version_reserve(conn, req->user_id, 1, &last, &err) < 0)
+		goto out;
+	rc = answer_existing(req, conn, id, &err);
+	if (rc != 0)
+		goto out;
+	snprintf(position_text, sizeof(position_text), "%lld", position);
+	snprintf(ts_text, sizeof(ts_text), "%lld", timestamp);
+	snprintf(now_text, sizeof(now_text), "%lld", cs_now_ms());
+	snprintf(version_text, sizeof(version_text), "%lld", last);
+	{
+		const char *params[10] = { id, chat_id, req->user_id, content, role, ts_text,
+					   has_position == CS_JSON_PRESENT ? position_text : NULL,
+					   attachments, version_text, now_text };
+
+		if (cs_db_exec(conn, "messages_insert", 10, params, NULL, &res, &err) < 0) {
+			if (err.status == 409)
+				cs_error_set(&err, 409, "position: already taken in this chat");
+			goto out;
+		}
+	}
+	if (PQntuples(res) == 0) {
+		cs_error_set(&err, 404, "chat not found");
+		goto out;
+	}
+	if (cs_db_commit(conn, &err) < 0)
+		goto out;
+	cs_version_committed(req->server, req->user_id, last);
+	respond_message(req, 201, res, 0, 0);
+out:
+	if (!req->status)
+		cs_http_fail(req, &err);
+	cs_db_release(conn);
+	PQclear(res);
+	free(attachments);
+	json_decref(body);
+}
+
+void messages_update(struct cs_request *req)
+{
+	static const char *const allowed[] = { "content", "attachments", NULL };
+	struct cs_error err = CS_ERROR_INIT;
+	struct cs_db_conn *conn = NULL;
+	json_t *body = NULL;
+	PGresult *res = NULL;
+	const char *id, *content = NULL;
+	char *attachments = NULL;
+	long long expected = 0, last = 0;
+	char now_text[24], version_text[24], expected_text[24];
+	int has_expected, has_attachments = 0;
+
+	if (path_id(req, &id, &err) < 0 ||
+	    (has_expected = cs_http_if_match(req, &expected, &err)) < 0 ||
+	    cs_http_body_object(req, allowed, &body, &err) < 0 ||
+	    read_content(body, 0, &content, &err) < 0 ||
+	    read_attachments(body, &has_attachments, &attachments, &err) < 0)
+		goto out;
+	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
+	    cs_db_begin(conn, &err) < 0 ||
+	    cs_version_reserve(conn, req->user_id, 1, &last, &err) < 0)
+		goto out;
+	snprintf(now_text, sizeof(now_text), "%lld", cs_now_ms());
+	snprintf(version_text, sizeof(version_text), "%lld", last);
+	snprintf(expected_text, sizeof(expected_text), "%lld", expected);
+	{
+		const char *params[8] = { id,
+					  req->user_id,
+					  content,
+					  has_attachments ? "true" : "false",
+					  attachments,
+					  version_text,
+					  now_text,
+					  has_expected ? expected_text : NULL };
+
+		if (cs_db_exec(conn, "messages_update", 8, params, NULL, &res, &err) < 0)
+			goto out;
+	}
+	if (PQntuples(res) == 0) {
+		const char *params[2] = { id, req->user_id };
+
+		PQclear(res);
+		res = NULL;
+		if (cs_db_exec(conn, "messages_visible", 2, params, NULL, &res, &err) < 0)
+			goto out;
+		if (PQntuples(res) == 0)
+			cs_error_set(&err, 404, "message not found");
+		else
+			cs_error_set(&err, 412, "message is at version %s", PQgetvalue(res, 0, 0));
+		goto out;
+	}
+	if (cs_db_commit(conn, &err) < 0)
+		goto out;
+	cs_version_committed(req->server, req->user_id, last);
+	respond_message(req, 200, res, 0, 0);
+out:
+	if (!req->status)
+		cs_http_fail(req, &err);
+	cs_db_release(conn);
+	PQclear(res);
+	free(attachments);
+	json_decref(body);
+}
+
+void messages_delete(struct cs_request *req)
+{
+	struct cs_error err = CS_ERROR_INIT;
+	struct cs_db_conn *conn = NULL;
+	PGresult *res = NULL;
+	const char *id;
+	long long last = 0;
+	char now_text[24], version_text[24];
+
+	if (path_id(req, &id, &err) < 0)
+		goto out;
+	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
+	    cs_db_begin(conn, &err) < 0 ||
+	    cs_version_reserve(conn, req->user_id, 1, &last, &err) < 0)
+		goto out;
+	snprintf(now_text, sizeof(now_text), "%lld", cs_now_ms());
+	snprintf(version_text, sizeof(version_text), "%lld", last);
+	{
+		const char *params[4] = { id, req->user_id, version_text, now_text };
+
+		if (cs_db_exec(conn, "messages_delete", 4, params, NULL, &res, &err) < 0)
+			goto out;
+	}
+	if (PQntuples(res) == 0) {
+		/* already deleted: answer the tombstone, write nothing */
+		const char *params[2] = { id, req->user_id };
+
+		PQclear(res);
+		res = NULL;
+		if (cs_db_exec(conn, "messages_get_own", 2, params, NULL, &res, &err) < 0)
+			goto out;
+		if (PQntuples(res) == 0) {
+			cs_error_set(&err, 404, "message not found");
+			goto out;
+		}
+		cs_db_rollback(conn);
+		respond_message(req, 200, res, 0, 0);
+		goto out;
+	}
+	if (cs_db_commit(conn, &err) < 0)
+		goto out;
+	cs_version_committed(req->server, req->user_id, last);
+	respond_message(req, 200, res, 0, 0);
+out:
+	if (!req->status)
+		cs_http_fail(req, &err);
+	cs_db_release(conn);
+	PQclear(res);
+}
+
+/* The page key: `cursor` (opaque, from nextCursor) or `after` (a position). */
+static int page_key(struct cs_request *req, char pos[24], char ts[24], const char **id,
+		    struct cs_error *err)
+{
+	const char *cursor = cs_http_query(req, "cursor");
+	long long after = -2, number = 0;
+	const char *text = NULL;
+	size_t len = 0;
+
+	*id = "";
+	snprintf(ts, 24, "%lld", (long long)LLONG_MIN);
+	if (cursor && *cursor) {
+		char *colon;
+
+		if (cs_cursor_decode(&req->arena, cursor, &number, &text, &len) < 0 ||
+		    !(colon = memchr(text, ':', len)))
+			return cs_error_set(err, 400, "cursor: malformed");
+		*colon = '\0';
+		snprintf(pos, 24, "%lld", number);
+		snprintf(ts, 24, "%lld", strtoll(text, NULL, 10));
+		*id = colon + 1;
+		return 0;
+	}
+	if (cs_http_query_long(req, "after", -1, -1, INT_MAX, &after, err) < 0)
+		return -1;
+	if (cs_http_query(req, "after"))
+		snprintf(ts, 24, "%lld", (long long)LLONG_MAX);
+	else
+		after = -2; /* before every message, null positions included */
+	snprintf(pos, 24, "%lld", after);
+	return 0;
+}
+
+void messages_page(struct cs_request *req)
+{
+	struct cs_error err = CS_ERROR_INIT;
+	struct cs_db_conn *conn = NULL;
+	struct cs_buf body = CS_BUF_INIT;
+	PGresult *res = NULL;
+	const char *chat_id, *after_id = NULL;
+	char pos[24], ts[24], limit_text[24];
+	long long limit;
+	int rows, row, count = 0;
+
+	if (path_id(req, &chat_id, &err) < 0 ||
+	    cs_http_query_long(req, "limit", 100, 1, 500, &limit, &err) < 0 ||
+	    page_key(req, pos, ts, &after_id, &err) < 0)
+		goto out;
+	snprintf(limit_text, sizeof(limit_text), "%lld", limit + 1);
+	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0)
+		goto out;
+	{
+		const char *params[6] = { chat_id, req->user_id, pos, ts, after_id, limit_text };
+
+		if (cs_db_exec(conn, "messages_page", 6, params, NULL, &res, &err) < 0)
+			goto out;
+	}
+	cs_db_release(conn);
+	conn = NULL;
+	rows = PQntuples(res);
+	if (rows == 0) {
+		cs_error_set(&err, 404, "chat not found");
+		goto out;
+	}
+	cs_buf_puts(&body, "{\"messages\":[");
+	for (row = 0; row < rows && row < limit && !PQgetisnull(res, row, 0); row++, count++) {
+		if (row)
+			cs_buf_putc(&body, ',');
+		cs_document_message(&body, res, row, 0);
+	}
+	cs_buf_puts(&body, "],\"nextCursor\":");
+	if (rows > limit) {
+		int last = count - 1;
+		const char *position = PQgetvalue(res, last, MESSAGE_POSITION_COLUMN);
+		char *key = cs_arena_printf(&req->arena, "%s:%s",
+					    PQgetvalue(res, last, MESSAGE_TIMESTAMP_COLUMN),
+					    PQgetvalue(res, last, 0));
+		const char *next = cs_cursor_encode(
+			&req->arena,
+			PQgetisnull(res, last, MESSAGE_POSITION_COLUMN) ? -1 : strtoll(position, NULL, 10),
+			key, strlen(key));
+
+		cs_buf_json_string(&body, next, strlen(next));
+	} else {
+		cs_buf_puts(&body, "null");
+	}
+	cs_buf_putc(&body, '}');
+	cs_http_respond(req, 200, body.data, body.len);
+out:
+	if (!req->status)
+		cs_http_fail(req, &err);
+	cs_db_release(conn);
+	PQclear(res);
+	cs_buf_release(&body);
+}

@@ -1,0 +1,102 @@
+/*
+ * changes.c - GET /api/sync: a user's changes after a cursor.
+ *
+ * The cursor is the last version a client has. Because a user's versions
+ * commit in order (common/version.h), "everything above V" read in one
+ * snapshot is a complete prefix: a page can never skip a change that commits
+ * later with a lower version.
+ */
+#include "cursor.h"
+#include "db.h"
+#include "document.h"
+#include "sync.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIRST_DOC_COLUMN 2
+
+/* The cursor's version; absent or "0" is 0. */
+static int read_cursor(struct cs_request *req, long long *version, struct cs_error *err)
+{
+	const char *cursor = cs_http_param(req, "HTTP_LAST_EVENT_ID");
+	const char *text = NULL;
+	size_t len = 0;
+
+	if (!cursor || !*cursor)
+		cursor = cs_http_query(req, "cursor");
+	*version = 0;
+	if (!cursor || !*cursor || !strcmp(cursor, "0"))
+		return 0;
+	if (cs_cursor_decode(&req->arena, cursor, version, &text, &len) < 0 || *version < 0 ||
+	    len != 0)
+		return cs_error_set(err, 400, "cursor: malformed");
+	return 0;
+}
+
+static void append_change(struct cs_buf *out, const PGresult *res, int row)
+{
+	int is_message = PQgetvalue(res, row, 0)[0] == '1';
+	int first = FIRST_DOC_COLUMN + (is_message ? CS_CHAT_COLUMN_COUNT : 0);
+	int deleted_column = first + (is_message ? CS_MESSAGE_DELETED_COLUMN : CS_CHAT_DELETED_COLUMN);
+
+	cs_buf_printf(out, "{\"table\":\"%s\",\"op\":\"%s\",\"id\":",
+		      is_message ? "messages" : "chats",
+		      PQgetvalue(res, row, deleted_column)[0] == 't' ? "delete" : "upsert");
+	cs_buf_json_string(out, PQgetvalue(res, row, first), (size_t)PQgetlength(res, row, first));
+	cs_buf_printf(out, ",\"version\":%s,\"doc\":", PQgetvalue(res, row, 1));
+	if (is_message)
+		cs_document_message(out, res, row, first);
+	else
+		cs_document_chat(out, res, row, first);
+	cs_buf_putc(out, '}');
+}
+
+void sync_changes(struct cs_request *req)
+{
+	struct cs_error err = CS_ERROR_INIT;
+	struct cs_db_conn *conn = NULL;
+	struct cs_buf body = CS_BUF_INIT;
+	PGresult *res = NULL;
+	long long after = 0, limit, last;
+	char after_text[24], limit_text[24];
+	const char *cursor;
+	int rows, row;
+
+	if (read_cursor(req, &after, &err) < 0 ||
+	    cs_http_query_long(req, "limit", 500, 1, 1000, &limit, &err) < 0)
+		goto out;
+	snprintf(after_text, sizeof(after_text), "%lld", after);
+	snprintf(limit_text, sizeof(limit_text), "%lld", limit + 1);
+	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0)
+		goto out;
+	{
+		const char *params[3] = { req->user_id, after_text, limit_text };
+
+		if (cs_db_exec(conn, "sync_changes", 3, params, NULL, &res, &err) < 0)
+			goto out;
+	}
+	cs_db_release(conn);
+	conn = NULL;
+	rows = PQntuples(res);
+	last = after;
+	cs_buf_puts(&body, "{\"changes\":[");
+	for (row = 0; row < rows && row < limit; row++) {
+		if (row)
+			cs_buf_putc(&body, ',');
+		append_change(&body, res, row);
+		last = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+	}
+	cursor = cs_cursor_encode(&req->arena, last, "", 0);
+	cs_buf_puts(&body, "],\"cursor\":");
+	cs_buf_json_string(&body, cursor, strlen(cursor));
+	cs_buf_printf(&body, ",\"hasMore\":%s}", rows > limit ? "true" : "false");
+	cs_http_respond(req, 200, body.data, body.len);
+out:
+	if (!req->status)
+		cs_http_fail(req, &err);
+	cs_db_release(conn);
+	PQclear(res);
+	cs_buf_release(&body);
+}

@@ -1,0 +1,56 @@
+/*
+ * sync-svc: the change feed (delta, long-poll, SSE) and per-device sync
+ * status. Routes and the SQL they run, in one place.
+ */
+#include "db.h"
+#include "document.h"
+#include "sync.h"
+
+#define NULL_CHAT                                                                          \
+	"NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::text, NULL::text, NULL::text, " \
+	"NULL::boolean, NULL::bigint, NULL::bigint, NULL::bigint"
+#define NULL_MESSAGE                                                                        \
+	"NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::int, " \
+	"NULL::text, NULL::boolean, NULL::bigint, NULL::bigint, NULL::bigint"
+
+static const struct cs_db_statement statements[] = {
+	/* a user's changes after a version, both tables merged in version order */
+	{ "sync_changes",
+	  "SELECT * FROM ("
+	  "(SELECT 0 AS kind, c.version AS v, " CS_CHAT_COLUMNS ", " NULL_MESSAGE
+	  " FROM chats c WHERE c.user_id = $1 AND c.version > $2 ORDER BY c.version LIMIT $3) "
+	  "UNION ALL "
+	  "(SELECT 1, m.version, " NULL_CHAT ", " CS_MESSAGE_COLUMNS
+	  " FROM messages m WHERE m.user_id = $1 AND m.version > $2 ORDER BY m.version LIMIT $3)"
+	  ") changes ORDER BY v LIMIT $3" },
+	{ "sync_latest", "SELECT version FROM user_versions WHERE user_id = $1" },
+	{ "sync_status_put",
+	  "INSERT INTO sync_status AS s (user_id, device_id, last_sync_timestamp, cursor, updated_at) "
+	  "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, device_id) DO UPDATE SET "
+	  "last_sync_timestamp = coalesce(EXCLUDED.last_sync_timestamp, s.last_sync_timestamp), "
+	  "cursor = coalesce(EXCLUDED.cursor, s.cursor), updated_at = EXCLUDED.updated_at "
+	  "RETURNING s.user_id, s.device_id, s.last_sync_timestamp, s.cursor, s.updated_at" },
+	{ "sync_status_list",
+	  "SELECT s.user_id, s.device_id, s.last_sync_timestamp, s.cursor, s.updated_at "
+	  "FROM sync_status s WHERE s.user_id = $1 ORDER BY s.device_id" },
+};
+
+static const struct cs_route routes[] = {
+	{ "GET", "/api/sync", sync_changes, CS_ROUTE_USER, "sync" },
+	{ "PUT", "/api/sync-status/:device", sync_status_put, CS_ROUTE_USER | CS_ROUTE_BODY,
+	  "sync_status_put" },
+	{ "GET", "/api/sync-status", sync_status_list, CS_ROUTE_USER, "sync_status_list" },
+};
+
+int main(void)
+{
+	static const struct cs_service service = {
+		.name = "sync",
+		.routes = routes,
+		.route_count = sizeof(routes) / sizeof(routes[0]),
+		.statements = statements,
+		.statement_count = sizeof(statements) / sizeof(statements[0]),
+	};
+
+	return cs_service_main(&service);
+}

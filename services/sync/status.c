@@ -1,0 +1,109 @@
+/* status.c - PUT /api/sync-status/{deviceId} and GET /api/sync-status, per user and device. */
+#include "db.h"
+#include "id.h"
+#include "json.h"
+#include "sync.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void append_status(struct cs_buf *out, const PGresult *res, int row)
+{
+	static const char *const names[] = { "userId", "deviceId", "lastSyncTimestamp", "cursor",
+					     "updatedAt" };
+	int col;
+
+	cs_buf_putc(out, '{');
+	for (col = 0; col < 5; col++) {
+		cs_buf_printf(out, "%s\"%s\":", col ? "," : "", names[col]);
+		if (PQgetisnull(res, row, col))
+			cs_buf_puts(out, "null");
+		else if (col == 2 || col == 4)
+			cs_buf_puts(out, PQgetvalue(res, row, col));
+		else
+			cs_buf_json_string(out, PQgetvalue(res, row, col),
+					   (size_t)PQgetlength(res, row, col));
+	}
+	cs_buf_putc(out, '}');
+}
+
+void sync_status_put(struct cs_request *req)
+{
+	static const char *const allowed[] = { "lastSyncTimestamp", "cursor", NULL };
+	struct cs_error err = CS_ERROR_INIT;
+	struct cs_db_conn *conn = NULL;
+	struct cs_buf out = CS_BUF_INIT;
+	json_t *body = NULL;
+	PGresult *res = NULL;
+	const char *cursor = NULL;
+	size_t cursor_len = 0;
+	long long last_sync = 0;
+	char last_text[24], now_text[24];
+	int has_last, has_cursor;
+
+	if (!cs_id_valid(req->params[0], req->param_lens[0])) {
+		cs_error_set(&err, 400, "deviceId: must be 1 to 255 bytes of text");
+		goto out;
+	}
+	if (cs_http_body_object(req, allowed, &body, &err) < 0 ||
+	    (has_last = cs_json_int64(body, "lastSyncTimestamp", CS_JSON_NULLABLE, &last_sync,
+				      &err)) < 0 ||
+	    (has_cursor = cs_json_string(body, "cursor", CS_JSON_NULLABLE, &cursor, &cursor_len,
+					 &err)) < 0)
+		goto out;
+	if (has_cursor == CS_JSON_PRESENT && (cursor_len > 1024 || !cs_id_valid(cursor, cursor_len))) {
+		cs_error_set(&err, 400, "cursor: must be a cursor returned by /api/sync");
+		goto out;
+	}
+	snprintf(last_text, sizeof(last_text), "%lld", last_sync);
+	snprintf(now_text, sizeof(now_text), "%lld", cs_now_ms());
+	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0)
+		goto out;
+	{
+		const char *params[5] = { req->user_id, req->params[0],
+					  has_last == CS_JSON_PRESENT ? last_text : NULL,
+					  has_cursor == CS_JSON_PRESENT ? cursor : NULL, now_text };
+
+		if (cs_db_exec(conn, "sync_status_put", 5, params, NULL, &res, &err) < 0)
+			goto out;
+	}
+	cs_buf_puts(&out, "{\"syncStatus\":");
+	append_status(&out, res, 0);
+	cs_buf_putc(&out, '}');
+	cs_http_respond(req, 200, out.data, out.len);
+out:
+	if (!req->status)
+		cs_http_fail(req, &err);
+	cs_db_release(conn);
+	PQclear(res);
+	json_decref(body);
+	cs_buf_release(&out);
+}
+
+void sync_status_list(struct cs_request *req)
+{
+	struct cs_error err = CS_ERROR_INIT;
+	struct cs_db_conn *conn = NULL;
+	struct cs_buf out = CS_BUF_INIT;
+	PGresult *res = NULL;
+	const char *params[1] = { req->user_id };
+	int row;
+
+	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
+	    cs_db_exec(conn, "sync_status_list", 1, params, NULL, &res, &err) < 0)
+		goto out;
+	cs_buf_puts(&out, "{\"devices\":[");
+	for (row = 0; row < PQntuples(res); row++) {
+		if (row)
+			cs_buf_putc(&out, ',');
+		append_status(&out, res, row);
+	}
+	cs_buf_puts(&out, "]}");
+	cs_http_respond(req, 200, out.data, out.len);
+out:
+	if (!req->status)
+		cs_http_fail(req, &err);
+	cs_db_release(conn);
+	PQclear(res);
+	cs_buf_release(&out);
+}

@@ -1,0 +1,56 @@
+/* test_cursor.c - opaque cursors round-trip and reject what we did not make. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "cursor.h"
+
+static void test_cursor_round_trips_number_and_text(void **state)
+{
+	struct cs_arena arena = CS_ARENA_INIT;
+	const char *inputs[] = { "", "c", "c_01J", "ünïcødé id with spaces", "a:b:c" };
+	long long numbers[] = { 0, -1, 1732450000000LL, 9223372036854775807LL, -42 };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 5; i++) {
+		const char *text = NULL;
+		size_t len = 0;
+		long long number = 0;
+		char *cursor = cs_cursor_encode(&arena, numbers[i], inputs[i], strlen(inputs[i]));
+
+		assert_null(strpbrk(cursor, "+/=%&?"));
+		assert_int_equal(cs_cursor_decode(&arena, cursor, &number, &text, &len), 0);
+		assert_true(number == numbers[i]);
+		assert_int_equal(len, strlen(inputs[i]));
+		assert_memory_equal(text, inputs[i], len);
+	}
+	cs_arena_release(&arena);
+}
+
+static void test_cursor_rejects_malformed_input(void **state)
+{
+	struct cs_arena arena = CS_ARENA_INIT;
+	const char *bad[] = { "", "!!!!", "a", "aGVsbG8", /* "hello": no colon */
+			      "OmFiYw" /* ":abc": no number */ };
+	const char *text;
+	size_t len, i;
+	long long number;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(cs_cursor_decode(&arena, bad[i], &number, &text, &len), -1);
+	cs_arena_release(&arena);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cursor_round_trips_number_and_text),
+		cmocka_unit_test(test_cursor_rejects_malformed_input),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

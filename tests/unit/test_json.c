@@ -1,0 +1,103 @@
+/* test_json.c - body parsing and typed readers name the field that is wrong. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "json.h"
+
+static json_t *parse(const char *text)
+{
+	struct cs_error err = CS_ERROR_INIT;
+	json_t *obj = NULL;
+
+	assert_int_equal(cs_json_parse_object(text, strlen(text), &obj, &err), 0);
+	return obj;
+}
+
+static void test_parse_rejects_malformed_and_non_objects(void **state)
+{
+	const char *bad[] = { "", "{", "[1]", "\"x\"", "{\"a\":1,\"a\":2}", "{\"a\":\"\xff\"}" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct cs_error err = CS_ERROR_INIT;
+		json_t *obj = NULL;
+
+		assert_int_equal(cs_json_parse_object(bad[i], strlen(bad[i]), &obj, &err), -1);
+		assert_int_equal(err.status, 400);
+		assert_string_equal(err.code, "bad_request");
+		assert_null(obj);
+	}
+}
+
+static void test_only_keys_names_the_unknown_field(void **state)
+{
+	static const char *const allowed[] = { "title", NULL };
+	struct cs_error err = CS_ERROR_INIT;
+	json_t *obj = parse("{\"title\":\"a\",\"colour\":1}");
+
+	(void)state;
+	assert_int_equal(cs_json_only_keys(obj, allowed, &err), -1);
+	assert_string_equal(err.message, "colour: unknown field");
+	json_decref(obj);
+}
+
+static void test_typed_readers_distinguish_absent_null_and_wrong_type(void **state)
+{
+	struct cs_error err = CS_ERROR_INIT;
+	json_t *obj = parse("{\"s\":\"hi\",\"n\":null,\"i\":7,\"f\":1.5}");
+	const char *s = NULL;
+	size_t len = 0;
+	long long i = 0;
+
+	(void)state;
+	assert_int_equal(cs_json_string(obj, "s", 0, &s, &len, &err), CS_JSON_PRESENT);
+	assert_string_equal(s, "hi");
+	assert_int_equal(cs_json_string(obj, "missing", 0, &s, &len, &err), CS_JSON_ABSENT);
+	assert_int_equal(cs_json_string(obj, "n", CS_JSON_NULLABLE, &s, &len, &err), CS_JSON_NULL);
+	assert_int_equal(cs_json_string(obj, "n", 0, &s, &len, &err), -1);
+	assert_int_equal(cs_json_string(obj, "missing", CS_JSON_REQUIRED, &s, &len, &err), -1);
+	assert_string_equal(err.message, "missing: is required");
+	assert_int_equal(cs_json_int64(obj, "i", 0, &i, &err), CS_JSON_PRESENT);
+	assert_true(i == 7);
+	assert_int_equal(cs_json_int64(obj, "f", 0, &i, &err), -1);
+	assert_string_equal(err.message, "f: must be an integer");
+	assert_int_equal(cs_json_int64(obj, "s", 0, &i, &err), -1);
+	json_decref(obj);
+}
+
+static void test_utf8_length_counts_characters_not_bytes(void **state)
+{
+	(void)state;
+	assert_int_equal(cs_utf8_length("héllo", strlen("héllo")), 5);
+	assert_int_equal(cs_utf8_length("😀😀", strlen("😀😀")), 2);
+}
+
+static void test_utf8_valid_text_rejects_controls_and_bad_sequences(void **state)
+{
+	(void)state;
+	assert_true(cs_utf8_valid_text("c_01J ü 😀", strlen("c_01J ü 😀")));
+	assert_false(cs_utf8_valid_text("a\nb", 3));
+	assert_false(cs_utf8_valid_text("a\x7f", 2));
+	assert_false(cs_utf8_valid_text("\xc2\x85", 2));         /* C1 control */
+	assert_false(cs_utf8_valid_text("\xc0\xaf", 2));         /* overlong */
+	assert_false(cs_utf8_valid_text("\xed\xa0\x80", 3));     /* surrogate */
+	assert_false(cs_utf8_valid_text("\xe2\x82", 2));         /* truncated */
+	assert_false(cs_utf8_valid_text("a\0b", 3));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_rejects_malformed_and_non_objects),
+		cmocka_unit_test(test_only_keys_names_the_unknown_field),
+		cmocka_unit_test(test_typed_readers_distinguish_absent_null_and_wrong_type),
+		cmocka_unit_test(test_utf8_length_counts_characters_not_bytes),
+		cmocka_unit_test(test_utf8_valid_text_rejects_controls_and_bad_sequences),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
