@@ -165,6 +165,33 @@ out:
 	return rc;
 }
 
+int cs_events_tail(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64])
+{
+	redisContext *redis;
+	int i, rc = 0;
+
+	pthread_mutex_lock(&ev->lock);
+	redis = connection(ev, 1000);
+	for (i = 0; i < CS_EVENTS_SHARDS && redis && rc == 0; i++) {
+		redisReply *reply = redisCommand(redis, "XREVRANGE cs:wake:%d + - COUNT 1", i);
+
+		if (!reply) {
+			drop_connection(ev);
+			rc = -1;
+			break;
+		}
+		if (reply->type != REDIS_REPLY_ARRAY)
+			rc = -1;
+		else if (reply->elements == 0)
+			snprintf(last_ids[i], 64, "0-0");
+		else
+			snprintf(last_ids[i], 64, "%s", reply->element[0]->element[0]->str);
+		freeReplyObject(reply);
+	}
+	pthread_mutex_unlock(&ev->lock);
+	return redis ? rc : -1;
+}
+
 static void deliver_entries(const redisReply *stream, char last_id[64],
 			    void (*on_event)(const struct cs_event *, void *), void *arg, int *count)
 {

@@ -38,8 +38,15 @@ int cs_events_publish(struct cs_events *ev, const char *user_id, long long versi
 int cs_events_ping(struct cs_events *ev);
 
 /*
+ * Sets last_ids to the newest entry of each shard ("0-0" for an empty one),
+ * so that a reader starts exactly after what is there now. -1 when Redis is
+ * unreachable.
+ */
+int cs_events_tail(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64]);
+
+/*
  * Blocks up to block_ms for wake-ups after the positions in *last_ids (one per
- * shard, "$" at first), calling on_event for each. Returns the number read, or
+ * shard, from cs_events_tail), calling on_event for each. Returns the number read, or
  * -1 when Redis is unreachable. Meant for one reader thread per process with
  * its own struct cs_events.
  */

@@ -730,6 +730,8 @@ static void wait_for_shutdown(struct cs_server *server, pthread_t *threads, long
 	sigwait(signals, &sig);
 	cs_log_info("signal %d: stopping", sig);
 	atomic_store(&server->stopping, 1);
+	if (server->service->drain)
+		server->service->drain(server);
 	FCGX_ShutdownPending();
 	shutdown(server->listen_fd, SHUT_RDWR);
 	deadline = cs_monotonic_us() + SHUTDOWN_GRACE_MS * 1000LL;

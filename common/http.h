@@ -55,6 +55,8 @@ struct cs_service {
 	size_t statement_count;
 	/* Optional: make the service's own state (cs_server_app) after the common parts. */
 	int (*start)(struct cs_server *server, char *err, size_t errlen);
+	/* Optional: called on SIGTERM, so that long requests end within the grace period. */
+	void (*drain)(struct cs_server *server);
 	void (*stop)(struct cs_server *server);
 };
 

@@ -135,7 +135,7 @@ void chats_get(struct cs_request *req)
 	struct cs_db_conn *conn = NULL;
 	struct cs_buf body = CS_BUF_INIT;
 	PGresult *res = NULL;
-	const char *id;
+	const char *id = NULL;
 	int rows, row;
 
 	if (path_id(req, &id, &err) < 0)
@@ -310,7 +310,7 @@ void chats_update(struct cs_request *req)
 	struct cs_db_conn *conn = NULL;
 	json_t *body = NULL;
 	PGresult *res = NULL;
-	const char *id, *title = NULL;
+	const char *id = NULL, *title = NULL;
 	char *branches = NULL;
 	size_t title_len = 0;
 	long long expected = 0, last = 0;
@@ -372,7 +372,7 @@ void chats_delete(struct cs_request *req)
 	struct cs_error err = CS_ERROR_INIT;
 	struct cs_db_conn *conn = NULL;
 	PGresult *res = NULL;
-	const char *id;
+	const char *id = NULL;
 	long long last = 0;
 	char now_text[24], version_text[24];
 

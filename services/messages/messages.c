@@ -110,7 +110,7 @@ void messages_append(struct cs_request *req)
 	struct cs_db_conn *conn = NULL;
 	json_t *body = NULL;
 	PGresult *res = NULL;
-	const char *chat_id, *id = NULL, *content = NULL, *role = NULL;
+	const char *chat_id = NULL, *id = NULL, *content = NULL, *role = NULL;
 	char *attachments = NULL;
 	size_t id_len = 0, role_len = 0;
 	long long position = -1, timestamp = cs_now_ms(), last = 0;
@@ -196,7 +196,7 @@ void messages_update(struct cs_request *req)
 	struct cs_db_conn *conn = NULL;
 	json_t *body = NULL;
 	PGresult *res = NULL;
-	const char *id, *content = NULL;
+	const char *id = NULL, *content = NULL;
 	char *attachments = NULL;
 	long long expected = 0, last = 0;
 	char now_text[24], version_text[24], expected_text[24];
@@ -259,7 +259,7 @@ void messages_delete(struct cs_request *req)
 	struct cs_error err = CS_ERROR_INIT;
 	struct cs_db_conn *conn = NULL;
 	PGresult *res = NULL;
-	const char *id;
+	const char *id = NULL;
 	long long last = 0;
 	char now_text[24], version_text[24];
 
@@ -343,7 +343,7 @@ void messages_page(struct cs_request *req)
 	struct cs_db_conn *conn = NULL;
 	struct cs_buf body = CS_BUF_INIT;
 	PGresult *res = NULL;
-	const char *chat_id, *after_id = NULL;
+	const char *chat_id = NULL, *after_id = NULL;
 	char pos[24], ts[24], limit_text[24];
 	long long limit;
 	int rows, row, count = 0;

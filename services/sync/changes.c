@@ -53,50 +53,77 @@ static void append_change(struct cs_buf *out, const PGresult *res, int row)
 	cs_buf_putc(out, '}');
 }
 
+int sync_load_page(struct cs_request *req, long long after, long long limit, struct cs_buf *out,
+		   struct sync_page *page, struct cs_error *err)
+{
+	struct cs_db_conn *conn = NULL;
+	PGresult *res = NULL;
+	char after_text[24], limit_text[24];
+	int rows, row;
+
+	snprintf(after_text, sizeof(after_text), "%lld", after);
+	snprintf(limit_text, sizeof(limit_text), "%lld", limit + 1);
+	if (cs_db_acquire(cs_server_db(req->server), &conn, err) < 0)
+		return -1;
+	{
+		const char *params[3] = { req->user_id, after_text, limit_text };
+
+		if (cs_db_exec(conn, "sync_changes", 3, params, NULL, &res, err) < 0) {
+			cs_db_release(conn);
+			return -1;
+		}
+	}
+	cs_db_release(conn);
+	rows = PQntuples(res);
+	page->last = after;
+	page->count = rows < limit ? rows : (int)limit;
+	page->has_more = rows > limit;
+	cs_buf_puts(out, "{\"changes\":[");
+	for (row = 0; row < page->count; row++) {
+		if (row)
+			cs_buf_putc(out, ',');
+		append_change(out, res, row);
+		page->last = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+	}
+	PQclear(res);
+	page->cursor = cs_cursor_encode(&req->arena, page->last, "", 0);
+	cs_buf_puts(out, "],\"cursor\":");
+	cs_buf_json_string(out, page->cursor, strlen(page->cursor));
+	cs_buf_printf(out, ",\"hasMore\":%s}", page->has_more ? "true" : "false");
+	return 0;
+}
+
+static int wants_event_stream(struct cs_request *req)
+{
+	const char *accept = cs_http_param(req, "HTTP_ACCEPT");
+
+	return accept && strstr(accept, "text/event-stream") != NULL;
+}
+
 void sync_changes(struct cs_request *req)
 {
 	struct cs_error err = CS_ERROR_INIT;
-	struct cs_db_conn *conn = NULL;
 	struct cs_buf body = CS_BUF_INIT;
-	PGresult *res = NULL;
-	long long after = 0, limit, last;
-	char after_text[24], limit_text[24];
-	const char *cursor;
-	int rows, row;
+	struct sync_page page;
+	const char *live = cs_http_query(req, "live");
+	long long after = 0, limit;
 
 	if (read_cursor(req, &after, &err) < 0 ||
 	    cs_http_query_long(req, "limit", 500, 1, 1000, &limit, &err) < 0)
 		goto out;
-	snprintf(after_text, sizeof(after_text), "%lld", after);
-	snprintf(limit_text, sizeof(limit_text), "%lld", limit + 1);
-	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0)
+	if (wants_event_stream(req)) {
+		sync_event_stream(req, after, limit);
 		goto out;
-	{
-		const char *params[3] = { req->user_id, after_text, limit_text };
-
-		if (cs_db_exec(conn, "sync_changes", 3, params, NULL, &res, &err) < 0)
-			goto out;
 	}
-	cs_db_release(conn);
-	conn = NULL;
-	rows = PQntuples(res);
-	last = after;
-	cs_buf_puts(&body, "{\"changes\":[");
-	for (row = 0; row < rows && row < limit; row++) {
-		if (row)
-			cs_buf_putc(&body, ',');
-		append_change(&body, res, row);
-		last = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+	if (live && strcmp(live, "0") != 0 && strcmp(live, "false") != 0) {
+		sync_long_poll(req, after, limit);
+		goto out;
 	}
-	cursor = cs_cursor_encode(&req->arena, last, "", 0);
-	cs_buf_puts(&body, "],\"cursor\":");
-	cs_buf_json_string(&body, cursor, strlen(cursor));
-	cs_buf_printf(&body, ",\"hasMore\":%s}", rows > limit ? "true" : "false");
+	if (sync_load_page(req, after, limit, &body, &page, &err) < 0)
+		goto out;
 	cs_http_respond(req, 200, body.data, body.len);
 out:
 	if (!req->status)
 		cs_http_fail(req, &err);
-	cs_db_release(conn);
-	PQclear(res);
 	cs_buf_release(&body);
 }

@@ -50,6 +50,9 @@ int main(void)
 		.route_count = sizeof(routes) / sizeof(routes[0]),
 		.statements = statements,
 		.statement_count = sizeof(statements) / sizeof(statements[0]),
+		.start = sync_live_start,
+		.drain = sync_live_drain,
+		.stop = sync_live_stop,
 	};
 
 	return cs_service_main(&service);

@@ -1,0 +1,202 @@
+/*
+ * live.c - long-poll and Server-Sent Events over the change feed.
+ *
+ * A live request holds its FastCGI thread while it waits (DESIGN.md, hard
+ * part 4), but no Postgres connection and no Redis connection: it borrows a
+ * pooled connection only to read, and the hub's one reader thread wakes it.
+ * The number held at once is capped (SYNC_LIVE_MAX, and never all of the
+ * process's threads) so that plain requests always find a thread.
+ */
+#include "hub.h"
+#include "id.h"
+#include "log.h"
+#include "metrics.h"
+#include "sync.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Threads kept free of live requests for delta reads and sync status. */
+#define THREADS_KEPT_FOR_PLAIN_REQUESTS 4
+#define LONG_POLL_DEFAULT_S 25
+#define LONG_POLL_MAX_S 60
+
+struct sync_live {
+	struct sync_hub *hub;
+	long max_live;
+	long long ping_us;
+};
+
+void sync_live_drain(struct cs_server *server)
+{
+	struct sync_live *live = cs_server_app(server);
+
+	sync_hub_drain(live->hub);
+}
+
+int sync_live_start(struct cs_server *server, char *err, size_t errlen)
+{
+	const struct cs_config *cfg = cs_server_config(server);
+	struct sync_live *live = calloc(1, sizeof(*live));
+
+	if (!live) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	live->max_live = cfg->live_max;
+	if (live->max_live > cfg->threads - THREADS_KEPT_FOR_PLAIN_REQUESTS)
+		live->max_live = cfg->threads - THREADS_KEPT_FOR_PLAIN_REQUESTS;
+	if (live->max_live < 1)
+		live->max_live = 1;
+	live->ping_us = cfg->sse_ping_s * 1000000LL;
+	if (sync_hub_start(cfg->redis_url, cfg->live_recheck_ms, &live->hub, err, errlen) < 0) {
+		free(live);
+		return -1;
+	}
+	cs_server_set_app(server, live);
+	return 0;
+}
+
+void sync_live_stop(struct cs_server *server)
+{
+	struct sync_live *live = cs_server_app(server);
+
+	if (!live)
+		return;
+	sync_hub_stop(live->hub);
+	free(live);
+}
+
+/* Takes a live slot and registers the waiter; -1 after answering 503. */
+static int enter(struct cs_request *req, struct sync_live *live, struct sync_waiter *w)
+{
+	if (sync_hub_admit(live->hub, live->max_live) < 0) {
+		cs_http_error(req, 503, "too many live requests, try again");
+		return -1;
+	}
+	cs_metrics_add(cs_server_metrics(req->server), CS_COUNTER_LIVE_SUBSCRIBERS, 1);
+	/* before the first read: a commit after that read must still wake us */
+	sync_hub_join(live->hub, w, req->user_id);
+	return 0;
+}
+
+static void leave(struct cs_request *req, struct sync_live *live, struct sync_waiter *w)
+{
+	sync_hub_leave(live->hub, w);
+	sync_hub_release(live->hub);
+	cs_metrics_add(cs_server_metrics(req->server), CS_COUNTER_LIVE_SUBSCRIBERS, -1);
+}
+
+void sync_long_poll(struct cs_request *req, long long after, long long limit)
+{
+	struct sync_live *live = cs_server_app(req->server);
+	struct cs_error err = CS_ERROR_INIT;
+	struct cs_buf body = CS_BUF_INIT;
+	struct sync_waiter waiter;
+	struct sync_page page;
+	long long timeout_s, deadline;
+
+	if (cs_http_query_long(req, "timeout", LONG_POLL_DEFAULT_S, 0, LONG_POLL_MAX_S, &timeout_s,
+			       &err) < 0) {
+		cs_http_fail(req, &err);
+		return;
+	}
+	if (enter(req, live, &waiter) < 0)
+		return;
+	deadline = cs_monotonic_us() + timeout_s * 1000000LL;
+	for (;;) {
+		long long now, wake_at;
+
+		cs_buf_reset(&body);
+		if (sync_load_page(req, after, limit, &body, &page, &err) < 0) {
+			cs_http_fail(req, &err);
+			break;
+		}
+		now = cs_monotonic_us();
+		if (page.count > 0 || now >= deadline || sync_hub_draining(live->hub)) {
+			cs_http_respond(req, 200, body.data, body.len);
+			break;
+		}
+		wake_at = now + sync_hub_recheck_us(live->hub);
+		sync_hub_wait(live->hub, &waiter, wake_at < deadline ? wake_at : deadline);
+	}
+	leave(req, live, &waiter);
+	cs_buf_release(&body);
+}
+
+static int send_changes(struct cs_request *req, const struct cs_buf *page_json,
+			const struct sync_page *page)
+{
+	struct cs_buf event = CS_BUF_INIT;
+	int rc;
+
+	cs_buf_printf(&event, "id: %s\nevent: changes\ndata: ", page->cursor);
+	cs_buf_append(&event, page_json->data, page_json->len);
+	cs_buf_puts(&event, "\n\n");
+	rc = cs_http_stream_write(req, event.data, event.len);
+	cs_buf_release(&event);
+	return rc;
+}
+
+void sync_event_stream(struct cs_request *req, long long after, long long limit)
+{
+	static const char ping[] = ": ping\n\n";
+	static const char reauth[] = "event: reauth\ndata: {}\n\n";
+	struct sync_live *live = cs_server_app(req->server);
+	struct cs_error err = CS_ERROR_INIT;
+	struct cs_buf page_json = CS_BUF_INIT;
+	struct sync_waiter waiter;
+	struct sync_page page;
+	long long now = cs_monotonic_us(), next_ping = now + live->ping_us, next_check = now;
+	/* the token's expiry on the monotonic clock */
+	long long expires = now + ((long long)req->token_exp - (long long)time(NULL)) * 1000000LL;
+
+	if (enter(req, live, &waiter) < 0)
+		return;
+	if (cs_http_stream_begin(req, "text/event-stream") < 0)
+		goto out;
+	for (;;) {
+		long long wake_at;
+		int woken;
+
+		now = cs_monotonic_us();
+		if (now >= expires) {
+			cs_http_stream_write(req, reauth, sizeof(reauth) - 1);
+			break;
+		}
+		if (now >= next_check) {
+			cs_buf_reset(&page_json);
+			if (sync_load_page(req, after, limit, &page_json, &page, &err) < 0) {
+				cs_log_warn("event stream ended: %s", err.message);
+				break;
+			}
+			if (page.count > 0) {
+				if (send_changes(req, &page_json, &page) < 0)
+					break;
+				after = page.last;
+				next_ping = cs_monotonic_us() + live->ping_us;
+				if (page.has_more)
+					continue;
+			}
+			next_check = cs_monotonic_us() + sync_hub_recheck_us(live->hub);
+		}
+		if (sync_hub_draining(live->hub))
+			break;
+		if (now >= next_ping) {
+			if (cs_http_stream_write(req, ping, sizeof(ping) - 1) < 0)
+				break;
+			next_ping = now + live->ping_us;
+		}
+		wake_at = next_ping < next_check ? next_ping : next_check;
+		if (expires < wake_at)
+			wake_at = expires;
+		woken = sync_hub_wait(live->hub, &waiter, wake_at);
+		if (woken)
+			next_check = 0;
+	}
+out:
+	leave(req, live, &waiter);
+	cs_buf_release(&page_json);
+}
