@@ -15,7 +15,7 @@
 #define HUB_BUCKETS 4096
 /* With Redis healthy, a waiter still looks at Postgres this often. */
 #define IDLE_RECHECK_MS 30000
-#define READ_BLOCK_MS 1000
+#define READ_BLOCK_MS 500
 
 struct sync_hub {
 	pthread_mutex_t lock;

@@ -1,0 +1,562 @@
+#!/usr/bin/env bash
+# The local stack: Postgres, Redis, the four services and nginx, on loopback,
+# all of it living in one run folder (default <repo>/.run, git-ignored).
+#
+#   stack.sh up        start what is not running (idempotent), wait until ready
+#   stack.sh down      stop everything of this run folder, by PID
+#   stack.sh run       up, then wait in the foreground; Ctrl-C or SIGTERM: down
+#   stack.sh status    what runs, with PIDs, and whether /readyz answers
+#   stack.sh pg-stop   stop Postgres only (outage tests); pg-start brings it back
+#   stack.sh env       the coordinates a client or test needs, as shell exports
+#
+# Overrides (so that a test can run a private stack beside a developer's):
+#   CHATSYNC_RUN_DIR  run folder           CHATSYNC_BIN_DIR  where the binaries are
+#   PG_PORT 55432  REDIS_PORT 56379  HTTP_PORT 8080  HTTPS_PORT 8443
+#   SYNC_THREADS 512, SYNC_THREAD_STACK_KB 128 (sync-svc: one thread per live request)
+# Auth: unless CLERK_JWT_ISSUER_DOMAIN names a real issuer, the stack makes a
+# development key (RUN/dev) and points the services and `chatsync token` at it.
+# docs/OPERATIONS.md describes the run folder.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUN=$(realpath -m "${CHATSYNC_RUN_DIR:-$REPO/.run}")
+BIN=$(realpath -m "${CHATSYNC_BIN_DIR:-$REPO/bin}")
+PG_PORT=${PG_PORT:-55432}
+REDIS_PORT=${REDIS_PORT:-56379}
+HTTP_PORT=${HTTP_PORT:-8080}
+HTTPS_PORT=${HTTPS_PORT:-8443}
+SERVICES=(chats messages sync import)
+DEV_ISSUER=chatsync.local
+IMPORT_MAX_BODY=67108864 # nginx routes.conf: client_max_body_size 64m on /api/import
+
+PGDATA=$RUN/pg/data
+DATABASE_URL=postgresql://chatsync@127.0.0.1:$PG_PORT/chatsync
+REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+STOP_TIMEOUT_S=5 # a service must exit within 2 s of SIGTERM; after 5 s it is killed
+
+# shellcheck source-path=SCRIPTDIR source=nginx-config.sh
+source "$REPO/deploy/nginx-config.sh"
+
+# ---- small helpers ----
+
+log() { echo "stack: $*" >&2; }
+die() {
+	echo "stack: error: $*" >&2
+	exit 1
+}
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# Postgres refuses to run as root: as root, its commands run as the postgres user.
+as_postgres() {
+	if is_root; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# wait_until SECONDS COMMAND...: polls every 0.1 s; 1 on timeout.
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+}
+
+# A process is alive when it exists and is not a zombie waiting to be reaped.
+alive() {
+	local pid=$1 stat state
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+	state=${stat##*) }
+	state=${state%% *}
+	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+gone() { ! alive "$1"; }
+
+read_pid() { [ -s "$1" ] && head -n1 "$1" | tr -dc 0-9; }
+
+tail_log() {
+	local file=$1
+	[ -s "$file" ] || return 0
+	echo "---- last lines of $file ----" >&2
+	tail -n "${2:-20}" "$file" >&2
+	echo "----" >&2
+}
+
+port_in_use() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
+
+require_free_port() {
+	port_in_use "$2" && die "port $2 ($1) is in use by another process; choose another with $1=..."
+	return 0
+}
+
+# stop_pid NAME PID SECONDS: SIGTERM, wait, then SIGKILL. 1 if it had to be killed.
+stop_pid() {
+	local name=$1 pid=$2 timeout=$3
+	alive "$pid" || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	wait_until "$timeout" gone "$pid" && return 0
+	log "$name (pid $pid) did not exit within ${timeout} s of SIGTERM; killing it"
+	kill -KILL "$pid" 2>/dev/null || true
+	wait_until 5 gone "$pid" || die "could not kill $name (pid $pid)"
+	return 1
+}
+
+# The run folder holds one stack; this lock keeps two stack.sh from racing in it.
+# Every process the stack starts gets the descriptor closed (9>&-), or it would
+# hold the lock for its whole life.
+lock_run_dir() {
+	mkdir -p "$RUN"
+	exec 9>>"$RUN/.stack.lock"
+	flock -w 120 9 || die "another stack.sh is busy with $RUN (lock $RUN/.stack.lock)"
+}
+unlock_run_dir() { flock -u 9 2>/dev/null || true; }
+
+# ---- checks before anything starts ----
+
+check_paths() {
+	[[ $RUN =~ ^[A-Za-z0-9_./+-]+$ ]] \
+		|| die "run folder '$RUN' may only hold letters, digits and _./+- (set CHATSYNC_RUN_DIR)"
+	# unix socket paths are limited to 107 bytes
+	[ ${#RUN} -le 80 ] || die "run folder '$RUN' is too long for unix sockets; set a shorter CHATSYNC_RUN_DIR"
+	local port
+	for port in "$PG_PORT" "$REDIS_PORT" "$HTTP_PORT" "$HTTPS_PORT"; do
+		if ! [[ $port =~ ^[0-9]+$ ]] || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then
+			die "bad port '$port'"
+		fi
+	done
+}
+
+check_binaries() {
+	local name
+	for name in "${SERVICES[@]/%/-svc}" chatsync; do
+		[ -x "$BIN/$name" ] || die "$BIN/$name not found: run make (or set CHATSYNC_BIN_DIR)"
+	done
+}
+
+# The daemons run as other users (postgres, www-data): every folder above the
+# run folder must let them through.
+check_reachable() {
+	local user=$1 dir=$2
+	is_root || return 0
+	runuser -u "$user" -- test -x "$dir" \
+		|| die "user $user cannot reach $dir (a folder above it is not searchable); set CHATSYNC_RUN_DIR to a folder under /tmp or /srv"
+}
+
+pg_bin_dir() {
+	local dir
+	dir=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n1)
+	[ -x "$dir/pg_ctl" ] || die "no Postgres server under /usr/lib/postgresql (run deploy/install-deps.sh)"
+	echo "$dir"
+}
+
+# ---- Postgres ----
+
+pg_pid() { [ -f "$PGDATA/postmaster.pid" ] && read_pid "$PGDATA/postmaster.pid"; }
+pg_running() {
+	local pid
+	pid=$(pg_pid) && alive "$pid" && grep -q postgres "/proc/$pid/cmdline" 2>/dev/null
+}
+
+psql_admin() {
+	psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres "$@"
+}
+
+pg_init() {
+	local bin=$1
+	[ -s "$PGDATA/PG_VERSION" ] && return 0
+	log "initializing Postgres in $PGDATA"
+	mkdir -p "$RUN/pg"
+	is_root && chown postgres: "$RUN/pg"
+	check_reachable postgres "$RUN/pg"
+	as_postgres "$bin/initdb" -D "$PGDATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
+		--no-sync --no-instructions >"$RUN/log/initdb.log" 2>&1 9>&- \
+		|| { tail_log "$RUN/log/initdb.log"; die "initdb failed (log: $RUN/log/initdb.log)"; }
+}
+
+pg_start() {
+	pg_running && return 0
+	local bin
+	bin=$(pg_bin_dir)
+	pg_init "$bin"
+	require_free_port PG_PORT "$PG_PORT"
+	# postmaster.pid of a crashed server: pg_ctl would refuse to start
+	[ -f "$PGDATA/postmaster.pid" ] && rm -f "$PGDATA/postmaster.pid"
+	touch "$RUN/log/postgres.log"
+	is_root && chown postgres: "$RUN/log/postgres.log"
+	log "starting Postgres on 127.0.0.1:$PG_PORT"
+	as_postgres "$bin/pg_ctl" -D "$PGDATA" -l "$RUN/log/postgres.log" -w -t 30 \
+		-o "-p $PG_PORT -k $RUN/pg -c listen_addresses=127.0.0.1" start >/dev/null 9>&- \
+		|| { tail_log "$RUN/log/postgres.log"; die "Postgres did not start (log: $RUN/log/postgres.log)"; }
+}
+
+pg_stop() {
+	pg_running || return 0
+	local bin pid
+	bin=$(pg_bin_dir)
+	pid=$(pg_pid)
+	log "stopping Postgres (pid $pid)"
+	as_postgres "$bin/pg_ctl" -D "$PGDATA" -m fast -w -t 20 stop >/dev/null 9>&- \
+		|| stop_pid postgres "$pid" 5 || true
+	wait_until 5 gone "$pid" || die "Postgres (pid $pid) did not stop"
+}
+
+pg_setup_database() {
+	local found
+	found=$(psql_admin -tA -c "SELECT 1 FROM pg_roles WHERE rolname = 'chatsync'") \
+		|| die "could not query Postgres on port $PG_PORT"
+	[ "$found" = 1 ] || psql_admin -c "CREATE ROLE chatsync LOGIN" || die "could not create role chatsync"
+	found=$(psql_admin -tA -c "SELECT 1 FROM pg_database WHERE datname = 'chatsync'")
+	[ "$found" = 1 ] || psql_admin -c "CREATE DATABASE chatsync OWNER chatsync ENCODING 'UTF8'" \
+		|| die "could not create database chatsync"
+	DATABASE_URL=$DATABASE_URL bash "$REPO/deploy/migrate.sh" 9>&- || die "migrations failed"
+}
+
+# ---- Redis ----
+
+redis_pidfile() { echo "$RUN/pid/redis.pid"; }
+redis_running() {
+	local pid
+	pid=$(read_pid "$(redis_pidfile)") && alive "$pid" && grep -q redis "/proc/$pid/cmdline" 2>/dev/null
+}
+redis_answers() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+
+redis_start() {
+	redis_running && return 0
+	require_free_port REDIS_PORT "$REDIS_PORT"
+	mkdir -p "$RUN/redis"
+	rm -f "$(redis_pidfile)"
+	log "starting Redis on 127.0.0.1:$REDIS_PORT"
+	redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes \
+		--daemonize yes --pidfile "$(redis_pidfile)" --logfile "$RUN/log/redis.log" \
+		--dir "$RUN/redis" --save "" --appendonly no </dev/null >/dev/null 2>&1 9>&- \
+		|| die "redis-server did not start"
+	wait_until 10 redis_answers || { tail_log "$RUN/log/redis.log"; die "Redis does not answer on port $REDIS_PORT"; }
+}
+
+redis_stop() {
+	redis_running || { rm -f "$(redis_pidfile)"; return 0; }
+	local pid
+	pid=$(read_pid "$(redis_pidfile)")
+	log "stopping Redis (pid $pid)"
+	stop_pid redis "$pid" 10 || true
+	rm -f "$(redis_pidfile)"
+}
+
+# ---- development keys and tokens ----
+
+# A real issuer configured by the user means production-like auth: no dev key.
+dev_auth() { [ -z "${CLERK_JWT_ISSUER_DOMAIN:-}" ] || [ "$CLERK_JWT_ISSUER_DOMAIN" = "$DEV_ISSUER" ]; }
+
+dev_keys() {
+	dev_auth || return 0
+	mkdir -p "$RUN/dev"
+	if [ ! -s "$RUN/dev/jwks.json" ] || [ ! -s "$RUN/dev/dev-key.pem" ]; then
+		"$BIN/chatsync" dev-keys "$RUN/dev" >/dev/null 9>&- \
+			|| log "warning: '$BIN/chatsync dev-keys' failed: the services cannot check tokens"
+	fi
+	if [ -z "${IMPORT_TOKEN:-}" ] && [ ! -s "$RUN/dev/import-token" ]; then
+		(umask 077 && openssl rand -hex 24 >"$RUN/dev/import-token")
+	fi
+}
+
+import_token() {
+	if [ -n "${IMPORT_TOKEN:-}" ]; then echo "$IMPORT_TOKEN"; else cat "$RUN/dev/import-token" 2>/dev/null || true; fi
+}
+
+# The environment of the services and of `chatsync token`.
+auth_env() {
+	if dev_auth; then
+		echo "CLERK_JWT_ISSUER_DOMAIN=$DEV_ISSUER"
+		echo "JWKS_FILE=$RUN/dev/jwks.json"
+		echo "DEV_KEY_FILE=$RUN/dev/dev-key.pem"
+	fi
+	echo "IMPORT_TOKEN=$(import_token)"
+}
+
+dev_token() {
+	local env_lines=()
+	mapfile -t env_lines < <(auth_env)
+	env "${env_lines[@]}" CHATSYNC_RUN_DIR="$RUN" "$BIN/chatsync" token "$@" 9>&-
+}
+
+# ---- services ----
+
+svc_pidfile() { echo "$RUN/pid/$1.pid"; }
+svc_socket() { echo "$RUN/sock/$1.sock"; }
+
+# Ours: alive, and started with this run folder's socket (guards against a
+# recycled PID).
+svc_running() {
+	local pid
+	pid=$(read_pid "$(svc_pidfile "$1")") && alive "$pid" \
+		&& tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF "CHATSYNC_SOCKET=$(svc_socket "$1")"
+}
+
+svc_listening() { alive "$2" && [ -S "$(svc_socket "$1")" ]; }
+
+svc_start() {
+	local name=$1 pid env_lines=()
+	svc_running "$name" && return 0
+	mapfile -t env_lines < <(auth_env)
+	env_lines+=("CHATSYNC_SOCKET=$(svc_socket "$name")" "DATABASE_URL=$DATABASE_URL" "REDIS_URL=$REDIS_URL")
+	[ "$name" = import ] && env_lines+=("CHATSYNC_MAX_BODY=$IMPORT_MAX_BODY")
+	# Each live request holds a sync-svc thread while it waits (docs/decisions/live-threads.md).
+	[ "$name" = sync ] && env_lines+=("CHATSYNC_THREADS=${SYNC_THREADS:-512}"
+		"CHATSYNC_THREAD_STACK_KB=${SYNC_THREAD_STACK_KB:-128}")
+	rm -f "$(svc_socket "$name")"
+	env "${env_lines[@]}" "$BIN/$name-svc" </dev/null >>"$RUN/log/$name.log" 2>&1 9>&- &
+	pid=$!
+	echo "$pid" >"$(svc_pidfile "$name")"
+	if ! wait_until 10 svc_listening "$name" "$pid"; then
+		tail_log "$RUN/log/$name.log"
+		alive "$pid" && die "$name-svc (pid $pid) did not create $(svc_socket "$name") within 10 s"
+		die "$name-svc exited at start (log: $RUN/log/$name.log)"
+	fi
+	log "started $name-svc (pid $pid)"
+}
+
+svc_stop() {
+	local name=$1 pid
+	if svc_running "$name"; then
+		pid=$(read_pid "$(svc_pidfile "$name")")
+		log "stopping $name-svc (pid $pid)"
+		stop_pid "$name-svc" "$pid" "$STOP_TIMEOUT_S" || true
+	fi
+	rm -f "$(svc_pidfile "$name")" "$(svc_socket "$name")"
+}
+
+# ---- nginx ----
+
+nginx_pidfile() { echo "$RUN/pid/nginx.pid"; }
+nginx_running() {
+	local pid
+	pid=$(read_pid "$(nginx_pidfile)") && alive "$pid" && grep -q nginx "/proc/$pid/cmdline" 2>/dev/null
+}
+
+nginx_env() {
+	export RUN_DIR=$RUN HTTP_LISTEN=127.0.0.1:$HTTP_PORT HTTPS_LISTEN=127.0.0.1:$HTTPS_PORT
+}
+
+nginx_start() {
+	nginx_env
+	nginx_config_render
+	nginx_config_cert
+	check_reachable www-data "$RUN/sock"
+	nginx_config_check 9>&- || die "nginx rejects the rendered config in $RUN/nginx (above)"
+	if nginx_running; then
+		if [ "$NGINX_CONFIG_CHANGED" = 1 ]; then
+			log "nginx config changed: reloading"
+			kill -HUP "$(read_pid "$(nginx_pidfile)")"
+		fi
+		return 0
+	fi
+	require_free_port HTTP_PORT "$HTTP_PORT"
+	require_free_port HTTPS_PORT "$HTTPS_PORT"
+	log "starting nginx on 127.0.0.1:$HTTP_PORT (HTTPS $HTTPS_PORT)"
+	rm -f "$(nginx_pidfile)"
+	nginx -p "$RUN/nginx" -e "$ERROR_LOG" -c "$RUN/nginx/nginx.conf" </dev/null >/dev/null 2>&1 9>&- \
+		|| { tail_log "$ERROR_LOG"; die "nginx did not start (log: $ERROR_LOG)"; }
+	wait_until 10 nginx_running || { tail_log "$ERROR_LOG"; die "nginx did not write $(nginx_pidfile)"; }
+}
+
+nginx_stop() {
+	nginx_running || { rm -f "$(nginx_pidfile)"; return 0; }
+	local pid workers worker
+	pid=$(read_pid "$(nginx_pidfile)")
+	workers=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
+	log "stopping nginx (pid $pid)"
+	if ! stop_pid nginx "$pid" 10; then
+		# a killed master leaves its workers behind
+		for worker in $workers; do kill -KILL "$worker" 2>/dev/null || true; done
+	fi
+	rm -f "$(nginx_pidfile)"
+}
+
+# Ports are checked before anything starts, so that a taken port fails fast.
+check_ports() {
+	pg_running || require_free_port PG_PORT "$PG_PORT"
+	redis_running || require_free_port REDIS_PORT "$REDIS_PORT"
+	if ! nginx_running; then
+		require_free_port HTTP_PORT "$HTTP_PORT"
+		require_free_port HTTPS_PORT "$HTTPS_PORT"
+	fi
+}
+
+# ---- readiness ----
+
+http_status() {
+	curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$HTTP_PORT$1" 2>/dev/null || true
+}
+
+all_ready() {
+	local name
+	for name in "${SERVICES[@]}"; do
+		[ "$(http_status "/svc/$name/readyz")" = 200 ] || return 1
+	done
+	[ "$(http_status /readyz)" = 200 ]
+}
+
+wait_ready() {
+	local name
+	wait_until 30 all_ready && return 0
+	for name in "${SERVICES[@]}"; do
+		echo "stack: GET /svc/$name/readyz -> $(http_status "/svc/$name/readyz")" >&2
+		tail_log "$RUN/log/$name.log" 10
+	done
+	tail_log "$RUN/log/nginx-error.log" 10
+	die "the stack did not become ready within 30 s (GET http://127.0.0.1:$HTTP_PORT/readyz)"
+}
+
+# ---- commands ----
+
+# On a failed `up`, nothing of this run folder is left running.
+up_failed() {
+	log "up failed: stopping what runs in $RUN"
+	stop_all || true
+}
+
+cmd_up() {
+	check_paths
+	bash "$REPO/deploy/install-deps.sh" 9>&- || die "deploy/install-deps.sh failed"
+	check_binaries
+	lock_run_dir
+	mkdir -p "$RUN/log" "$RUN/pid" "$RUN/sock" "$RUN/dev"
+	check_ports
+	trap up_failed EXIT
+	pg_start
+	pg_setup_database
+	redis_start
+	dev_keys
+	local name
+	for name in "${SERVICES[@]}"; do svc_start "$name"; done
+	nginx_start
+	wait_ready
+	trap - EXIT
+	unlock_run_dir
+}
+
+stop_all() {
+	local name failed=0
+	nginx_stop || failed=1
+	for name in "${SERVICES[@]}"; do svc_stop "$name" || failed=1; done
+	redis_stop || failed=1
+	pg_stop || failed=1
+	return "$failed"
+}
+
+cmd_down() {
+	[ -d "$RUN" ] || return 0
+	lock_run_dir
+	stop_all || die "could not stop everything in $RUN"
+	unlock_run_dir
+	log "stopped"
+}
+
+print_welcome() {
+	local token
+	token=$(dev_token dev-user 2>/dev/null) || token="(bin/chatsync token failed: see 'stack.sh env')"
+	cat <<EOF
+chatsync is up
+  API      http://127.0.0.1:$HTTP_PORT   https://127.0.0.1:$HTTPS_PORT (self-signed)
+  health   /healthz  /readyz  /svc/{chats,messages,sync,import}/{healthz,readyz,metrics}
+  logs     $RUN/log/
+  token    $token
+  more     eval "\$(deploy/stack.sh env)"; \$CHATSYNC_TOKEN_CMD USER_ID
+EOF
+}
+
+cmd_run() {
+	cmd_up
+	print_welcome
+	trap 'echo; cmd_down; exit 0' INT TERM
+	log "running; Ctrl-C stops the stack"
+	local name warned=" "
+	while true; do
+		sleep 2 &
+		wait $! || true
+		for name in "${SERVICES[@]}"; do
+			if ! svc_running "$name" && [[ $warned != *" $name "* ]]; then
+				log "warning: $name-svc is not running (log: $RUN/log/$name.log); 'stack.sh up' restarts it"
+				warned+="$name "
+			fi
+		done
+	done
+}
+
+cmd_status() {
+	local name pid running=0 total=0 line
+	report() {
+		total=$((total + 1))
+		if [ -n "$2" ]; then
+			running=$((running + 1))
+			printf '%-9s running (pid %s)\n' "$1" "$2"
+		else
+			printf '%-9s stopped\n' "$1"
+		fi
+	}
+	pid=""; pg_running && pid=$(pg_pid); report postgres "$pid"
+	pid=""; redis_running && pid=$(read_pid "$(redis_pidfile)"); report redis "$pid"
+	for name in "${SERVICES[@]}"; do
+		pid=""; svc_running "$name" && pid=$(read_pid "$(svc_pidfile "$name")"); report "$name" "$pid"
+	done
+	pid=""; nginx_running && pid=$(read_pid "$(nginx_pidfile)"); report nginx "$pid"
+	line=$(http_status /readyz)
+	printf '%-9s GET http://127.0.0.1:%s/readyz -> %s\n' readyz "$HTTP_PORT" "${line:-no answer}"
+	[ "$running" -eq "$total" ] || return 3
+}
+
+cmd_env() {
+	local line
+	q() { printf 'export %s=%q\n' "$1" "$2"; }
+	q CHATSYNC_REPO "$REPO"
+	q CHATSYNC_RUN_DIR "$RUN"
+	q CHATSYNC_BIN_DIR "$BIN"
+	q PG_PORT "$PG_PORT"
+	q REDIS_PORT "$REDIS_PORT"
+	q HTTP_PORT "$HTTP_PORT"
+	q HTTPS_PORT "$HTTPS_PORT"
+	q CHATSYNC_HTTP "http://127.0.0.1:$HTTP_PORT"
+	q CHATSYNC_HTTPS "https://127.0.0.1:$HTTPS_PORT"
+	q CHATSYNC_TLS_CERT "$RUN/tls/cert.pem"
+	q DATABASE_URL "$DATABASE_URL"
+	q REDIS_URL "$REDIS_URL"
+	while IFS= read -r line; do q "${line%%=*}" "${line#*=}"; done < <(auth_env)
+	q CHATSYNC_TOKEN_CMD "$BIN/chatsync token"
+}
+
+cmd_pg_stop() {
+	lock_run_dir
+	pg_stop
+	unlock_run_dir
+}
+
+cmd_pg_start() {
+	check_paths
+	lock_run_dir
+	mkdir -p "$RUN/log"
+	pg_start
+	unlock_run_dir
+}
+
+usage() {
+	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
+	exit 2
+}
+
+main() {
+	case "${1:-}" in
+	up)
+		cmd_up
+		print_welcome
+		;;
+	down) cmd_down ;;
+	run) cmd_run ;;
+	status) cmd_status ;;
+	env) cmd_env ;;
+	pg-stop) cmd_pg_stop ;;
+	pg-start) cmd_pg_start ;;
+	*) usage ;;
+	esac
+}
+
+main "$@"

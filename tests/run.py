@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""The `make test` driver (Python 3 standard library only).
+
+1. runs every cmocka unit test binary build/asan/tests/test_*;
+2. starts one private stack (deploy/stack.sh up) from the sanitizer binaries,
+   in <repo>/.run/test on ports of its own, so that it runs beside a
+   developer's stack;
+3. runs every tests/integration/test_*.py against it (unittest);
+4. stops the stack, whatever happened;
+5. counts each service log with a sanitizer report as a failure;
+6. prints the results per suite and, as its last line, "N passed, M failed".
+
+Exit status 1 when anything failed or nothing ran.
+
+    python3 tests/run.py [--bin DIR] [--unit DIR] [-k PATTERN]...
+
+-k selects unit binaries and integration tests whose name contains PATTERN
+(unittest's -k rules); the stack starts only when an integration test is selected.
+"""
+import argparse
+import glob
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import unittest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+STACK_SCRIPT = os.path.join(REPO, "deploy", "stack.sh")
+INTEGRATION_DIR = os.path.join(REPO, "tests", "integration")
+RUN_DIR = os.path.join(REPO, ".run", "test")
+
+STACK_ENV = {
+    "CHATSYNC_RUN_DIR": RUN_DIR,
+    "PG_PORT": "45432",
+    "REDIS_PORT": "46379",
+    "HTTP_PORT": "48080",
+    "HTTPS_PORT": "48443",
+    "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+}
+# The test stack always uses its own development issuer, key and stores.
+UNSET_FOR_STACK = ("CLERK_JWT_ISSUER_DOMAIN", "CLERK_AUTHORIZED_PARTIES", "JWT_AUDIENCE",
+                   "JWKS_FILE", "JWKS_URL", "DEV_KEY_FILE", "IMPORT_TOKEN", "DATABASE_URL",
+                   "REDIS_URL", "CHATSYNC_HTTP", "CHATSYNC_SOCKET")
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+UNIT_TIMEOUT_S = 300
+STACK_TIMEOUT_S = 600
+
+
+class Suite:
+    def __init__(self, name):
+        self.name, self.passed, self.failed, self.skipped, self.notes = name, 0, 0, 0, []
+
+
+def banner(text):
+    print("\n==== %s ====" % text, flush=True)
+
+
+def selected(name, patterns):
+    return not patterns or any(p in name for p in patterns)
+
+
+# ---- 1. unit tests ----
+
+CMOCKA_PASSED = re.compile(r"^\[  PASSED  \] (\d+) test", re.M)
+CMOCKA_FAILED = re.compile(r"^\[  FAILED  \] (\d+) test", re.M)
+
+
+def run_unit(unit_dir, patterns):
+    suite = Suite("unit")
+    binaries = sorted(p for p in glob.glob(os.path.join(unit_dir, "test_*"))
+                      if os.path.isfile(p) and os.access(p, os.X_OK))
+    binaries = [p for p in binaries if selected(os.path.basename(p), patterns)]
+    banner("unit tests: %d binaries in %s" % (len(binaries), unit_dir))
+    env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="stdout", **{
+        k: v for k, v in STACK_ENV.items() if k.endswith("SAN_OPTIONS")})
+    for path in binaries:
+        name = os.path.basename(path)
+        try:
+            done = subprocess.run([path], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, errors="replace",
+                                  timeout=UNIT_TIMEOUT_S)
+            output, code = done.stdout, done.returncode
+        except subprocess.TimeoutExpired as e:
+            output, code = (e.stdout or "") if isinstance(e.stdout, str) else "", None
+            output += "\n(timed out after %d s)" % UNIT_TIMEOUT_S
+        passed = sum(int(n) for n in CMOCKA_PASSED.findall(output))
+        failed = sum(int(n) for n in CMOCKA_FAILED.findall(output))
+        if code != 0 and failed == 0:
+            failed = 1  # a crash, a sanitizer report at exit, or a timeout
+            suite.notes.append("%s: exit %s with no failed test counted" % (name, code))
+        if passed + failed == 0:
+            failed = 1
+            suite.notes.append("%s: ran no test" % name)
+        suite.passed += passed
+        suite.failed += failed
+        if failed:
+            print(output.rstrip())
+        print("%-28s %d passed, %d failed" % (name, passed, failed), flush=True)
+    return suite
+
+
+# ---- 2-4. the stack and the integration tests ----
+
+def stack_env(bin_dir):
+    env = {k: v for k, v in os.environ.items() if k not in UNSET_FOR_STACK}
+    env.update(STACK_ENV)
+    env["CHATSYNC_BIN_DIR"] = bin_dir
+    return env
+
+
+def stack(cmd, env, timeout=STACK_TIMEOUT_S):
+    """Runs stack.sh CMD, its output shown as it comes; the exit status."""
+    print("$ deploy/stack.sh %s" % cmd, flush=True)
+    try:
+        return subprocess.run(["bash", STACK_SCRIPT, cmd], env=env, timeout=timeout,
+                              stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT).returncode
+    except subprocess.TimeoutExpired:
+        print("deploy/stack.sh %s: timed out after %d s" % (cmd, timeout), flush=True)
+        return 124
+
+
+def export_coordinates(env):
+    """Puts the stack's coordinates (stack.sh env) and its settings into os.environ,
+    where the integration tests (lib.py) find them."""
+    out = subprocess.run(["bash", STACK_SCRIPT, "env"], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    for name in UNSET_FOR_STACK:
+        os.environ.pop(name, None)
+    os.environ.update({k: v for k, v in env.items() if k in STACK_ENV or k == "CHATSYNC_BIN_DIR"})
+    for line in out.splitlines():
+        if line.startswith("export "):
+            name, _, value = line[len("export "):].partition("=")
+            os.environ[name] = shlex.split(value)[0] if value else ""
+
+
+def load_integration(patterns):
+    """Every test of tests/integration/test_*.py; with patterns, those whose
+    dotted name (test_stack.HealthTest.test_healthz_is_200) contains one."""
+    loader = unittest.TestLoader()
+    if patterns:
+        loader.testNamePatterns = ["*%s*" % p for p in patterns]
+    if INTEGRATION_DIR not in sys.path:
+        sys.path.insert(0, INTEGRATION_DIR)
+    suite = unittest.TestSuite()
+    for path in sorted(glob.glob(os.path.join(INTEGRATION_DIR, "test_*.py"))):
+        suite.addTests(loader.loadTestsFromName(os.path.splitext(os.path.basename(path))[0]))
+    return suite
+
+
+def run_integration(tests):
+    suite = Suite("integration")
+    banner("integration tests: %d" % tests.countTestCases())
+    result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2).run(tests)
+    suite.failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    suite.skipped = len(result.skipped)
+    suite.passed = result.testsRun - suite.failed - suite.skipped - len(result.expectedFailures)
+    return suite
+
+
+def scan_sanitizer_logs(run_dir):
+    suite = Suite("sanitizers")
+    banner("sanitizer reports in %s/log" % run_dir)
+    clean = 0  # a clean log is no test: only a report counts (as a failure)
+    for path in sorted(glob.glob(os.path.join(run_dir, "log", "*.log"))):
+        with open(path, errors="replace") as f:
+            lines = f.read().splitlines()
+        hits = [i for i, line in enumerate(lines) if any(m in line for m in SANITIZER_MARKS)]
+        if not hits:
+            clean += 1
+            continue
+        suite.failed += 1
+        suite.notes.append("%s: %d sanitizer report(s)" % (os.path.basename(path), len(hits)))
+        first = hits[0]
+        print("---- %s, line %d ----" % (path, first + 1))
+        print("\n".join(lines[max(0, first - 2):first + 40]))
+        print("----", flush=True)
+    print("%d log files clean, %d with reports" % (clean, suite.failed))
+    return suite
+
+
+def run_stack_tests(bin_dir, tests):
+    """Steps 2-5; returns the suites."""
+    suites = []
+    env = stack_env(bin_dir)
+    banner("private stack in %s" % RUN_DIR)
+    # A stack left by an interrupted run goes first: the test starts from nothing.
+    if stack("down", env) != 0:
+        setup = Suite("stack")
+        setup.failed, setup.notes = 1, ["stack.sh down failed: a previous test stack still runs"]
+        return [setup]
+    shutil.rmtree(RUN_DIR, ignore_errors=True)
+    try:
+        if stack("up", env) != 0:
+            setup = Suite("stack")
+            setup.failed, setup.notes = 1, ["stack.sh up failed: integration tests not run"]
+            suites.append(setup)
+        else:
+            export_coordinates(env)
+            suites.append(run_integration(tests))
+    finally:
+        banner("stopping the private stack")
+        if stack("down", env) != 0:
+            teardown = Suite("stack")
+            teardown.failed, teardown.notes = 1, ["stack.sh down failed: processes may be left"]
+            suites.append(teardown)
+    suites.append(scan_sanitizer_logs(RUN_DIR))
+    return suites
+
+
+# ---- 6. the report ----
+
+def report(suites):
+    banner("results")
+    for suite in suites:
+        print("%-12s %4d passed %4d failed %4d skipped" % (suite.name, suite.passed, suite.failed,
+                                                           suite.skipped))
+        for note in suite.notes:
+            print("    " + note)
+    passed = sum(s.passed for s in suites)
+    failed = sum(s.failed for s in suites)
+    print("%d passed, %d failed" % (passed, failed), flush=True)
+    return 1 if failed or passed == 0 else 0
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--bin", default=os.path.join(REPO, "build", "asan", "bin"),
+                        help="service and CLI binaries (default build/asan/bin)")
+    parser.add_argument("--unit", default=os.path.join(REPO, "build", "asan", "tests"),
+                        help="cmocka test binaries (default build/asan/tests)")
+    parser.add_argument("-k", dest="patterns", action="append", default=[],
+                        help="only tests whose name contains this (repeatable)")
+    args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # in order with the children's output
+    bin_dir, unit_dir = os.path.abspath(args.bin), os.path.abspath(args.unit)
+
+    suites = [run_unit(unit_dir, args.patterns)]
+    try:
+        tests = load_integration(args.patterns)
+    except Exception as e:  # an integration file that does not even import
+        broken = Suite("integration")
+        broken.failed, broken.notes = 1, ["could not load the integration tests: %r" % (e,)]
+        suites.append(broken)
+        tests = None
+    if tests is not None and tests.countTestCases():
+        suites += run_stack_tests(bin_dir, tests)
+    sys.exit(report(suites))
+
+
+if __name__ == "__main__":
+    main()
