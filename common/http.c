@@ -159,7 +159,7 @@ static const char *request_id(struct cs_request *req)
 	size_t i;
 
 	if (given) {
-		for (i = 0; given[i] && i <= 128; i++)
+		for (i = 0; i <= 128 && given[i]; i++)
 			if (given[i] < 0x21 || given[i] > 0x7e)
 				break;
 		if (i > 0 && i <= 128 && !given[i])
