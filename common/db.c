@@ -177,7 +177,8 @@ void cs_db_release(struct cs_db_conn *conn)
 	if (!conn)
 		return;
 	db = conn->db;
-	if (conn->in_transaction)
+	if (conn->pg && PQstatus(conn->pg) == CONNECTION_OK &&
+	    PQtransactionStatus(conn->pg) != PQTRANS_IDLE)
 		cs_db_rollback(conn);
 	pthread_mutex_lock(&db->lock);
 	db->busy[conn->slot] = 0;
@@ -266,6 +267,90 @@ int cs_db_command(struct cs_db_conn *conn, const char *sql, struct cs_error *err
 	}
 	conn->used++;
 	return check_result(conn, res, NULL, err);
+}
+
+static int send_steps(struct cs_db_conn *conn, const struct cs_db_step *steps, int count)
+{
+	int i, ok = PQenterPipelineMode(conn->pg);
+
+	for (i = 0; ok && i < count; i++) {
+		if (steps[i].name)
+			ok = PQsendQueryPrepared(conn->pg, steps[i].name, steps[i].nparams,
+						 steps[i].values, NULL, NULL, 0);
+		else
+			ok = PQsendQueryParams(conn->pg, steps[i].sql, 0, NULL, NULL, NULL, NULL, 0);
+	}
+	return ok && PQpipelineSync(conn->pg) ? 0 : -1;
+}
+
+/* Reads every result up to the pipeline's sync; the first failure fills err. */
+static int read_steps(struct cs_db_conn *conn, int count, PGresult **results,
+		      struct cs_error *err)
+{
+	int i, rc = 0;
+
+	for (i = 0; i < count; i++) {
+		PGresult *res = PQgetResult(conn->pg);
+		ExecStatusType status = PQresultStatus(res);
+
+		if (!res)
+			return cs_db_error(conn->pg, NULL, err);
+		if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+			results[i] = res;
+		} else {
+			if (rc == 0 && status != PGRES_PIPELINE_ABORTED)
+				rc = cs_db_error(conn->pg, res, err);
+			else if (rc == 0)
+				rc = cs_error_set(err, 500, "internal error");
+			PQclear(res);
+		}
+		PQclear(PQgetResult(conn->pg)); /* the NULL that ends each query's results */
+	}
+	{
+		PGresult *sync = PQgetResult(conn->pg);
+
+		if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC && rc == 0)
+			rc = cs_db_error(conn->pg, NULL, err);
+		PQclear(sync);
+	}
+	return rc;
+}
+
+int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int count,
+		   PGresult **results, struct cs_error *err)
+{
+	int i, rc, attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		for (i = 0; i < count; i++)
+			results[i] = NULL;
+		rc = send_steps(conn, steps, count);
+		if (rc == 0)
+			rc = read_steps(conn, count, results, err);
+		else
+			cs_db_error(conn->pg, NULL, err);
+		if (PQpipelineStatus(conn->pg) != PQ_PIPELINE_OFF)
+			PQexitPipelineMode(conn->pg);
+		/* as in cs_db_exec: a first use may meet a connection Postgres dropped */
+		if (rc == 0 || PQstatus(conn->pg) == CONNECTION_OK || conn->used > 0 ||
+		    conn->in_transaction)
+			break;
+		for (i = 0; i < count; i++)
+			PQclear(results[i]);
+		if (connect_slot(conn, err) < 0)
+			return -1;
+	}
+	conn->used++;
+	if (rc < 0) {
+		/* an error inside BEGIN … COMMIT leaves the transaction open and failed */
+		if (PQstatus(conn->pg) == CONNECTION_OK && PQtransactionStatus(conn->pg) != PQTRANS_IDLE)
+			cs_db_rollback(conn);
+		for (i = 0; i < count; i++) {
+			PQclear(results[i]);
+			results[i] = NULL;
+		}
+	}
+	return rc;
 }
 
 int cs_db_begin(struct cs_db_conn *conn, struct cs_error *err)

@@ -54,6 +54,22 @@ int cs_db_begin(struct cs_db_conn *conn, struct cs_error *err);
 int cs_db_commit(struct cs_db_conn *conn, struct cs_error *err);
 void cs_db_rollback(struct cs_db_conn *conn);
 
+/*
+ * Several statements in one round trip (libpq pipeline mode). A step runs a
+ * prepared statement of the table (name) or plain SQL without parameters
+ * (sql: "BEGIN", "COMMIT"). Postgres runs them in order and stops at the
+ * first error, which is what err then describes; the steps after it are not
+ * run (their results are NULL). results[i] belongs to the caller (PQclear).
+ */
+struct cs_db_step {
+	const char *name;
+	const char *sql;
+	int nparams;
+	const char *const *values;
+};
+int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int count,
+		   PGresult **results, struct cs_error *err);
+
 /* Fills err from a failed result (by SQLSTATE) or a lost connection. */
 int cs_db_error(PGconn *pg, const PGresult *res, struct cs_error *err);
 
