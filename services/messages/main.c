@@ -16,17 +16,19 @@ static const struct cs_db_statement statements[] = {
 	{ "messages_get_own",
 	  "SELECT " CS_MESSAGE_COLUMNS MESSAGE_FROM "WHERE m.id = $1 AND m.user_id = $2" },
 	/*
-	 * The user's version row is locked before this runs, and this is a new
-	 * statement, so max(position) sees every committed append of the chat.
+	 * Runs in a pipeline after cs_version_reserve, as a statement of its own,
+	 * so the user's version row is already locked: max(position) sees every
+	 * committed append of the chat, and the reserved version is read back.
 	 */
 	{ "messages_insert",
 	  "INSERT INTO messages AS m (id, chat_id, user_id, content, role, \"timestamp\", "
 	  "position, attachments, version, created_at, updated_at) "
 	  "SELECT $1, c.id, c.user_id, $4, $5, $6, "
 	  "coalesce($7::int, (SELECT coalesce(max(x.position) + 1, 0) FROM messages x "
-	  "WHERE x.chat_id = c.id)), $8::jsonb, $9, $10, $10 "
+	  "WHERE x.chat_id = c.id)), $8::jsonb, "
+	  "(SELECT u.version FROM user_versions u WHERE u.user_id = c.user_id), $9, $9 "
 	  "FROM chats c WHERE c.id = $2 AND c.user_id = $3 AND NOT c.is_deleted "
-	  "RETURNING " CS_MESSAGE_COLUMNS },
+	  "ON CONFLICT (id) DO NOTHING RETURNING " CS_MESSAGE_COLUMNS },
 	{ "messages_update",
 	  "UPDATE messages AS m SET content = coalesce($3, m.content), "
 	  "attachments = CASE WHEN $4::boolean THEN $5::jsonb ELSE m.attachments END, "

@@ -75,47 +75,53 @@ static int read_attachments(json_t *body, int *present, char **text, struct cs_e
 }
 
 /*
- * With the user locked: the user's own id is a replay, answered with the
- * stored message; another user's is a conflict. 1 answered, 0 free, -1 error.
+ * An append whose insert wrote nothing: the id exists (the user's own is a
+ * replay, answered with the stored message; another user's is a conflict) or
+ * the chat is not the user's.
  */
-static int answer_existing(struct cs_request *req, struct cs_db_conn *conn, const char *id,
-			   struct cs_error *err)
+static void answer_not_inserted(struct cs_request *req, struct cs_db_conn *conn,
+				const PGresult *owner, const char *id, struct cs_error *err)
 {
 	const char *params[1] = { id };
 	PGresult *res = NULL;
-	int answered = 0;
 
-	if (cs_db_exec(conn, "messages_owner", 1, params, NULL, &res, err) < 0)
-		return -1;
-	if (PQntuples(res) == 1) {
-		if (strcmp(PQgetvalue(res, 0, 0), req->user_id) != 0) {
-			cs_error_set(err, 409, "id: already used");
-			answered = -1;
-		} else {
-			cs_db_rollback(conn);
-			cs_http_add_header(req, "Idempotent-Replay", "true");
-			respond_message(req, 200, res, 0, 1);
-			answered = 1;
-		}
+	if (PQntuples(owner) == 0) {
+		/* another user's append of this id may have committed after our look */
+		if (cs_db_exec(conn, "messages_owner", 1, params, NULL, &res, err) < 0)
+			return;
+		owner = res;
+	}
+	if (PQntuples(owner) == 0)
+		cs_error_set(err, 404, "chat not found");
+	else if (strcmp(PQgetvalue(owner, 0, 0), req->user_id) != 0)
+		cs_error_set(err, 409, "id: already used");
+	else {
+		cs_http_add_header(req, "Idempotent-Replay", "true");
+		respond_message(req, 200, owner, 0, 1);
 	}
 	PQclear(res);
-	return answered;
 }
 
+/*
+ * One round trip: BEGIN, take the user's next version (locking the user),
+ * look the id up, insert, COMMIT. A replay or a missing chat commits only the
+ * version bump, which leaves a harmless gap in the user's versions.
+ */
 void messages_append(struct cs_request *req)
 {
 	static const char *const allowed[] = { "id",	      "content",   "role",
 					       "position", "attachments", "timestamp", NULL };
+	enum { BEGIN, RESERVE, OWNER, INSERT, COMMIT, STEPS };
 	struct cs_error err = CS_ERROR_INIT;
 	struct cs_db_conn *conn = NULL;
 	json_t *body = NULL;
-	PGresult *res = NULL;
+	PGresult *results[STEPS] = { NULL };
 	const char *chat_id = NULL, *id = NULL, *content = NULL, *role = NULL;
 	char *attachments = NULL;
 	size_t id_len = 0, role_len = 0;
-	long long position = -1, timestamp = cs_now_ms(), last = 0;
-	char new_id[CS_ID_NEW_SIZE], position_text[24], ts_text[24], now_text[24], version_text[24];
-	int rc, has_attachments, has_position;
+	long long position = -1, timestamp = cs_now_ms();
+	char new_id[CS_ID_NEW_SIZE], position_text[24], ts_text[24], now_text[24];
+	int rc, i, has_attachments, has_position;
 
 	if (path_id(req, &chat_id, &err) < 0 || cs_http_body_object(req, allowed, &body, &err) < 0)
 		goto out;
@@ -150,41 +156,46 @@ void messages_append(struct cs_request *req)
 		cs_error_set(&err, 400, "timestamp: must not be negative");
 		goto out;
 	}
-	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
-	    cs_db_begin(conn, &err) < 0 ||
-	    cs_version_reserve(conn, req->user_id, 1, &last, &err) < 0)
-		goto out;
-	rc = answer_existing(req, conn, id, &err);
-	if (rc != 0)
-		goto out;
 	snprintf(position_text, sizeof(position_text), "%lld", position);
 	snprintf(ts_text, sizeof(ts_text), "%lld", timestamp);
 	snprintf(now_text, sizeof(now_text), "%lld", cs_now_ms());
-	snprintf(version_text, sizeof(version_text), "%lld", last);
 	{
-		const char *params[10] = { id, chat_id, req->user_id, content, role, ts_text,
-					   has_position == CS_JSON_PRESENT ? position_text : NULL,
-					   attachments, version_text, now_text };
+		const char *reserve[2] = { req->user_id, "1" };
+		const char *owner[1] = { id };
+		const char *insert[9] = { id, chat_id, req->user_id, content, role, ts_text,
+					  has_position == CS_JSON_PRESENT ? position_text : NULL,
+					  attachments, now_text };
+		const struct cs_db_step steps[STEPS] = {
+			[BEGIN] = { NULL, "BEGIN", 0, NULL },
+			[RESERVE] = { "cs_version_reserve", NULL, 2, reserve },
+			[OWNER] = { "messages_owner", NULL, 1, owner },
+			[INSERT] = { "messages_insert", NULL, 9, insert },
+			[COMMIT] = { NULL, "COMMIT", 0, NULL },
+		};
 
-		if (cs_db_exec(conn, "messages_insert", 10, params, NULL, &res, &err) < 0) {
+		if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0)
+			goto out;
+		if (cs_db_pipeline(conn, steps, STEPS, results, &err) < 0) {
 			if (err.status == 409)
 				cs_error_set(&err, 409, "position: already taken in this chat");
 			goto out;
 		}
 	}
-	if (PQntuples(res) == 0) {
-		cs_error_set(&err, 404, "chat not found");
+	if (PQntuples(results[INSERT]) == 0) {
+		answer_not_inserted(req, conn, results[OWNER], id, &err);
 		goto out;
 	}
-	if (cs_db_commit(conn, &err) < 0)
-		goto out;
-	cs_version_committed(req->server, req->user_id, last);
-	respond_message(req, 201, res, 0, 0);
+	cs_db_release(conn);
+	conn = NULL;
+	cs_version_committed(req->server, req->user_id,
+			     strtoll(PQgetvalue(results[RESERVE], 0, 0), NULL, 10));
+	respond_message(req, 201, results[INSERT], 0, 0);
 out:
 	if (!req->status)
 		cs_http_fail(req, &err);
 	cs_db_release(conn);
-	PQclear(res);
+	for (i = 0; i < STEPS; i++)
+		PQclear(results[i]);
 	free(attachments);
 	json_decref(body);
 }
