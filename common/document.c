@@ -1,5 +1,6 @@
 /* document.c - result rows to API JSON. */
 #include "document.h"
+#include "http.h"
 
 #include <string.h>
 
@@ -99,4 +100,23 @@ void cs_document_messages(struct cs_buf *out, const PGresult *res, int first_col
 		cs_document_message(out, res, row, first_column);
 	}
 	cs_buf_putc(out, ']');
+}
+
+void cs_document_respond(struct cs_request *req, int status, enum cs_document_kind kind,
+			 const PGresult *res, int row, int first_column)
+{
+	struct cs_buf body = CS_BUF_INIT;
+	int is_chat = kind == CS_DOCUMENT_CHAT;
+
+	cs_buf_puts(&body, is_chat ? "{\"chat\":" : "{\"message\":");
+	if (is_chat)
+		cs_document_chat(&body, res, row, first_column);
+	else
+		cs_document_message(&body, res, row, first_column);
+	cs_buf_putc(&body, '}');
+	cs_http_etag(req, PQgetvalue(res, row,
+				     first_column + (is_chat ? CS_CHAT_VERSION_COLUMN
+							     : CS_MESSAGE_VERSION_COLUMN)));
+	cs_http_respond(req, status, body.data, body.len);
+	cs_buf_release(&body);
 }

@@ -31,6 +31,13 @@
 #define CS_CHAT_DELETED_COLUMN 7
 #define CS_MESSAGE_DELETED_COLUMN 8
 
+enum cs_document_kind { CS_DOCUMENT_CHAT, CS_DOCUMENT_MESSAGE };
+
+struct cs_request;
+/* Answers {"chat": doc} or {"message": doc} from a row, with the document's ETag. */
+void cs_document_respond(struct cs_request *req, int status, enum cs_document_kind kind,
+			 const PGresult *res, int row, int first_column);
+
 void cs_document_chat(struct cs_buf *out, const PGresult *res, int row, int first_column);
 void cs_document_message(struct cs_buf *out, const PGresult *res, int row, int first_column);
 /* Appends "[doc,doc,...]" of every row of res. */

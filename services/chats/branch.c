@@ -13,6 +13,7 @@
 #include "id.h"
 #include "json.h"
 #include "version.h"
+#include "write.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -49,13 +50,12 @@ static int read_branch_body(struct cs_request *req, json_t **body, const char **
 void chats_branch(struct cs_request *req)
 {
 	struct cs_error err = CS_ERROR_INIT;
-	struct cs_db_conn *conn = NULL;
+	struct cs_write w = CS_WRITE_INIT;
 	struct cs_buf out = CS_BUF_INIT;
 	json_t *body = NULL;
 	PGresult *point = NULL, *parent = NULL, *chat = NULL, *copies = NULL;
 	const char *parent_id = req->params[0], *from = NULL, *title = NULL, *id = NULL;
-	char new_id[CS_ID_NEW_SIZE], now_text[24], chat_version[24], parent_version[24];
-	long long last = 0, copied_last = 0, now = cs_now_ms();
+	char new_id[CS_ID_NEW_SIZE], chat_version[24];
 
 	if (!cs_id_valid(parent_id, req->param_lens[0])) {
 		cs_error_set(&err, 400, "id: must be 1 to 255 bytes of text");
@@ -67,14 +67,13 @@ void chats_branch(struct cs_request *req)
 		cs_id_new("c_", new_id);
 		id = new_id;
 	}
-	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
-	    cs_db_begin(conn, &err) < 0 ||
-	    cs_version_reserve(conn, req->user_id, 2, &last, &err) < 0)
+	/* the new chat takes the first version, the parent the second, the copies the rest */
+	if (cs_write_begin(&w, req, 2, &err) < 0)
 		goto out;
 	{
 		const char *params[1] = { id };
 
-		if (cs_db_exec(conn, "chats_owner", 1, params, NULL, &chat, &err) < 0)
+		if (cs_db_exec(w.conn, "chats_owner", 1, params, NULL, &chat, &err) < 0)
 			goto out;
 		if (PQntuples(chat) > 0) {
 			cs_error_set(&err, 409, "id: already used");
@@ -86,7 +85,7 @@ void chats_branch(struct cs_request *req)
 	{
 		const char *params[2] = { parent_id, req->user_id };
 
-		if (cs_db_exec(conn, "chats_get_own", 2, params, NULL, &parent, &err) < 0)
+		if (cs_db_exec(w.conn, "chats_get_own", 2, params, NULL, &parent, &err) < 0)
 			goto out;
 		if (PQntuples(parent) == 0 || PQgetvalue(parent, 0, CS_CHAT_DELETED_COLUMN)[0] == 't') {
 			cs_error_set(&err, 404, "chat not found");
@@ -96,31 +95,27 @@ void chats_branch(struct cs_request *req)
 	{
 		const char *params[3] = { from, parent_id, req->user_id };
 
-		if (cs_db_exec(conn, "chats_branch_point", 3, params, NULL, &point, &err) < 0)
+		if (cs_db_exec(w.conn, "chats_branch_point", 3, params, NULL, &point, &err) < 0)
 			goto out;
 		if (PQntuples(point) == 0) {
 			cs_error_set(&err, 404, "fromMessageId: message not found in this chat");
 			goto out;
 		}
 	}
-	snprintf(now_text, sizeof(now_text), "%lld", now);
-	snprintf(chat_version, sizeof(chat_version), "%lld", last - 1);
-	snprintf(parent_version, sizeof(parent_version), "%lld", last);
+	snprintf(chat_version, sizeof(chat_version), "%lld", w.version - 1);
 	{
-		char ts_text[24];
 		const char *params[8] = { id, req->user_id,
-					  title ? title : PQgetvalue(parent, 0, 2), ts_text,
-					  parent_id, from, chat_version, now_text };
+					  title ? title : PQgetvalue(parent, 0, 2), w.now_text,
+					  parent_id, from, chat_version, w.now_text };
 
-		snprintf(ts_text, sizeof(ts_text), "%lld", now);
-		if (cs_db_exec(conn, "chats_insert", 8, params, NULL, &chat, &err) < 0)
+		if (cs_db_exec(w.conn, "chats_insert", 8, params, NULL, &chat, &err) < 0)
 			goto out;
 	}
 	{
-		const char *params[5] = { parent_id, req->user_id, id, parent_version, now_text };
+		const char *params[5] = { parent_id, req->user_id, id, w.version_text, w.now_text };
 		PGresult *res = NULL;
 
-		if (cs_db_exec(conn, "chats_add_branch", 5, params, NULL, &res, &err) < 0)
+		if (cs_db_exec(w.conn, "chats_add_branch", 5, params, NULL, &res, &err) < 0)
 			goto out;
 		PQclear(res);
 	}
@@ -131,16 +126,15 @@ void chats_branch(struct cs_request *req)
 					  PQgetvalue(point, 0, 0),
 					  PQgetvalue(point, 0, 1),
 					  PQgetvalue(point, 0, 2),
-					  parent_version,
-					  now_text };
+					  w.version_text,
+					  w.now_text };
 
-		if (cs_db_exec(conn, "chats_copy_messages", 8, params, NULL, &copies, &err) < 0)
+		if (cs_db_exec(w.conn, "chats_copy_messages", 8, params, NULL, &copies, &err) < 0)
 			goto out;
 	}
-	if (cs_version_reserve(conn, req->user_id, PQntuples(copies), &copied_last, &err) < 0 ||
-	    cs_db_commit(conn, &err) < 0)
+	if (cs_version_reserve(w.conn, req->user_id, PQntuples(copies), &w.version, &err) < 0 ||
+	    cs_write_commit(&w, &err) < 0)
 		goto out;
-	cs_version_committed(req->server, req->user_id, copied_last);
 
 	cs_buf_puts(&out, "{\"chat\":");
 	cs_document_chat(&out, chat, 0, 0);
@@ -152,7 +146,7 @@ void chats_branch(struct cs_request *req)
 out:
 	if (!req->status)
 		cs_http_fail(req, &err);
-	cs_db_release(conn);
+	cs_write_end(&w);
 	PQclear(point);
 	PQclear(parent);
 	PQclear(chat);

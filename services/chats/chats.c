@@ -11,7 +11,7 @@
 #include "document.h"
 #include "id.h"
 #include "json.h"
-#include "version.h"
+#include "write.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,19 +47,6 @@ static int read_id_field(json_t *body, const char *field, const char **id, struc
 	if (rc != CS_JSON_PRESENT && rc >= 0)
 		*id = NULL;
 	return rc < 0 ? -1 : 0;
-}
-
-static void respond_chat(struct cs_request *req, int status, const PGresult *res, int row,
-			 int first_column)
-{
-	struct cs_buf body = CS_BUF_INIT;
-
-	cs_buf_puts(&body, "{\"chat\":");
-	cs_document_chat(&body, res, row, first_column);
-	cs_buf_putc(&body, '}');
-	cs_http_etag(req, PQgetvalue(res, row, first_column + CS_CHAT_VERSION_COLUMN));
-	cs_http_respond(req, status, body.data, body.len);
-	cs_buf_release(&body);
 }
 
 void chats_list(struct cs_request *req)
@@ -196,7 +183,7 @@ static int answer_existing(struct cs_request *req, struct cs_db_conn *conn, cons
 		} else {
 			cs_db_rollback(conn);
 			cs_http_add_header(req, "Idempotent-Replay", "true");
-			respond_chat(req, 200, res, 0, 1);
+			cs_document_respond(req, 200, CS_DOCUMENT_CHAT, res, 0, 1);
 			answered = 1;
 		}
 	}
@@ -209,13 +196,13 @@ void chats_create(struct cs_request *req)
 	static const char *const allowed[] = { "id", "title", "timestamp", "parentChatId",
 					       "branchFromMessageId", NULL };
 	struct cs_error err = CS_ERROR_INIT;
-	struct cs_db_conn *conn = NULL;
+	struct cs_write w = CS_WRITE_INIT;
 	json_t *body = NULL;
 	PGresult *res = NULL;
 	const char *id = NULL, *title = NULL, *parent = NULL, *branch_from = NULL;
 	size_t title_len = 0;
-	long long timestamp = cs_now_ms(), now = cs_now_ms(), last = 0;
-	char new_id[CS_ID_NEW_SIZE], ts_text[24], now_text[24], version_text[24], parent_version[24];
+	long long timestamp = cs_now_ms();
+	char new_id[CS_ID_NEW_SIZE], ts_text[24], chat_version[24];
 	int rc;
 
 	if (cs_http_body_object(req, allowed, &body, &err) < 0 ||
@@ -234,21 +221,18 @@ void chats_create(struct cs_request *req)
 		cs_id_new("c_", new_id);
 		id = new_id;
 	}
-	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
-	    cs_db_begin(conn, &err) < 0 ||
-	    cs_version_reserve(conn, req->user_id, parent ? 2 : 1, &last, &err) < 0)
+	/* with a parent, the new chat takes the first version and the parent the second */
+	if (cs_write_begin(&w, req, parent ? 2 : 1, &err) < 0)
 		goto out;
-	rc = answer_existing(req, conn, id, &err);
+	rc = answer_existing(req, w.conn, id, &err);
 	if (rc != 0)
 		goto out;
 	snprintf(ts_text, sizeof(ts_text), "%lld", timestamp);
-	snprintf(now_text, sizeof(now_text), "%lld", now);
-	snprintf(version_text, sizeof(version_text), "%lld", parent ? last - 1 : last);
-	snprintf(parent_version, sizeof(parent_version), "%lld", last);
+	snprintf(chat_version, sizeof(chat_version), "%lld", parent ? w.version - 1 : w.version);
 	if (parent) {
-		const char *params[5] = { parent, req->user_id, id, parent_version, now_text };
+		const char *params[5] = { parent, req->user_id, id, w.version_text, w.now_text };
 
-		if (cs_db_exec(conn, "chats_add_branch", 5, params, NULL, &res, &err) < 0)
+		if (cs_db_exec(w.conn, "chats_add_branch", 5, params, NULL, &res, &err) < 0)
 			goto out;
 		rc = PQntuples(res);
 		PQclear(res);
@@ -260,9 +244,9 @@ void chats_create(struct cs_request *req)
 	}
 	{
 		const char *params[8] = { id, req->user_id, title, ts_text, parent, branch_from,
-					  version_text, now_text };
+					  chat_version, w.now_text };
 
-		if (cs_db_exec(conn, "chats_insert", 8, params, NULL, &res, &err) < 0)
+		if (cs_db_exec(w.conn, "chats_insert", 8, params, NULL, &res, &err) < 0)
 			goto out;
 	}
 	if (PQntuples(res) == 0) {
@@ -270,14 +254,13 @@ void chats_create(struct cs_request *req)
 		cs_error_set(&err, 409, "id: already used");
 		goto out;
 	}
-	if (cs_db_commit(conn, &err) < 0)
+	if (cs_write_commit(&w, &err) < 0)
 		goto out;
-	cs_version_committed(req->server, req->user_id, last);
-	respond_chat(req, 201, res, 0, 0);
+	cs_document_respond(req, 201, CS_DOCUMENT_CHAT, res, 0, 0);
 out:
 	if (!req->status)
 		cs_http_fail(req, &err);
-	cs_db_release(conn);
+	cs_write_end(&w);
 	PQclear(res);
 	json_decref(body);
 }
@@ -307,14 +290,14 @@ void chats_update(struct cs_request *req)
 {
 	static const char *const allowed[] = { "title", "branches", NULL };
 	struct cs_error err = CS_ERROR_INIT;
-	struct cs_db_conn *conn = NULL;
+	struct cs_write w = CS_WRITE_INIT;
 	json_t *body = NULL;
 	PGresult *res = NULL;
 	const char *id = NULL, *title = NULL;
 	char *branches = NULL;
 	size_t title_len = 0;
-	long long expected = 0, last = 0;
-	char now_text[24], version_text[24], expected_text[24];
+	long long expected = 0;
+	char expected_text[24];
 	int rc, has_expected;
 
 	if (path_id(req, &id, &err) < 0 ||
@@ -327,41 +310,27 @@ void chats_update(struct cs_request *req)
 		goto out;
 	if (rc != CS_JSON_PRESENT)
 		title = NULL;
-	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
-	    cs_db_begin(conn, &err) < 0 ||
-	    cs_version_reserve(conn, req->user_id, 1, &last, &err) < 0)
-		goto out;
-	snprintf(now_text, sizeof(now_text), "%lld", cs_now_ms());
-	snprintf(version_text, sizeof(version_text), "%lld", last);
 	snprintf(expected_text, sizeof(expected_text), "%lld", expected);
+	if (cs_write_begin(&w, req, 1, &err) < 0)
+		goto out;
 	{
-		const char *params[7] = { id,	   req->user_id, title, branches, version_text,
-					  now_text, has_expected ? expected_text : NULL };
+		const char *params[7] = { id,	     req->user_id, title, branches, w.version_text,
+					  w.now_text, has_expected ? expected_text : NULL };
 
-		if (cs_db_exec(conn, "chats_update", 7, params, NULL, &res, &err) < 0)
+		if (cs_db_exec(w.conn, "chats_update", 7, params, NULL, &res, &err) < 0)
 			goto out;
 	}
 	if (PQntuples(res) == 0) {
-		const char *params[2] = { id, req->user_id };
-
-		PQclear(res);
-		res = NULL;
-		if (cs_db_exec(conn, "chats_visible", 2, params, NULL, &res, &err) < 0)
-			goto out;
-		if (PQntuples(res) == 0)
-			cs_error_set(&err, 404, "chat not found");
-		else
-			cs_error_set(&err, 412, "chat is at version %s", PQgetvalue(res, 0, 0));
+		cs_write_explain_miss(&w, "chats_visible", id, "chat", &err);
 		goto out;
 	}
-	if (cs_db_commit(conn, &err) < 0)
+	if (cs_write_commit(&w, &err) < 0)
 		goto out;
-	cs_version_committed(req->server, req->user_id, last);
-	respond_chat(req, 200, res, 0, 0);
+	cs_document_respond(req, 200, CS_DOCUMENT_CHAT, res, 0, 0);
 out:
 	if (!req->status)
 		cs_http_fail(req, &err);
-	cs_db_release(conn);
+	cs_write_end(&w);
 	PQclear(res);
 	free(branches);
 	json_decref(body);
@@ -370,49 +339,28 @@ out:
 void chats_delete(struct cs_request *req)
 {
 	struct cs_error err = CS_ERROR_INIT;
-	struct cs_db_conn *conn = NULL;
+	struct cs_write w = CS_WRITE_INIT;
 	PGresult *res = NULL;
 	const char *id = NULL;
-	long long last = 0;
-	char now_text[24], version_text[24];
 
-	if (path_id(req, &id, &err) < 0)
+	if (path_id(req, &id, &err) < 0 || cs_write_begin(&w, req, 1, &err) < 0)
 		goto out;
-	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
-	    cs_db_begin(conn, &err) < 0 ||
-	    cs_version_reserve(conn, req->user_id, 1, &last, &err) < 0)
-		goto out;
-	snprintf(now_text, sizeof(now_text), "%lld", cs_now_ms());
-	snprintf(version_text, sizeof(version_text), "%lld", last);
 	{
-		const char *params[4] = { id, req->user_id, version_text, now_text };
+		const char *params[4] = { id, req->user_id, w.version_text, w.now_text };
 
-		if (cs_db_exec(conn, "chats_delete", 4, params, NULL, &res, &err) < 0)
+		if (cs_db_exec(w.conn, "chats_delete", 4, params, NULL, &res, &err) < 0)
 			goto out;
 	}
 	if (PQntuples(res) == 0) {
-		/* already deleted: answer the tombstone, write nothing */
-		const char *params[2] = { id, req->user_id };
-
-		PQclear(res);
-		res = NULL;
-		if (cs_db_exec(conn, "chats_get_own", 2, params, NULL, &res, &err) < 0)
-			goto out;
-		if (PQntuples(res) == 0) {
-			cs_error_set(&err, 404, "chat not found");
-			goto out;
-		}
-		cs_db_rollback(conn);
-		respond_chat(req, 200, res, 0, 0);
+		cs_write_answer_deleted(&w, "chats_get_own", CS_DOCUMENT_CHAT, id, &err);
 		goto out;
 	}
-	if (cs_db_commit(conn, &err) < 0)
+	if (cs_write_commit(&w, &err) < 0)
 		goto out;
-	cs_version_committed(req->server, req->user_id, last);
-	respond_chat(req, 200, res, 0, 0);
+	cs_document_respond(req, 200, CS_DOCUMENT_CHAT, res, 0, 0);
 out:
 	if (!req->status)
 		cs_http_fail(req, &err);
-	cs_db_release(conn);
+	cs_write_end(&w);
 	PQclear(res);
 }

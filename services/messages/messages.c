@@ -12,6 +12,7 @@
 #include "json.h"
 #include "messages.h"
 #include "version.h"
+#include "write.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -29,19 +30,6 @@ static int path_id(struct cs_request *req, const char **id, struct cs_error *err
 		return cs_error_set(err, 400, "id: must be 1 to 255 bytes of text");
 	*id = req->params[0];
 	return 0;
-}
-
-static void respond_message(struct cs_request *req, int status, const PGresult *res, int row,
-			    int first_column)
-{
-	struct cs_buf body = CS_BUF_INIT;
-
-	cs_buf_puts(&body, "{\"message\":");
-	cs_document_message(&body, res, row, first_column);
-	cs_buf_putc(&body, '}');
-	cs_http_etag(req, PQgetvalue(res, row, first_column + CS_MESSAGE_VERSION_COLUMN));
-	cs_http_respond(req, status, body.data, body.len);
-	cs_buf_release(&body);
 }
 
 static int read_content(json_t *body, int flags, const char **content, struct cs_error *err)
@@ -97,7 +85,7 @@ static void answer_not_inserted(struct cs_request *req, struct cs_db_conn *conn,
 		cs_error_set(err, 409, "id: already used");
 	else {
 		cs_http_add_header(req, "Idempotent-Replay", "true");
-		respond_message(req, 200, owner, 0, 1);
+		cs_document_respond(req, 200, CS_DOCUMENT_MESSAGE, owner, 0, 1);
 	}
 	PQclear(res);
 }
@@ -189,7 +177,7 @@ void messages_append(struct cs_request *req)
 	conn = NULL;
 	cs_version_committed(req->server, req->user_id,
 			     strtoll(PQgetvalue(results[RESERVE], 0, 0), NULL, 10));
-	respond_message(req, 201, results[INSERT], 0, 0);
+	cs_document_respond(req, 201, CS_DOCUMENT_MESSAGE, results[INSERT], 0, 0);
 out:
 	if (!req->status)
 		cs_http_fail(req, &err);
@@ -204,13 +192,13 @@ void messages_update(struct cs_request *req)
 {
 	static const char *const allowed[] = { "content", "attachments", NULL };
 	struct cs_error err = CS_ERROR_INIT;
-	struct cs_db_conn *conn = NULL;
+	struct cs_write w = CS_WRITE_INIT;
 	json_t *body = NULL;
 	PGresult *res = NULL;
 	const char *id = NULL, *content = NULL;
 	char *attachments = NULL;
-	long long expected = 0, last = 0;
-	char now_text[24], version_text[24], expected_text[24];
+	long long expected = 0;
+	char expected_text[24];
 	int has_expected, has_attachments = 0;
 
 	if (path_id(req, &id, &err) < 0 ||
@@ -219,47 +207,33 @@ void messages_update(struct cs_request *req)
 	    read_content(body, 0, &content, &err) < 0 ||
 	    read_attachments(body, &has_attachments, &attachments, &err) < 0)
 		goto out;
-	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
-	    cs_db_begin(conn, &err) < 0 ||
-	    cs_version_reserve(conn, req->user_id, 1, &last, &err) < 0)
-		goto out;
-	snprintf(now_text, sizeof(now_text), "%lld", cs_now_ms());
-	snprintf(version_text, sizeof(version_text), "%lld", last);
 	snprintf(expected_text, sizeof(expected_text), "%lld", expected);
+	if (cs_write_begin(&w, req, 1, &err) < 0)
+		goto out;
 	{
 		const char *params[8] = { id,
 					  req->user_id,
 					  content,
 					  has_attachments ? "true" : "false",
 					  attachments,
-					  version_text,
-					  now_text,
+					  w.version_text,
+					  w.now_text,
 					  has_expected ? expected_text : NULL };
 
-		if (cs_db_exec(conn, "messages_update", 8, params, NULL, &res, &err) < 0)
+		if (cs_db_exec(w.conn, "messages_update", 8, params, NULL, &res, &err) < 0)
 			goto out;
 	}
 	if (PQntuples(res) == 0) {
-		const char *params[2] = { id, req->user_id };
-
-		PQclear(res);
-		res = NULL;
-		if (cs_db_exec(conn, "messages_visible", 2, params, NULL, &res, &err) < 0)
-			goto out;
-		if (PQntuples(res) == 0)
-			cs_error_set(&err, 404, "message not found");
-		else
-			cs_error_set(&err, 412, "message is at version %s", PQgetvalue(res, 0, 0));
+		cs_write_explain_miss(&w, "messages_visible", id, "message", &err);
 		goto out;
 	}
-	if (cs_db_commit(conn, &err) < 0)
+	if (cs_write_commit(&w, &err) < 0)
 		goto out;
-	cs_version_committed(req->server, req->user_id, last);
-	respond_message(req, 200, res, 0, 0);
+	cs_document_respond(req, 200, CS_DOCUMENT_MESSAGE, res, 0, 0);
 out:
 	if (!req->status)
 		cs_http_fail(req, &err);
-	cs_db_release(conn);
+	cs_write_end(&w);
 	PQclear(res);
 	free(attachments);
 	json_decref(body);
@@ -268,50 +242,29 @@ out:
 void messages_delete(struct cs_request *req)
 {
 	struct cs_error err = CS_ERROR_INIT;
-	struct cs_db_conn *conn = NULL;
+	struct cs_write w = CS_WRITE_INIT;
 	PGresult *res = NULL;
 	const char *id = NULL;
-	long long last = 0;
-	char now_text[24], version_text[24];
 
-	if (path_id(req, &id, &err) < 0)
+	if (path_id(req, &id, &err) < 0 || cs_write_begin(&w, req, 1, &err) < 0)
 		goto out;
-	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
-	    cs_db_begin(conn, &err) < 0 ||
-	    cs_version_reserve(conn, req->user_id, 1, &last, &err) < 0)
-		goto out;
-	snprintf(now_text, sizeof(now_text), "%lld", cs_now_ms());
-	snprintf(version_text, sizeof(version_text), "%lld", last);
 	{
-		const char *params[4] = { id, req->user_id, version_text, now_text };
+		const char *params[4] = { id, req->user_id, w.version_text, w.now_text };
 
-		if (cs_db_exec(conn, "messages_delete", 4, params, NULL, &res, &err) < 0)
+		if (cs_db_exec(w.conn, "messages_delete", 4, params, NULL, &res, &err) < 0)
 			goto out;
 	}
 	if (PQntuples(res) == 0) {
-		/* already deleted: answer the tombstone, write nothing */
-		const char *params[2] = { id, req->user_id };
-
-		PQclear(res);
-		res = NULL;
-		if (cs_db_exec(conn, "messages_get_own", 2, params, NULL, &res, &err) < 0)
-			goto out;
-		if (PQntuples(res) == 0) {
-			cs_error_set(&err, 404, "message not found");
-			goto out;
-		}
-		cs_db_rollback(conn);
-		respond_message(req, 200, res, 0, 0);
+		cs_write_answer_deleted(&w, "messages_get_own", CS_DOCUMENT_MESSAGE, id, &err);
 		goto out;
 	}
-	if (cs_db_commit(conn, &err) < 0)
+	if (cs_write_commit(&w, &err) < 0)
 		goto out;
-	cs_version_committed(req->server, req->user_id, last);
-	respond_message(req, 200, res, 0, 0);
+	cs_document_respond(req, 200, CS_DOCUMENT_MESSAGE, res, 0, 0);
 out:
 	if (!req->status)
 		cs_http_fail(req, &err);
-	cs_db_release(conn);
+	cs_write_end(&w);
 	PQclear(res);
 }
 

@@ -1,0 +1,68 @@
+/* write.c - begin/commit of a user's write, and the answers to an update that matched nothing. */
+#include "write.h"
+#include "id.h"
+#include "version.h"
+
+#include <stdio.h>
+
+int cs_write_begin(struct cs_write *w, struct cs_request *req, long long versions,
+		   struct cs_error *err)
+{
+	w->req = req;
+	if (cs_db_acquire(cs_server_db(req->server), &w->conn, err) < 0 ||
+	    cs_db_begin(w->conn, err) < 0 ||
+	    cs_version_reserve(w->conn, req->user_id, versions, &w->version, err) < 0)
+		return -1;
+	snprintf(w->version_text, sizeof(w->version_text), "%lld", w->version);
+	snprintf(w->now_text, sizeof(w->now_text), "%lld", cs_now_ms());
+	return 0;
+}
+
+int cs_write_commit(struct cs_write *w, struct cs_error *err)
+{
+	if (cs_db_commit(w->conn, err) < 0)
+		return -1;
+	cs_version_committed(w->req->server, w->req->user_id, w->version);
+	return 0;
+}
+
+void cs_write_end(struct cs_write *w)
+{
+	cs_db_release(w->conn);
+	w->conn = NULL;
+}
+
+int cs_write_explain_miss(struct cs_write *w, const char *visible, const char *id,
+			  const char *what, struct cs_error *err)
+{
+	const char *params[2] = { id, w->req->user_id };
+	PGresult *res = NULL;
+
+	if (cs_db_exec(w->conn, visible, 2, params, NULL, &res, err) < 0)
+		return -1;
+	if (PQntuples(res) == 0)
+		cs_error_set(err, 404, "%s not found", what);
+	else
+		cs_error_set(err, 412, "%s is at version %s", what, PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return -1;
+}
+
+int cs_write_answer_deleted(struct cs_write *w, const char *get_own, enum cs_document_kind kind,
+			    const char *id, struct cs_error *err)
+{
+	const char *params[2] = { id, w->req->user_id };
+	PGresult *res = NULL;
+
+	if (cs_db_exec(w->conn, get_own, 2, params, NULL, &res, err) < 0)
+		return -1;
+	if (PQntuples(res) == 0) {
+		cs_error_set(err, 404, "%s not found", kind == CS_DOCUMENT_CHAT ? "chat" : "message");
+		PQclear(res);
+		return -1;
+	}
+	cs_db_rollback(w->conn);
+	cs_document_respond(w->req, 200, kind, res, 0, 0);
+	PQclear(res);
+	return 0;
+}

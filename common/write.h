@@ -1,0 +1,50 @@
+/*
+ * write.h - the shape every write of a user's documents takes.
+ *
+ *   struct cs_write w = CS_WRITE_INIT;
+ *   if (cs_write_begin(&w, req, 1, &err) < 0) goto out;  // BEGIN, lock the user, take versions
+ *   ... statements on w.conn, stamping w.version_text and w.now_text ...
+ *   if (cs_write_commit(&w, &err) < 0) goto out;         // COMMIT, then the wake-up
+ * out:
+ *   cs_write_end(&w);                                     // rolls back if not committed
+ *
+ * It also answers the two ways an UPDATE of "the user's live row with this
+ * id" can match nothing, identically for chats and messages.
+ */
+#ifndef CS_WRITE_H
+#define CS_WRITE_H
+
+#include "db.h"
+#include "document.h"
+#include "http.h"
+
+struct cs_write {
+	struct cs_request *req;
+	struct cs_db_conn *conn;
+	long long version;     /* the last version reserved */
+	char version_text[24]; /* the same, as a statement parameter */
+	char now_text[24];     /* the write's time (ms), as a statement parameter */
+};
+
+#define CS_WRITE_INIT { NULL, NULL, 0, "", "" }
+
+int cs_write_begin(struct cs_write *w, struct cs_request *req, long long versions,
+		   struct cs_error *err);
+int cs_write_commit(struct cs_write *w, struct cs_error *err);
+void cs_write_end(struct cs_write *w);
+
+/*
+ * An update matched no row: 404 when the user has no live document with this
+ * id (`visible` selects its version by id and user), else 412 naming the
+ * current version. Always -1 with err filled.
+ */
+int cs_write_explain_miss(struct cs_write *w, const char *visible, const char *id,
+			  const char *what, struct cs_error *err);
+/*
+ * A delete matched no live row: answers the tombstone as it is (a repeated
+ * delete writes nothing) when `get_own` finds the user's row, else 404.
+ */
+int cs_write_answer_deleted(struct cs_write *w, const char *get_own, enum cs_document_kind kind,
+			    const char *id, struct cs_error *err);
+
+#endif
