@@ -30,7 +30,7 @@ static const struct setting settings[] = {
 	  "worker threads per service process (sync-svc: also its live-request budget)" },
 	{ "CHATSYNC_THREAD_STACK_KB", "256", NUM(64, 65536, thread_stack_kb),
 	  "stack size of each worker thread" },
-	{ "CHATSYNC_MAX_BODY", "2097152", NUM(1024, 1L << 32, max_body),
+	{ "CHATSYNC_MAX_BODY", "8388608", NUM(1024, 1L << 32, max_body),
 	  "largest request body a service reads, in bytes (import-svc: set higher)" },
 	{ "DATABASE_URL", "postgresql://chatsync@127.0.0.1:55432/chatsync", STR(database_url),
 	  "Postgres connection string" },

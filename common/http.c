@@ -196,18 +196,21 @@ int cs_http_body_object(struct cs_request *req, const char *const *allowed, json
 int cs_http_if_match(struct cs_request *req, long long *version, struct cs_error *err)
 {
 	const char *value = cs_http_param(req, "HTTP_IF_MATCH");
+	int quoted;
 	char *end;
 	long long parsed;
 
-	if (!value)
+	/* "*" matches any current document, which an update requires anyway */
+	if (!value || !strcmp(value, "*"))
 		return 0;
 	if (!strncmp(value, "W/", 2))
 		value += 2;
-	if (*value == '"')
-		value++;
+	quoted = *value == '"';
+	value += quoted;
 	errno = 0;
 	parsed = strtoll(value, &end, 10);
-	if (errno || end == value || parsed < 0 || (*end && strcmp(end, "\"") != 0))
+	if (errno || end == value || *value == '-' || *value == '+' ||
+	    strcmp(end, quoted ? "\"" : "") != 0)
 		return cs_error_set(err, 400, "If-Match: must be a version such as \"17\"");
 	*version = parsed;
 	return 1;

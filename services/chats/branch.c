@@ -47,6 +47,29 @@ static int read_branch_body(struct cs_request *req, json_t **body, const char **
 	return 0;
 }
 
+/*
+ * The id is taken: a retry of the user's own branch is a replay (the chat it
+ * made, with its messages as they are now; nothing written), another user's
+ * id a conflict.
+ */
+static void answer_existing_branch(struct cs_request *req, struct cs_write *w,
+				   const PGresult *owner, const char *id, struct cs_error *err)
+{
+	const char *params[2] = { id, req->user_id };
+	PGresult *res = NULL;
+
+	if (strcmp(PQgetvalue(owner, 0, 0), req->user_id) != 0) {
+		cs_error_set(err, 409, "id: already used");
+		return;
+	}
+	cs_db_rollback(w->conn);
+	if (cs_db_exec(w->conn, "chats_get_own_with_messages", 2, params, NULL, &res, err) < 0)
+		return;
+	cs_http_add_header(req, "Idempotent-Replay", "true");
+	chats_respond_with_messages(req, 200, res);
+	PQclear(res);
+}
+
 void chats_branch(struct cs_request *req)
 {
 	struct cs_error err = CS_ERROR_INIT;
@@ -76,7 +99,7 @@ void chats_branch(struct cs_request *req)
 		if (cs_db_exec(w.conn, "chats_owner", 1, params, NULL, &chat, &err) < 0)
 			goto out;
 		if (PQntuples(chat) > 0) {
-			cs_error_set(&err, 409, "id: already used");
+			answer_existing_branch(req, &w, chat, id, &err);
 			goto out;
 		}
 		PQclear(chat);
@@ -110,6 +133,11 @@ void chats_branch(struct cs_request *req)
 
 		if (cs_db_exec(w.conn, "chats_insert", 8, params, NULL, &chat, &err) < 0)
 			goto out;
+		if (PQntuples(chat) == 0) {
+			/* another user's create of this id committed after our check */
+			cs_error_set(&err, 409, "id: already used");
+			goto out;
+		}
 	}
 	{
 		const char *params[5] = { parent_id, req->user_id, id, w.version_text, w.now_text };

@@ -116,14 +116,31 @@ out:
 	cs_buf_release(&body);
 }
 
+void chats_respond_with_messages(struct cs_request *req, int status, const PGresult *res)
+{
+	struct cs_buf body = CS_BUF_INIT;
+	int row, rows = PQntuples(res);
+
+	cs_buf_puts(&body, "{\"chat\":");
+	cs_document_chat(&body, res, 0, 0);
+	cs_buf_puts(&body, ",\"messages\":[");
+	for (row = 0; row < rows && !PQgetisnull(res, row, CS_CHAT_COLUMN_COUNT); row++) {
+		if (row)
+			cs_buf_putc(&body, ',');
+		cs_document_message(&body, res, row, CS_CHAT_COLUMN_COUNT);
+	}
+	cs_buf_puts(&body, "]}");
+	cs_http_etag(req, PQgetvalue(res, 0, CS_CHAT_VERSION_COLUMN));
+	cs_http_respond(req, status, body.data, body.len);
+	cs_buf_release(&body);
+}
+
 void chats_get(struct cs_request *req)
 {
 	struct cs_error err = CS_ERROR_INIT;
 	struct cs_db_conn *conn = NULL;
-	struct cs_buf body = CS_BUF_INIT;
 	PGresult *res = NULL;
 	const char *id = NULL;
-	int rows, row;
 
 	if (path_id(req, &id, &err) < 0)
 		goto out;
@@ -137,29 +154,16 @@ void chats_get(struct cs_request *req)
 	}
 	cs_db_release(conn);
 	conn = NULL;
-	rows = PQntuples(res);
-	if (rows == 0) {
+	if (PQntuples(res) == 0) {
 		cs_error_set(&err, 404, "chat not found");
 		goto out;
 	}
-	cs_buf_puts(&body, "{\"chat\":");
-	cs_document_chat(&body, res, 0, 0);
-	cs_buf_puts(&body, ",\"messages\":[");
-	/* the LEFT JOIN gives one row of nulls for a chat without messages */
-	for (row = 0; row < rows && !PQgetisnull(res, row, CS_CHAT_COLUMN_COUNT); row++) {
-		if (row)
-			cs_buf_putc(&body, ',');
-		cs_document_message(&body, res, row, CS_CHAT_COLUMN_COUNT);
-	}
-	cs_buf_puts(&body, "]}");
-	cs_http_etag(req, PQgetvalue(res, 0, CS_CHAT_VERSION_COLUMN));
-	cs_http_respond(req, 200, body.data, body.len);
+	chats_respond_with_messages(req, 200, res);
 out:
 	if (!req->status)
 		cs_http_fail(req, &err);
 	cs_db_release(conn);
 	PQclear(res);
-	cs_buf_release(&body);
 }
 
 /*

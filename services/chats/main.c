@@ -25,6 +25,12 @@ static const struct cs_db_statement statements[] = {
 	  "LEFT JOIN messages m ON m.chat_id = c.id AND NOT m.is_deleted "
 	  "WHERE c.id = $1 AND c.user_id = $2 AND NOT c.is_deleted "
 	  "ORDER BY coalesce(m.position, -1), m.\"timestamp\", m.id" },
+	/* a retried branch answers the chat it made, even if deleted since */
+	{ "chats_get_own_with_messages",
+	  "SELECT " CS_CHAT_COLUMNS ", " CS_MESSAGE_COLUMNS CHAT_FROM
+	  "LEFT JOIN messages m ON m.chat_id = c.id AND NOT m.is_deleted "
+	  "WHERE c.id = $1 AND c.user_id = $2 "
+	  "ORDER BY coalesce(m.position, -1), m.\"timestamp\", m.id" },
 	{ "chats_owner", "SELECT c.user_id, " CS_CHAT_COLUMNS CHAT_FROM "WHERE c.id = $1" },
 	{ "chats_get_own", "SELECT " CS_CHAT_COLUMNS CHAT_FROM "WHERE c.id = $1 AND c.user_id = $2" },
 	{ "chats_insert",
