@@ -151,7 +151,7 @@ class AppendTest(unittest.TestCase):
 
     def test_body_over_the_nginx_limit_is_a_413_json_error(self):
         state = user_state(self.user)
-        body = json.dumps({"content": "x" * (2 * MIB + 10), "role": "user"})
+        body = json.dumps({"content": "x" * (8 * MIB + 10), "role": "user"})
         resp = lib.post("/api/chats/%s/messages" % self.chat["id"], data=body,
                         content_type="application/json", token=self.token, timeout=30)
         lib.assert_error_body(resp, 413, "payload_too_large")
