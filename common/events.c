@@ -124,15 +124,27 @@ int cs_events_publish(struct cs_events *ev, const char *user_id, long long versi
 	snprintf(ver, sizeof(ver), "%lld", version);
 	pthread_mutex_lock(&ev->lock);
 	redis = connection(ev, 300);
-	if (!redis)
-		goto out;
-	reply = redisCommand(redis, "XADD %s MAXLEN ~ %ld * u %s v %s", key, ev->maxlen, user_id,
-			     ver);
-	if (!reply || reply->type == REDIS_REPLY_ERROR) {
-		if (!reply)
+	if (redis)
+		reply = redisCommand(redis, "XADD %s MAXLEN ~ %ld * u %s v %s", key, ev->maxlen,
+				     user_id, ver);
+	if (!reply) {
+		/*
+		 * A connection Redis closed (restart, failover, idle timeout) fails
+		 * only when used: reconnect at once and send this wake-up again.
+		 */
+		drop_connection(ev);
+		ev->last_attempt = 0;
+		redis = connection(ev, 300);
+		if (redis)
+			reply = redisCommand(redis, "XADD %s MAXLEN ~ %ld * u %s v %s", key,
+					     ev->maxlen, user_id, ver);
+		if (!reply) {
 			drop_connection(ev);
-		goto out;
+			goto out;
+		}
 	}
+	if (reply->type == REDIS_REPLY_ERROR)
+		goto out;
 	rc = 0;
 out:
 	pthread_mutex_unlock(&ev->lock);

@@ -144,6 +144,12 @@ void sync_event_stream(struct cs_request *req, long long after, long long limit)
 {
 	static const char ping[] = ": ping\n\n";
 	static const char reauth[] = "event: reauth\ndata: {}\n\n";
+	/*
+	 * nginx (fastcgi_buffering off) holds the response head back until body
+	 * bytes follow it: without this comment a client with nothing to replay
+	 * would see no answer at all until the first ping.
+	 */
+	static const char opened[] = ": connected\n\n";
 	struct sync_live *live = cs_server_app(req->server);
 	struct cs_error err = CS_ERROR_INIT;
 	struct cs_buf page_json = CS_BUF_INIT;
@@ -155,7 +161,8 @@ void sync_event_stream(struct cs_request *req, long long after, long long limit)
 
 	if (enter(req, live, &waiter) < 0)
 		return;
-	if (cs_http_stream_begin(req, "text/event-stream") < 0)
+	if (cs_http_stream_begin(req, "text/event-stream") < 0 ||
+	    cs_http_stream_write(req, opened, sizeof(opened) - 1) < 0)
 		goto out;
 	for (;;) {
 		long long wake_at;
