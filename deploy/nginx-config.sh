@@ -3,13 +3,32 @@
 # development TLS certificate. Used by deploy/stack.sh (sourced) and by the
 # nginx container of docker-compose.yml (run), so both serve the same config.
 #
-#   nginx-config.sh render   RUN_DIR/nginx/*.conf from nginx/*.conf
-#   nginx-config.sh cert     RUN_DIR/tls/{cert,key}.pem unless they exist
+#   nginx-config.sh render   RUN_DIR/nginx/*.conf, *.js from nginx/
+#   nginx-config.sh cert     local profile: a self-signed TLS_CERT/TLS_KEY unless
+#                            they exist; production: checks that they exist
 #   nginx-config.sh check    nginx -t on the rendered config
+#   nginx-config.sh reload   render, cert, check, then a graceful reload of the
+#                            running nginx (RUN_DIR/pid/nginx.pid); returns once
+#                            the old workers no longer take new requests
 #
-# Environment: RUN_DIR (required), HTTP_LISTEN (127.0.0.1:8080), HTTPS_LISTEN
-# (127.0.0.1:8443), ERROR_LOG and ACCESS_LOG (files in RUN_DIR/log), TLS_DIR
-# (RUN_DIR/tls), NGINX_USER (www-data when root, else none), TEMPLATE_DIR.
+# Environment (docs/OPERATIONS.md, "nginx"):
+#   RUN_DIR (required)      the run folder
+#   NGINX_PROFILE           local (default) | production
+#   HTTP_LISTEN HTTPS_LISTEN  127.0.0.1:8080, 127.0.0.1:8443
+#   ERROR_LOG ACCESS_LOG    RUN_DIR/log/nginx-{error,access}.log
+#   TLS_DIR                 RUN_DIR/tls, where the local certificate is made
+#   TLS_CERT TLS_KEY        TLS_DIR/{cert,key}.pem; required in production
+#   ROLLOUT_PERCENT         0-100, the share of users chatsync serves (the rest:
+#                           the legacy backend); 100 locally, required in production
+#   LEGACY_BACKEND          host:port of the legacy backend (127.0.0.1:8081)
+#   WRITE_RATE_LIMIT        writes per client address, nginx syntax: 10000r/s
+#                           locally, 30r/s in production
+#   WRITE_RATE_BURST        writes above the rate answered before 429: 20000 / 300
+#   IMPORT_ALLOW            addresses/CIDRs, comma-separated, allowed to reach
+#                           /api/import and /api/export besides loopback (none)
+#   NGINX_USER              www-data when root, else none
+#   NGINX_MODULES_DIR       /usr/lib/nginx/modules (njs: ngx_http_js_module.so)
+#   TEMPLATE_DIR            nginx/ of this repo
 set -euo pipefail
 
 NGINX_TEMPLATE_DIR=${TEMPLATE_DIR:-"$(cd "$(dirname "${BASH_SOURCE[0]}")/../nginx" && pwd)"}
@@ -23,6 +42,40 @@ nginx_config_defaults() {
 	ERROR_LOG=${ERROR_LOG:-$RUN_DIR/log/nginx-error.log}
 	ACCESS_LOG=${ACCESS_LOG:-$RUN_DIR/log/nginx-access.log}
 	TLS_DIR=${TLS_DIR:-$RUN_DIR/tls}
+	NGINX_PROFILE=${NGINX_PROFILE:-local}
+	NGINX_MODULES_DIR=${NGINX_MODULES_DIR:-/usr/lib/nginx/modules}
+	LEGACY_BACKEND=${LEGACY_BACKEND:-127.0.0.1:8081}
+	IMPORT_ALLOW=${IMPORT_ALLOW:-}
+	case $NGINX_PROFILE in
+	local)
+		TLS_CERT=${TLS_CERT:-$TLS_DIR/cert.pem}
+		TLS_KEY=${TLS_KEY:-$TLS_DIR/key.pem}
+		ROLLOUT_PERCENT=${ROLLOUT_PERCENT:-100}
+		WRITE_RATE_LIMIT=${WRITE_RATE_LIMIT:-10000r/s}
+		WRITE_RATE_BURST=${WRITE_RATE_BURST:-20000}
+		;;
+	production)
+		# a forgotten setting must not become a self-signed certificate or
+		# "everyone on chatsync" by default
+		[ -n "${TLS_CERT:-}" ] && [ -n "${TLS_KEY:-}" ] \
+			|| nginx_config_die "the production profile needs TLS_CERT and TLS_KEY (the real certificate)"
+		[ -n "${ROLLOUT_PERCENT:-}" ] \
+			|| nginx_config_die "the production profile needs ROLLOUT_PERCENT (0-100) set explicitly"
+		WRITE_RATE_LIMIT=${WRITE_RATE_LIMIT:-30r/s}
+		WRITE_RATE_BURST=${WRITE_RATE_BURST:-300}
+		;;
+	*) nginx_config_die "NGINX_PROFILE '$NGINX_PROFILE': must be local or production" ;;
+	esac
+	[[ $ROLLOUT_PERCENT =~ ^(100|[1-9]?[0-9])$ ]] \
+		|| nginx_config_die "ROLLOUT_PERCENT '$ROLLOUT_PERCENT': must be a whole number from 0 to 100"
+	[[ $LEGACY_BACKEND =~ ^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$ ]] \
+		|| nginx_config_die "LEGACY_BACKEND '$LEGACY_BACKEND': must be host:port (plain HTTP)"
+	[[ $WRITE_RATE_LIMIT =~ ^[1-9][0-9]*r/[sm]$ ]] \
+		|| nginx_config_die "WRITE_RATE_LIMIT '$WRITE_RATE_LIMIT': must be like 30r/s or 600r/m"
+	[[ $WRITE_RATE_BURST =~ ^[0-9]+$ ]] \
+		|| nginx_config_die "WRITE_RATE_BURST '$WRITE_RATE_BURST': must be a whole number"
+	[[ $IMPORT_ALLOW =~ ^[0-9A-Fa-f:./,]*$ ]] \
+		|| nginx_config_die "IMPORT_ALLOW '$IMPORT_ALLOW': addresses or CIDRs, separated by commas"
 	if [ -z "${NGINX_USER+set}" ]; then
 		if [ "$(id -u)" -eq 0 ]; then NGINX_USER=www-data; else NGINX_USER=; fi
 	fi
@@ -31,32 +84,43 @@ nginx_config_defaults() {
 # Writes RUN_DIR/nginx/*.conf; sets NGINX_CONFIG_CHANGED=1 when a file changed.
 nginx_config_render() {
 	nginx_config_defaults
-	local out=$RUN_DIR/nginx staging user_directive="" value template
+	local out=$RUN_DIR/nginx staging user_directive="" value template import_geo="" network
 	# shellcheck disable=SC2034 # read by deploy/stack.sh
 	NGINX_CONFIG_CHANGED=0
-	for value in "$RUN_DIR" "$HTTP_LISTEN" "$HTTPS_LISTEN" "$ERROR_LOG" "$ACCESS_LOG" "$TLS_DIR" "$NGINX_USER"; do
+	for value in "$RUN_DIR" "$HTTP_LISTEN" "$HTTPS_LISTEN" "$ERROR_LOG" "$ACCESS_LOG" "$TLS_DIR" \
+		"$TLS_CERT" "$TLS_KEY" "$NGINX_USER" "$NGINX_MODULES_DIR"; do
 		[[ $value =~ ^[][A-Za-z0-9_./:+,=-]*$ ]] \
 			|| nginx_config_die "'$value': only letters, digits and _./:+,=-[] can go into the nginx config"
 	done
 	# nginx warns about "user" when the master is not root.
 	[ -n "$NGINX_USER" ] && user_directive="user $NGINX_USER;"
+	# limits.conf's geo block: one "ADDRESS 1;" per IMPORT_ALLOW entry
+	for network in ${IMPORT_ALLOW//,/ }; do import_geo+="$network 1; "; done
 	mkdir -p "$out/tmp" "$RUN_DIR/pid" "$RUN_DIR/log" "$RUN_DIR/sock"
 	staging=$(mktemp -d "$out/.render.XXXXXX")
-	for template in "$NGINX_TEMPLATE_DIR"/*.conf; do
+	for template in "$NGINX_TEMPLATE_DIR"/*.conf "$NGINX_TEMPLATE_DIR"/*.js; do
 		sed -e "s|@USER_DIRECTIVE@|$user_directive|g" \
 			-e "s|@RUN_DIR@|$RUN_DIR|g" \
 			-e "s|@HTTP_LISTEN@|$HTTP_LISTEN|g" \
 			-e "s|@HTTPS_LISTEN@|$HTTPS_LISTEN|g" \
 			-e "s|@ERROR_LOG@|$ERROR_LOG|g" \
 			-e "s|@ACCESS_LOG@|$ACCESS_LOG|g" \
-			-e "s|@TLS_DIR@|$TLS_DIR|g" \
+			-e "s|@TLS_CERT@|$TLS_CERT|g" \
+			-e "s|@TLS_KEY@|$TLS_KEY|g" \
+			-e "s|@NGINX_PROFILE@|$NGINX_PROFILE|g" \
+			-e "s|@NGINX_MODULES_DIR@|$NGINX_MODULES_DIR|g" \
+			-e "s|@ROLLOUT_PERCENT@|$ROLLOUT_PERCENT|g" \
+			-e "s|@LEGACY_BACKEND@|$LEGACY_BACKEND|g" \
+			-e "s|@WRITE_RATE_LIMIT@|$WRITE_RATE_LIMIT|g" \
+			-e "s|@WRITE_RATE_BURST@|$WRITE_RATE_BURST|g" \
+			-e "s|@IMPORT_ALLOW_GEO@|$import_geo|g" \
 			"$template" >"$staging/$(basename "$template")"
 	done
-	if grep -Hno '@[A-Z_]*@' "$staging"/*.conf >&2; then
+	if grep -Hno '@[A-Z_]*@' "$staging"/* >&2; then
 		rm -rf "$staging"
 		nginx_config_die "placeholders left unreplaced (above)"
 	fi
-	for template in "$staging"/*.conf; do
+	for template in "$staging"/*; do
 		if ! cmp -s "$template" "$out/$(basename "$template")"; then
 			mv -f "$template" "$out/"
 			# shellcheck disable=SC2034
@@ -68,13 +132,15 @@ nginx_config_render() {
 
 nginx_config_cert() {
 	nginx_config_defaults
-	[ -s "$TLS_DIR/cert.pem" ] && [ -s "$TLS_DIR/key.pem" ] && return 0
-	mkdir -p "$TLS_DIR"
+	[ -s "$TLS_CERT" ] && [ -s "$TLS_KEY" ] && return 0
+	[ "$NGINX_PROFILE" = local ] \
+		|| nginx_config_die "TLS_CERT '$TLS_CERT' or TLS_KEY '$TLS_KEY' is missing (the $NGINX_PROFILE profile never makes one)"
+	mkdir -p "$(dirname "$TLS_CERT")" "$(dirname "$TLS_KEY")"
 	openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=localhost" \
 		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" \
-		-keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" 2>/dev/null \
+		-keyout "$TLS_KEY" -out "$TLS_CERT" 2>/dev/null \
 		|| nginx_config_die "openssl could not make a certificate in $TLS_DIR"
-	chmod 600 "$TLS_DIR/key.pem"
+	chmod 600 "$TLS_KEY"
 }
 
 nginx_config_check() {
@@ -82,12 +148,53 @@ nginx_config_check() {
 	nginx -t -q -p "$RUN_DIR/nginx" -e "$ERROR_LOG" -c "$RUN_DIR/nginx/nginx.conf"
 }
 
+# The workers of the nginx master PID (one per line).
+nginx_config_workers() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' || true; }
+
+# An old worker no longer accepts once it is gone or says it is shutting down
+# (it then only finishes what it holds: open streams, requests in flight).
+nginx_config_worker_retired() {
+	local cmdline
+	cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline") || return 0
+	[ -z "$cmdline" ] || [[ $cmdline == *"shutting down"* ]] || [[ $cmdline != *nginx* ]]
+}
+
+# Graceful reload of the master PID (SIGHUP: the master checks the new config,
+# starts new workers and lets the old ones finish; the listening sockets stay
+# open throughout, so no connection is refused). Returns 0 once every old worker
+# has stopped taking requests, 1 if that takes longer than 10 s (a rejected
+# config: the master keeps the old one and says why in the error log).
+nginx_config_signal_reload() {
+	local master=$1 old worker deadline=$((SECONDS + 10))
+	old=$(nginx_config_workers "$master")
+	kill -HUP "$master" || return 1
+	for worker in $old; do
+		until nginx_config_worker_retired "$worker"; do
+			[ "$SECONDS" -lt "$deadline" ] || return 1
+			sleep 0.05
+		done
+	done
+}
+
+nginx_config_reload() {
+	local master
+	nginx_config_render
+	nginx_config_cert
+	nginx_config_check || nginx_config_die "nginx rejects the rendered config in $RUN_DIR/nginx (above); the running one is unchanged"
+	master=$(head -n1 "$RUN_DIR/pid/nginx.pid" 2>/dev/null | tr -dc 0-9)
+	[ -n "$master" ] && kill -0 "$master" 2>/dev/null \
+		|| nginx_config_die "nginx is not running (no live PID in $RUN_DIR/pid/nginx.pid)"
+	nginx_config_signal_reload "$master" \
+		|| nginx_config_die "nginx (pid $master) did not finish the reload within 10 s (see $ERROR_LOG)"
+}
+
 nginx_config_main() {
 	case "${1:-}" in
 	render) nginx_config_render ;;
 	cert) nginx_config_cert ;;
 	check) nginx_config_check ;;
-	*) echo "usage: nginx-config.sh render|cert|check" >&2; exit 2 ;;
+	reload) nginx_config_reload ;;
+	*) echo "usage: nginx-config.sh render|cert|check|reload" >&2; exit 2 ;;
 	esac
 }
 

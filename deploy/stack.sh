@@ -7,12 +7,17 @@
 #   stack.sh run       up, then wait in the foreground; Ctrl-C or SIGTERM: down
 #   stack.sh status    what runs, with PIDs, and whether /readyz answers
 #   stack.sh pg-stop   stop Postgres only (outage tests); pg-start brings it back
+#   stack.sh reload    re-render nginx's config from the environment, check it and
+#                      reload nginx gracefully (no request lost), e.g. a new
+#                      ROLLOUT_PERCENT=25 (docs/rollout.md)
 #   stack.sh env       the coordinates a client or test needs, as shell exports
 #
 # Overrides (so that a test can run a private stack beside a developer's):
 #   CHATSYNC_RUN_DIR  run folder           CHATSYNC_BIN_DIR  where the binaries are
 #   PG_PORT 55432  REDIS_PORT 56379  HTTP_PORT 8080  HTTPS_PORT 8443
 #   SYNC_THREADS 512, SYNC_THREAD_STACK_KB 128 (sync-svc: one thread per live request)
+# nginx (deploy/nginx-config.sh, read by up and reload): NGINX_PROFILE local,
+#   ROLLOUT_PERCENT 100, LEGACY_BACKEND 127.0.0.1:8081, WRITE_RATE_LIMIT, ...
 # Auth: unless CLERK_JWT_ISSUER_DOMAIN names a real issuer, the stack makes a
 # development key (RUN/dev) and points the services and `chatsync token` at it.
 # docs/OPERATIONS.md describes the run folder.
@@ -346,7 +351,8 @@ nginx_start() {
 	if nginx_running; then
 		if [ "$NGINX_CONFIG_CHANGED" = 1 ]; then
 			log "nginx config changed: reloading"
-			kill -HUP "$(read_pid "$(nginx_pidfile)")"
+			nginx_config_signal_reload "$(read_pid "$(nginx_pidfile)")" \
+				|| die "nginx did not take the new config (log: $ERROR_LOG)"
 		fi
 		return 0
 	fi
@@ -524,6 +530,16 @@ cmd_env() {
 	q CHATSYNC_TOKEN_CMD "$BIN/chatsync token"
 }
 
+cmd_reload() {
+	check_paths
+	lock_run_dir
+	nginx_running || die "nginx is not running in $RUN: 'stack.sh up' starts it"
+	nginx_env
+	nginx_config_reload
+	log "nginx reloaded (rollout ${ROLLOUT_PERCENT}% to chatsync, legacy backend $LEGACY_BACKEND)"
+	unlock_run_dir
+}
+
 cmd_pg_stop() {
 	lock_run_dir
 	pg_stop
@@ -555,6 +571,7 @@ main() {
 	env) cmd_env ;;
 	pg-stop) cmd_pg_stop ;;
 	pg-start) cmd_pg_start ;;
+	reload) cmd_reload ;;
 	*) usage ;;
 	esac
 }

@@ -56,7 +56,7 @@ class ErrorBodyTest(unittest.TestCase):
         self.assertTrue(resp.header("Allow"), "405 must say which methods are allowed")
 
     def test_body_over_the_limit_is_413_body(self):
-        body = b'{"title":"' + b"x" * (3 * 1024 * 1024) + b'"}'
+        body = b'{"title":"' + b"x" * (9 * 1024 * 1024) + b'"}'
         resp = lib.post("/api/chats", data=body, content_type="application/json",
                         token=self.token, timeout=30)
         lib.assert_error_body(resp, 413, "payload_too_large")
