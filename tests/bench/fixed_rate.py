@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Fixed-rate (open-loop) load on one chatsync endpoint, for latency.
+
+    fixed_rate.py --port 58080 --endpoint list|get|delta|append --users users.tsv
+                  --rate 500 --duration 15 [--connections 32]
+
+Request i is due at start + i/rate, whatever happened before it. A free
+connection takes the next due request, sleeps until it is due and sends it;
+its latency runs from the time it was due, not from the time it went out, so
+a stalled server is charged for every request that waited behind it (wrk's
+closed loop is not: it just sends fewer). The users file and the requests are
+those of endpoint.lua. Prints one JSON line: due, sent, answered, errors by
+kind and status, latency percentiles in ms, and the rate achieved.
+"""
+import argparse
+import asyncio
+import json
+import random
+import time
+
+import httpclient
+
+APPEND_BODY = ('{"content":"Could you summarise the trade-offs of the approach above in three '
+               'short bullet points, please?","role":"user"}')
+TIMEOUT_S = 10
+
+
+def load_users(path):
+    users = []
+    with open(path) as f:
+        for line in f:
+            user, token, long_chat, append_chat, cursor = line.rstrip("\n").split("\t")
+            users.append({"auth": "Bearer " + token, "long_chat": long_chat,
+                          "append_chat": append_chat, "cursor": cursor})
+    return users
+
+
+def make_request(endpoint, user, host):
+    auth = {"Authorization": user["auth"]}
+    if endpoint == "list":
+        return httpclient.build_request("GET", "/api/chats", host, auth)
+    if endpoint == "get":
+        return httpclient.build_request("GET", "/api/chats/" + user["long_chat"], host, auth)
+    if endpoint == "delta":
+        return httpclient.build_request("GET", "/api/sync?limit=20&cursor=" + user["cursor"], host, auth)
+    if endpoint == "append":
+        return httpclient.build_request(
+            "POST", "/api/chats/%s/messages" % user["append_chat"], host,
+            dict(auth, **{"Content-Type": "application/json"}), APPEND_BODY)
+    raise SystemExit("unknown endpoint " + endpoint)
+
+
+async def run(args):
+    users = load_users(args.users)
+    host = "127.0.0.1:%d" % args.port
+    rng = random.Random(7)
+    total = int(args.rate * args.duration)
+    state = {"next": 0}
+    latencies, errors = [], {}
+    sent = [0]
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.2
+
+    def error(kind):
+        errors[kind] = errors.get(kind, 0) + 1
+
+    async def worker():
+        conn = httpclient.Connection("127.0.0.1", args.port)
+        while True:
+            i = state["next"]
+            if i >= total:
+                break
+            state["next"] = i + 1
+            due = start + i / args.rate
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            raw = make_request(args.endpoint, users[rng.randrange(len(users))], host)
+            sent[0] += 1
+            try:
+                status, _, _ = await asyncio.wait_for(conn.request(raw), TIMEOUT_S)
+            except asyncio.TimeoutError:
+                error("timeout")
+                conn.close()
+                continue
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+                error("socket")
+                conn.close()
+                continue
+            latencies.append(loop.time() - due)
+            if not 200 <= status < 300:
+                error("status_%d" % status)
+        conn.close()
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(args.connections)))
+    elapsed = time.monotonic() - t0 - 0.2
+    out = {
+        "endpoint": args.endpoint,
+        "rate": args.rate,
+        "duration_s": args.duration,
+        "due": total,
+        "sent": sent[0],
+        "answered": len(latencies),
+        "achieved_rate": round(sent[0] / elapsed, 1) if elapsed > 0 else None,
+        "errors": errors,
+        "error_count": sum(errors.values()),
+        "latency_ms": httpclient.summary_ms(latencies),
+        "client_cpu_s": round(time.process_time(), 2),
+    }
+    print(json.dumps(out))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--users", required=True)
+    p.add_argument("--rate", type=float, required=True)
+    p.add_argument("--duration", type=float, required=True)
+    p.add_argument("--connections", type=int, default=32)
+    asyncio.run(run(p.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""The bench's table: prints it and writes it into the report document.
+
+    report.py RESULTS_DIR DOC
+
+RESULTS_DIR holds one JSON file per measurement (run.sh). The generated part
+of DOC lies between the two marker lines below and is replaced whole; the
+text around it (what the figures mean, the profiles) is kept. A DOC without
+the markers gets them appended.
+"""
+import json
+import os
+import statistics
+import sys
+
+BEGIN = "<!-- bench:begin: written by tests/bench/run.sh; edit outside these markers -->"
+END = "<!-- bench:end -->"
+
+ENDPOINTS = [
+    # key, label, limit kind, target ratio
+    ("list", "list chats `GET /api/chats` (50 chats)", "pg", 0.70),
+    ("get", "get a chat `GET /api/chats/{id}` (50 messages)", "fcgi", 0.50),
+    ("append", "append `POST /api/chats/{id}/messages`", "pg", 0.75),
+    ("delta", "delta sync `GET /api/sync?cursor=…&limit=20` (20 changes)", "pg", None),
+]
+PG_LABEL = {"list": "pgbench, same SQL (chats_list_first)",
+            "get": "pgbench, same SQL (chats_get_with_messages)",
+            "append": "pgbench, same transaction (pipelined)",
+            "delta": "pgbench, same SQL (sync_changes)"}
+
+
+def load(results, name):
+    path = os.path.join(results, name + ".json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def rounds(results, prefix):
+    out, i = [], 1
+    while True:
+        d = load(results, "%s_%d" % (prefix, i))
+        if d is None:
+            return out
+        out.append(d)
+        i += 1
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def n0(x):
+    return "—" if x is None else "{:,.0f}".format(x)
+
+
+def f2(x):
+    return "—" if x is None else "{:.2f}".format(x)
+
+
+def f1(x):
+    return "—" if x is None else "{:.1f}".format(x)
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def build(results):
+    m = load(results, "machine.json"[:-5])
+    lines = []
+    mode = ("quick (BENCH_QUICK=1): %d round of %d s per closed-loop figure, fixed-rate %d s, live %d s"
+            % (m["rounds"], m["seconds_per_load"], m["fixed_seconds"], m["live_seconds"])
+            if m["quick"] else
+            "full: %d rounds of %d s per closed-loop figure (median shown), fixed-rate %d s, live %d s"
+            % (m["rounds"], m["seconds_per_load"], m["fixed_seconds"], m["live_seconds"]))
+    elapsed = load(results, "elapsed") or {}
+    dirty = " (+%d uncommitted files in the worktree)" % m["dirty_files"] if m["dirty_files"] else ""
+    lines += [
+        "Run of %s, commit `%s`%s; mode %s; took %s s." % (m["date"], m["commit"], dirty, mode,
+                                                           elapsed.get("elapsed_s", "?")),
+        "Machine: %s, %d cores (nproc), %.1f GiB, Linux %s; load average at the start %s "
+        "(the machine is shared: other builds and tests run beside the bench)."
+        % (m["cpu"], m["nproc"], m["mem_gib"], m["kernel"], " ".join(m["loadavg"])),
+        "Software: nginx %s, %s, %s, wrk %s, Python %s." % (m["nginx"], m["postgres"], m["redis"],
+                                                            m["wrk"], m["python"]),
+        "",
+    ]
+
+    # ---- the claim ----
+    fcgi = med([d["rps"] for d in rounds(results, "fcgi")])
+    fcgi_big = med([d["rps"] for d in rounds(results, "fcgi_big")])
+    rows = []
+    lines += ["### Each endpoint against its limit", "",
+              "| endpoint | req/s | p50 ms | p99 ms | at req/s | errors | limit | limit req/s | ratio | target "
+              "| FastCGI + SQL ceiling | ratio to it |",
+              "|---|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|"]
+    for key, label, kind, target in ENDPOINTS:
+        w = rounds(results, "wrk_" + key)
+        pg = rounds(results, "pg_" + key)
+        fx = load(results, "fixed_" + key) or {}
+        rps = med([d["rps"] for d in w])
+        errors = sum(d["error_count"] for d in w) + fx.get("error_count", 0)
+        if kind == "pg":
+            limit, limit_label = med([d["tps"] for d in pg]), PG_LABEL[key]
+        else:
+            limit, limit_label = fcgi, "FastCGI ceiling (nginx → fcgi_hello)"
+        ratio = rps / limit if rps and limit else None
+        tgt = "—"
+        if target is not None and ratio is not None:
+            tgt = "≥ %.2f: %s" % (target, verdict(ratio >= target))
+        lat = fx.get("latency_ms", {})
+        # both costs on the same cores: a FastCGI round trip (with a body of
+        # the endpoint's size) and the endpoint's SQL
+        pg_rate = med([d["tps"] for d in pg])
+        fc = fcgi_big if key == "get" else fcgi
+        both = 1 / (1 / fc + 1 / pg_rate) if fc and pg_rate else None
+        rows.append((key, rps, limit, ratio, errors))
+        lines.append("| %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |" % (
+            label, n0(rps), f2(lat.get("p50")), f2(lat.get("p99")), n0(fx.get("rate")), errors,
+            limit_label, n0(limit), f2(ratio), tgt, n0(both), f2(rps / both if rps and both else None)))
+
+    live = load(results, "live")
+    if live:
+        d = live["delivery_from_send_ms"]
+        held = live["subscribers_held_to_end"]
+        ok = (held >= 5000 and d["p99"] is not None and d["p99"] < 50 and live["error_count"] == 0)
+        lines.append(
+            "| live: %s SSE subscribers held, %s writes/s, commit → delivery | %s writes/s | %s | %s | %s | %d "
+            "| — | held %s of %s | — | p99 < 50 ms with ≥ 5,000 held, no error: %s | | |" % (
+                n0(live["subscribers_opened"]), n0(live["rate"]),
+                n0(live["writes"] / live["writes_elapsed_s"]), f2(d["p50"]), f2(d["p99"]),
+                n0(live["rate"]), live["error_count"], n0(held), n0(live["subscribers_wanted"]),
+                verdict(ok)))
+
+    copy = load(results, "copy") or {}
+    imp = load(results, "import") or {"pending": True}
+    copy_rate = copy.get("rows_per_s")
+    if imp.get("pending"):
+        lines.append("| import: **pending** (tests/bench/import_bench.sh does not exist yet) | — | — | — | — | — "
+                     "| COPY of the seed | %s rows/s | — | ≥ 0.50 |" % n0(copy_rate))
+    elif imp.get("failed"):
+        lines.append("| import: **failed** (%s) | — | — | — | — | — | COPY of the seed | %s rows/s | — | ≥ 0.50 |"
+                     % (imp.get("why", "see .run/bench/import_bench.err"), n0(copy_rate)))
+        lines[-1] += " | |"
+    else:
+        # import_bench.sh: import_rows_per_s, and copy_rows_per_s of the same rows into the same schema
+        rate = imp.get("import_rows_per_s", imp.get("rows_per_s"))
+        base = imp.get("copy_rows_per_s") or copy_rate
+        ratio = rate / base if rate and base else None
+        lines.append("| import `bin/chatsync import` (%s rows, %s MB export; peak RSS %s MB) | %s rows/s | — | — | — | %s "
+                     "| COPY of the same rows%s | %s rows/s | %s | %s |"
+                     % (n0(imp.get("rows")), n0((imp.get("file_bytes") or 0) / 1e6),
+                        n0((imp.get("peak_rss_kb") or 0) / 1024), n0(rate),
+                        imp.get("errors", "—"), "" if imp.get("copy_rows_per_s") else " (the seed's)",
+                        n0(base), f2(ratio),
+                        "≥ 0.50: %s" % verdict(ratio >= 0.5) if ratio is not None else "≥ 0.50"))
+        lines[-1] += " | |"
+    lines += [
+        "",
+        "req/s: wrk, closed loop, %d connections, a random seeded user and that user's token per request. "
+        "p50/p99: the fixed-rate client at the rate shown (half the closed-loop rate, at most 1,000/s; open "
+        "loop, each latency from the time the request was due). errors: every answer that is not 2xx and "
+        "every socket error or timeout, of both loads. Live: p50/p99 from the write's send to the event's "
+        "arrival (an upper bound of commit → delivery). FastCGI + SQL ceiling: the rate at which this machine "
+        "could do both a no-op FastCGI round trip through nginx (with a body of the endpoint's size for get) and "
+        "the endpoint's SQL, 1 / (1/FastCGI ceiling + 1/pgbench), since both need the same two cores." % 16,
+        "",
+    ]
+
+    # ---- limits ----
+    lines += ["### The limits, measured in the same run", "",
+              "| limit | req/s | latency | errors |", "|---|---:|---|---:|"]
+    for key, label, kind, target in ENDPOINTS:
+        pg = rounds(results, "pg_" + key)
+        if pg:
+            lines.append("| pgbench `%s` (16 clients, -M prepared) | %s tps | %s ms average | %d |" % (
+                {"list": "list_chats.sql", "get": "get_chat.sql", "append": "append.sql",
+                 "delta": "delta_sync.sql"}[key],
+                n0(med([d["tps"] for d in pg])), f2(med([d["latency_avg_ms"] for d in pg])),
+                sum(d["errors"] for d in pg)))
+    for prefix, label in (("nginx", "nginx alone (`return 200`)"),
+                          ("fcgi", "nginx → fcgi_hello, 17-byte body (the FastCGI ceiling)"),
+                          ("fcgi_big", "nginx → fcgi_hello, 36,000-byte body (the size of a 50-message chat)")):
+        r = rounds(results, prefix)
+        if r:
+            lines.append("| %s | %s | wrk p50 %s ms, p99 %s ms (closed loop) | %d |" % (
+                label, n0(med([d["rps"] for d in r])),
+                f2(med([d["closed_loop_latency_us"]["p50"] / 1000 for d in r])),
+                f2(med([d["closed_loop_latency_us"]["p99"] / 1000 for d in r])),
+                sum(d["error_count"] for d in r)))
+    for name, label in (("redis_xadd", "Redis `XADD … MAXLEN ~ 100000` (redis-benchmark, 16 clients)"),
+                        ("redis_xread", "Redis `XREAD COUNT 10` (redis-benchmark, 16 clients)")):
+        r = load(results, name)
+        if r:
+            lines.append("| %s | %s | p50 %s ms, p99 %s ms | 0 |" % (label, n0(r["rps"]), f2(r["p50_ms"]),
+                                                                   f2(r["p99_ms"])))
+    if copy:
+        lines.append("| COPY of the seed (%s messages, %s chats, text format, through psql)%s | %s rows/s | "
+                     "messages alone %s rows/s (%s s) | 0 |" % (
+                         n0(copy["messages"]), n0(copy["chats"]),
+                         " — from the last load; the database held the seed" if copy.get("reused") else "",
+                         n0(copy["rows_per_s"]), n0(copy["messages_per_s"]), f1(copy["messages_s"])))
+    lines.append("")
+
+    # ---- CPU per request ----
+    loads = [("nginx", "nginx alone", None), ("fcgi", "nginx → fcgi_hello, 17 B", "fcgi_hello"),
+             ("fcgi_big", "nginx → fcgi_hello, 36,000 B", "fcgi_hello")]
+    serving = {"list": "chats-svc", "get": "chats-svc", "append": "messages-svc", "delta": "sync-svc"}
+    for key, label, kind, target in ENDPOINTS:
+        loads += [("pg_" + key, "pgbench " + key, None), ("wrk_" + key, "chatsync " + key, serving[key])]
+    cpu_rows = []
+    for prefix, label, service in loads:
+        r = [d for d in rounds(results, prefix) if d.get("cpu")]
+        if not r:
+            continue
+
+        def per(group):
+            return med([d["cpu"]["us_per_request"].get(group, 0) for d in r])
+
+        values = [per("client"), per("nginx"), per(service) if service else 0, per("postgres"),
+                  per("redis-server")]
+        cpu_rows.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            label, n0(med([d.get("rps") or d.get("tps") for d in r])), f1(values[0]), f1(values[1]),
+            "%s (%s)" % (f1(values[2]), service) if service else "—", f1(values[3]),
+            f1(values[4]), f1(sum(values)), f2(med([d["cpu"]["cores"].get("other", 0) for d in r]))))
+    if cpu_rows:
+        lines += ["### Where the CPU goes", "",
+                  "CPU time per request (µs) of each program during each load (median of the rounds), from "
+                  "/proc: the client's own from GNU time, Postgres's including the backends it reaped. On two "
+                  "cores, 2,000,000 µs per second divided by the total is the most the machine can serve; "
+                  "\"other\" is the cores that other programs on the machine kept busy meanwhile (the noise).",
+                  "",
+                  "| load | req/s | client | nginx | service | Postgres | Redis | total | other (cores) |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"] + cpu_rows + [""]
+
+    # ---- live details ----
+    if live:
+        mb, mh = live["memory_before"], live["memory_held"]
+        n = max(1, live["subscribers_opened"])
+        ds, da, wl = live["delivery_from_send_ms"], live["delivery_from_201_ms"], live["write_latency_ms"]
+        lines += [
+            "### Live path",
+            "",
+            "sync-svc with `SYNC_THREADS=%s`, `SYNC_THREAD_STACK_KB=%s` (threads running: %d); nginx %d workers."
+            % (live["threads_setting"], live["stack_kb_setting"], mh["sync_threads"], mh["nginx_workers"]),
+            "",
+            "| | |", "|---|---|",
+            "| subscribers (one SSE stream per distinct user) | %s wanted, %s answered 200, %s still held at the end |"
+            % (n0(live["subscribers_wanted"]), n0(live["subscribers_opened"]), n0(live["subscribers_held_to_end"])),
+            "| refused / dropped | %s / %s |" % (json.dumps(live["refused"]) if live["refused"] else "none",
+                                              json.dumps(live["dropped"]) if live["dropped"] else "none"),
+            "| time to open them all (until the last head came back) | %s s |" % f1(live["connect_s"]),
+            "| writes | %s sent, %s answered 201, %s delivered, %s lost; errors %s |"
+            % (n0(live["writes"]), n0(live["writes_ok"]), n0(live["delivered"]), n0(live["lost"]),
+               json.dumps(live["write_errors"]) if live["write_errors"] else "none"),
+            "| send → delivery (ms) | p50 %s, p90 %s, p99 %s, p99.9 %s, max %s |"
+            % (f2(ds["p50"]), f2(ds["p90"]), f2(ds["p99"]), f2(ds["p999"]), f2(ds["max"])),
+            "| 201 → delivery (ms) | p50 %s, p99 %s, max %s |" % (f2(da["p50"]), f2(da["p99"]), f2(da["max"])),
+            "| the write's own latency (ms) | p50 %s, p99 %s |" % (f2(wl["p50"]), f2(wl["p99"])),
+            "| sync-svc RSS | %s MiB before, %s MiB with all held: %s KiB per subscriber; %s KiB per subscriber counting the whole process (its idle threads included) |"
+            % (f1(mb["sync_rss_kb"] / 1024), f1(mh["sync_rss_kb"] / 1024), f1(live["per_subscriber_kb"]["sync"]),
+               f1(mh["sync_rss_kb"] / n)),
+            "| nginx workers' RSS | %s MiB before, %s MiB with all held: %s KiB per subscriber |"
+            % (f1(mb["nginx_workers_rss_kb"] / 1024), f1(mh["nginx_workers_rss_kb"] / 1024),
+               f1(live["per_subscriber_kb"]["nginx"])),
+            "| open descriptors per nginx worker, all held | %s (worker_rlimit_nofile 16000, worker_connections 8000) |"
+            % ", ".join(n0(x) for x in mh.get("nginx_worker_fds", [])),
+            "",
+        ]
+
+    # ---- spread ----
+    lines += ["### Every round", "", "| figure | " + " | ".join("round %d" % (i + 1) for i in range(m["rounds"])) + " |",
+              "|---|" + "---:|" * m["rounds"]]
+    for prefix, label, field in (
+            ("nginx", "nginx alone req/s", "rps"), ("fcgi", "FastCGI ceiling req/s", "rps"),
+            ("fcgi_big", "FastCGI, 36,000-byte body req/s", "rps"),
+            ("pg_list", "pgbench list_chats tps", "tps"), ("wrk_list", "list chats req/s", "rps"),
+            ("pg_get", "pgbench get_chat tps", "tps"), ("wrk_get", "get a chat req/s", "rps"),
+            ("pg_delta", "pgbench delta_sync tps", "tps"), ("wrk_delta", "delta sync req/s", "rps"),
+            ("pg_append", "pgbench append tps", "tps"), ("wrk_append", "append req/s", "rps")):
+        r = rounds(results, prefix)
+        lines.append("| %s | %s |" % (label, " | ".join(n0(d[field]) for d in r)))
+    lines += ["", "Closed-loop latency of wrk (for reference only: a closed loop understates the tail):", ""]
+    for key, label, kind, target in ENDPOINTS:
+        w = rounds(results, "wrk_" + key)
+        if w:
+            lines.append("- %s: p50 %s ms, p99 %s ms; %s bytes per answer" % (
+                key, f2(med([d["closed_loop_latency_us"]["p50"] / 1000 for d in w])),
+                f2(med([d["closed_loop_latency_us"]["p99"] / 1000 for d in w])),
+                n0(med([d["bytes_per_request"] for d in w]))))
+    lines.append("")
+
+    # ---- commands ----
+    cmds_path = os.path.join(results, "commands.txt")
+    if os.path.exists(cmds_path):
+        with open(cmds_path) as f:
+            cmds = f.read().strip()
+        lines += ["### The exact commands", "",
+                  "As run by `tests/bench/run.sh` (paths relative to the repo; each load once per round):", "",
+                  "```sh", cmds, "```", ""]
+    return "\n".join(lines), rows
+
+
+def write_doc(doc, body):
+    text = ""
+    if os.path.exists(doc):
+        with open(doc) as f:
+            text = f.read()
+    block = BEGIN + "\n" + body.rstrip() + "\n" + END
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        text = head + block + tail
+    else:
+        text = (text.rstrip() + "\n\n" if text else "# Benchmarks\n\n") + block + "\n"
+    os.makedirs(os.path.dirname(os.path.abspath(doc)), exist_ok=True)
+    with open(doc, "w") as f:
+        f.write(text)
+
+
+def main():
+    results, doc = sys.argv[1], sys.argv[2]
+    body, _ = build(results)
+    print()
+    # the terminal gets the two tables and the live summary, the doc everything
+    shown = body.split("### Every round")[0]
+    print(shown.rstrip())
+    print()
+    write_doc(doc, body)
+
+
+if __name__ == "__main__":
+    main()

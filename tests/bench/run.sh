@@ -1,0 +1,398 @@
+#!/usr/bin/env bash
+# make bench: chatsync against the limits of the machine it runs on, measured
+# in the same run (docs/BENCHMARKS.md says what each figure is and how).
+#
+#   bash tests/bench/run.sh              full run (8 to 9 minutes): writes docs/BENCHMARKS.md
+#   BENCH_QUICK=1 bash tests/bench/run.sh   one short round per figure (under 2 minutes):
+#                                        writes .run/bench/BENCHMARKS.md, not docs/
+#
+# Other settings: BENCH_DOC (where the report goes), BENCH_RESEED=1 (load the
+# seed again even when the database already holds it; the full run always does),
+# BENCH_PROFILE=list|get|delta|append (also `perf record` the service behind
+# that endpoint during one extra wrk run; the report goes to .run/bench/profile/),
+# BENCH_PG_PORT 58432, BENCH_REDIS_PORT 58379, BENCH_HTTP_PORT 58080,
+# BENCH_HTTPS_PORT 58443, BENCH_LIMITS_PORT 58090.
+#
+# Everything runs on loopback from its own run folder (.run/bench) and its own
+# ports; every load is bounded in time; whatever this script starts is stopped
+# at the end, by PID, also on failure or Ctrl-C. Never part of `make test`.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BENCH=$REPO/tests/bench
+RUN=$REPO/.run/bench
+QUICK=${BENCH_QUICK:-0}
+[ "$QUICK" = 0 ] || QUICK=1
+
+export CHATSYNC_RUN_DIR=$RUN
+export PG_PORT=${BENCH_PG_PORT:-58432} REDIS_PORT=${BENCH_REDIS_PORT:-58379}
+export HTTP_PORT=${BENCH_HTTP_PORT:-58080} HTTPS_PORT=${BENCH_HTTPS_PORT:-58443}
+LIMITS_PORT=${BENCH_LIMITS_PORT:-58090}
+# sync-svc holds a thread per live request (docs/decisions/live-threads.md)
+export SYNC_THREADS=5300 SYNC_THREAD_STACK_KB=64
+# nginx's local profile, every user on chatsync (the bench has no legacy
+# backend), and the write rate limit (per client address: all of the bench's
+# writes come from 127.0.0.1) raised out of the way: the bench measures the
+# service, not the limit
+export NGINX_PROFILE=local ROLLOUT_PERCENT=100 WRITE_RATE_LIMIT=1000000r/s WRITE_RATE_BURST=1000000
+unset CLERK_JWT_ISSUER_DOMAIN JWKS_URL JWKS_FILE JWT_AUDIENCE CLERK_AUTHORIZED_PARTIES
+
+if [ "$QUICK" = 1 ]; then
+	ROUNDS=1 SECONDS_PER_LOAD=2 FIXED_SECONDS=2 LIVE_SUBSCRIBERS=5000 LIVE_SECONDS=5 CONNECT_RATE=1000
+	DOC=${BENCH_DOC:-$RUN/BENCHMARKS.md}
+else
+	ROUNDS=3 SECONDS_PER_LOAD=6 FIXED_SECONDS=10 LIVE_SUBSCRIBERS=5000 LIVE_SECONDS=60 CONNECT_RATE=500
+	DOC=${BENCH_DOC:-$REPO/docs/BENCHMARKS.md}
+fi
+CLIENTS=16         # connections of every closed-loop load (pgbench clients, wrk connections)
+LIVE_RATE=200      # writes per second on the live path (issue 5)
+FIXED_RATE_MAX=1000 # the fixed-rate client's own budget (about a quarter of a core)
+
+BUILD=$RUN/build
+RESULTS=$RUN/results
+LIMITS=$RUN/limits
+PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U chatsync -d chatsync)
+STARTED_STACK=0
+LIMITS_PIDS=()
+
+log() { echo "bench: [$((SECONDS))s] $*" >&2; }
+die() {
+	echo "bench: error: $*" >&2
+	exit 1
+}
+
+# ---- cleanup: everything started here, by PID ----
+
+stop_pid() {
+	local pid=$1
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$? pid
+	trap - EXIT INT TERM
+	for pid in "${LIMITS_PIDS[@]}"; do stop_pid "$pid"; done
+	if [ -s "$LIMITS/nginx.pid" ]; then stop_pid "$(cat "$LIMITS/nginx.pid")"; fi
+	if [ "$STARTED_STACK" = 1 ]; then
+		log "stopping the bench stack"
+		bash "$REPO/deploy/stack.sh" down >/dev/null 2>&1 || log "warning: stack.sh down failed"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- build what the bench needs ----
+
+LIBS="$(pkg-config --libs libpq hiredis jansson libjwt libcurl openssl) -lfcgi -lpthread -lm"
+CFLAGS_BENCH="-O2 -g -std=c11 -D_GNU_SOURCE -I$REPO -I$REPO/common $(pkg-config --cflags libpq hiredis jansson libjwt libcurl openssl)"
+
+build_tools() {
+	local lib=$REPO/build/obj/libchatsync.a service objs
+	[ -f "$lib" ] || die "$lib not found: run make first (make bench does)"
+	mkdir -p "$BUILD"
+	# shellcheck disable=SC2086
+	cc -O2 -Wall -Wextra "$BENCH/fcgi_hello.c" -lfcgi -lpthread -o "$BUILD/fcgi_hello"
+	# shellcheck disable=SC2086
+	cc $CFLAGS_BENCH "$BENCH/mint_tokens.c" "$lib" $LIBS -o "$BUILD/mint_tokens"
+	for service in chats messages sync; do
+		objs=$(find "$REPO/build/obj/services/$service" -name '*.o' ! -name main.o | sort)
+		# shellcheck disable=SC2086
+		cc $CFLAGS_BENCH -I"$REPO/services/$service" -DSERVICE_MAIN="\"services/$service/main.c\"" \
+			"$BENCH/sql_dump.c" $objs "$lib" $LIBS -o "$BUILD/sql_dump_$service"
+	done
+}
+
+# ---- the stack ----
+
+start_stack() {
+	if bash "$REPO/deploy/stack.sh" status >/dev/null 2>&1; then
+		log "a bench stack is already up in $RUN: restarting it with the bench's settings"
+		bash "$REPO/deploy/stack.sh" down >/dev/null 2>&1
+	fi
+	STARTED_STACK=1
+	log "starting the stack in $RUN (HTTP $HTTP_PORT, Postgres $PG_PORT, Redis $REDIS_PORT; sync-svc $SYNC_THREADS threads of $SYNC_THREAD_STACK_KB KiB)"
+	bash "$REPO/deploy/stack.sh" up >"$RUN/stack-up.log" 2>&1 \
+		|| { tail -n 30 "$RUN/stack-up.log" >&2; die "the stack did not start (log: $RUN/stack-up.log)"; }
+}
+
+# ---- seed ----
+
+seed_hash() { sha256sum "$BENCH/seed.py" | cut -c1-16; }
+
+seed_files() {
+	local want
+	want=$(seed_hash)
+	if [ -s "$RUN/seed/meta.json" ] && [ "$(cat "$RUN/seed/generator" 2>/dev/null)" = "$want" ]; then
+		return 0
+	fi
+	log "generating the seed files (once per version of seed.py)"
+	rm -rf "$RUN/seed"
+	python3 "$BENCH/seed.py" "$RUN/seed" >/dev/null
+	echo "$want" >"$RUN/seed/generator"
+}
+
+seed_marker() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' "$RUN/seed/meta.json"; }
+
+seed_load() {
+	local marker loaded t0 t1 t2 t3
+	marker=$(seed_marker)
+	loaded=$("${PSQL[@]}" -tA -c "SELECT cursor FROM sync_status WHERE user_id = 'bench_seed' AND device_id = 'seed'")
+	if [ "$QUICK" = 1 ] && [ "${BENCH_RESEED:-0}" != 1 ] && [ "$loaded" = "$marker" ] && [ -s "$RUN/seed/copy.json" ]; then
+		log "the database holds the seed already (BENCH_RESEED=1 loads it again)"
+		cp "$RUN/seed/copy.json" "$RESULTS/copy.json"
+		python3 "$BENCH/tool.py" mark-reused "$RESULTS/copy.json"
+		return 0
+	fi
+	log "loading the seed with COPY (1,000,000 messages)"
+	record python3 "$BENCH/seed.py" "$RUN/seed"
+	record_text "psql -X -h 127.0.0.1 -p $PG_PORT -U chatsync -d chatsync -c \"\\copy messages FROM '$RUN/seed/messages.copy'\"  # chats, user_versions alike"
+	"${PSQL[@]}" -c "TRUNCATE chats, messages, user_versions, sync_status"
+	t0=$(date +%s.%N)
+	"${PSQL[@]}" -c "\\copy chats FROM '$RUN/seed/chats.copy'"
+	t1=$(date +%s.%N)
+	"${PSQL[@]}" -c "\\copy messages FROM '$RUN/seed/messages.copy'"
+	t2=$(date +%s.%N)
+	"${PSQL[@]}" -c "\\copy user_versions FROM '$RUN/seed/user_versions.copy'"
+	t3=$(date +%s.%N)
+	"${PSQL[@]}" -c "VACUUM (ANALYZE) chats, messages, user_versions"
+	# a checkpoint now, not in the middle of a measurement
+	psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d chatsync -c CHECKPOINT
+	"${PSQL[@]}" -c "INSERT INTO sync_status (user_id, device_id, cursor, updated_at) VALUES ('bench_seed', 'seed', '$marker', 0)"
+	python3 "$BENCH/tool.py" copy "$RUN/seed/meta.json" "$t0" "$t1" "$t2" "$t3" >"$RESULTS/copy.json"
+	cp "$RESULTS/copy.json" "$RUN/seed/copy.json"
+}
+
+# users.tsv (data users, for the endpoint loads) and live_users.tsv, with fresh tokens
+make_users() {
+	local versions=$RUN/versions.tsv
+	"${PSQL[@]}" -tA -F $'\t' -c "SELECT user_id, version FROM user_versions WHERE user_id LIKE 'bench\\_%'" >"$versions"
+	# two signing processes, one per core, each into its own file
+	rm -f "$RUN"/tokens.part.*
+	python3 "$BENCH/tool.py" user-ids "$RUN/seed/meta.json" \
+		| split -n r/2 --filter="$BUILD/mint_tokens $RUN/dev/dev-key.pem https://chatsync.local 7200 >\$FILE" \
+			- "$RUN/tokens.part."
+	cat "$RUN"/tokens.part.* >"$RUN/tokens.tsv"
+	rm -f "$RUN"/tokens.part.*
+	python3 "$BENCH/tool.py" users "$RUN/seed/meta.json" "$RUN/tokens.tsv" "$versions" "$RUN/users.tsv" "$RUN/live_users.tsv"
+}
+
+# ---- the limits: nginx alone and nginx -> the smallest FastCGI responder ----
+
+start_limits() {
+	local user_directive=""
+	[ "$(id -u)" -eq 0 ] && user_directive="user www-data;"
+	[ -z "$(ss -Hltn "sport = :$LIMITS_PORT")" ] || die "port $LIMITS_PORT is in use (set BENCH_LIMITS_PORT)"
+	rm -rf "$LIMITS"
+	mkdir -p "$LIMITS/tmp"
+	sed -e "s|@USER_DIRECTIVE@|$user_directive|" -e "s|@DIR@|$LIMITS|g" -e "s|@PORT@|$LIMITS_PORT|" \
+		"$BENCH/limits-nginx.conf" >"$LIMITS/nginx.conf"
+	"$BUILD/fcgi_hello" "$LIMITS/hello.sock" 32 </dev/null >>"$LIMITS/hello.log" 2>&1 9>&- &
+	LIMITS_PIDS+=($!)
+	echo $! >"$LIMITS/hello.pid"
+	for _ in $(seq 50); do [ -S "$LIMITS/hello.sock" ] && break; sleep 0.1; done
+	[ -S "$LIMITS/hello.sock" ] || die "fcgi_hello did not start"
+	nginx -p "$LIMITS" -e "$LIMITS/error.log" -c "$LIMITS/nginx.conf" </dev/null >/dev/null 2>&1 9>&- \
+		|| { cat "$LIMITS/error.log" >&2; die "the limits nginx did not start"; }
+	for _ in $(seq 50); do [ -s "$LIMITS/nginx.pid" ] && break; sleep 0.1; done
+	curl -sf -o /dev/null "http://127.0.0.1:$LIMITS_PORT/fcgi" || die "nginx -> fcgi_hello does not answer"
+}
+
+# ---- load runners: each writes one JSON file into RESULTS ----
+
+# record VAR=VALUE... COMMAND...: the command as run, once, into commands.txt
+# (docs/BENCHMARKS.md lists them), with the repo and run folder shortened.
+record() {
+	local line
+	line=$(printf '%q ' "$@")
+	record_text "${line% }"
+}
+record_text() {
+	local line=$1
+	line=${line//$RUN/.run\/bench}
+	line=${line//$REPO\//}
+	grep -qxF -- "$line" "$RESULTS/commands.txt" 2>/dev/null || echo "$line" >>"$RESULTS/commands.txt"
+}
+
+# CPU time of each program during one load, per request (docs/BENCHMARKS.md)
+cpu_before() { python3 "$BENCH/tool.py" cpu-snap "$RUN/cpu.before" "$RUN"; }
+cpu_after() {
+	python3 "$BENCH/tool.py" cpu-snap "$RUN/cpu.after" "$RUN"
+	python3 "$BENCH/tool.py" cpu-add "$RESULTS/$1.json" "$RUN/cpu.before" "$RUN/cpu.after" "$RUN/client.time"
+}
+
+run_pgbench() { # NAME SCRIPT
+	local name=$1 out
+	local cmd=(pgbench -n -M prepared -c "$CLIENTS" -j 2 -T "$SECONDS_PER_LOAD" -h 127.0.0.1 -p "$PG_PORT"
+		-U chatsync -f "$2" chatsync)
+	record "${cmd[@]}"
+	cpu_before
+	out=$(timeout $((SECONDS_PER_LOAD + 30)) /usr/bin/time -f '%U %S' -o "$RUN/client.time" "${cmd[@]}" 2>&1) || {
+		echo "$out" >&2
+		die "pgbench $name failed"
+	}
+	python3 "$BENCH/tool.py" pgbench "$name" <<<"$out" >"$RESULTS/$name.json"
+	cpu_after "$name"
+}
+
+run_wrk() { # NAME URL [ENDPOINT]: ENDPOINT given: endpoint.lua with the seeded users
+	local name=$1 url=$2 endpoint=${3:-} out script=$BENCH/wrk_report.lua
+	[ -z "$endpoint" ] || script=$BENCH/endpoint.lua
+	local cmd=(env BENCH_ENDPOINT="$endpoint" BENCH_USERS="$RUN/users.tsv"
+		wrk -t2 -c"$CLIENTS" -d"${SECONDS_PER_LOAD}s" --timeout 10s -s "$script" "$url")
+	[ -n "$endpoint" ] || cmd=("${cmd[@]:3}")
+	record "${cmd[@]}"
+	cpu_before
+	out=$(timeout $((SECONDS_PER_LOAD + 30)) /usr/bin/time -f '%U %S' -o "$RUN/client.time" "${cmd[@]}") \
+		|| die "wrk $name failed"
+	python3 "$BENCH/tool.py" wrk "$name" <<<"$out" >"$RESULTS/$name.json"
+	cpu_after "$name"
+}
+
+run_fixed() { # ENDPOINT: at half the median closed-loop rate, at most FIXED_RATE_MAX
+	local endpoint=$1 rate
+	rate=$(python3 "$BENCH/tool.py" fixed-rate "$FIXED_RATE_MAX" "$RESULTS"/wrk_"${endpoint}"_*.json)
+	local cmd=(python3 "$BENCH/fixed_rate.py" --port "$HTTP_PORT" --endpoint "$endpoint"
+		--users "$RUN/users.tsv" --rate "$rate" --duration "$FIXED_SECONDS")
+	record "${cmd[@]}"
+	timeout $((FIXED_SECONDS + 60)) "${cmd[@]}" >"$RESULTS/fixed_$endpoint.json" || die "fixed_rate.py $endpoint failed"
+}
+
+run_redis() { # NAME COMMAND...
+	local name=$1 out
+	shift
+	local cmd=(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$CLIENTS" -n "$REDIS_REQUESTS" --csv "$@")
+	record "${cmd[@]}"
+	out=$(timeout 60 "${cmd[@]}") || die "redis-benchmark $name failed"
+	python3 "$BENCH/tool.py" redis "$name" <<<"$out" >"$RESULTS/$name.json"
+}
+
+profile() { # ENDPOINT: perf record on the service that serves it, during one extra wrk run
+	local endpoint=$1 service pid
+	case $endpoint in
+	list | get) service=chats ;;
+	append) service=messages ;;
+	delta) service=sync ;;
+	*) die "BENCH_PROFILE: list, get, delta or append" ;;
+	esac
+	command -v perf >/dev/null || die "BENCH_PROFILE needs perf (apt-get install linux-perf)"
+	pid=$(cat "$RUN/pid/$service.pid")
+	mkdir -p "$RUN/profile"
+	log "profiling $service-svc (pid $pid) under the $endpoint load"
+	# the binaries have no frame pointers: DWARF call graphs; the whole machine
+	# (attaching to sync-svc's 5,300 threads one by one takes longer than the load)
+	timeout $((SECONDS_PER_LOAD + 30)) perf record -q -a --call-graph dwarf,16384 -F 299 \
+		-o "$RUN/profile/$endpoint.data" -- sleep "$((SECONDS_PER_LOAD > 3 ? SECONDS_PER_LOAD - 2 : 1))" >/dev/null 2>&1 &
+	local perf_pid=$!
+	run_wrk "profile_$endpoint" "http://127.0.0.1:$HTTP_PORT" "$endpoint"
+	wait "$perf_pid" || true
+	{
+		echo "# $service-svc under the $endpoint load: share of samples by library, then by function"
+		echo "# with its callees (perf report --children), from $RUN/profile/$endpoint.data"
+		perf report -i "$RUN/profile/$endpoint.data" --pid "$pid" --percentage relative --no-children \
+			--sort dso --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -8
+		perf report -i "$RUN/profile/$endpoint.data" --pid "$pid" --percentage relative --children \
+			--sort symbol --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | head -60
+	} >"$RUN/profile/$endpoint.txt" || true
+	log "profile: $RUN/profile/$endpoint.txt"
+}
+
+run_import() {
+	if [ ! -f "$BENCH/import_bench.sh" ]; then
+		echo '{"pending": true}' >"$RESULTS/import.json"
+		return 0
+	fi
+	# a tenth of the size in a quick run (about 100,000 rows)
+	local cmd=(env BENCH_WORK="$RUN/import-work" bash "$BENCH/import_bench.sh")
+	[ "$QUICK" = 0 ] || cmd+=(--chats 2000 --messages-per-chat 50 --users 200)
+	log "import: ${cmd[*]#"$REPO/"}"
+	record "${cmd[@]}"
+	local out
+	if ! out=$(timeout 300 "${cmd[@]}" 2>"$RUN/import_bench.err"); then
+		tail -n 20 "$RUN/import_bench.err" >&2
+		echo '{"failed": true, "why": "import_bench.sh failed: see .run/bench/import_bench.err"}' >"$RESULTS/import.json"
+		return 0
+	fi
+	python3 "$BENCH/tool.py" last-json <<<"$out" >"$RESULTS/import.json"
+}
+
+machine_json() {
+	python3 "$BENCH/tool.py" machine "$REPO" "$QUICK" "$ROUNDS" "$SECONDS_PER_LOAD" "$FIXED_SECONDS" \
+		"$LIVE_SECONDS" >"$RESULTS/machine.json"
+}
+
+# ---- main ----
+
+main() {
+	local t_start=$SECONDS round endpoint script
+	[ -x "$REPO/bin/sync-svc" ] || die "bin/ has no release build: run make (make bench does)"
+	mkdir -p "$RUN"
+	rm -rf "$RESULTS"
+	mkdir -p "$RESULTS"
+	record env CHATSYNC_RUN_DIR="$RUN" PG_PORT="$PG_PORT" REDIS_PORT="$REDIS_PORT" HTTP_PORT="$HTTP_PORT" \
+		HTTPS_PORT="$HTTPS_PORT" SYNC_THREADS="$SYNC_THREADS" SYNC_THREAD_STACK_KB="$SYNC_THREAD_STACK_KB" \
+		NGINX_PROFILE=local ROLLOUT_PERCENT=100 WRITE_RATE_LIMIT="$WRITE_RATE_LIMIT" \
+		WRITE_RATE_BURST="$WRITE_RATE_BURST" bash deploy/stack.sh up
+	bash "$REPO/deploy/install-deps.sh"
+	build_tools
+	start_stack
+	machine_json
+	seed_files
+	seed_load
+	python3 "$BENCH/gen_pgbench.py" "$BUILD" "$RUN/seed/meta.json" "$RUN/pgbench"
+	make_users
+	start_limits
+	REDIS_REQUESTS=$((QUICK == 1 ? 50000 : 200000))
+
+	# Each endpoint right after its limit, round after round, so that the noise
+	# of this machine (other people's builds and tests) falls on both alike.
+	for round in $(seq "$ROUNDS"); do
+		log "round $round/$ROUNDS: limits and endpoints, ${SECONDS_PER_LOAD}s each"
+		run_wrk "nginx_$round" "http://127.0.0.1:$LIMITS_PORT/hello"
+		run_wrk "fcgi_$round" "http://127.0.0.1:$LIMITS_PORT/fcgi"
+		run_wrk "fcgi_big_$round" "http://127.0.0.1:$LIMITS_PORT/fcgi?bytes=36000"
+		for endpoint in list get delta append; do
+			case $endpoint in
+			list) script=list_chats ;;
+			get) script=get_chat ;;
+			delta) script=delta_sync ;;
+			append) script=append ;;
+			esac
+			run_pgbench "pg_${endpoint}_$round" "$RUN/pgbench/$script.sql"
+			run_wrk "wrk_${endpoint}_$round" "http://127.0.0.1:$HTTP_PORT" "$endpoint"
+		done
+	done
+	log "fixed-rate latency, ${FIXED_SECONDS}s per endpoint"
+	for endpoint in list get delta append; do run_fixed "$endpoint"; done
+	log "redis-benchmark XADD / XREAD"
+	run_redis redis_xadd XADD bench:stream MAXLEN '~' 100000 '*' u bench_u0001 v 1
+	run_redis redis_xread XREAD COUNT 10 STREAMS bench:stream 0-0
+	redis-cli -h 127.0.0.1 -p "$REDIS_PORT" DEL bench:stream >/dev/null
+
+	log "live path: $LIVE_SUBSCRIBERS SSE subscribers, $LIVE_RATE writes/s for ${LIVE_SECONDS}s"
+	local live=(python3 "$BENCH/live.py" --port "$HTTP_PORT" --users "$RUN/live_users.tsv"
+		--subscribers "$LIVE_SUBSCRIBERS" --rate "$LIVE_RATE" --duration "$LIVE_SECONDS"
+		--connect-rate "$CONNECT_RATE" --sync-pid "$(cat "$RUN/pid/sync.pid")"
+		--nginx-pid "$(cat "$RUN/pid/nginx.pid")" --threads "$SYNC_THREADS" --stack-kb "$SYNC_THREAD_STACK_KB")
+	local shown
+	shown=$(printf '%q ' "${live[@]}")
+	shown=${shown/--sync-pid $(cat "$RUN/pid/sync.pid")/--sync-pid \$(cat .run/bench/pid/sync.pid)}
+	shown=${shown/--nginx-pid $(cat "$RUN/pid/nginx.pid")/--nginx-pid \$(cat .run/bench/pid/nginx.pid)}
+	record_text "${shown% }"
+	timeout $((LIVE_SECONDS + 200)) "${live[@]}" \
+		>"$RESULTS/live.json" || die "the live benchmark failed"
+
+	[ -z "${BENCH_PROFILE:-}" ] || profile "$BENCH_PROFILE"
+	run_import
+	echo "{\"elapsed_s\": $((SECONDS - t_start))}" >"$RESULTS/elapsed.json"
+	python3 "$BENCH/report.py" "$RESULTS" "$DOC"
+	log "done in $((SECONDS - t_start)) s; report: $DOC"
+}
+
+main "$@"
