@@ -940,6 +940,26 @@ static char *copy_setting(const char *s)
 	return is_set(s) ? strdup(s) : NULL;
 }
 
+/* Everything a verifier owns but its locks and keys, and the verifier itself. */
+static void free_parts(struct cs_auth *auth)
+{
+	size_t i;
+
+	for (i = 0; i < auth->party_count; i++)
+		free(auth->parties[i]);
+	free(auth->parties);
+	for (i = 0; i < ALGORITHM_COUNT; i++)
+		EVP_MD_free(auth->digests[i]);
+	if (auth->curl_initialized)
+		curl_global_cleanup();
+	free(auth->issuer);
+	free(auth->audience);
+	free(auth->jwks_file);
+	free(auth->jwks_url);
+	free(auth->cache);
+	free(auth);
+}
+
 int cs_auth_new(const struct cs_auth_config *cfg, struct cs_auth **out, char *err, size_t errlen)
 {
 	struct cs_auth *auth = NULL;
@@ -1066,46 +1086,20 @@ out:
 		if (locks > 0)
 			pthread_mutex_destroy(&auth->keys_lock);
 		/* Not yet a whole verifier: free its parts without the locks. */
-		for (i = 0; i < auth->party_count; i++)
-			free(auth->parties[i]);
-		free(auth->parties);
-		for (i = 0; i < ALGORITHM_COUNT; i++)
-			EVP_MD_free(auth->digests[i]);
-		if (auth->curl_initialized)
-			curl_global_cleanup();
-		free(auth->issuer);
-		free(auth->audience);
-		free(auth->jwks_file);
-		free(auth->jwks_url);
-		free(auth->cache);
-		free(auth);
+		free_parts(auth);
 	}
 	return rc;
 }
 
 void cs_auth_free(struct cs_auth *auth)
 {
-	size_t i;
-
 	if (!auth)
 		return;
 	pthread_mutex_destroy(&auth->cache_lock);
 	pthread_cond_destroy(&auth->keys_loaded);
 	pthread_mutex_destroy(&auth->keys_lock);
 	keyset_free(auth->keys);
-	for (i = 0; i < auth->party_count; i++)
-		free(auth->parties[i]);
-	free(auth->parties);
-	for (i = 0; i < ALGORITHM_COUNT; i++)
-		EVP_MD_free(auth->digests[i]);
-	if (auth->curl_initialized)
-		curl_global_cleanup();
-	free(auth->issuer);
-	free(auth->audience);
-	free(auth->jwks_file);
-	free(auth->jwks_url);
-	free(auth->cache);
-	free(auth);
+	free_parts(auth);
 }
 
 /* "Bearer <token>": the scheme is case-insensitive (RFC 7235), the token one word. */
