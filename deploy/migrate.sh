@@ -9,7 +9,7 @@
 # cannot run in a transaction, such as CREATE INDEX CONCURRENTLY).
 set -euo pipefail
 
-DATABASE_URL=${DATABASE_URL:-postgresql://chatsync@127.0.0.1:55432/chatsync}
+DATABASE_URL=${DATABASE_URL:-postgresql://chatsync@127.0.0.1:15432/chatsync}
 MIGRATIONS_DIR=${MIGRATIONS_DIR:-"$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/migrations"}
 
 die() { echo "migrate: $*" >&2; exit 1; }

@@ -14,7 +14,7 @@
 #
 # Overrides (so that a test can run a private stack beside a developer's):
 #   CHATSYNC_RUN_DIR  run folder           CHATSYNC_BIN_DIR  where the binaries are
-#   PG_PORT 55432  REDIS_PORT 56379  HTTP_PORT 8080  HTTPS_PORT 8443
+#   PG_PORT 15432  REDIS_PORT 16379  HTTP_PORT 8080  HTTPS_PORT 8443
 #   SYNC_THREADS 512, SYNC_THREAD_STACK_KB 128 (sync-svc: one thread per live request)
 # nginx (deploy/nginx-config.sh, read by up and reload): NGINX_PROFILE local,
 #   ROLLOUT_PERCENT 100, LEGACY_BACKEND 127.0.0.1:8081, WRITE_RATE_LIMIT, ...
@@ -26,8 +26,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUN=$(realpath -m "${CHATSYNC_RUN_DIR:-$REPO/.run}")
 BIN=$(realpath -m "${CHATSYNC_BIN_DIR:-$REPO/bin}")
-PG_PORT=${PG_PORT:-55432}
-REDIS_PORT=${REDIS_PORT:-56379}
+PG_PORT=${PG_PORT:-15432}
+REDIS_PORT=${REDIS_PORT:-16379}
 HTTP_PORT=${HTTP_PORT:-8080}
 HTTPS_PORT=${HTTPS_PORT:-8443}
 SERVICES=(chats messages sync import)

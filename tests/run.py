@@ -32,12 +32,16 @@ STACK_SCRIPT = os.path.join(REPO, "deploy", "stack.sh")
 INTEGRATION_DIR = os.path.join(REPO, "tests", "integration")
 RUN_DIR = os.path.join(REPO, ".run", "test")
 
+# Below Linux's ephemeral range (32768-60999), so that an outgoing connection's
+# local port can never hold one of them at start. TEST_PORT_BASE moves all four,
+# so that two checkouts can run their suites side by side.
+PORT_BASE = int(os.environ.get("TEST_PORT_BASE", "25000"))
 STACK_ENV = {
     "CHATSYNC_RUN_DIR": RUN_DIR,
-    "PG_PORT": "45432",
-    "REDIS_PORT": "46379",
-    "HTTP_PORT": "48080",
-    "HTTPS_PORT": "48443",
+    "PG_PORT": str(PORT_BASE + 432),
+    "REDIS_PORT": str(PORT_BASE + 379),
+    "HTTP_PORT": str(PORT_BASE + 80),
+    "HTTPS_PORT": str(PORT_BASE + 443),
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fixed-rate (open-loop) load on one chatsync endpoint, for latency.
 
-    fixed_rate.py --port 58080 --endpoint list|get|delta|append --users users.tsv
+    fixed_rate.py --port 19080 --endpoint list|get|delta|append --users users.tsv
                   --rate 500 --duration 15 [--connections 32]
 
 Request i is due at start + i/rate, whatever happened before it. A free

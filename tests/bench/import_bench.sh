@@ -8,7 +8,7 @@
 # Needs a running Postgres that the superuser `postgres` reaches without a
 # password (the stack's: deploy/stack.sh up, or the runner's bench stack) and a
 # built bin/chatsync. Settings from the environment:
-#   PG_PORT 55432       the Postgres to use, on 127.0.0.1
+#   PG_PORT 15432       the Postgres to use, on 127.0.0.1
 #   CHATSYNC_BIN_DIR    where chatsync is (default <repo>/bin)
 #   BENCH_WORK          scratch folder (default: a new one under $TMPDIR); removed after
 #   REDIS_URL           wake-ups of the import (default: the stack's; unreachable is fine)
@@ -26,7 +26,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=$(realpath -m "${CHATSYNC_BIN_DIR:-$REPO/bin}")
-PG_PORT=${PG_PORT:-55432}
+PG_PORT=${PG_PORT:-15432}
 # a folder of this run only: two benchmarks at once must not share files
 WORK=${BENCH_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/chatsync-import-bench.XXXXXX")}
 CHATS=20000 PER_CHAT=50 USERS=2000
@@ -79,7 +79,7 @@ log "export: $FILE_BYTES bytes"
 make_db "$IMPORT_DB"
 admin -c CHECKPOINT
 started=$(now)
-DATABASE_URL=$(db_url "$IMPORT_DB") REDIS_URL=${REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-56379}} \
+DATABASE_URL=$(db_url "$IMPORT_DB") REDIS_URL=${REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-16379}} \
 	/usr/bin/time -f "%M" -o "$WORK/rss" "$BIN/chatsync" import "$WORK/export.json" >"$WORK/import.out" \
 	|| { cat "$WORK/import.out" >&2; die "chatsync import failed"; }
 IMPORT_S=$(elapsed "$started")

@@ -2,7 +2,7 @@
 """The live path: many SSE subscribers held open, writes at a steady rate,
 commit-to-delivery latency.
 
-    live.py --port 58080 --users live_users.tsv --subscribers 5000 --rate 200
+    live.py --port 19080 --users live_users.tsv --subscribers 5000 --rate 200
             --duration 60 --sync-pid PID --nginx-pid MASTER_PID
 
 1. Opens one Server-Sent Events stream per user (GET /api/sync, Accept:

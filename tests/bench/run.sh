@@ -10,8 +10,8 @@
 # seed again even when the database already holds it; the full run always does),
 # BENCH_PROFILE=list|get|delta|append (also `perf record` the service behind
 # that endpoint during one extra wrk run; the report goes to .run/bench/profile/),
-# BENCH_PG_PORT 58432, BENCH_REDIS_PORT 58379, BENCH_HTTP_PORT 58080,
-# BENCH_HTTPS_PORT 58443, BENCH_LIMITS_PORT 58090.
+# BENCH_PG_PORT 19432, BENCH_REDIS_PORT 19379, BENCH_HTTP_PORT 19080,
+# BENCH_HTTPS_PORT 19443, BENCH_LIMITS_PORT 19090.
 #
 # Everything runs on loopback from its own run folder (.run/bench) and its own
 # ports; every load is bounded in time; whatever this script starts is stopped
@@ -25,9 +25,9 @@ QUICK=${BENCH_QUICK:-0}
 [ "$QUICK" = 0 ] || QUICK=1
 
 export CHATSYNC_RUN_DIR=$RUN
-export PG_PORT=${BENCH_PG_PORT:-58432} REDIS_PORT=${BENCH_REDIS_PORT:-58379}
-export HTTP_PORT=${BENCH_HTTP_PORT:-58080} HTTPS_PORT=${BENCH_HTTPS_PORT:-58443}
-LIMITS_PORT=${BENCH_LIMITS_PORT:-58090}
+export PG_PORT=${BENCH_PG_PORT:-19432} REDIS_PORT=${BENCH_REDIS_PORT:-19379}
+export HTTP_PORT=${BENCH_HTTP_PORT:-19080} HTTPS_PORT=${BENCH_HTTPS_PORT:-19443}
+LIMITS_PORT=${BENCH_LIMITS_PORT:-19090}
 # sync-svc holds a thread per live request (docs/decisions/live-threads.md)
 export SYNC_THREADS=5300 SYNC_THREAD_STACK_KB=64
 # nginx's local profile, every user on chatsync (the bench has no legacy
