@@ -44,6 +44,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bounds.h"
 #include "buf.h"
 #include "json.h"
 
@@ -421,7 +422,11 @@ static int parse_jwks(const char *data, size_t len, struct auth_keyset **out, ch
 	size_t i, j;
 	int rc = -1;
 
-	doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (len > CS_LIMIT_JWKS_BYTES) {
+		fail(err, errlen, "jwks is larger than %d bytes", CS_LIMIT_JWKS_BYTES);
+		goto out;
+	}
+	doc = cs_json_load(data, len, CS_LIMIT_JWKS_DEPTH, &jerr);
 	if (!doc) {
 		fail(err, errlen, "jwks is not json: %s", jerr.text);
 		goto out;
@@ -790,8 +795,8 @@ static json_t *segment_object(const char *seg, size_t len)
 
 	if (b64url_decode(seg, len, &bytes, &n) < 0)
 		return NULL;
-	/* Duplicate names are rejected: {"sub":"a","sub":"b"} means different things to different parsers. */
-	obj = json_loadb((const char *)bytes, n, JSON_REJECT_DUPLICATES, &jerr);
+	/* Parsed before the signature is checked: anyone can send this. */
+	obj = cs_json_load((const char *)bytes, n, CS_LIMIT_TOKEN_DEPTH, &jerr);
 	free(bytes);
 	if (obj && !json_is_object(obj)) {
 		json_decref(obj);

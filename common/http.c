@@ -250,6 +250,27 @@ void cs_http_add_header(struct cs_request *req, const char *name, const char *va
 	cs_buf_printf(&req->headers, "%s: %s\r\n", name, value);
 }
 
+/* libfcgi counts in int: lengths stay size_t here and reach it in chunks. */
+#define IO_CHUNK ((size_t)1 << 20)
+
+static size_t min_size(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+static int put_all(FCGX_Stream *out, const char *data, size_t len)
+{
+	while (len > 0) {
+		size_t n = min_size(len, IO_CHUNK);
+
+		if (FCGX_PutStr(data, (int)n, out) != (int)n)
+			return -1;
+		data += n;
+		len -= n;
+	}
+	return 0;
+}
+
 static void write_head(struct cs_request *req, int status, const char *content_type,
 		       long long content_length)
 {
@@ -264,7 +285,7 @@ static void write_head(struct cs_request *req, int status, const char *content_t
 	if (req->headers.len)
 		cs_buf_append(&head, req->headers.data, req->headers.len);
 	cs_buf_puts(&head, "\r\n");
-	FCGX_PutStr(head.data, (int)head.len, fcgi->out);
+	put_all(fcgi->out, head.data, head.len);
 	cs_buf_release(&head);
 	req->status = status;
 }
@@ -279,7 +300,7 @@ void cs_http_respond(struct cs_request *req, int status, const char *body, size_
 	}
 	write_head(req, status, "application/json", (long long)len);
 	if (strcmp(req->method, "HEAD") != 0)
-		FCGX_PutStr(body, (int)len, fcgi->out);
+		put_all(fcgi->out, body, len);
 }
 
 static void send_error(struct cs_request *req, int status, const char *code, const char *message)
@@ -332,7 +353,7 @@ int cs_http_stream_write(struct cs_request *req, const char *data, size_t len)
 {
 	FCGX_Request *fcgi = req->fcgi;
 
-	if (FCGX_PutStr(data, (int)len, fcgi->out) < 0)
+	if (put_all(fcgi->out, data, len) < 0)
 		return -1;
 	return FCGX_FFlush(fcgi->out) < 0 ? -1 : 0;
 }
@@ -430,7 +451,7 @@ static void handle_metrics(struct cs_request *req)
 
 	cs_metrics_render(req->server->metrics, &text);
 	write_head(req, 200, "text/plain; version=0.0.4", (long long)text.len);
-	FCGX_PutStr(text.data, (int)text.len, fcgi->out);
+	put_all(fcgi->out, text.data, text.len);
 	cs_buf_release(&text);
 }
 
@@ -490,10 +511,16 @@ static int read_body(struct cs_request *req)
 {
 	FCGX_Request *fcgi = req->fcgi;
 	const char *length_param = cs_http_param(req, "CONTENT_LENGTH");
-	long long length = length_param && *length_param ? strtoll(length_param, NULL, 10) : 0;
-	char *body;
+	long long length = 0;
+	char *body, *end = NULL;
 	long long got = 0;
 
+	if (length_param && *length_param) {
+		errno = 0;
+		length = strtoll(length_param, &end, 10);
+		if (errno || *end)
+			length = -1;
+	}
 	if (length < 0) {
 		cs_http_error(req, 400, "body: bad Content-Length");
 		return -1;
@@ -508,7 +535,8 @@ static int read_body(struct cs_request *req)
 	}
 	body = cs_arena_alloc(&req->arena, (size_t)length + 1);
 	while (got < length) {
-		int n = FCGX_GetStr(body + got, (int)(length - got), fcgi->in);
+		int n = FCGX_GetStr(body + got, (int)min_size((size_t)(length - got), IO_CHUNK),
+				    fcgi->in);
 
 		if (n <= 0)
 			break;

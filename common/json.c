@@ -1,14 +1,58 @@
-/* json.c - typed, validating readers over jansson objects. */
+/*
+ * json.c - parsing outside JSON within a nesting bound, and typed,
+ * validating readers over jansson objects.
+ */
 #include "json.h"
+#include "bounds.h"
 
+#include <stdio.h>
 #include <string.h>
+
+int cs_json_too_deep(const char *text, size_t len, int max_depth)
+{
+	int depth = 0, in_string = 0;
+	size_t i;
+
+	/* Brackets inside strings do not nest; a backslash hides the next byte. */
+	for (i = 0; i < len; i++) {
+		char c = text[i];
+
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = 0;
+		} else if (c == '"') {
+			in_string = 1;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max_depth)
+				return 1;
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return 0;
+}
+
+json_t *cs_json_load(const char *text, size_t len, int max_depth, json_error_t *jerr)
+{
+	if (cs_json_too_deep(text, len, max_depth)) {
+		memset(jerr, 0, sizeof(*jerr));
+		snprintf(jerr->text, sizeof(jerr->text), "nested deeper than %d levels", max_depth);
+		return NULL;
+	}
+	/* Duplicate names are refused: {"a":1,"a":2} means different things to different parsers. */
+	return json_loadb(text, len, JSON_REJECT_DUPLICATES, jerr);
+}
 
 int cs_json_parse_object(const char *body, size_t len, json_t **out, struct cs_error *err)
 {
 	json_error_t jerr;
 	json_t *root;
 
-	root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+	root = cs_json_load(body ? body : "", len, CS_LIMIT_BODY_DEPTH, &jerr);
+	if (!root && jerr.line == 0)
+		return cs_error_set(err, 400, "body: %s", jerr.text);
 	if (!root)
 		return cs_error_set(err, 400, "body: malformed JSON at line %d column %d: %s",
 				    jerr.line, jerr.column, jerr.text);

@@ -20,6 +20,18 @@
 
 enum { CS_JSON_ABSENT = 0, CS_JSON_PRESENT = 1, CS_JSON_NULL = 2 };
 
+/*
+ * 1 when text nests arrays and objects deeper than max_depth (a scan that
+ * does not recurse and does not validate: the parser does that after).
+ */
+int cs_json_too_deep(const char *text, size_t len, int max_depth);
+/*
+ * Every parse of outside JSON goes through here: the depth check, then
+ * jansson with duplicate names refused. A new reference, or NULL with jerr
+ * filled (line 0 and "nested deeper than N levels" for the depth check).
+ */
+json_t *cs_json_load(const char *text, size_t len, int max_depth, json_error_t *jerr);
+/* A request body that must be a JSON object of at most CS_LIMIT_BODY_DEPTH levels. */
 int cs_json_parse_object(const char *body, size_t len, json_t **out, struct cs_error *err);
 /* 400 naming the first key of obj that is not in allowed (NULL-terminated). */
 int cs_json_only_keys(json_t *obj, const char *const *allowed, struct cs_error *err);

@@ -12,7 +12,9 @@
  * jsonb receives the numbers exactly as written.
  */
 #include "legacy.h"
+#include "bounds.h"
 #include "id.h"
+#include "json.h"
 #include "jsonstream.h"
 #include "timestamp.h"
 
@@ -242,8 +244,8 @@ static int put_escape(const unsigned char **pp, const unsigned char *end, struct
  * Decodes the JSON string literal raw (quotes included) into out (NULL: only
  * check), as COPY text when copy is set; *t describes the decoded string.
  */
-static int json_string(const char *raw, size_t len, struct cs_buf *out, int copy, struct text *t,
-		       const char **why)
+static int decode_string_literal(const char *raw, size_t len, struct cs_buf *out, int copy,
+				 struct text *t, const char **why)
 {
 	const unsigned char *p = (const unsigned char *)raw + 1;
 	const unsigned char *end = (const unsigned char *)raw + len - 1;
@@ -304,7 +306,7 @@ static int json_strings_valid(const char *s, size_t len, const char **why)
 		}
 		for (j = i + 1; j < len && s[j] != '"'; j += s[j] == '\\' ? 2 : 1)
 			;
-		if (j >= len || json_string(s + i, j - i + 1, NULL, 0, &t, why) < 0)
+		if (j >= len || decode_string_literal(s + i, j - i + 1, NULL, 0, &t, why) < 0)
 			return -1;
 		i = j + 1;
 	}
@@ -357,7 +359,7 @@ static int key_of(const struct cs_jsonstream_field *f)
 	int k, found = -1;
 
 	/* the name's quotes are just around it */
-	if (memchr(name, '\\', len) && json_string(name - 1, len + 2, &decoded, 0, &t, &why) == 0) {
+	if (memchr(name, '\\', len) && decode_string_literal(name - 1, len + 2, &decoded, 0, &t, &why) == 0) {
 		name = decoded.data ? decoded.data : "";
 		len = t.bytes;
 	}
@@ -409,7 +411,7 @@ static int read_id(struct reader *r, enum key k, int required, const struct span
 		return required ? reject(r, "%s: missing", name) : 0;
 	if (!is_string(*s))
 		return reject(r, "%s: must be a string", name);
-	if (json_string((*s)->p, (*s)->len, NULL, 0, &t, &why) < 0)
+	if (decode_string_literal((*s)->p, (*s)->len, NULL, 0, &t, &why) < 0)
 		return reject(r, "%s: holds %s", name, why);
 	if (t.bytes == 0)
 		return reject(r, "%s: empty", name);
@@ -428,7 +430,7 @@ static int short_string(const struct span *s, char out[SHORT_TEXT])
 	struct text t;
 	int rc = -1;
 
-	if (s->len < SHORT_TEXT * 2 && json_string(s->p, s->len, &buf, 0, &t, &why) == 0 &&
+	if (s->len < SHORT_TEXT * 2 && decode_string_literal(s->p, s->len, &buf, 0, &t, &why) == 0 &&
 	    t.bytes < SHORT_TEXT) {
 		memcpy(out, buf.data ? buf.data : "", t.bytes);
 		out[t.bytes] = '\0';
@@ -523,7 +525,7 @@ static void copy_member(struct cs_buf *out, const struct span *s)
 
 	cs_buf_putc(out, '\t');
 	if (s)
-		json_string(s->p, s->len, out, 1, &t, &why);
+		decode_string_literal(s->p, s->len, out, 1, &t, &why);
 	else
 		cs_buf_puts(out, "\\N");
 }
@@ -548,7 +550,7 @@ static int read_chat(struct reader *r, struct chat *c)
 		return reject(r, "title: missing");
 	if (!is_string(c->title))
 		return reject(r, "title: must be a string");
-	if (json_string(c->title->p, c->title->len, NULL, 0, &t, &why) < 0)
+	if (decode_string_literal(c->title->p, c->title->len, NULL, 0, &t, &why) < 0)
 		return reject(r, "title: holds %s", why);
 	if (t.chars == 0 || t.chars > CS_LEGACY_MAX_TITLE)
 		return reject(r, "title: must be 1 to %d characters", CS_LEGACY_MAX_TITLE);
@@ -612,7 +614,7 @@ static int read_content(struct reader *r, struct message *m)
 		return reject(r, "content: missing");
 	if (!is_string(m->content))
 		return reject(r, "content: must be a string");
-	if (json_string(m->content->p, m->content->len, NULL, 0, &t, &why) < 0)
+	if (decode_string_literal(m->content->p, m->content->len, NULL, 0, &t, &why) < 0)
 		return reject(r, "content: holds %s", why);
 	if (t.bytes > CS_LEGACY_MAX_CONTENT)
 		return reject(r, "content: longer than %d bytes", CS_LEGACY_MAX_CONTENT);
@@ -644,6 +646,10 @@ static int read_message(struct reader *r, struct message *m)
 		return -1;
 	if (m->attachments && m->attachments->len > CS_LEGACY_MAX_ATTACHMENTS)
 		return reject(r, "attachments: larger than %d bytes", CS_LEGACY_MAX_ATTACHMENTS);
+	/* the same bound as the API's, so that an imported message reads and edits like any other */
+	if (m->attachments && cs_json_too_deep(m->attachments->p, m->attachments->len,
+					       CS_LIMIT_BODY_DEPTH))
+		return reject(r, "attachments: nested deeper than %d levels", CS_LIMIT_BODY_DEPTH);
 	return 0;
 }
 
@@ -695,7 +701,7 @@ static int read_sync_status(struct reader *r, struct sync_status *s)
 	s->cursor = member(r, K_CURSOR);
 	if (s->cursor && !is_string(s->cursor))
 		return reject(r, "cursor: must be a string or null");
-	if (s->cursor && json_string(s->cursor->p, s->cursor->len, NULL, 0, &t, &why) < 0)
+	if (s->cursor && decode_string_literal(s->cursor->p, s->cursor->len, NULL, 0, &t, &why) < 0)
 		return reject(r, "cursor: holds %s", why);
 	return 0;
 }
@@ -722,7 +728,7 @@ static void copy_listed(struct cs_buf *out, const struct reader *r, enum key k)
 	struct text t;
 
 	if (is_string(s) && s->len <= MAX_LISTED_ID &&
-	    json_string(s->p, s->len, NULL, 0, &t, &why) == 0)
+	    decode_string_literal(s->p, s->len, NULL, 0, &t, &why) == 0)
 		copy_member(out, s);
 	else
 		copy_null(out);

@@ -636,6 +636,106 @@ static void test_verify_rejects_typ_other_than_jwt(void **state)
 	free(claims);
 }
 
+/* A JSON array nested depth levels deep: "[[...]]". */
+static char *nested_array(int depth)
+{
+	char *s = malloc((size_t)depth * 2 + 1);
+	int i;
+
+	assert_non_null(s);
+	for (i = 0; i < depth; i++) {
+		s[i] = '[';
+		s[depth * 2 - 1 - i] = ']';
+	}
+	s[depth * 2] = '\0';
+	return s;
+}
+
+/* A header or payload of 32 levels is read; of 33, refused before jansson sees it. */
+static void test_verify_bounds_the_nesting_of_header_and_payload(void **state)
+{
+	struct fixture *f = *state;
+	char *claims = valid_claims(), *deep31 = nested_array(31), *deep32 = nested_array(32);
+	char *header = NULL, *payload = NULL;
+
+	assert_true(asprintf(&header, "{\"alg\":\"RS256\",\"kid\":\"k1\",\"x\":%s}", deep31) >= 0);
+	assert_accepted(f, forge(header, claims, "RS256", k1.pkey, NULL));
+	free(header);
+	assert_true(asprintf(&header, "{\"alg\":\"RS256\",\"kid\":\"k1\",\"x\":%s}", deep32) >= 0);
+	assert_rejected(f, forge(header, claims, "RS256", k1.pkey, NULL), "token header");
+	free(header);
+	claims[strlen(claims) - 1] = '\0';
+	assert_true(asprintf(&payload, "%s,\"x\":%s}", claims, deep32) >= 0);
+	assert_rejected(f, forge("{\"alg\":\"RS256\",\"kid\":\"k1\"}", payload, "RS256", k1.pkey, NULL), "payload");
+	free(payload);
+	free(claims);
+	free(deep31);
+	free(deep32);
+}
+
+struct deep_verify {
+	struct fixture *f;
+	char *token;
+	int rc;
+};
+
+static void *verify_on_small_stack(void *arg)
+{
+	struct deep_verify *v = arg;
+
+	v->rc = verify_at(v->f, v->token, NOW, NULL);
+	return NULL;
+}
+
+/*
+ * The crash of issue 11: a forged header 2,000 levels deep, verified on a
+ * 64 KiB worker stack, is refused instead of overflowing it.
+ */
+static void test_verify_refuses_a_deep_forged_header_on_a_64_kib_stack(void **state)
+{
+	struct fixture *f = *state;
+	char *claims = valid_claims(), *header = malloc(6 * 2000 + 64);
+	struct deep_verify v = { f, NULL, 0 };
+	pthread_attr_t attr;
+	pthread_t thread;
+	size_t n = 0;
+	int i;
+
+	assert_non_null(header);
+	for (i = 0; i < 2000; i++)
+		n += (size_t)sprintf(header + n, "{\"a\":");
+	sprintf(header + n, "1");
+	v.token = forge(header, claims, "RS256", k1.pkey, NULL);
+	assert_int_equal(pthread_attr_init(&attr), 0);
+	assert_int_equal(pthread_attr_setstacksize(&attr, 64 * 1024), 0);
+	assert_int_equal(pthread_create(&thread, &attr, verify_on_small_stack, &v), 0);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	assert_int_equal(v.rc, -1);
+	assert_non_null(strstr(f->err, "token header"));
+	pthread_attr_destroy(&attr);
+	free(v.token);
+	free(header);
+	free(claims);
+}
+
+/* A JWKS nested past its bound is refused as a whole, like any malformed key set. */
+static void test_jwks_nested_too_deep_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct cs_auth_config cfg = base_config(f);
+	char *deep = nested_array(40), *jwk = NULL, *claims = valid_claims();
+
+	assert_true(asprintf(&jwk, "{\"kty\":\"RSA\",\"x\":%s}", deep) >= 0);
+	write_jwks(f->jwks, jwk, k1.jwk, NULL);
+	cs_auth_free(f->auth);
+	f->auth = new_auth(&cfg);
+	assert_rejected(f, sign_claims(claims), "");
+	assert_non_null(strstr(f->err, "nested deeper"));
+	write_jwks(f->jwks, k1.jwk, NULL, NULL);
+	free(jwk);
+	free(deep);
+}
+
 static void test_verify_rejects_crit_header(void **state)
 {
 	char *claims = valid_claims();
@@ -1126,6 +1226,9 @@ int main(void)
 		T(test_verify_accepts_issuer_configured_with_or_without_https),
 		T(test_verify_rejects_missing_or_empty_sub),
 		T(test_verify_rejects_duplicate_claims),
+		T(test_verify_bounds_the_nesting_of_header_and_payload),
+		T(test_verify_refuses_a_deep_forged_header_on_a_64_kib_stack),
+		T(test_jwks_nested_too_deep_is_refused),
 		T(test_verify_accepts_authorized_azp),
 		T(test_verify_rejects_unauthorized_azp),
 		T(test_verify_rejects_missing_azp_when_parties_configured),

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "json.h"
@@ -76,6 +77,51 @@ static void test_utf8_length_counts_characters_not_bytes(void **state)
 	assert_int_equal(cs_utf8_length("😀😀", strlen("😀😀")), 2);
 }
 
+/* Nesting is counted in arrays and objects; brackets inside strings do not count. */
+static void test_too_deep_counts_only_structural_brackets(void **state)
+{
+	(void)state;
+	assert_false(cs_json_too_deep("[[1]]", 5, 2));
+	assert_true(cs_json_too_deep("[[[1]]]", 7, 2));
+	assert_true(cs_json_too_deep("{\"a\":{\"b\":[1]}}", 15, 2));
+	assert_false(cs_json_too_deep("{\"a\":\"[[[[{{{{\"}", 16, 1));
+	assert_false(cs_json_too_deep("{\"a\\\"[[\":1}", 12, 1)); /* an escaped quote keeps the string open */
+	assert_false(cs_json_too_deep("[][][][]", 8, 1));         /* siblings are not deeper */
+	assert_false(cs_json_too_deep("]]]][", 5, 1));            /* stray closers cannot lower the count below 0 */
+}
+
+/* A body of 64 levels is read; of 65, a 400 that says so, before jansson recurses into it. */
+static void test_parse_object_bounds_nesting_at_64_levels(void **state)
+{
+	char text[256];
+	struct cs_error err = CS_ERROR_INIT;
+	json_t *obj = NULL;
+	int depth;
+
+	(void)state;
+	for (depth = 64; depth <= 65; depth++) {
+		size_t n = 0;
+		int i;
+
+		n += (size_t)sprintf(text, "{\"a\":");
+		for (i = 1; i < depth; i++)
+			text[n++] = '[';
+		for (i = 1; i < depth; i++)
+			text[n++] = ']';
+		text[n++] = '}';
+		text[n] = '\0';
+		obj = NULL;
+		if (depth == 64) {
+			assert_int_equal(cs_json_parse_object(text, n, &obj, &err), 0);
+			json_decref(obj);
+		} else {
+			assert_int_equal(cs_json_parse_object(text, n, &obj, &err), -1);
+			assert_int_equal(err.status, 400);
+			assert_string_equal(err.message, "body: nested deeper than 64 levels");
+		}
+	}
+}
+
 static void test_utf8_valid_text_rejects_controls_and_bad_sequences(void **state)
 {
 	(void)state;
@@ -97,6 +143,8 @@ int main(void)
 		cmocka_unit_test(test_typed_readers_distinguish_absent_null_and_wrong_type),
 		cmocka_unit_test(test_utf8_length_counts_characters_not_bytes),
 		cmocka_unit_test(test_utf8_valid_text_rejects_controls_and_bad_sequences),
+		cmocka_unit_test(test_too_deep_counts_only_structural_brackets),
+		cmocka_unit_test(test_parse_object_bounds_nesting_at_64_levels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

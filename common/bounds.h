@@ -1,0 +1,29 @@
+/*
+ * bounds.h - every bound on what comes in from outside and what goes out, in
+ * one place (docs/API.md, "Limits", is the same list; docs/decisions/limits.md
+ * says why each value).
+ *
+ * Input is bounded in this order before anything recursive or allocating sees
+ * it: size (nginx and read_body), then nesting depth (cs_json_load's
+ * non-recursive scan), then the parser. jansson recurses once per level and
+ * accepts 2048 levels, far more than a 64 KiB worker stack holds.
+ */
+#ifndef CS_BOUNDS_H
+#define CS_BOUNDS_H
+
+/* JSON nesting, counted in arrays and objects ({"a":[1]} is 2 levels). */
+#define CS_LIMIT_TOKEN_DEPTH 32 /* a token's header and payload */
+#define CS_LIMIT_JWKS_DEPTH 32  /* the signing-key document */
+#define CS_LIMIT_BODY_DEPTH 64  /* a request body, attachments included */
+#define CS_LIMIT_JWKS_BYTES (1024 * 1024)
+
+/*
+ * One answer holds documents while the stored bytes before the next one are
+ * under this budget (at least one document, so that a page always advances).
+ * A document is at most about 1.3 MiB stored (content 1 MiB, attachments
+ * 256 KiB), so an answer stays under 18 MiB stored; JSON escaping can make
+ * control characters six times longer on the wire.
+ */
+#define CS_LIMIT_ANSWER_BYTES (16 * 1024 * 1024)
+
+#endif
