@@ -26,4 +26,8 @@
  */
 #define CS_LIMIT_ANSWER_BYTES (16 * 1024 * 1024)
 
+/* A limit as SQL text, for statements: CS_LIMIT_SQL(CS_LIMIT_ANSWER_BYTES). */
+#define CS_LIMIT_SQL(limit) CS_LIMIT_SQL_TEXT(limit)
+#define CS_LIMIT_SQL_TEXT(limit) #limit
+
 #endif

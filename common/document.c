@@ -2,6 +2,7 @@
 #include "document.h"
 #include "http.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 enum field_kind { FIELD_STRING, FIELD_NUMBER, FIELD_BOOL, FIELD_JSON };
@@ -64,6 +65,19 @@ static void put_object(struct cs_buf *out, const PGresult *res, int row, int fir
 		}
 	}
 	cs_buf_putc(out, '}');
+}
+
+int cs_document_answer_rows(const PGresult *res, int bytes_column, long long limit)
+{
+	long long before = 0;
+	int row, rows = PQntuples(res);
+
+	for (row = 0; row < rows; row++) {
+		if ((limit >= 0 && row >= limit) || (row > 0 && before >= CS_LIMIT_ANSWER_BYTES))
+			break;
+		before += strtoll(PQgetvalue(res, row, bytes_column), NULL, 10);
+	}
+	return row;
 }
 
 void cs_document_chat(struct cs_buf *out, const PGresult *res, int row, int first_column)

@@ -16,6 +16,7 @@ const char *cs_error_code(int status)
 	case 412: return "precondition_failed";
 	case 413: return "payload_too_large";
 	case 415: return "unsupported_media_type";
+	case 422: return "answer_too_large";
 	case 429: return "rate_limited";
 	case 503: return "unavailable";
 	default: return "internal";

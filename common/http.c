@@ -239,6 +239,7 @@ static const char *status_text(int status)
 	case 412: return "Precondition Failed";
 	case 413: return "Payload Too Large";
 	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
 	case 429: return "Too Many Requests";
 	case 503: return "Service Unavailable";
 	default: return status < 400 ? "OK" : "Internal Server Error";

@@ -12,9 +12,7 @@
  * jsonb receives the numbers exactly as written.
  */
 #include "legacy.h"
-#include "bounds.h"
 #include "id.h"
-#include "json.h"
 #include "jsonstream.h"
 #include "timestamp.h"
 
@@ -646,10 +644,6 @@ static int read_message(struct reader *r, struct message *m)
 		return -1;
 	if (m->attachments && m->attachments->len > CS_LEGACY_MAX_ATTACHMENTS)
 		return reject(r, "attachments: larger than %d bytes", CS_LEGACY_MAX_ATTACHMENTS);
-	/* the same bound as the API's, so that an imported message reads and edits like any other */
-	if (m->attachments && cs_json_too_deep(m->attachments->p, m->attachments->len,
-					       CS_LIMIT_BODY_DEPTH))
-		return reject(r, "attachments: nested deeper than %d levels", CS_LIMIT_BODY_DEPTH);
 	return 0;
 }
 

@@ -42,6 +42,10 @@ STACK_ENV = {
     "REDIS_PORT": str(PORT_BASE + 379),
     "HTTP_PORT": str(PORT_BASE + 80),
     "HTTPS_PORT": str(PORT_BASE + 443),
+    # The smallest stacks the config allows, so that the suites prove them
+    # sufficient (tests/integration/test_hostile.py drives the deepest input).
+    "CHATSYNC_THREAD_STACK_KB": "64",
+    "SYNC_THREAD_STACK_KB": "64",
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
 }

@@ -16,6 +16,7 @@
 #include "write.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int read_branch_body(struct cs_request *req, json_t **body, const char **from,
@@ -122,6 +123,12 @@ void chats_branch(struct cs_request *req)
 			goto out;
 		if (PQntuples(point) == 0) {
 			cs_error_set(&err, 404, "fromMessageId: message not found in this chat");
+			goto out;
+		}
+		/* the answer holds every copy: refuse before writing rather than answer unbounded */
+		if (strtoll(PQgetvalue(point, 0, 3), NULL, 10) > CS_LIMIT_ANSWER_BYTES) {
+			cs_error_set(&err, 422, "fromMessageId: the messages to copy are more than %d MiB",
+				     CS_LIMIT_ANSWER_BYTES >> 20);
 			goto out;
 		}
 	}

@@ -60,7 +60,7 @@ void chats_list(struct cs_request *req)
 	const char *after_id = NULL;
 	size_t after_id_len = 0;
 	char limit_text[24], ts_text[24];
-	int rows;
+	int count;
 
 	if (cs_http_query_long(req, "limit", 50, 1, 200, &limit, &err) < 0)
 		goto out;
@@ -87,16 +87,16 @@ void chats_list(struct cs_request *req)
 	cs_db_release(conn);
 	conn = NULL;
 
-	rows = PQntuples(res);
+	count = cs_document_answer_rows(res, CS_CHAT_COLUMN_COUNT, limit);
 	cs_buf_puts(&body, "{\"chats\":[");
-	for (int row = 0; row < rows && row < limit; row++) {
+	for (int row = 0; row < count; row++) {
 		if (row)
 			cs_buf_putc(&body, ',');
 		cs_document_chat(&body, res, row, 0);
 	}
 	cs_buf_puts(&body, "],\"nextCursor\":");
-	if (rows > limit) {
-		int last = (int)limit - 1;
+	if (count < PQntuples(res)) {
+		int last = count - 1;
 		const char *next = cs_cursor_encode(&req->arena,
 						    strtoll(PQgetvalue(res, last, 3), NULL, 10),
 						    PQgetvalue(res, last, 0),
@@ -121,6 +121,13 @@ void chats_respond_with_messages(struct cs_request *req, int status, const PGres
 	struct cs_buf body = CS_BUF_INIT;
 	int row, rows = PQntuples(res);
 
+	if (cs_document_answer_rows(res, CS_CHAT_COLUMN_COUNT + CS_MESSAGE_COLUMN_COUNT, -1) < rows) {
+		cs_http_error(req, 422,
+			      "chat: its messages are more than %d MiB; read them in pages with "
+			      "GET /api/chats/{id}/messages",
+			      CS_LIMIT_ANSWER_BYTES >> 20);
+		return;
+	}
 	cs_buf_puts(&body, "{\"chat\":");
 	cs_document_chat(&body, res, 0, 0);
 	cs_buf_puts(&body, ",\"messages\":[");

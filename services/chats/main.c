@@ -9,28 +9,36 @@
 #include "version.h"
 
 #define CHAT_FROM " FROM chats c "
+#define CHAT_ORDER "c.\"timestamp\" DESC, c.id DESC"
+#define CHAT_MESSAGE_ORDER "coalesce(m.position, -1), m.\"timestamp\", m.id"
+#define CHAT_MESSAGE_KEY "(" CHAT_MESSAGE_ORDER ")"
+
+/*
+ * Both answers are bounded in stored bytes (document.h): the rows carry
+ * stored_bytes after the documents' columns, and one row past the answer.
+ */
+#define CHAT_PAGE(after, limit)                                                        \
+	"SELECT * FROM (SELECT " CS_CHAT_COLUMNS ", " CS_CHAT_STORED_BYTES " AS stored_bytes, " \
+	CS_ANSWER_BYTES_BEFORE(CS_CHAT_STORED_BYTES, CHAT_ORDER) " AS bytes_before"          \
+	CHAT_FROM "WHERE c.user_id = $1 AND NOT c.is_deleted " after                          \
+	"ORDER BY " CHAT_ORDER " LIMIT " limit ") page "                                      \
+	"WHERE bytes_before < " CS_ANSWER_BUDGET " ORDER BY \"timestamp\" DESC, id DESC"
+#define CHAT_WITH_MESSAGES(chat_filter)                                                     \
+	"SELECT * FROM (SELECT " CS_CHAT_COLUMNS ", " CS_MESSAGE_COLUMNS ", "                    \
+	"coalesce(" CS_MESSAGE_STORED_BYTES ", 0) AS stored_bytes, "                               \
+	CS_ANSWER_BYTES_BEFORE(CS_MESSAGE_STORED_BYTES, CHAT_MESSAGE_ORDER) " AS bytes_before, " \
+	"row_number() OVER (ORDER BY " CHAT_MESSAGE_ORDER ") AS answer_row" CHAT_FROM            \
+	"LEFT JOIN messages m ON m.chat_id = c.id AND NOT m.is_deleted "                         \
+	"WHERE c.id = $1 AND c.user_id = $2 " chat_filter ") page "                              \
+	"WHERE bytes_before < " CS_ANSWER_BUDGET " ORDER BY answer_row"
 
 static const struct cs_db_statement statements[] = {
 	CS_VERSION_STATEMENT,
-	{ "chats_list_first",
-	  "SELECT " CS_CHAT_COLUMNS CHAT_FROM
-	  "WHERE c.user_id = $1 AND NOT c.is_deleted "
-	  "ORDER BY c.\"timestamp\" DESC, c.id DESC LIMIT $2" },
-	{ "chats_list_after",
-	  "SELECT " CS_CHAT_COLUMNS CHAT_FROM
-	  "WHERE c.user_id = $1 AND NOT c.is_deleted AND (c.\"timestamp\", c.id) < ($2, $3) "
-	  "ORDER BY c.\"timestamp\" DESC, c.id DESC LIMIT $4" },
-	{ "chats_get_with_messages",
-	  "SELECT " CS_CHAT_COLUMNS ", " CS_MESSAGE_COLUMNS CHAT_FROM
-	  "LEFT JOIN messages m ON m.chat_id = c.id AND NOT m.is_deleted "
-	  "WHERE c.id = $1 AND c.user_id = $2 AND NOT c.is_deleted "
-	  "ORDER BY coalesce(m.position, -1), m.\"timestamp\", m.id" },
+	{ "chats_list_first", CHAT_PAGE("", "$2") },
+	{ "chats_list_after", CHAT_PAGE("AND (c.\"timestamp\", c.id) < ($2, $3) ", "$4") },
+	{ "chats_get_with_messages", CHAT_WITH_MESSAGES("AND NOT c.is_deleted ") },
 	/* a retried branch answers the chat it made, even if deleted since */
-	{ "chats_get_own_with_messages",
-	  "SELECT " CS_CHAT_COLUMNS ", " CS_MESSAGE_COLUMNS CHAT_FROM
-	  "LEFT JOIN messages m ON m.chat_id = c.id AND NOT m.is_deleted "
-	  "WHERE c.id = $1 AND c.user_id = $2 "
-	  "ORDER BY coalesce(m.position, -1), m.\"timestamp\", m.id" },
+	{ "chats_get_own_with_messages", CHAT_WITH_MESSAGES("") },
 	{ "chats_owner", "SELECT c.user_id, " CS_CHAT_COLUMNS CHAT_FROM "WHERE c.id = $1" },
 	{ "chats_get_own", "SELECT " CS_CHAT_COLUMNS CHAT_FROM "WHERE c.id = $1 AND c.user_id = $2" },
 	{ "chats_insert",
@@ -52,9 +60,13 @@ static const struct cs_db_statement statements[] = {
 	{ "chats_delete",
 	  "UPDATE chats AS c SET is_deleted = true, version = $3, updated_at = $4 "
 	  "WHERE c.id = $1 AND c.user_id = $2 AND NOT c.is_deleted RETURNING " CS_CHAT_COLUMNS },
+	/* the point's key, and the stored bytes of the messages a branch from it copies */
 	{ "chats_branch_point",
-	  "SELECT coalesce(m.position, -1), m.\"timestamp\", m.id FROM messages m "
-	  "WHERE m.id = $1 AND m.chat_id = $2 AND m.user_id = $3 AND NOT m.is_deleted" },
+	  "SELECT coalesce(p.position, -1), p.\"timestamp\", p.id, "
+	  "(SELECT coalesce(sum(" CS_MESSAGE_STORED_BYTES "), 0) FROM messages m "
+	  "WHERE m.chat_id = $2 AND m.user_id = $3 AND NOT m.is_deleted AND " CHAT_MESSAGE_KEY
+	  " <= (coalesce(p.position, -1), p.\"timestamp\", p.id)) FROM messages p "
+	  "WHERE p.id = $1 AND p.chat_id = $2 AND p.user_id = $3 AND NOT p.is_deleted" },
 	/* copies keep order, content and position; each gets its own version */
 	{ "chats_copy_messages",
 	  "WITH copied AS (INSERT INTO messages (id, chat_id, user_id, content, role, "

@@ -8,7 +8,8 @@
 #include "version.h"
 
 #define MESSAGE_FROM " FROM messages m "
-#define MESSAGE_ORDER " ORDER BY coalesce(m.position, -1), m.\"timestamp\", m.id "
+#define MESSAGE_KEY "coalesce(m.position, -1), m.\"timestamp\", m.id"
+#define MESSAGE_ORDER " ORDER BY " MESSAGE_KEY " "
 
 static const struct cs_db_statement statements[] = {
 	CS_VERSION_STATEMENT,
@@ -45,10 +46,13 @@ static const struct cs_db_statement statements[] = {
 	 * row of nulls when it has no messages after the key.
 	 */
 	{ "messages_page",
-	  "SELECT " CS_MESSAGE_COLUMNS " FROM chats c LEFT JOIN LATERAL ("
+	  "SELECT " CS_MESSAGE_COLUMNS ", coalesce(m.stored_bytes, 0) FROM chats c LEFT JOIN LATERAL ("
+	  "SELECT * FROM (SELECT m.*, " CS_MESSAGE_STORED_BYTES " AS stored_bytes, "
+	  CS_ANSWER_BYTES_BEFORE(CS_MESSAGE_STORED_BYTES, MESSAGE_KEY) " AS bytes_before FROM ("
 	  "SELECT * FROM messages x WHERE x.chat_id = c.id AND NOT x.is_deleted "
 	  "AND (coalesce(x.position, -1), x.\"timestamp\", x.id) > ($3::int, $4::bigint, $5::text) "
-	  "ORDER BY coalesce(x.position, -1), x.\"timestamp\", x.id LIMIT $6) m ON true "
+	  "ORDER BY coalesce(x.position, -1), x.\"timestamp\", x.id LIMIT $6) m) m "
+	  "WHERE m.bytes_before < " CS_ANSWER_BUDGET ") m ON true "
 	  "WHERE c.id = $1 AND c.user_id = $2 AND NOT c.is_deleted" MESSAGE_ORDER },
 };
 

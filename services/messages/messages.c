@@ -332,14 +332,16 @@ void messages_page(struct cs_request *req)
 		cs_error_set(&err, 404, "chat not found");
 		goto out;
 	}
+	if (!PQgetisnull(res, 0, 0))
+		count = cs_document_answer_rows(res, CS_MESSAGE_COLUMN_COUNT, limit);
 	cs_buf_puts(&body, "{\"messages\":[");
-	for (row = 0; row < rows && row < limit && !PQgetisnull(res, row, 0); row++, count++) {
+	for (row = 0; row < count; row++) {
 		if (row)
 			cs_buf_putc(&body, ',');
 		cs_document_message(&body, res, row, 0);
 	}
 	cs_buf_puts(&body, "],\"nextCursor\":");
-	if (rows > limit) {
+	if (count < rows && count > 0) {
 		int last = count - 1;
 		const char *position = PQgetvalue(res, last, MESSAGE_POSITION_COLUMN);
 		char *key = cs_arena_printf(&req->arena, "%s:%s",

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #define FIRST_DOC_COLUMN 2
+#define STORED_BYTES_COLUMN (FIRST_DOC_COLUMN + CS_CHAT_COLUMN_COUNT + CS_MESSAGE_COLUMN_COUNT)
 
 /* The cursor's version; absent or "0" is 0. */
 static int read_cursor(struct cs_request *req, long long *version, struct cs_error *err)
@@ -76,8 +77,8 @@ int sync_load_page(struct cs_request *req, long long after, long long limit, str
 	cs_db_release(conn);
 	rows = PQntuples(res);
 	page->last = after;
-	page->count = rows < limit ? rows : (int)limit;
-	page->has_more = rows > limit;
+	page->count = cs_document_answer_rows(res, STORED_BYTES_COLUMN, limit);
+	page->has_more = page->count < rows;
 	cs_buf_puts(out, "{\"changes\":[");
 	for (row = 0; row < page->count; row++) {
 		if (row)
