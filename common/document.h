@@ -56,27 +56,7 @@ enum cs_document_kind { CS_DOCUMENT_CHAT, CS_DOCUMENT_MESSAGE };
 
 struct cs_request;
 /* Answers {"chat": doc} or {"message": doc} from a row, with the document's ETag. */
-void cs_document_respond(struct cs_request *req, int status, /*
- * Answers that hold many documents are bounded by CS_LIMIT_ANSWER_BYTES of
- * stored text (bounds.h). A statement selects each row's stored bytes and
- * keeps only the rows that can belong to the answer plus one past it:
- *
- *   SELECT * FROM (SELECT ..., <size> AS stored_bytes,
- *                  CS_ANSWER_BYTES_BEFORE(<size>, <order>) AS bytes_before, ...) page
- *   WHERE bytes_before < CS_ANSWER_BUDGET
- *
- * and cs_document_answer_rows says how many of them the answer holds.
- */
-#define CS_CHAT_STORED_BYTES "(octet_length(c.title) + octet_length(c.branches::text))"
-#define CS_MESSAGE_STORED_BYTES \
-	"(octet_length(m.content) + coalesce(octet_length(m.attachments::text), 0))"
-/* The stored bytes of every row before the previous one: 0 for the first two. */
-#define CS_ANSWER_BYTES_BEFORE(size, order) \
-	"coalesce(sum(" size ") OVER (ORDER BY " order \
-	" ROWS BETWEEN UNBOUNDED PRECEDING AND 2 PRECEDING), 0)"
-#define CS_ANSWER_BUDGET CS_LIMIT_SQL(CS_LIMIT_ANSWER_BYTES)
-
-enum cs_document_kind kind,
+void cs_document_respond(struct cs_request *req, int status, enum cs_document_kind kind,
 			 const PGresult *res, int row, int first_column);
 
 /*
