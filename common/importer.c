@@ -10,6 +10,7 @@
 #include "rowstream.h"
 
 #include <pthread.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,6 +397,8 @@ static int copy_send(struct cs_import *imp, int table, const char *data, size_t 
 	int rc = 0;
 
 	*data_error = 0;
+	if (len > INT_MAX)
+		return cs_error_set(err, 500, "could not copy: a batch of %zu bytes is too large", len);
 	if (copy_begin(imp, table, err) < 0)
 		return -1;
 	if (PQputCopyData(pg, data, (int)len) != 1 || PQputCopyEnd(pg, NULL) != 1) {
