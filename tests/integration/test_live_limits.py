@@ -2,7 +2,8 @@
 sync-svc holds at most SYNC_LIVE_PER_USER live requests (long-poll, SSE) per
 user and refuses the excess with 429 and Retry-After, while another user's
 long-poll is still held and answered; a live request whose client closed its
-connection gives its slot back at once, not at its timeout.
+connection gives its slot back at once, not at its timeout (HTTP/1.1 long-polls
+and streams, and streams multiplexed on an HTTP/2 connection that closed).
 
 The live requests go through nginx on connections of their own, the way a
 browser's would; a request is "held" once sync-svc's live gauge
@@ -175,6 +176,27 @@ class LiveLimitsTest(unittest.TestCase):
         # SYNC_SSE_PING_S (10 s) would be the first write to fail
         self.assertTrue(lib.wait_for(lambda: live_held() <= baseline, timeout=FREED_WITHIN_S),
                         "held %d after the streams closed, want %d" % (live_held(), baseline))
+
+    def test_event_streams_over_a_closed_http2_connection_free_their_slots(self):
+        token, _, cursor = new_user("user_live_h2_closer")
+        lib.HTTP  # the stack's coordinates in os.environ, when run alone
+        base = os.environ.get("CHATSYNC_HTTPS") or "https://127.0.0.1:%s" % os.environ["HTTPS_PORT"]
+        cert = os.environ.get("CHATSYNC_TLS_CERT") or os.path.join(lib.RUN_DIR, "tls", "cert.pem")
+        baseline = live_held()
+        args = ["curl", "-sS", "--cacert", cert, "--http2", "-Z", "-N", "--max-time", "60",
+                "-H", "Accept: text/event-stream", "-H", "Authorization: Bearer " + token]
+        for tab in range(2):  # two streams multiplexed on one connection
+            args += ["-o", os.devnull, base + "/api/sync?cursor=%s&tab=%d" % (
+                urllib.parse.quote(cursor, safe=""), tab)]
+        curl = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self.assertTrue(lib.wait_for(lambda: live_held() >= baseline + 2,
+                                         timeout=HELD_WITHIN_S), "the streams are not held")
+        finally:
+            curl.kill()  # the client is gone: its TLS connection closes, no goodbye
+            curl.wait(timeout=10)
+        self.assertTrue(lib.wait_for(lambda: live_held() <= baseline, timeout=FREED_WITHIN_S),
+                        "held %d after the connection closed, want %d" % (live_held(), baseline))
 
 
 if __name__ == "__main__":
