@@ -60,6 +60,8 @@ static const struct setting settings[] = {
 	  "service token for /api/import and /api/export; unset: those endpoints answer 401" },
 	{ "SYNC_LIVE_MAX", "6000", NUM(1, 100000, live_max),
 	  "live (long-poll and SSE) requests one sync-svc process holds at once" },
+	{ "SYNC_LIVE_PER_USER", "16", NUM(1, 100000, live_per_user),
+	  "live requests one user holds at once in a sync-svc process; past it: 429" },
 	{ "SYNC_LIVE_RECHECK_MS", "2000", NUM(50, 60000, live_recheck_ms),
 	  "how often a waiting live request re-checks Postgres without a wake-up" },
 	{ "SYNC_SSE_PING_S", "10", NUM(1, 60, sse_ping_s),

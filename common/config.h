@@ -36,6 +36,7 @@ struct cs_config {
 	char *import_token;       /* IMPORT_TOKEN */
 	/* sync */
 	long live_max;            /* SYNC_LIVE_MAX */
+	long live_per_user;       /* SYNC_LIVE_PER_USER */
 	long live_recheck_ms;     /* SYNC_LIVE_RECHECK_MS */
 	long sse_ping_s;          /* SYNC_SSE_PING_S */
 };

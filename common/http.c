@@ -359,6 +359,17 @@ int cs_http_stream_write(struct cs_request *req, const char *data, size_t len)
 	return FCGX_FFlush(fcgi->out) < 0 ? -1 : 0;
 }
 
+int cs_http_connection_fd(const struct cs_request *req)
+{
+	return ((const FCGX_Request *)req->fcgi)->ipcFd;
+}
+
+void cs_http_abandon(struct cs_request *req)
+{
+	if (!req->status)
+		req->status = 499;
+}
+
 /* ---- routing ---- */
 
 /* Splits the path into decoded segments; -1 on a malformed escape. */

@@ -125,6 +125,15 @@ void cs_http_fail(struct cs_request *req, const struct cs_error *err);
 int cs_http_stream_begin(struct cs_request *req, const char *content_type);
 int cs_http_stream_write(struct cs_request *req, const char *data, size_t len);
 
+/*
+ * The request's connection to nginx, for a long wait to watch: nginx closes it
+ * when the client goes away (sync-svc's live requests). Borrowed: it stays open
+ * until the request ends; never read, write or close it.
+ */
+int cs_http_connection_fd(const struct cs_request *req);
+/* Ends a request whose client has gone without an answer (logged as 499, as nginx does). */
+void cs_http_abandon(struct cs_request *req);
+
 /* Percent-decodes src into the arena; NULL on a malformed escape. */
 char *cs_http_decode(struct cs_arena *arena, const char *src, size_t len, size_t *out_len,
 		     int plus_is_space);

@@ -24,6 +24,16 @@
 #   WRITE_RATE_LIMIT        writes per client address, nginx syntax: 10000r/s
 #                           locally, 30r/s in production
 #   WRITE_RATE_BURST        writes above the rate answered before 429: 20000 / 300
+#   READ_RATE_LIMIT         API reads (GET, HEAD under /api/) per client address:
+#                           10000r/s locally, 50r/s in production
+#   READ_RATE_BURST         reads above the rate answered before 429: 20000 / 500
+#   CONN_PER_ADDRESS        requests in progress per client address (live ones
+#                           included; 1-65535): 20000 locally, 128 in production
+#   HTTP2_MAX_STREAMS       concurrent streams per HTTP/2 connection: 32
+#   ROLLOUT_OVERRIDE_FROM   addresses/CIDRs whose X-Chat-Backend header is
+#                           honoured, comma-separated, or "none": loopback
+#                           locally, none in production
+#   ROLLOUT_OVERRIDE_AT_ZERO  on: honour it also at ROLLOUT_PERCENT=0 (off)
 #   IMPORT_ALLOW            addresses/CIDRs, comma-separated, allowed to reach
 #                           /api/import and /api/export besides loopback (none)
 #   NGINX_USER              www-data when root, else none
@@ -46,6 +56,8 @@ nginx_config_defaults() {
 	NGINX_MODULES_DIR=${NGINX_MODULES_DIR:-/usr/lib/nginx/modules}
 	LEGACY_BACKEND=${LEGACY_BACKEND:-127.0.0.1:8081}
 	IMPORT_ALLOW=${IMPORT_ALLOW:-}
+	HTTP2_MAX_STREAMS=${HTTP2_MAX_STREAMS:-32}
+	ROLLOUT_OVERRIDE_AT_ZERO=${ROLLOUT_OVERRIDE_AT_ZERO:-off}
 	case $NGINX_PROFILE in
 	local)
 		TLS_CERT=${TLS_CERT:-$TLS_DIR/cert.pem}
@@ -53,6 +65,10 @@ nginx_config_defaults() {
 		ROLLOUT_PERCENT=${ROLLOUT_PERCENT:-100}
 		WRITE_RATE_LIMIT=${WRITE_RATE_LIMIT:-10000r/s}
 		WRITE_RATE_BURST=${WRITE_RATE_BURST:-20000}
+		READ_RATE_LIMIT=${READ_RATE_LIMIT:-10000r/s}
+		READ_RATE_BURST=${READ_RATE_BURST:-20000}
+		CONN_PER_ADDRESS=${CONN_PER_ADDRESS:-20000}
+		ROLLOUT_OVERRIDE_FROM=${ROLLOUT_OVERRIDE_FROM:-127.0.0.1,::1}
 		;;
 	production)
 		# a forgotten setting must not become a self-signed certificate or
@@ -63,6 +79,11 @@ nginx_config_defaults() {
 			|| nginx_config_die "the production profile needs ROLLOUT_PERCENT (0-100) set explicitly"
 		WRITE_RATE_LIMIT=${WRITE_RATE_LIMIT:-30r/s}
 		WRITE_RATE_BURST=${WRITE_RATE_BURST:-300}
+		READ_RATE_LIMIT=${READ_RATE_LIMIT:-50r/s}
+		READ_RATE_BURST=${READ_RATE_BURST:-500}
+		CONN_PER_ADDRESS=${CONN_PER_ADDRESS:-128}
+		# the override header is for internal testers: name their networks
+		ROLLOUT_OVERRIDE_FROM=${ROLLOUT_OVERRIDE_FROM:-none}
 		;;
 	*) nginx_config_die "NGINX_PROFILE '$NGINX_PROFILE': must be local or production" ;;
 	esac
@@ -70,12 +91,25 @@ nginx_config_defaults() {
 		|| nginx_config_die "ROLLOUT_PERCENT '$ROLLOUT_PERCENT': must be a whole number from 0 to 100"
 	[[ $LEGACY_BACKEND =~ ^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$ ]] \
 		|| nginx_config_die "LEGACY_BACKEND '$LEGACY_BACKEND': must be host:port (plain HTTP)"
-	[[ $WRITE_RATE_LIMIT =~ ^[1-9][0-9]*r/[sm]$ ]] \
-		|| nginx_config_die "WRITE_RATE_LIMIT '$WRITE_RATE_LIMIT': must be like 30r/s or 600r/m"
-	[[ $WRITE_RATE_BURST =~ ^[0-9]+$ ]] \
-		|| nginx_config_die "WRITE_RATE_BURST '$WRITE_RATE_BURST': must be a whole number"
+	local name
+	for name in WRITE_RATE_LIMIT READ_RATE_LIMIT; do
+		[[ ${!name} =~ ^[1-9][0-9]{0,8}r/[sm]$ ]] \
+			|| nginx_config_die "$name '${!name}': must be like 30r/s or 600r/m"
+	done
+	for name in WRITE_RATE_BURST READ_RATE_BURST; do
+		[[ ${!name} =~ ^[0-9]{1,9}$ ]] \
+			|| nginx_config_die "$name '${!name}': must be a whole number"
+	done
+	[[ $CONN_PER_ADDRESS =~ ^[1-9][0-9]{0,4}$ ]] && [ "$CONN_PER_ADDRESS" -le 65535 ] \
+		|| nginx_config_die "CONN_PER_ADDRESS '$CONN_PER_ADDRESS': must be a whole number from 1 to 65535"
+	[[ $HTTP2_MAX_STREAMS =~ ^[1-9][0-9]{0,3}$ ]] \
+		|| nginx_config_die "HTTP2_MAX_STREAMS '$HTTP2_MAX_STREAMS': must be a whole number from 1 to 9999"
 	[[ $IMPORT_ALLOW =~ ^[0-9A-Fa-f:./,]*$ ]] \
 		|| nginx_config_die "IMPORT_ALLOW '$IMPORT_ALLOW': addresses or CIDRs, separated by commas"
+	[[ $ROLLOUT_OVERRIDE_FROM == none || $ROLLOUT_OVERRIDE_FROM =~ ^[0-9A-Fa-f:./,]+$ ]] \
+		|| nginx_config_die "ROLLOUT_OVERRIDE_FROM '$ROLLOUT_OVERRIDE_FROM': addresses or CIDRs, separated by commas, or none"
+	[[ $ROLLOUT_OVERRIDE_AT_ZERO =~ ^(on|off)$ ]] \
+		|| nginx_config_die "ROLLOUT_OVERRIDE_AT_ZERO '$ROLLOUT_OVERRIDE_AT_ZERO': must be on or off"
 	if [ -z "${NGINX_USER+set}" ]; then
 		if [ "$(id -u)" -eq 0 ]; then NGINX_USER=www-data; else NGINX_USER=; fi
 	fi
@@ -84,7 +118,8 @@ nginx_config_defaults() {
 # Writes RUN_DIR/nginx/*.conf; sets NGINX_CONFIG_CHANGED=1 when a file changed.
 nginx_config_render() {
 	nginx_config_defaults
-	local out=$RUN_DIR/nginx staging user_directive="" value template import_geo="" network
+	local out=$RUN_DIR/nginx staging user_directive="" value template import_geo="" override_geo=""
+	local network
 	# shellcheck disable=SC2034 # read by deploy/stack.sh
 	NGINX_CONFIG_CHANGED=0
 	for value in "$RUN_DIR" "$HTTP_LISTEN" "$HTTPS_LISTEN" "$ERROR_LOG" "$ACCESS_LOG" "$TLS_DIR" \
@@ -96,6 +131,10 @@ nginx_config_render() {
 	[ -n "$NGINX_USER" ] && user_directive="user $NGINX_USER;"
 	# limits.conf's geo block: one "ADDRESS 1;" per IMPORT_ALLOW entry
 	for network in ${IMPORT_ALLOW//,/ }; do import_geo+="$network 1; "; done
+	# rollout.conf's geo block: one "ADDRESS 1;" per ROLLOUT_OVERRIDE_FROM entry
+	if [ "$ROLLOUT_OVERRIDE_FROM" != none ]; then
+		for network in ${ROLLOUT_OVERRIDE_FROM//,/ }; do override_geo+="$network 1; "; done
+	fi
 	mkdir -p "$out/tmp" "$RUN_DIR/pid" "$RUN_DIR/log" "$RUN_DIR/sock"
 	staging=$(mktemp -d "$out/.render.XXXXXX")
 	for template in "$NGINX_TEMPLATE_DIR"/*.conf "$NGINX_TEMPLATE_DIR"/*.js; do
@@ -113,6 +152,12 @@ nginx_config_render() {
 			-e "s|@LEGACY_BACKEND@|$LEGACY_BACKEND|g" \
 			-e "s|@WRITE_RATE_LIMIT@|$WRITE_RATE_LIMIT|g" \
 			-e "s|@WRITE_RATE_BURST@|$WRITE_RATE_BURST|g" \
+			-e "s|@READ_RATE_LIMIT@|$READ_RATE_LIMIT|g" \
+			-e "s|@READ_RATE_BURST@|$READ_RATE_BURST|g" \
+			-e "s|@CONN_PER_ADDRESS@|$CONN_PER_ADDRESS|g" \
+			-e "s|@HTTP2_MAX_STREAMS@|$HTTP2_MAX_STREAMS|g" \
+			-e "s|@ROLLOUT_OVERRIDE_GEO@|$override_geo|g" \
+			-e "s|@ROLLOUT_OVERRIDE_AT_ZERO@|$ROLLOUT_OVERRIDE_AT_ZERO|g" \
 			-e "s|@IMPORT_ALLOW_GEO@|$import_geo|g" \
 			"$template" >"$staging/$(basename "$template")"
 	done

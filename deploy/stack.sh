@@ -17,7 +17,8 @@
 #   PG_PORT 15432  REDIS_PORT 16379  HTTP_PORT 8080  HTTPS_PORT 8443
 #   SYNC_THREADS 512, SYNC_THREAD_STACK_KB 128 (sync-svc: one thread per live request)
 # nginx (deploy/nginx-config.sh, read by up and reload): NGINX_PROFILE local,
-#   ROLLOUT_PERCENT 100, LEGACY_BACKEND 127.0.0.1:8081, WRITE_RATE_LIMIT, ...
+#   ROLLOUT_PERCENT 100, LEGACY_BACKEND 127.0.0.1:8081, WRITE_RATE_LIMIT,
+#   READ_RATE_LIMIT, CONN_PER_ADDRESS, ROLLOUT_OVERRIDE_FROM, ...
 # Auth: unless CLERK_JWT_ISSUER_DOMAIN names a real issuer, the stack makes a
 # development key (RUN/dev) and points the services and `chatsync token` at it.
 # docs/OPERATIONS.md describes the run folder.

@@ -5,9 +5,10 @@
 //
 // A user is bucket(sub) = the first 4 bytes of SHA-1(UTF-8 sub), big-endian,
 // mod 100; bucket < percent goes to chatsync. The JWT is only decoded here,
-// never verified (the services verify it): a forged sub can only choose a
-// backend, which the X-Chat-Backend header allows anyway. Raising the
-// percentage only moves users from legacy to chatsync, never back.
+// never verified (the services verify it): a forged sub can only send its
+// request to a backend that then refuses the forged token, and at 0% no sub
+// counts at all. Raising the percentage only moves users from legacy to
+// chatsync, never back.
 var crypto = require('crypto');
 
 // The token's payload, base64url JSON, or null.
@@ -51,13 +52,29 @@ function bucket(sub) {
     return crypto.createHash('sha1').update(sub).digest().readUInt32BE(0) % 100;
 }
 
+// X-Chat-Backend's choice when the request may make one (rollout.conf: a
+// trusted address, and at 0% only when allowed), else null.
+function override(r, percent) {
+    var forced = r.headersIn['X-Chat-Backend'];
+    if (forced !== 'new' && forced !== 'legacy') {
+        return null;
+    }
+    if (r.variables.chatsync_override_trusted !== '1') {
+        return null;
+    }
+    if (!(percent > 0) && r.variables.chatsync_override_at_zero !== 'on') {
+        return null; // a rollback keeps everyone on legacy
+    }
+    return forced;
+}
+
 // $chatsync_backend: "new" or "legacy".
 function backend(r) {
-    var forced = r.headersIn['X-Chat-Backend'];
-    if (forced === 'new' || forced === 'legacy') {
+    var percent = Number(r.variables.chatsync_rollout_percent);
+    var forced = override(r, percent);
+    if (forced !== null) {
         return forced;
     }
-    var percent = Number(r.variables.chatsync_rollout_percent);
     if (percent >= 100) {
         return 'new';
     }

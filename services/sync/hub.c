@@ -1,4 +1,8 @@
-/* hub.c - the per-process Redis reader and the table of waiting live requests. */
+/*
+ * hub.c - the table of waiting live requests, their slots, and the two
+ * threads that wake them: the Redis reader (a change for their user) and the
+ * connection watcher (their client went away).
+ */
 #include "hub.h"
 #include "events.h"
 #include "id.h"
@@ -6,9 +10,11 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,16 +22,35 @@
 /* With Redis healthy, a waiter still looks at Postgres this often. */
 #define IDLE_RECHECK_MS 30000
 #define READ_BLOCK_MS 500
+#define WATCH_BLOCK_MS 500
+#define WATCH_BATCH 64
+
+/*
+ * A slot is what the watcher's epoll registration names: (generation << 32
+ * | index). The watcher may still hold an event of a waiter that has left
+ * (and whose stack is gone); the generation, bumped on every leave, tells it
+ * so, and slots live as long as the hub.
+ */
+struct hub_slot {
+	struct sync_waiter *waiter; /* NULL: free */
+	uint32_t generation;
+};
 
 struct sync_hub {
 	pthread_mutex_t lock;
+	/* under lock */
 	struct sync_waiter *buckets[HUB_BUCKETS];
+	struct hub_slot *slots;
+	unsigned *free_slots;
+	size_t free_count;
+	/* set at start */
+	struct sync_hub_limits limits;
 	struct cs_events *events;
-	pthread_t reader;
+	int epoll_fd;
+	pthread_t reader, watcher;
+	int reader_started, watcher_started;
 	atomic_int stopping;
 	atomic_int redis_ok;
-	atomic_long live;
-	long recheck_ms;
 };
 
 static unsigned bucket_of(const char *user_id)
@@ -111,29 +136,85 @@ static void *read_wakeups(void *arg)
 	return NULL;
 }
 
-int sync_hub_start(const char *redis_url, long recheck_ms, struct sync_hub **out, char *err,
-		   size_t errlen)
+/* Wakes the waiters whose connection to nginx closed. */
+static void *watch_connections(void *arg)
+{
+	struct sync_hub *hub = arg;
+	struct epoll_event ready[WATCH_BATCH];
+
+	while (!atomic_load(&hub->stopping)) {
+		int n = epoll_wait(hub->epoll_fd, ready, WATCH_BATCH, WATCH_BLOCK_MS), i;
+
+		if (n < 0) {
+			if (errno != EINTR) {
+				cs_log_error("could not wait for closed live connections: %s",
+					     strerror(errno));
+				usleep(200000);
+			}
+			continue;
+		}
+		pthread_mutex_lock(&hub->lock);
+		for (i = 0; i < n; i++) {
+			uint64_t tag = ready[i].data.u64;
+			uint32_t index = (uint32_t)tag, generation = (uint32_t)(tag >> 32);
+			struct sync_waiter *w;
+
+			if (index >= (uint64_t)hub->limits.max_live ||
+			    hub->slots[index].generation != generation ||
+			    !(w = hub->slots[index].waiter))
+				continue; /* it left meanwhile */
+			w->gone = 1;
+			pthread_cond_signal(&w->cond);
+		}
+		pthread_mutex_unlock(&hub->lock);
+	}
+	return NULL;
+}
+
+int sync_hub_start(const char *redis_url, const struct sync_hub_limits *limits,
+		   struct sync_hub **out, char *err, size_t errlen)
 {
 	struct sync_hub *hub = calloc(1, sizeof(*hub));
+	size_t i;
 
 	if (!hub) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	pthread_mutex_init(&hub->lock, NULL);
-	hub->recheck_ms = recheck_ms;
+	hub->limits = *limits;
+	hub->epoll_fd = -1;
+	hub->slots = calloc((size_t)limits->max_live, sizeof(*hub->slots));
+	hub->free_slots = calloc((size_t)limits->max_live, sizeof(*hub->free_slots));
+	if (!hub->slots || !hub->free_slots) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	/* highest index last out, so that slot 0 is taken first */
+	for (i = 0; i < (size_t)limits->max_live; i++)
+		hub->free_slots[i] = (unsigned)((size_t)limits->max_live - 1 - i);
+	hub->free_count = (size_t)limits->max_live;
+	hub->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (hub->epoll_fd < 0) {
+		snprintf(err, errlen, "could not create an epoll instance: %s", strerror(errno));
+		goto fail;
+	}
 	if (cs_events_new(redis_url, 1000, &hub->events, err, errlen) < 0)
 		goto fail;
 	if (pthread_create(&hub->reader, NULL, read_wakeups, hub) != 0) {
 		snprintf(err, errlen, "could not start the redis reader thread");
-		cs_events_free(hub->events);
 		goto fail;
 	}
+	hub->reader_started = 1;
+	if (pthread_create(&hub->watcher, NULL, watch_connections, hub) != 0) {
+		snprintf(err, errlen, "could not start the connection watcher thread");
+		goto fail;
+	}
+	hub->watcher_started = 1;
 	*out = hub;
 	return 0;
 fail:
-	pthread_mutex_destroy(&hub->lock);
-	free(hub);
+	sync_hub_stop(hub);
 	return -1;
 }
 
@@ -142,34 +223,85 @@ void sync_hub_stop(struct sync_hub *hub)
 	if (!hub)
 		return;
 	sync_hub_drain(hub);
-	pthread_join(hub->reader, NULL);
+	if (hub->reader_started)
+		pthread_join(hub->reader, NULL);
+	if (hub->watcher_started)
+		pthread_join(hub->watcher, NULL);
 	cs_events_free(hub->events);
+	if (hub->epoll_fd >= 0)
+		close(hub->epoll_fd);
+	free(hub->slots);
+	free(hub->free_slots);
 	pthread_mutex_destroy(&hub->lock);
 	free(hub);
 }
 
-void sync_hub_join(struct sync_hub *hub, struct sync_waiter *w, const char *user_id)
+/* Under hub->lock: the live requests user_id holds, counted on its bucket's chain. */
+static long held_by(struct sync_hub *hub, unsigned bucket, const char *user_id)
+{
+	const struct sync_waiter *w;
+	long held = 0;
+
+	for (w = hub->buckets[bucket]; w; w = w->next)
+		if (!strcmp(w->user_id, user_id))
+			held++;
+	return held;
+}
+
+int sync_hub_join(struct sync_hub *hub, struct sync_waiter *w, const char *user_id,
+		  int connection_fd)
 {
 	pthread_condattr_t attr;
+	struct epoll_event watch;
 
+	w->user_id = user_id;
+	w->bucket = bucket_of(user_id);
+	w->connection_fd = connection_fd;
+	w->woken = 0;
+	w->gone = 0;
+	w->prev = NULL;
+	pthread_mutex_lock(&hub->lock);
+	/* the user's cap first: a refused user never holds a slot, not even for a moment */
+	if (held_by(hub, w->bucket, user_id) >= hub->limits.max_per_user) {
+		pthread_mutex_unlock(&hub->lock);
+		return SYNC_HUB_USER_FULL;
+	}
+	if (hub->free_count == 0) {
+		pthread_mutex_unlock(&hub->lock);
+		return SYNC_HUB_FULL;
+	}
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&w->cond, &attr);
 	pthread_condattr_destroy(&attr);
-	w->user_id = user_id;
-	w->bucket = bucket_of(user_id);
-	w->woken = 0;
-	w->prev = NULL;
-	pthread_mutex_lock(&hub->lock);
+	w->slot = hub->free_slots[--hub->free_count];
+	hub->slots[w->slot].waiter = w;
+	memset(&watch, 0, sizeof(watch));
+	watch.data.u64 = (uint64_t)hub->slots[w->slot].generation << 32 | w->slot;
 	w->next = hub->buckets[w->bucket];
 	if (w->next)
 		w->next->prev = w;
 	hub->buckets[w->bucket] = w;
 	pthread_mutex_unlock(&hub->lock);
+	/*
+	 * EPOLLRDHUP: nginx never half-closes, so the peer's shutdown is the
+	 * close. One shot: a gone client's socket stays ready until the waiter
+	 * leaves, and the watcher must not spin on it meanwhile. A connection
+	 * that closed before this call is reported at once.
+	 */
+	watch.events = EPOLLRDHUP | EPOLLONESHOT;
+	if (connection_fd >= 0 && epoll_ctl(hub->epoll_fd, EPOLL_CTL_ADD, connection_fd, &watch) < 0) {
+		/* still correct, only slower: the slot comes back at the request's timeout */
+		cs_log_warn("could not watch a live connection: %s", strerror(errno));
+		w->connection_fd = -1;
+	}
+	return SYNC_HUB_JOINED;
 }
 
 void sync_hub_leave(struct sync_hub *hub, struct sync_waiter *w)
 {
+	if (w->connection_fd >= 0)
+		epoll_ctl(hub->epoll_fd, EPOLL_CTL_DEL, w->connection_fd, NULL);
 	pthread_mutex_lock(&hub->lock);
 	if (w->prev)
 		w->prev->next = w->next;
@@ -177,6 +309,9 @@ void sync_hub_leave(struct sync_hub *hub, struct sync_waiter *w)
 		hub->buckets[w->bucket] = w->next;
 	if (w->next)
 		w->next->prev = w->prev;
+	hub->slots[w->slot].waiter = NULL;
+	hub->slots[w->slot].generation++;
+	hub->free_slots[hub->free_count++] = w->slot;
 	pthread_mutex_unlock(&hub->lock);
 	pthread_cond_destroy(&w->cond);
 }
@@ -189,10 +324,10 @@ int sync_hub_wait(struct sync_hub *hub, struct sync_waiter *w, long long deadlin
 	ts.tv_sec = (time_t)(deadline_us / 1000000);
 	ts.tv_nsec = (long)(deadline_us % 1000000) * 1000;
 	pthread_mutex_lock(&hub->lock);
-	while (!w->woken && !atomic_load(&hub->stopping))
+	while (!w->woken && !w->gone && !atomic_load(&hub->stopping))
 		if (pthread_cond_timedwait(&w->cond, &hub->lock, &ts) == ETIMEDOUT)
 			break;
-	woken = w->woken;
+	woken = w->gone ? -1 : w->woken;
 	w->woken = 0;
 	pthread_mutex_unlock(&hub->lock);
 	return woken;
@@ -200,7 +335,7 @@ int sync_hub_wait(struct sync_hub *hub, struct sync_waiter *w, long long deadlin
 
 long long sync_hub_recheck_us(struct sync_hub *hub)
 {
-	return (atomic_load(&hub->redis_ok) ? IDLE_RECHECK_MS : hub->recheck_ms) * 1000LL;
+	return (atomic_load(&hub->redis_ok) ? IDLE_RECHECK_MS : hub->limits.recheck_ms) * 1000LL;
 }
 
 void sync_hub_drain(struct sync_hub *hub)
@@ -212,23 +347,4 @@ void sync_hub_drain(struct sync_hub *hub)
 int sync_hub_draining(struct sync_hub *hub)
 {
 	return atomic_load(&hub->stopping);
-}
-
-int sync_hub_admit(struct sync_hub *hub, long max_live)
-{
-	if (atomic_fetch_add(&hub->live, 1) >= max_live) {
-		atomic_fetch_sub(&hub->live, 1);
-		return -1;
-	}
-	return 0;
-}
-
-void sync_hub_release(struct sync_hub *hub)
-{
-	atomic_fetch_sub(&hub->live, 1);
-}
-
-long sync_hub_live_count(struct sync_hub *hub)
-{
-	return atomic_load(&hub->live);
 }

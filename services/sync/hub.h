@@ -1,6 +1,6 @@
 /*
- * hub.h - wakes the live requests of a user when a wake-up for that user
- * arrives from Redis (DESIGN.md, hard part 4).
+ * hub.h - the live requests a sync-svc process holds: their slots, and what
+ * wakes them (DESIGN.md, hard part 4).
  *
  * One reader thread per process blocks on the Redis streams; live requests
  * never touch Redis. A live request registers a waiter for its user *before*
@@ -8,6 +8,13 @@
  * it. Waiting is bounded: while Redis is healthy a waiter re-checks Postgres
  * every `idle_recheck_ms` anyway (a wake-up lost to a crash between commit and
  * publish only delays a change); while Redis is down, every `recheck_ms`.
+ *
+ * Registering takes one of the process's `max_live` slots, and no more than
+ * `max_per_user` per user: a user at its cap is refused before it can take a
+ * slot another user needs. A second thread watches each waiter's connection
+ * to nginx and wakes the waiter when it closes (the client went away), so
+ * that an abandoned request gives its slot back at once, not at its timeout.
+ * docs/decisions/live-limits.md says why it is built this way.
  */
 #ifndef SYNC_HUB_H
 #define SYNC_HUB_H
@@ -16,24 +23,42 @@
 
 struct sync_hub;
 
+/* Caller-owned (a live request's stack); fields are the hub's. */
 struct sync_waiter {
 	const char *user_id;
 	unsigned bucket;
+	unsigned slot;
+	int connection_fd;
 	int woken;
+	int gone;
 	pthread_cond_t cond;
 	struct sync_waiter *next, *prev;
 };
 
-int sync_hub_start(const char *redis_url, long recheck_ms, struct sync_hub **out, char *err,
-		   size_t errlen);
+struct sync_hub_limits {
+	long max_live;     /* live requests the process holds at once */
+	long max_per_user; /* of which one user holds at most */
+	long recheck_ms;   /* re-check interval while Redis is down */
+};
+
+int sync_hub_start(const char *redis_url, const struct sync_hub_limits *limits,
+		   struct sync_hub **out, char *err, size_t errlen);
 void sync_hub_stop(struct sync_hub *hub);
 
-/* Registers w (caller-owned, lives until sync_hub_leave) for user_id. */
-void sync_hub_join(struct sync_hub *hub, struct sync_waiter *w, const char *user_id);
+enum { SYNC_HUB_JOINED = 0, SYNC_HUB_USER_FULL = -1, SYNC_HUB_FULL = -2 };
+/*
+ * Takes a slot for user_id and registers w until sync_hub_leave. connection_fd
+ * (borrowed, open until sync_hub_leave; -1: none) is watched for the peer's
+ * close. Returns SYNC_HUB_JOINED, or without registering: SYNC_HUB_USER_FULL
+ * (the user holds max_per_user), SYNC_HUB_FULL (the process holds max_live).
+ */
+int sync_hub_join(struct sync_hub *hub, struct sync_waiter *w, const char *user_id,
+		  int connection_fd);
 void sync_hub_leave(struct sync_hub *hub, struct sync_waiter *w);
 /*
  * Waits until w is woken or deadline_us (monotonic) passes; clears the
- * wake-up. Returns 1 when woken, 0 on the deadline.
+ * wake-up. Returns 1 when woken, 0 on the deadline, -1 once the client has
+ * gone (for good: every later call returns -1 at once).
  */
 int sync_hub_wait(struct sync_hub *hub, struct sync_waiter *w, long long deadline_us);
 /* How long a waiter may go without reading Postgres: long while Redis is healthy. */
@@ -41,9 +66,5 @@ long long sync_hub_recheck_us(struct sync_hub *hub);
 /* Wakes every waiter for good: the process is stopping. */
 void sync_hub_drain(struct sync_hub *hub);
 int sync_hub_draining(struct sync_hub *hub);
-/* Live requests being held now, and a slot for one more (0) or none (-1). */
-int sync_hub_admit(struct sync_hub *hub, long max_live);
-void sync_hub_release(struct sync_hub *hub);
-long sync_hub_live_count(struct sync_hub *hub);
 
 #endif

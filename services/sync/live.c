@@ -5,7 +5,9 @@
  * part 4), but no Postgres connection and no Redis connection: it borrows a
  * pooled connection only to read, and the hub's one reader thread wakes it.
  * The number held at once is capped (SYNC_LIVE_MAX, and never all of the
- * process's threads) so that plain requests always find a thread.
+ * process's threads) so that plain requests always find a thread, and per
+ * user (SYNC_LIVE_PER_USER) so that one user cannot take them all; a request
+ * whose client went away gives its slot back at once (hub.h).
  */
 #include "hub.h"
 #include "id.h"
@@ -22,10 +24,16 @@
 #define THREADS_KEPT_FOR_PLAIN_REQUESTS 4
 #define LONG_POLL_DEFAULT_S 25
 #define LONG_POLL_MAX_S 60
+/*
+ * A user at its cap frees a slot when one of its own requests ends: a
+ * long-poll within LONG_POLL_DEFAULT_S, a stream not before its token
+ * expires. A few seconds spare a misbehaving client's retries.
+ */
+#define USER_FULL_RETRY_AFTER_S "5"
 
 struct sync_live {
 	struct sync_hub *hub;
-	long max_live;
+	long max_per_user;
 	long long ping_us;
 };
 
@@ -40,18 +48,22 @@ int sync_live_start(struct cs_server *server, char *err, size_t errlen)
 {
 	const struct cs_config *cfg = cs_server_config(server);
 	struct sync_live *live = calloc(1, sizeof(*live));
+	struct sync_hub_limits limits;
 
 	if (!live) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	live->max_live = cfg->live_max;
-	if (live->max_live > cfg->threads - THREADS_KEPT_FOR_PLAIN_REQUESTS)
-		live->max_live = cfg->threads - THREADS_KEPT_FOR_PLAIN_REQUESTS;
-	if (live->max_live < 1)
-		live->max_live = 1;
+	limits.max_live = cfg->live_max;
+	if (limits.max_live > cfg->threads - THREADS_KEPT_FOR_PLAIN_REQUESTS)
+		limits.max_live = cfg->threads - THREADS_KEPT_FOR_PLAIN_REQUESTS;
+	if (limits.max_live < 1)
+		limits.max_live = 1;
+	limits.max_per_user = cfg->live_per_user;
+	limits.recheck_ms = cfg->live_recheck_ms;
+	live->max_per_user = cfg->live_per_user;
 	live->ping_us = cfg->sse_ping_s * 1000000LL;
-	if (sync_hub_start(cfg->redis_url, cfg->live_recheck_ms, &live->hub, err, errlen) < 0) {
+	if (sync_hub_start(cfg->redis_url, &limits, &live->hub, err, errlen) < 0) {
 		free(live);
 		return -1;
 	}
@@ -69,23 +81,32 @@ void sync_live_stop(struct cs_server *server)
 	free(live);
 }
 
-/* Takes a live slot and registers the waiter; -1 after answering 503. */
+/*
+ * Takes a live slot and registers the waiter, before the first read: a commit
+ * after that read must still wake us. -1 after answering 429 (the user's cap)
+ * or 503 (the process's).
+ */
 static int enter(struct cs_request *req, struct sync_live *live, struct sync_waiter *w)
 {
-	if (sync_hub_admit(live->hub, live->max_live) < 0) {
+	switch (sync_hub_join(live->hub, w, req->user_id, cs_http_connection_fd(req))) {
+	case SYNC_HUB_JOINED:
+		break;
+	case SYNC_HUB_USER_FULL:
+		cs_http_add_header(req, "Retry-After", USER_FULL_RETRY_AFTER_S);
+		cs_http_error(req, 429, "too many live requests for this user (at most %ld at once)",
+			      live->max_per_user);
+		return -1;
+	default:
 		cs_http_error(req, 503, "too many live requests, try again");
 		return -1;
 	}
 	cs_metrics_add(cs_server_metrics(req->server), CS_COUNTER_LIVE_SUBSCRIBERS, 1);
-	/* before the first read: a commit after that read must still wake us */
-	sync_hub_join(live->hub, w, req->user_id);
 	return 0;
 }
 
 static void leave(struct cs_request *req, struct sync_live *live, struct sync_waiter *w)
 {
 	sync_hub_leave(live->hub, w);
-	sync_hub_release(live->hub);
 	cs_metrics_add(cs_server_metrics(req->server), CS_COUNTER_LIVE_SUBSCRIBERS, -1);
 }
 
@@ -120,7 +141,10 @@ void sync_long_poll(struct cs_request *req, long long after, long long limit)
 			break;
 		}
 		wake_at = now + sync_hub_recheck_us(live->hub);
-		sync_hub_wait(live->hub, &waiter, wake_at < deadline ? wake_at : deadline);
+		if (sync_hub_wait(live->hub, &waiter, wake_at < deadline ? wake_at : deadline) < 0) {
+			cs_http_abandon(req);
+			break;
+		}
 	}
 	leave(req, live, &waiter);
 	cs_buf_release(&body);
@@ -200,6 +224,8 @@ void sync_event_stream(struct cs_request *req, long long after, long long limit)
 		if (expires < wake_at)
 			wake_at = expires;
 		woken = sync_hub_wait(live->hub, &waiter, wake_at);
+		if (woken < 0)
+			break; /* the client went away */
 		if (woken)
 			next_check = 0;
 	}

@@ -31,10 +31,11 @@ LIMITS_PORT=${BENCH_LIMITS_PORT:-19090}
 # sync-svc holds a thread per live request (docs/decisions/live-threads.md)
 export SYNC_THREADS=5300 SYNC_THREAD_STACK_KB=64
 # nginx's local profile, every user on chatsync (the bench has no legacy
-# backend), and the write rate limit (per client address: all of the bench's
-# writes come from 127.0.0.1) raised out of the way: the bench measures the
-# service, not the limit
+# backend), and the per-address limits (all of the bench's requests and its
+# 5,000 streams come from 127.0.0.1) raised out of the way: the bench measures
+# the service, not the limits
 export NGINX_PROFILE=local ROLLOUT_PERCENT=100 WRITE_RATE_LIMIT=1000000r/s WRITE_RATE_BURST=1000000
+export READ_RATE_LIMIT=1000000r/s READ_RATE_BURST=1000000 CONN_PER_ADDRESS=65535
 unset CLERK_JWT_ISSUER_DOMAIN JWKS_URL JWKS_FILE JWT_AUDIENCE CLERK_AUTHORIZED_PARTIES
 
 if [ "$QUICK" = 1 ]; then
@@ -338,7 +339,8 @@ main() {
 	record env CHATSYNC_RUN_DIR="$RUN" PG_PORT="$PG_PORT" REDIS_PORT="$REDIS_PORT" HTTP_PORT="$HTTP_PORT" \
 		HTTPS_PORT="$HTTPS_PORT" SYNC_THREADS="$SYNC_THREADS" SYNC_THREAD_STACK_KB="$SYNC_THREAD_STACK_KB" \
 		NGINX_PROFILE=local ROLLOUT_PERCENT=100 WRITE_RATE_LIMIT="$WRITE_RATE_LIMIT" \
-		WRITE_RATE_BURST="$WRITE_RATE_BURST" bash deploy/stack.sh up
+		WRITE_RATE_BURST="$WRITE_RATE_BURST" READ_RATE_LIMIT="$READ_RATE_LIMIT" \
+		READ_RATE_BURST="$READ_RATE_BURST" CONN_PER_ADDRESS="$CONN_PER_ADDRESS" bash deploy/stack.sh up
 	bash "$REPO/deploy/install-deps.sh"
 	build_tools
 	start_stack

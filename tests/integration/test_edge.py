@@ -159,8 +159,10 @@ class ConfigTest(unittest.TestCase):
         env = {k: v for k, v in os.environ.items()
                if k not in ("NGINX_PROFILE", "ROLLOUT_PERCENT", "LEGACY_BACKEND", "TLS_CERT",
                             "TLS_KEY", "TLS_DIR", "WRITE_RATE_LIMIT", "WRITE_RATE_BURST",
-                            "IMPORT_ALLOW", "HTTP_LISTEN", "HTTPS_LISTEN", "ERROR_LOG",
-                            "ACCESS_LOG")}
+                            "READ_RATE_LIMIT", "READ_RATE_BURST", "CONN_PER_ADDRESS",
+                            "HTTP2_MAX_STREAMS", "ROLLOUT_OVERRIDE_FROM",
+                            "ROLLOUT_OVERRIDE_AT_ZERO", "IMPORT_ALLOW", "HTTP_LISTEN",
+                            "HTTPS_LISTEN", "ERROR_LOG", "ACCESS_LOG")}
         env.update(RUN_DIR=run_dir, **settings)
         for step in ("render", "cert", "check"):
             done = subprocess.run(["bash", NGINX_CONFIG, step], env=env, capture_output=True,
@@ -204,8 +206,10 @@ class ConfigTest(unittest.TestCase):
         image_env.pop("ERROR_LOG")   # /dev/stderr: nginx -t here writes to a file instead
         image_env.pop("ACCESS_LOG")
         compose_env = {"NGINX_PROFILE": "local", "ROLLOUT_PERCENT": "", "WRITE_RATE_LIMIT": "",
-                       "WRITE_RATE_BURST": "", "IMPORT_ALLOW": "", "TLS_CERT": "", "TLS_KEY": "",
-                       "LEGACY_BACKEND": "127.0.0.1:8081"}
+                       "WRITE_RATE_BURST": "", "READ_RATE_LIMIT": "", "READ_RATE_BURST": "",
+                       "CONN_PER_ADDRESS": "", "HTTP2_MAX_STREAMS": "", "IMPORT_ALLOW": "",
+                       "ROLLOUT_OVERRIDE_FROM": "", "ROLLOUT_OVERRIDE_AT_ZERO": "",
+                       "TLS_CERT": "", "TLS_KEY": "", "LEGACY_BACKEND": "127.0.0.1:8081"}
         _, files, failed = self.render("docker", **image_env, **compose_env)
         self.assertIsNone(failed)
         self.assertIn("listen 8080 default_server;", files["nginx.conf"])
@@ -285,10 +289,43 @@ class ConfigTest(unittest.TestCase):
     def test_bad_settings_are_refused_by_name(self):
         for name, value in (("ROLLOUT_PERCENT", "101"), ("ROLLOUT_PERCENT", "ten"),
                             ("LEGACY_BACKEND", "http://x:1/;evil"), ("WRITE_RATE_LIMIT", "fast"),
+                            ("READ_RATE_LIMIT", "1r/h"), ("READ_RATE_BURST", "-1"),
+                            ("CONN_PER_ADDRESS", "0"), ("CONN_PER_ADDRESS", "70000"),
+                            ("HTTP2_MAX_STREAMS", "many"), ("ROLLOUT_OVERRIDE_FROM", "any"),
+                            ("ROLLOUT_OVERRIDE_FROM", "10.0.0.0/8; default 1"),
+                            ("ROLLOUT_OVERRIDE_AT_ZERO", "yes"),
                             ("IMPORT_ALLOW", "0.0.0.0/0; allow all"), ("NGINX_PROFILE", "staging")):
             with self.subTest(setting=name, value=value):
                 _, _, failed = self.render("bad", **{name: value})
                 self.assertIn(name, failed or "")
+
+    def test_override_header_is_trusted_from_loopback_locally_and_from_no_one_in_production(self):
+        def trusted(files):
+            geo = re.search(r"geo \$chatsync_override_trusted \{(.*?)\}", files["rollout.conf"],
+                            re.S).group(1)
+            return sorted(e for e in (line.split("#")[0].strip() for line in geo.splitlines()) if e)
+
+        _, files, failed = self.render("override-local")
+        self.assertIsNone(failed)
+        self.assertEqual(trusted(files), ["127.0.0.1 1; ::1 1;", "default 0;"])
+        self.assertIn("js_var $chatsync_override_at_zero off;", files["rollout.conf"])
+        _, files, failed = self.render("override-production", NGINX_PROFILE="production",
+                                       TLS_CERT=self.cert, TLS_KEY=self.key, ROLLOUT_PERCENT="0")
+        self.assertIsNone(failed)
+        self.assertEqual(trusted(files), ["default 0;"])
+        self.assertIn("js_var $chatsync_override_at_zero off;", files["rollout.conf"])
+
+    def test_production_limits_are_the_documented_defaults(self):
+        _, files, failed = self.render("limits-production", NGINX_PROFILE="production",
+                                       TLS_CERT=self.cert, TLS_KEY=self.key, ROLLOUT_PERCENT="10")
+        self.assertIsNone(failed)
+        limits = files["limits.conf"]
+        self.assertIn("zone=chatsync_writes:10m rate=30r/s;", limits)
+        self.assertIn("zone=chatsync_reads:10m rate=50r/s;", limits)
+        self.assertIn("limit_req zone=chatsync_reads burst=500 nodelay;", limits)
+        self.assertIn("limit_conn chatsync_per_address 128;", limits)
+        self.assertIn("limit_conn_status 429;", limits)
+        self.assertIn("http2_max_concurrent_streams 32;", limits)
 
     def test_rendered_config_keeps_import_and_export_to_loopback(self):
         _, files, failed = self.render("loopback")
@@ -467,6 +504,40 @@ class RolloutTest(unittest.TestCase):
         self.assertEqual(self.backend_for(token=unsigned_token(legacy_user, 1),
                                           headers={"X-Chat-Backend": "newest"}), "legacy")
 
+    def test_override_header_from_an_untrusted_address_changes_nothing(self):
+        new_user = next(u for u in ("edge_untrusted_%d" % i for i in range(1000))
+                        if expected_backend(u, 25) == "new")
+        legacy_user = next(u for u in ("edge_untrusted_%d" % i for i in range(1000))
+                           if expected_backend(u, 25) == "legacy")
+        for percent in (25, 0):
+            reload_nginx(ROLLOUT_PERCENT=percent, LEGACY_BACKEND=self.legacy.address,
+                         ROLLOUT_OVERRIDE_FROM="none", ROLLOUT_OVERRIDE_AT_ZERO="on")
+            for user in (new_user, legacy_user):
+                want = expected_backend(user, percent)
+                for forced in ("new", "legacy"):
+                    with self.subTest(percent=percent, user=user, forced=forced):
+                        self.assertEqual(self.backend_for(token=unsigned_token(user, 0),
+                                                          headers={"X-Chat-Backend": forced}), want)
+            with self.subTest(percent=percent, token=None):
+                self.assertEqual(self.backend_for(headers={"X-Chat-Backend": "new"}),
+                                 "legacy" if percent == 0 else "new")
+        # at 0 % a real token of a chatsync user, forced to chatsync, still reaches legacy
+        real = lib.token(new_user)
+        resp = lib.get("/api/chats", token=real, headers={"X-Chat-Backend": "new"})
+        self.assertEqual(resp.header("X-Chat-Backend"), "legacy", resp)
+
+    def test_override_at_zero_percent_only_when_configured(self):
+        user = "edge_rollback_user"
+        self.set_percent(0)  # the stack's own trust: loopback, not at zero
+        self.assertEqual(self.backend_for(token=unsigned_token(user, 0),
+                                          headers={"X-Chat-Backend": "new"}), "legacy")
+        self.assertEqual(self.backend_for(headers={"X-Chat-Backend": "new"}), "legacy")
+        reload_nginx(ROLLOUT_PERCENT=0, LEGACY_BACKEND=self.legacy.address,
+                     ROLLOUT_OVERRIDE_AT_ZERO="on")
+        self.assertEqual(self.backend_for(token=unsigned_token(user, 0),
+                                          headers={"X-Chat-Backend": "new"}), "new")
+        self.assertEqual(self.backend_for(token=unsigned_token(user, 0)), "legacy")
+
     def test_zero_percent_sends_everyone_to_legacy_and_100_everyone_to_chatsync(self):
         users = ["edge_all_%03d" % i for i in range(200)]
         for percent, want in ((0, "legacy"), (100, "new")):
@@ -638,7 +709,7 @@ class ProtectionTest(unittest.TestCase):
                         {"content": content, "role": "user"}, token=self.token, timeout=60)
         self.assertEqual(resp.status, 201, resp)
 
-    def test_writes_over_the_rate_are_429_json_and_reads_are_not_limited(self):
+    def test_writes_over_the_rate_are_429_json_and_reads_are_counted_apart(self):
         reload_nginx(WRITE_RATE_LIMIT="1r/m", WRITE_RATE_BURST="3")
         try:
             statuses = []
@@ -657,6 +728,58 @@ class ProtectionTest(unittest.TestCase):
         finally:
             restore_nginx()
         self.assertEqual(lib.post("/api/chats", {"title": "after"}, token=self.token).status, 201)
+
+    def test_reads_over_the_rate_are_429_json_and_writes_and_health_are_counted_apart(self):
+        reload_nginx(READ_RATE_LIMIT="1r/m", READ_RATE_BURST="3")
+        try:
+            statuses = []
+            for i in range(8):
+                path = ("/api/chats?limit=1", "/api/sync?cursor=0", "/api/sync-status")[i % 3]
+                resp = lib.get(path, token=self.token)
+                statuses.append(resp.status)
+                if resp.status == 429:
+                    lib.assert_error_body(resp, 429, "rate_limited")
+                    self.assertEqual(resp.header("Retry-After"), "1", resp)
+            allowed = statuses.index(429) if 429 in statuses else len(statuses)
+            self.assertTrue(1 <= allowed <= 4, statuses)
+            self.assertEqual(statuses, [200] * allowed + [429] * (8 - allowed))
+            self.assertEqual(lib.post("/api/chats", {"title": "write"}, token=self.token).status, 201)
+            self.assertEqual({lib.get("/healthz").status for _ in range(5)}, {200})
+        finally:
+            restore_nginx()
+        self.assertEqual(lib.get("/api/chats?limit=1", token=self.token).status, 200)
+
+    def test_requests_in_progress_per_address_over_the_limit_are_429_json(self):
+        reload_nginx(CONN_PER_ADDRESS="3")
+        host, port = http_address()
+        held = []
+        try:
+            cursor = lib.get("/api/sync?cursor=0", token=self.token)
+            self.assertEqual(cursor.status, 200, cursor)
+            for _ in range(3):  # long-polls: in progress for 30 s
+                conn = http.client.HTTPConnection(host, port, timeout=45)
+                conn.request("GET", "/api/sync?live=1&timeout=30&cursor=%s" % urllib.parse.quote(
+                    cursor.json["cursor"], safe=""), headers={"Authorization": "Bearer " + self.token})
+                held.append(conn)
+
+            def refused():
+                resp = lib.get("/api/chats?limit=1", token=self.token)
+                return resp if resp.status == 429 else None
+
+            resp = lib.wait_for(refused, timeout=10, interval=0.2)
+            self.assertIsNotNone(resp, "a fourth request in progress was not refused")
+            lib.assert_error_body(resp, 429, "rate_limited")
+            self.assertEqual(resp.header("Retry-After"), "1", resp)
+            for conn in held:
+                conn.close()
+            held = []
+            # the closed ones no longer count
+            self.assertEqual(lib.wait_for_status("/api/chats?limit=1", 200, timeout=5,
+                                                 token=self.token).status, 200)
+        finally:
+            for conn in held:
+                conn.close()
+            restore_nginx()
 
     def test_import_export_and_metrics_from_a_non_loopback_address_are_403(self):
         source = non_loopback_address()
