@@ -111,18 +111,19 @@ static void *read_wakeups(void *arg)
 	return NULL;
 }
 
-int sync_hub_start(const char *redis_url, long recheck_ms, struct sync_hub **out, char *err,
-		   size_t errlen)
+int sync_hub_start(const struct cs_config *cfg, struct sync_hub **out, char *err, size_t errlen)
 {
 	struct sync_hub *hub = calloc(1, sizeof(*hub));
+	struct cs_events_options events;
 
 	if (!hub) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	pthread_mutex_init(&hub->lock, NULL);
-	hub->recheck_ms = recheck_ms;
-	if (cs_events_new(redis_url, 1000, &hub->events, err, errlen) < 0)
+	hub->recheck_ms = cfg->live_recheck_ms;
+	cs_events_options_from(&events, cfg);
+	if (cs_events_new(&events, &hub->events, err, errlen) < 0)
 		goto fail;
 	if (pthread_create(&hub->reader, NULL, read_wakeups, hub) != 0) {
 		snprintf(err, errlen, "could not start the redis reader thread");

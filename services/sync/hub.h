@@ -14,6 +14,8 @@
 
 #include <pthread.h>
 
+#include "config.h"
+
 struct sync_hub;
 
 struct sync_waiter {
@@ -24,8 +26,8 @@ struct sync_waiter {
 	struct sync_waiter *next, *prev;
 };
 
-int sync_hub_start(const char *redis_url, long recheck_ms, struct sync_hub **out, char *err,
-		   size_t errlen);
+/* Redis and the re-check interval (SYNC_LIVE_RECHECK_MS) from cfg. */
+int sync_hub_start(const struct cs_config *cfg, struct sync_hub **out, char *err, size_t errlen);
 void sync_hub_stop(struct sync_hub *hub);
 
 /* Registers w (caller-owned, lives until sync_hub_leave) for user_id. */

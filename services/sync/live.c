@@ -51,7 +51,7 @@ int sync_live_start(struct cs_server *server, char *err, size_t errlen)
 	if (live->max_live < 1)
 		live->max_live = 1;
 	live->ping_us = cfg->sse_ping_s * 1000000LL;
-	if (sync_hub_start(cfg->redis_url, cfg->live_recheck_ms, &live->hub, err, errlen) < 0) {
+	if (sync_hub_start(cfg, &live->hub, err, errlen) < 0) {
 		free(live);
 		return -1;
 	}
