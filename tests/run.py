@@ -42,6 +42,16 @@ STACK_ENV = {
     "REDIS_PORT": str(PORT_BASE + 379),
     "HTTP_PORT": str(PORT_BASE + 80),
     "HTTPS_PORT": str(PORT_BASE + 443),
+    # Short dependency timeouts (docs/decisions/timeouts.md), so that the
+    # fault tests of test_dependencies.py stay fast; the bounds they assert
+    # are computed from these.
+    "DB_STATEMENT_TIMEOUT_MS": "3000",
+    "DB_LOCK_TIMEOUT_MS": "1000",
+    "DB_CONNECT_TIMEOUT_S": "2",
+    "DB_ACQUIRE_TIMEOUT_MS": "3000",
+    "REDIS_CONNECT_TIMEOUT_MS": "300",
+    "REDIS_COMMAND_TIMEOUT_MS": "300",
+    "REDIS_RETRY_MS": "500",
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
 }
