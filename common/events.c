@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,41 +167,55 @@ static int closed_by_peer(const redisContext *redis, int error)
 	       (redis->err == REDIS_ERR_IO && (error == ECONNRESET || error == EPIPE));
 }
 
-int cs_events_publish(struct cs_events *ev, const char *user_id, long long version)
+/*
+ * With ev->lock held: the reply to a command, or NULL when none came before
+ * deadline (monotonic ms). A connection Redis closed (restart, failover,
+ * idle timeout) fails only when used: it is reopened at once and the
+ * command sent again. Anything else, a timeout above all, is Redis's
+ * trouble: back off.
+ */
+static redisReply *run_command(struct cs_events *ev, long long deadline, int always_try,
+			       const char *format, ...)
 {
-	long long deadline = now_ms() + ev->options.command_timeout_ms;
 	redisReply *reply = NULL;
-	char key[32], ver[32];
-	int attempt, rc = -1;
+	int attempt;
 
-	snprintf(key, sizeof(key), "cs:wake:%u", cs_events_shard(user_id));
-	snprintf(ver, sizeof(ver), "%lld", version);
-	if (lock_until(ev, deadline) < 0)
-		return -1;
 	for (attempt = 0; attempt < 2; attempt++) {
 		long long left = deadline - now_ms();
-		redisContext *redis = left > 0 ? connection(ev, left, 0) : NULL;
+		redisContext *redis = left > 0 ? connection(ev, left, always_try) : NULL;
+		va_list ap;
 
 		if (!redis)
 			break;
-		reply = redisCommand(redis, "XADD %s MAXLEN ~ %ld * u %s v %s", key,
-				     ev->options.stream_maxlen, user_id, ver);
+		va_start(ap, format);
+		reply = redisvCommand(redis, format, ap);
+		va_end(ap);
 		if (reply)
 			break;
-		/*
-		 * A connection Redis closed (restart, failover, idle timeout) fails
-		 * only when used: reconnect at once and send this wake-up again.
-		 * Anything else, a timeout above all, is Redis's trouble: back off.
-		 */
 		if (attempt > 0 || !closed_by_peer(redis, errno)) {
 			failed(ev);
 			break;
 		}
 		drop_connection(ev);
 	}
-	if (reply && reply->type != REDIS_REPLY_ERROR)
-		rc = 0;
+	return reply;
+}
+
+int cs_events_publish(struct cs_events *ev, const char *user_id, long long version)
+{
+	long long deadline = now_ms() + ev->options.command_timeout_ms;
+	redisReply *reply;
+	char key[32], ver[32];
+	int rc;
+
+	snprintf(key, sizeof(key), "cs:wake:%u", cs_events_shard(user_id));
+	snprintf(ver, sizeof(ver), "%lld", version);
+	if (lock_until(ev, deadline) < 0)
+		return -1;
+	reply = run_command(ev, deadline, 0, "XADD %s MAXLEN ~ %ld * u %s v %s", key,
+			    ev->options.stream_maxlen, user_id, ver);
 	pthread_mutex_unlock(&ev->lock);
+	rc = reply && reply->type != REDIS_REPLY_ERROR ? 0 : -1;
 	if (reply)
 		freeReplyObject(reply);
 	return rc;
@@ -209,23 +224,14 @@ int cs_events_publish(struct cs_events *ev, const char *user_id, long long versi
 int cs_events_ping(struct cs_events *ev)
 {
 	long long deadline = now_ms() + ev->options.command_timeout_ms;
-	redisContext *redis;
-	redisReply *reply = NULL;
-	int rc = -1;
+	redisReply *reply;
+	int rc;
 
 	if (lock_until(ev, deadline) < 0)
 		return -1;
-	redis = connection(ev, ev->options.command_timeout_ms, 1);
-	if (!redis)
-		goto out;
-	reply = redisCommand(redis, "PING");
-	if (!reply) {
-		failed(ev);
-		goto out;
-	}
-	rc = reply->type == REDIS_REPLY_ERROR ? -1 : 0;
-out:
+	reply = run_command(ev, deadline, 1, "PING");
 	pthread_mutex_unlock(&ev->lock);
+	rc = reply && reply->type != REDIS_REPLY_ERROR ? 0 : -1;
 	if (reply)
 		freeReplyObject(reply);
 	return rc;
