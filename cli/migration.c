@@ -15,22 +15,28 @@
 int cli_store_open(struct cli_store *store, int with_events, const char *command)
 {
 	struct cs_error err = CS_ERROR_INIT;
+	struct cs_events_options events;
 	char why[256];
 
 	cs_log_init("chatsync");
-	if (cs_config_load(&store->config, why, sizeof(why)) < 0 ||
-	    cs_db_new(store->config.database_url, 1, ACQUIRE_TIMEOUT_MS, NULL, 0, &store->db, why,
-		      sizeof(why)) < 0) {
+	if (cs_config_load(&store->config, why, sizeof(why)) < 0) {
 		fprintf(stderr, "chatsync %s: %s\n", command, why);
 		return -1;
 	}
-	if (cs_db_acquire(store->db, &store->conn, &err) < 0) {
+	/* one connection, held for the whole command */
+	store->config.db_pool_size = 1;
+	store->config.db_acquire_timeout_ms = ACQUIRE_TIMEOUT_MS;
+	if (cs_db_new(&store->config, NULL, 0, &store->db, why, sizeof(why)) < 0) {
+		fprintf(stderr, "chatsync %s: %s\n", command, why);
+		return -1;
+	}
+	if (cs_db_acquire(store->db, &store->conn, &err) < 0 || cs_db_bulk(store->conn, &err) < 0) {
 		fprintf(stderr, "chatsync %s: could not connect to the database (DATABASE_URL): %s\n",
 			command, err.message);
 		return -1;
 	}
-	if (with_events && cs_events_new(store->config.redis_url, store->config.redis_stream_maxlen,
-					 &store->events, why, sizeof(why)) < 0) {
+	cs_events_options_from(&events, &store->config);
+	if (with_events && cs_events_new(&events, &store->events, why, sizeof(why)) < 0) {
 		fprintf(stderr, "chatsync %s: %s\n", command, why);
 		return -1;
 	}

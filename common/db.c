@@ -1,21 +1,47 @@
 /*
- * db.c - Postgres pool, prepared statements, SQLSTATE → HTTP mapping.
+ * db.c - Postgres pool, prepared statements, bounded waits, SQLSTATE → HTTP mapping.
+ *
+ * libpq has no read timeout: a blocking call waits as long as the server
+ * says nothing. So every statement here is sent asynchronously on a
+ * non-blocking connection and its answer awaited with poll() against a
+ * deadline (await_answer); libpq's blocking calls are left to the bulk paths
+ * (importer, exporter), which the server's timeouts and TCP keepalives bound.
  */
 #include "db.h"
+#include "id.h"
 #include "log.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+/*
+ * The server cancels a statement at statement_timeout and says so at once;
+ * an answer later than this past it means the server cannot answer at all.
+ */
+#define ANSWER_GRACE_MS 1000
+
+enum { PARAM_COUNT = 10, NUMBER_SIZE = 24 };
+
 struct cs_db {
+	/* libpq connection keywords, built once (connect_params) */
+	const char *keys[PARAM_COUNT + 1];
+	const char *values[PARAM_COUNT + 1];
+	char numbers[PARAM_COUNT][NUMBER_SIZE];
 	char *url;
+	char *options;
 	const struct cs_db_statement *statements;
 	size_t statement_count;
 	long acquire_timeout_ms;
+	long answer_timeout_ms;
+	long bulk_timeout_ms;
+	long statement_timeout_ms;
+	long idle_in_transaction_timeout_ms;
+	int user_max;
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
 	int size;
@@ -23,24 +49,88 @@ struct cs_db {
 	int *busy;
 };
 
-int cs_db_new(const char *url, int size, long acquire_timeout_ms,
-	      const struct cs_db_statement *statements, size_t count, struct cs_db **out,
-	      char *err, size_t errlen)
+/* ---- connecting ---- */
+
+static const char *number(struct cs_db *db, int i, long value)
+{
+	snprintf(db->numbers[i], NUMBER_SIZE, "%ld", value);
+	return db->numbers[i];
+}
+
+/*
+ * The keywords every connection opens with. Those after dbname override what
+ * DATABASE_URL says; `options` keeps the URL's own and adds the timeouts, so
+ * that they hold from the first statement on, with no round trip per request.
+ */
+static int connect_params(struct cs_db *db, const struct cs_config *cfg, char *err, size_t errlen)
+{
+	PQconninfoOption *parsed, *o;
+	const char *url_options = "";
+	char *parse_error = NULL;
+	size_t size;
+	int n = 0;
+
+	parsed = PQconninfoParse(cfg->database_url, &parse_error);
+	if (!parsed) {
+		snprintf(err, errlen, "DATABASE_URL: %s",
+			 parse_error ? parse_error : "out of memory");
+		PQfreemem(parse_error);
+		return -1;
+	}
+	for (o = parsed; o->keyword; o++)
+		if (!strcmp(o->keyword, "options") && o->val)
+			url_options = o->val;
+	size = strlen(url_options) + 200;
+	db->options = malloc(size);
+	if (db->options)
+		snprintf(db->options, size,
+			 "%s%s-c statement_timeout=%ld -c lock_timeout=%ld "
+			 "-c idle_in_transaction_session_timeout=%ld",
+			 url_options, *url_options ? " " : "", cfg->db_statement_timeout_ms,
+			 cfg->db_lock_timeout_ms, cfg->db_idle_in_transaction_timeout_ms);
+	PQconninfoFree(parsed);
+	if (!db->options) {
+		snprintf(err, errlen, "could not create database pool: out of memory");
+		return -1;
+	}
+	db->keys[n] = "dbname", db->values[n++] = db->url;
+	db->keys[n] = "application_name", db->values[n++] = "chatsync";
+	db->keys[n] = "connect_timeout", db->values[n] = number(db, n, cfg->db_connect_timeout_s), n++;
+	db->keys[n] = "keepalives", db->values[n++] = "1";
+	db->keys[n] = "keepalives_idle", db->values[n] = number(db, n, cfg->db_keepalives_idle_s), n++;
+	db->keys[n] = "keepalives_interval",
+	db->values[n] = number(db, n, cfg->db_keepalives_interval_s), n++;
+	db->keys[n] = "keepalives_count", db->values[n] = number(db, n, cfg->db_keepalives_count), n++;
+	db->keys[n] = "tcp_user_timeout", db->values[n] = number(db, n, cfg->db_tcp_user_timeout_ms), n++;
+	db->keys[n] = "options", db->values[n++] = db->options;
+	db->keys[n] = NULL, db->values[n] = NULL;
+	return 0;
+}
+
+int cs_db_new(const struct cs_config *cfg, const struct cs_db_statement *statements,
+	      size_t count, struct cs_db **out, char *err, size_t errlen)
 {
 	struct cs_db *db = calloc(1, sizeof(*db));
-	int i;
+	int i, size = (int)cfg->db_pool_size;
 
 	if (!db)
-		goto fail;
-	db->url = strdup(url);
+		goto oom;
+	db->url = strdup(cfg->database_url);
 	db->conns = calloc((size_t)size, sizeof(*db->conns));
 	db->busy = calloc((size_t)size, sizeof(*db->busy));
 	if (!db->url || !db->conns || !db->busy)
+		goto oom;
+	if (connect_params(db, cfg, err, errlen) < 0)
 		goto fail;
 	db->size = size;
 	db->statements = statements;
 	db->statement_count = count;
-	db->acquire_timeout_ms = acquire_timeout_ms;
+	db->acquire_timeout_ms = cfg->db_acquire_timeout_ms;
+	db->statement_timeout_ms = cfg->db_statement_timeout_ms;
+	db->idle_in_transaction_timeout_ms = cfg->db_idle_in_transaction_timeout_ms;
+	db->answer_timeout_ms = cfg->db_statement_timeout_ms + ANSWER_GRACE_MS;
+	db->bulk_timeout_ms = cfg->db_bulk_timeout_ms;
+	db->user_max = (int)cfg->db_pool_user_max;
 	pthread_mutex_init(&db->lock, NULL);
 	pthread_cond_init(&db->freed, NULL);
 	for (i = 0; i < size; i++) {
@@ -49,14 +139,16 @@ int cs_db_new(const char *url, int size, long acquire_timeout_ms,
 	}
 	*out = db;
 	return 0;
+oom:
+	snprintf(err, errlen, "could not create database pool: out of memory");
 fail:
 	if (db) {
 		free(db->url);
+		free(db->options);
 		free(db->conns);
 		free(db->busy);
 		free(db);
 	}
-	snprintf(err, errlen, "could not create database pool: out of memory");
 	return -1;
 }
 
@@ -74,8 +166,106 @@ void cs_db_free(struct cs_db *db)
 	free(db->conns);
 	free(db->busy);
 	free(db->url);
+	free(db->options);
 	free(db);
 }
+
+static void close_conn(struct cs_db_conn *conn)
+{
+	if (conn->pg)
+		PQfinish(conn->pg);
+	conn->pg = NULL;
+	conn->in_transaction = 0;
+	conn->bulk = 0;
+}
+
+/* ---- one answer at a time, each within the borrow's deadline ---- */
+
+/*
+ * Waits until libpq holds an answer it can hand out without blocking,
+ * sending what is still queued meanwhile. When the server stays silent past
+ * the deadline the connection is closed: whatever it was doing can no
+ * longer be trusted to end, and the next borrower reconnects.
+ */
+static int await_answer(struct cs_db_conn *conn)
+{
+	long long deadline = cs_monotonic_us() / 1000 + conn->answer_timeout_ms;
+	int sending = 1;
+
+	while (conn->pg) {
+		struct pollfd p = { PQsocket(conn->pg), POLLIN, 0 };
+		long long left;
+		int rc;
+
+		if (sending) {
+			rc = PQflush(conn->pg);
+			if (rc < 0)
+				return -1;
+			sending = rc == 1;
+		}
+		if (!sending && !PQisBusy(conn->pg))
+			return 0;
+		left = deadline - cs_monotonic_us() / 1000;
+		if (left <= 0) {
+			cs_log_warn("could not get an answer from the database within %ld ms: "
+				    "closing the connection",
+				    conn->answer_timeout_ms);
+			close_conn(conn);
+			return -1;
+		}
+		if (sending)
+			p.events |= POLLOUT;
+		rc = poll(&p, 1, (int)left);
+		if (rc < 0 && errno != EINTR)
+			return -1;
+		if (rc > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP)) &&
+		    !PQconsumeInput(conn->pg))
+			return -1; /* the connection is lost: PQstatus says so */
+	}
+	return -1;
+}
+
+/* The next result of the query in progress, NULL at its end or when none came in time. */
+static PGresult *next_result(struct cs_db_conn *conn)
+{
+	if (await_answer(conn) < 0)
+		return NULL;
+	return PQgetResult(conn->pg);
+}
+
+/* Every result of the query, as PQexec keeps them: the last, or the first error. */
+static PGresult *last_result(struct cs_db_conn *conn)
+{
+	PGresult *last = NULL, *res;
+
+	while ((res = next_result(conn)) != NULL) {
+		if (last && PQresultStatus(last) == PGRES_FATAL_ERROR) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(last);
+		last = res;
+	}
+	return last;
+}
+
+/* Sends one step outside pipeline mode and reads its answer; NULL when none came. */
+static PGresult *run_step(struct cs_db_conn *conn, const struct cs_db_step *step,
+			  const int *lengths)
+{
+	int sent;
+
+	if (!conn->pg)
+		return NULL;
+	if (step->name)
+		sent = PQsendQueryPrepared(conn->pg, step->name, step->nparams, step->values,
+					   lengths, NULL, 0);
+	else
+		sent = PQsendQuery(conn->pg, step->sql);
+	return sent ? last_result(conn) : NULL;
+}
+
+/* ---- the pool ---- */
 
 static int prepare_all(struct cs_db_conn *conn, struct cs_error *err)
 {
@@ -83,11 +273,13 @@ static int prepare_all(struct cs_db_conn *conn, struct cs_error *err)
 
 	for (i = 0; i < conn->db->statement_count; i++) {
 		const struct cs_db_statement *s = &conn->db->statements[i];
-		PGresult *res = PQprepare(conn->pg, s->name, s->sql, 0, NULL);
+		PGresult *res = NULL;
 
+		if (PQsendPrepare(conn->pg, s->name, s->sql, 0, NULL))
+			res = last_result(conn);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			cs_log_error("could not prepare statement %s: %s", s->name,
-				     PQresultErrorMessage(res));
+				     res ? PQresultErrorMessage(res) : PQerrorMessage(conn->pg));
 			cs_db_error(conn->pg, res, err);
 			PQclear(res);
 			return -1;
@@ -100,36 +292,64 @@ static int prepare_all(struct cs_db_conn *conn, struct cs_error *err)
 /* Opens the slot's connection when it has none or lost it. */
 static int connect_slot(struct cs_db_conn *conn, struct cs_error *err)
 {
-	static const char *const keys[] = { "dbname", "connect_timeout", "application_name", NULL };
-	const char *values[] = { conn->db->url, "2", "chatsync", NULL };
+	struct cs_db *db = conn->db;
 
 	if (conn->pg && PQstatus(conn->pg) == CONNECTION_OK)
 		return 0;
-	if (conn->pg)
-		PQfinish(conn->pg);
-	conn->pg = PQconnectdbParams(keys, values, 1);
+	close_conn(conn);
+	conn->pg = PQconnectdbParams(db->keys, db->values, 1);
 	if (!conn->pg || PQstatus(conn->pg) != CONNECTION_OK) {
 		cs_log_warn("could not connect to database: %s",
 			    conn->pg ? PQerrorMessage(conn->pg) : "out of memory");
-		if (conn->pg)
-			PQfinish(conn->pg);
-		conn->pg = NULL;
+		close_conn(conn);
 		cs_error_set(err, 503, "database unavailable");
 		err->retry = 1;
 		return -1;
 	}
-	if (prepare_all(conn, err) < 0) {
-		PQfinish(conn->pg);
-		conn->pg = NULL;
+	if (PQsetnonblocking(conn->pg, 1) != 0 || prepare_all(conn, err) < 0) {
+		close_conn(conn);
+		cs_error_set(err, 503, "database unavailable");
+		err->retry = 1;
 		return -1;
 	}
 	return 0;
 }
 
-int cs_db_acquire(struct cs_db *db, struct cs_db_conn **out, struct cs_error *err)
+/* With db->lock held: how many connections user holds now. */
+static int held_by(const struct cs_db *db, const char *user)
+{
+	int i, n = 0;
+
+	for (i = 0; i < db->size; i++)
+		if (db->busy[i] && db->conns[i].user && !strcmp(db->conns[i].user, user))
+			n++;
+	return n;
+}
+
+/* With db->lock held: a free slot, a connected one first so that one dead slot is not retried first. */
+static int free_slot(const struct cs_db *db, const char *user)
+{
+	int i, slot = -1;
+
+	if (user && held_by(db, user) >= db->user_max)
+		return -1;
+	for (i = 0; i < db->size; i++) {
+		if (db->busy[i])
+			continue;
+		if (slot < 0 || db->conns[i].pg)
+			slot = i;
+		if (db->conns[i].pg)
+			break;
+	}
+	return slot;
+}
+
+int cs_db_acquire_for(struct cs_db *db, const char *user_id, struct cs_db_conn **out,
+		      struct cs_error *err)
 {
 	struct timespec deadline;
-	int slot = -1, i, rc = 0;
+	struct cs_db_conn *conn;
+	int slot = -1, rc = 0;
 
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += db->acquire_timeout_ms / 1000;
@@ -139,35 +359,85 @@ int cs_db_acquire(struct cs_db *db, struct cs_db_conn **out, struct cs_error *er
 		deadline.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&db->lock);
-	while (slot < 0 && rc != ETIMEDOUT) {
-		/* Prefer a connected slot so that one dead slot is not retried first. */
-		for (i = 0; i < db->size; i++) {
-			if (db->busy[i])
-				continue;
-			if (slot < 0 || db->conns[i].pg)
-				slot = i;
-			if (db->conns[i].pg)
-				break;
-		}
-		if (slot < 0)
-			rc = pthread_cond_timedwait(&db->freed, &db->lock, &deadline);
-	}
-	if (slot >= 0)
+	while ((slot = free_slot(db, user_id)) < 0 && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&db->freed, &db->lock, &deadline);
+	if (slot >= 0) {
 		db->busy[slot] = 1;
+		db->conns[slot].user = user_id;
+	}
 	pthread_mutex_unlock(&db->lock);
-	if (slot < 0)
-		return cs_error_set(err, 503, "database busy");
-
-	struct cs_db_conn *conn = &db->conns[slot];
-
+	if (slot < 0) {
+		cs_error_set(err, 503, "database busy, try again");
+		if (err)
+			err->retry = 1;
+		return -1;
+	}
+	conn = &db->conns[slot];
+	conn->used = 0;
+	conn->in_transaction = 0;
+	conn->answer_timeout_ms = db->answer_timeout_ms;
 	if (connect_slot(conn, err) < 0) {
 		cs_db_release(conn);
 		return -1;
 	}
-	conn->used = 0;
-	conn->in_transaction = 0;
 	*out = conn;
 	return 0;
+}
+
+int cs_db_acquire(struct cs_db *db, struct cs_db_conn **out, struct cs_error *err)
+{
+	return cs_db_acquire_for(db, NULL, out, err);
+}
+
+/* Settings as the pool opened them, after a bulk borrow; -1 when that failed. */
+static int end_bulk(struct cs_db_conn *conn)
+{
+	const struct cs_db_step reset = {
+		NULL, "RESET statement_timeout; RESET idle_in_transaction_session_timeout", 0, NULL
+	};
+	PGresult *res;
+	int ok;
+
+	conn->answer_timeout_ms = conn->db->answer_timeout_ms;
+	res = run_step(conn, &reset, NULL);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	conn->bulk = 0;
+	return ok ? 0 : -1;
+}
+
+/*
+ * The next borrower must find the connection idle: no transaction, no
+ * pipeline, nothing left to read, the pool's own timeouts. What cannot be
+ * made so is closed.
+ */
+static void make_idle(struct cs_db_conn *conn)
+{
+	if (!conn->pg)
+		return;
+	if (PQstatus(conn->pg) != CONNECTION_OK) {
+		close_conn(conn);
+		return;
+	}
+	if (PQpipelineStatus(conn->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn->pg)) {
+		close_conn(conn); /* results still unread */
+		return;
+	}
+	switch (PQtransactionStatus(conn->pg)) {
+	case PQTRANS_IDLE:
+		break;
+	case PQTRANS_INTRANS:
+	case PQTRANS_INERROR:
+		cs_db_rollback(conn);
+		if (PQtransactionStatus(conn->pg) != PQTRANS_IDLE)
+			close_conn(conn);
+		break;
+	default: /* a query still running, or the connection is gone */
+		close_conn(conn);
+		return;
+	}
+	if (conn->bulk && end_bulk(conn) < 0)
+		close_conn(conn);
 }
 
 void cs_db_release(struct cs_db_conn *conn)
@@ -177,53 +447,72 @@ void cs_db_release(struct cs_db_conn *conn)
 	if (!conn)
 		return;
 	db = conn->db;
-	if (conn->pg && PQstatus(conn->pg) == CONNECTION_OK &&
-	    PQtransactionStatus(conn->pg) != PQTRANS_IDLE)
-		cs_db_rollback(conn);
+	make_idle(conn);
 	pthread_mutex_lock(&db->lock);
 	db->busy[conn->slot] = 0;
-	pthread_cond_signal(&db->freed);
+	conn->user = NULL;
+	/* all waiters: the first may be a user at its cap, who cannot take it */
+	pthread_cond_broadcast(&db->freed);
 	pthread_mutex_unlock(&db->lock);
+}
+
+int cs_db_bulk(struct cs_db_conn *conn, struct cs_error *err)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql),
+		 "SET statement_timeout = %ld; SET idle_in_transaction_session_timeout = %ld",
+		 conn->db->bulk_timeout_ms, conn->db->bulk_timeout_ms);
+	if (cs_db_command(conn, sql, err) < 0)
+		return -1;
+	conn->bulk = 1;
+	conn->answer_timeout_ms = conn->db->bulk_timeout_ms + ANSWER_GRACE_MS;
+	return 0;
+}
+
+/* ---- errors ---- */
+
+static int unavailable(struct cs_error *err, const char *message)
+{
+	cs_error_set(err, 503, "%s", message);
+	if (err)
+		err->retry = 1;
+	return -1;
 }
 
 int cs_db_error(PGconn *pg, const PGresult *res, struct cs_error *err)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
-	if (!pg || PQstatus(pg) != CONNECTION_OK || !state) {
-		cs_error_set(err, 503, "database unavailable");
-		if (err)
-			err->retry = 1;
-		return -1;
-	}
+	if (!pg || PQstatus(pg) != CONNECTION_OK || !state)
+		return unavailable(err, "database unavailable");
 	if (!strcmp(state, "23505"))
 		return cs_error_set(err, 409, "conflict with an existing document");
 	if (!strcmp(state, "23503"))
 		return cs_error_set(err, 404, "referenced document not found");
-	if (!strcmp(state, "40001") || !strcmp(state, "40P01")) {
-		cs_error_set(err, 503, "database busy, try again");
-		if (err)
-			err->retry = 1;
-		return -1;
-	}
-	if (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3) || !strcmp(state, "53300")) {
-		cs_error_set(err, 503, "database unavailable");
-		if (err)
-			err->retry = 1;
-		return -1;
-	}
+	/* serialization failure, deadlock, lock_timeout */
+	if (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03"))
+		return unavailable(err, "database busy, try again");
+	/* statement_timeout (or a cancel), idle_in_transaction_session_timeout */
+	if (!strcmp(state, "57014") || !strcmp(state, "25P03"))
+		return unavailable(err, "database timeout, try again");
+	/* connection trouble, shutdown, too many connections, out of resources */
+	if (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3) || !strncmp(state, "53", 2))
+		return unavailable(err, "database unavailable");
 	if (!strncmp(state, "22", 2) || !strcmp(state, "23514"))
 		return cs_error_set(err, 400, "invalid value");
 	cs_log_error("database error %s: %s", state, PQresultErrorMessage(res));
 	return cs_error_set(err, 500, "internal error");
 }
 
+/* ---- statements ---- */
+
 static int check_result(struct cs_db_conn *conn, PGresult *res, PGresult **out,
 			struct cs_error *err)
 {
 	ExecStatusType status = PQresultStatus(res);
 
-	if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+	if (res && (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)) {
 		if (out)
 			*out = res;
 		else
@@ -235,43 +524,51 @@ static int check_result(struct cs_db_conn *conn, PGresult *res, PGresult **out,
 	return -1;
 }
 
-int cs_db_exec(struct cs_db_conn *conn, const char *name, int nparams, const char *const *values,
-	       const int *lengths, PGresult **out, struct cs_error *err)
+/*
+ * A pooled connection learns that Postgres restarted only when it is used.
+ * If this is the first statement of the borrow, nothing has been done on it
+ * yet, so reconnecting and running it again is safe. Not after a timeout:
+ * a server that did not answer would only be waited for twice.
+ */
+static int stale(const struct cs_db_conn *conn)
 {
-	PGresult *res = PQexecPrepared(conn->pg, name, nparams, values, lengths, NULL, 0);
+	return conn->pg && PQstatus(conn->pg) != CONNECTION_OK && conn->used == 0 &&
+	       !conn->in_transaction;
+}
 
-	/*
-	 * A pooled connection learns that Postgres restarted only when it is
-	 * used. If this is the first statement of the borrow, nothing has been
-	 * done on it yet, so reconnecting and running it again is safe.
-	 */
-	if (PQstatus(conn->pg) != CONNECTION_OK && conn->used == 0 && !conn->in_transaction) {
+static int run_once_more_if_stale(struct cs_db_conn *conn, const struct cs_db_step *step,
+				  const int *lengths, PGresult **out, struct cs_error *err)
+{
+	PGresult *res = run_step(conn, step, lengths);
+
+	if (stale(conn)) {
 		PQclear(res);
 		if (connect_slot(conn, err) < 0)
 			return -1;
-		res = PQexecPrepared(conn->pg, name, nparams, values, lengths, NULL, 0);
+		res = run_step(conn, step, lengths);
 	}
 	conn->used++;
 	return check_result(conn, res, out, err);
 }
 
+int cs_db_exec(struct cs_db_conn *conn, const char *name, int nparams, const char *const *values,
+	       const int *lengths, PGresult **out, struct cs_error *err)
+{
+	const struct cs_db_step step = { name, NULL, nparams, values };
+
+	return run_once_more_if_stale(conn, &step, lengths, out, err);
+}
+
 int cs_db_command(struct cs_db_conn *conn, const char *sql, struct cs_error *err)
 {
-	PGresult *res = PQexec(conn->pg, sql);
+	const struct cs_db_step step = { NULL, sql, 0, NULL };
 
-	if (PQstatus(conn->pg) != CONNECTION_OK && conn->used == 0 && !conn->in_transaction) {
-		PQclear(res);
-		if (connect_slot(conn, err) < 0)
-			return -1;
-		res = PQexec(conn->pg, sql);
-	}
-	conn->used++;
-	return check_result(conn, res, NULL, err);
+	return run_once_more_if_stale(conn, &step, NULL, NULL, err);
 }
 
 static int send_steps(struct cs_db_conn *conn, const struct cs_db_step *steps, int count)
 {
-	int i, ok = PQenterPipelineMode(conn->pg);
+	int i, ok = conn->pg && PQenterPipelineMode(conn->pg);
 
 	for (i = 0; ok && i < count; i++) {
 		if (steps[i].name)
@@ -290,7 +587,7 @@ static int read_steps(struct cs_db_conn *conn, int count, PGresult **results,
 	int i, rc = 0;
 
 	for (i = 0; i < count; i++) {
-		PGresult *res = PQgetResult(conn->pg);
+		PGresult *res = next_result(conn);
 		ExecStatusType status = PQresultStatus(res);
 
 		if (!res)
@@ -304,10 +601,10 @@ static int read_steps(struct cs_db_conn *conn, int count, PGresult **results,
 				rc = cs_error_set(err, 500, "internal error");
 			PQclear(res);
 		}
-		PQclear(PQgetResult(conn->pg)); /* the NULL that ends each query's results */
+		PQclear(next_result(conn)); /* the NULL that ends each query's results */
 	}
 	{
-		PGresult *sync = PQgetResult(conn->pg);
+		PGresult *sync = next_result(conn);
 
 		if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC && rc == 0)
 			rc = cs_db_error(conn->pg, NULL, err);
@@ -329,11 +626,9 @@ int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int 
 			rc = read_steps(conn, count, results, err);
 		else
 			cs_db_error(conn->pg, NULL, err);
-		if (PQpipelineStatus(conn->pg) != PQ_PIPELINE_OFF)
-			PQexitPipelineMode(conn->pg);
-		/* as in cs_db_exec: a first use may meet a connection Postgres dropped */
-		if (rc == 0 || PQstatus(conn->pg) == CONNECTION_OK || conn->used > 0 ||
-		    conn->in_transaction)
+		if (PQpipelineStatus(conn->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn->pg))
+			close_conn(conn); /* results left unread: the connection cannot be reused */
+		if (rc == 0 || !stale(conn))
 			break;
 		for (i = 0; i < count; i++)
 			PQclear(results[i]);
@@ -371,8 +666,10 @@ int cs_db_commit(struct cs_db_conn *conn, struct cs_error *err)
 
 void cs_db_rollback(struct cs_db_conn *conn)
 {
+	const struct cs_db_step rollback = { NULL, "ROLLBACK", 0, NULL };
+
 	if (conn->pg && PQstatus(conn->pg) == CONNECTION_OK)
-		PQclear(PQexec(conn->pg, "ROLLBACK"));
+		PQclear(run_step(conn, &rollback, NULL));
 	conn->in_transaction = 0;
 }
 

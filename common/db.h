@@ -7,9 +7,21 @@
  * acquire, so the pool recovers by itself after a Postgres restart, and every
  * statement of the service's table is prepared on it once per connection.
  *
+ * Every wait is bounded (docs/decisions/timeouts.md): the wait for a free
+ * connection (DB_ACQUIRE_TIMEOUT_MS), the connect (DB_CONNECT_TIMEOUT_S), each
+ * statement on the server (statement_timeout, lock_timeout and
+ * idle_in_transaction_session_timeout, set at connect) and each wait for an
+ * answer on the client (the statement timeout and a second of grace: a
+ * server that stays silent longer, stopped or cut off, costs the connection,
+ * which is closed). TCP keepalives find dead idle connections.
+ *
+ * A connection goes back to the pool only idle: a transaction left open is
+ * rolled back, pipeline mode left, and a connection that cannot be made
+ * idle is closed, so that the next borrower reconnects.
+ *
  * Errors map to HTTP here and only here (by SQLSTATE): unique violation 409,
- * foreign key 404, serialization failure and deadlock retryable 503,
- * connection loss 503, bad data 400, anything else 500.
+ * foreign key 404, serialization failure, deadlock, lock timeout, statement
+ * timeout and connection loss retryable 503, bad data 400, anything else 500.
  *
  * Results (PGresult *) belong to the caller: PQclear them.
  */
@@ -19,6 +31,7 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "error.h"
 
 struct cs_db_statement {
@@ -28,22 +41,45 @@ struct cs_db_statement {
 
 struct cs_db;
 struct cs_db_conn {
-	PGconn *pg;
+	PGconn *pg;      /* NULL once closed (lost, or no answer in time) */
 	struct cs_db *db;
 	int slot;
 	int used;        /* statements run since acquire */
 	int in_transaction;
+	/* private to db.c */
+	const char *user;         /* the borrower's user id (cs_db_acquire_for), or NULL */
+	long answer_timeout_ms;   /* longest wait for one answer on this borrow */
+	int bulk;                 /* cs_db_bulk changed the session's timeouts */
 };
 
-int cs_db_new(const char *url, int size, long acquire_timeout_ms,
-	      const struct cs_db_statement *statements, size_t count, struct cs_db **out,
-	      char *err, size_t errlen);
+/*
+ * The pool of cfg (DATABASE_URL, DB_POOL_SIZE, DB_ACQUIRE_TIMEOUT_MS, the
+ * DB_*_TIMEOUT and keepalive rows). The statements are prepared on every
+ * connection; the table must outlive the pool.
+ */
+int cs_db_new(const struct cs_config *cfg, const struct cs_db_statement *statements,
+	      size_t count, struct cs_db **out, char *err, size_t errlen);
 void cs_db_free(struct cs_db *db);
 
 /* Borrows a connection, connecting if needed; 503 when Postgres cannot be reached. */
 int cs_db_acquire(struct cs_db *db, struct cs_db_conn **out, struct cs_error *err);
-/* Gives it back; rolls back a transaction left open by an error path. NULL is fine. */
+/*
+ * The same for a request of user_id, who holds at most DB_POOL_USER_MAX of
+ * the pool's connections at once (further borrows wait like any other), so
+ * that one user's writes, which queue on the user's lock anyway, cannot hold
+ * the whole pool. user_id is borrowed until cs_db_release.
+ */
+int cs_db_acquire_for(struct cs_db *db, const char *user_id, struct cs_db_conn **out,
+		      struct cs_error *err);
+/* Gives it back idle (rolled back, out of pipeline mode) or closed. NULL is fine. */
 void cs_db_release(struct cs_db_conn *conn);
+
+/*
+ * For a borrow that runs bulk work (import, export, verify): its session's
+ * statement and idle-in-transaction timeouts, and the client's wait for an
+ * answer, become DB_BULK_TIMEOUT_MS until cs_db_release puts them back.
+ */
+int cs_db_bulk(struct cs_db_conn *conn, struct cs_error *err);
 
 /* Runs a prepared statement of the table. *out is a TUPLES_OK or COMMAND_OK result. */
 int cs_db_exec(struct cs_db_conn *conn, const char *name, int nparams, const char *const *values,

@@ -1,22 +1,38 @@
 /* events.c - Redis stream publisher and reader (hiredis, blocking, with timeouts). */
 #include "events.h"
+#include "id.h"
 #include "log.h"
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 
 struct cs_events {
 	char host[256];
 	int port;
-	long maxlen;
+	struct cs_events_options options; /* options.url not kept */
 	pthread_mutex_t lock;
 	redisContext *redis;
-	time_t last_attempt;
+	long long retry_at_ms; /* after a failure: no new attempt before this (monotonic) */
 };
+
+static long long now_ms(void)
+{
+	return cs_monotonic_us() / 1000;
+}
+
+static struct timeval timeval_ms(long long ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+	return tv;
+}
 
 static int parse_url(const char *url, char *host, size_t hostlen, int *port)
 {
@@ -35,7 +51,16 @@ static int parse_url(const char *url, char *host, size_t hostlen, int *port)
 	return *port > 0 && *port < 65536 ? 0 : -1;
 }
 
-int cs_events_new(const char *url, long stream_maxlen, struct cs_events **out, char *err,
+void cs_events_options_from(struct cs_events_options *options, const struct cs_config *cfg)
+{
+	options->url = cfg->redis_url;
+	options->stream_maxlen = cfg->redis_stream_maxlen;
+	options->connect_timeout_ms = cfg->redis_connect_timeout_ms;
+	options->command_timeout_ms = cfg->redis_command_timeout_ms;
+	options->retry_ms = cfg->redis_retry_ms;
+}
+
+int cs_events_new(const struct cs_events_options *options, struct cs_events **out, char *err,
 		  size_t errlen)
 {
 	struct cs_events *ev = calloc(1, sizeof(*ev));
@@ -44,12 +69,13 @@ int cs_events_new(const char *url, long stream_maxlen, struct cs_events **out, c
 		snprintf(err, errlen, "could not create redis client: out of memory");
 		return -1;
 	}
-	if (parse_url(url, ev->host, sizeof(ev->host), &ev->port) < 0) {
+	if (parse_url(options->url, ev->host, sizeof(ev->host), &ev->port) < 0) {
 		snprintf(err, errlen, "REDIS_URL: expected redis://host:port");
 		free(ev);
 		return -1;
 	}
-	ev->maxlen = stream_maxlen;
+	ev->options = *options;
+	ev->options.url = NULL;
 	pthread_mutex_init(&ev->lock, NULL);
 	*out = ev;
 	return 0;
@@ -65,43 +91,64 @@ void cs_events_free(struct cs_events *ev)
 	free(ev);
 }
 
-/* With ev->lock held: a usable connection, or NULL (rate-limited reconnect). */
-static redisContext *connection(struct cs_events *ev, int command_timeout_ms)
-{
-	struct timeval connect_timeout = { 0, 300000 };
-	struct timeval command_timeout = { command_timeout_ms / 1000,
-					   (command_timeout_ms % 1000) * 1000 };
-	time_t now = time(NULL);
-
-	if (ev->redis && !ev->redis->err) {
-		redisSetTimeout(ev->redis, command_timeout);
-		return ev->redis;
-	}
-	if (ev->redis) {
-		redisFree(ev->redis);
-		ev->redis = NULL;
-	}
-	if (now == ev->last_attempt)
-		return NULL;
-	ev->last_attempt = now;
-	ev->redis = redisConnectWithTimeout(ev->host, ev->port, connect_timeout);
-	if (!ev->redis || ev->redis->err) {
-		if (ev->redis) {
-			redisFree(ev->redis);
-			ev->redis = NULL;
-		}
-		return NULL;
-	}
-	redisSetTimeout(ev->redis, command_timeout);
-	return ev->redis;
-}
-
 static void drop_connection(struct cs_events *ev)
 {
 	if (ev->redis) {
 		redisFree(ev->redis);
 		ev->redis = NULL;
 	}
+}
+
+/* A failed connect or command: close, and try nothing for REDIS_RETRY_MS. */
+static void failed(struct cs_events *ev)
+{
+	drop_connection(ev);
+	ev->retry_at_ms = now_ms() + ev->options.retry_ms;
+}
+
+/* Takes ev->lock unless deadline (monotonic ms) passes first: another thread waits on Redis. */
+static int lock_until(struct cs_events *ev, long long deadline)
+{
+	struct timespec abs;
+	long long left = deadline - now_ms();
+
+	if (left < 0)
+		left = 0;
+	clock_gettime(CLOCK_REALTIME, &abs);
+	abs.tv_sec += (time_t)(left / 1000);
+	abs.tv_nsec += (long)(left % 1000) * 1000000L;
+	if (abs.tv_nsec >= 1000000000L) {
+		abs.tv_sec++;
+		abs.tv_nsec -= 1000000000L;
+	}
+	return pthread_mutex_timedlock(&ev->lock, &abs) == 0 ? 0 : -1;
+}
+
+/*
+ * With ev->lock held: a connection whose commands give up after timeout_ms,
+ * or NULL when Redis cannot be reached or a recent failure says not to try
+ * yet (always_try: a health check, which tries anyway).
+ */
+static redisContext *connection(struct cs_events *ev, long long timeout_ms, int always_try)
+{
+	long long connect_ms = ev->options.connect_timeout_ms;
+
+	if (ev->redis && !ev->redis->err) {
+		redisSetTimeout(ev->redis, timeval_ms(timeout_ms));
+		return ev->redis;
+	}
+	drop_connection(ev);
+	if (!always_try && now_ms() < ev->retry_at_ms)
+		return NULL;
+	if (connect_ms > timeout_ms)
+		connect_ms = timeout_ms;
+	ev->redis = redisConnectWithTimeout(ev->host, ev->port, timeval_ms(connect_ms));
+	if (!ev->redis || ev->redis->err) {
+		failed(ev);
+		return NULL;
+	}
+	redisSetTimeout(ev->redis, timeval_ms(timeout_ms));
+	return ev->redis;
 }
 
 unsigned cs_events_shard(const char *user_id)
@@ -113,41 +160,62 @@ unsigned cs_events_shard(const char *user_id)
 	return hash % CS_EVENTS_SHARDS;
 }
 
+/* The error of a command says the connection was closed by Redis, not that Redis is slow. */
+static int closed_by_peer(const redisContext *redis, int error)
+{
+	return redis->err == REDIS_ERR_EOF ||
+	       (redis->err == REDIS_ERR_IO && (error == ECONNRESET || error == EPIPE));
+}
+
+/*
+ * With ev->lock held: the reply to a command, or NULL when none came before
+ * deadline (monotonic ms). A connection Redis closed (restart, failover,
+ * idle timeout) fails only when used: it is reopened at once and the
+ * command sent again. Anything else, a timeout above all, is Redis's
+ * trouble: back off.
+ */
+static redisReply *run_command(struct cs_events *ev, long long deadline, int always_try,
+			       const char *format, ...)
+{
+	redisReply *reply = NULL;
+	int attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		long long left = deadline - now_ms();
+		redisContext *redis = left > 0 ? connection(ev, left, always_try) : NULL;
+		va_list ap;
+
+		if (!redis)
+			break;
+		va_start(ap, format);
+		reply = redisvCommand(redis, format, ap);
+		va_end(ap);
+		if (reply)
+			break;
+		if (attempt > 0 || !closed_by_peer(redis, errno)) {
+			failed(ev);
+			break;
+		}
+		drop_connection(ev);
+	}
+	return reply;
+}
+
 int cs_events_publish(struct cs_events *ev, const char *user_id, long long version)
 {
-	redisContext *redis;
-	redisReply *reply = NULL;
+	long long deadline = now_ms() + ev->options.command_timeout_ms;
+	redisReply *reply;
 	char key[32], ver[32];
-	int rc = -1;
+	int rc;
 
 	snprintf(key, sizeof(key), "cs:wake:%u", cs_events_shard(user_id));
 	snprintf(ver, sizeof(ver), "%lld", version);
-	pthread_mutex_lock(&ev->lock);
-	redis = connection(ev, 300);
-	if (redis)
-		reply = redisCommand(redis, "XADD %s MAXLEN ~ %ld * u %s v %s", key, ev->maxlen,
-				     user_id, ver);
-	if (!reply) {
-		/*
-		 * A connection Redis closed (restart, failover, idle timeout) fails
-		 * only when used: reconnect at once and send this wake-up again.
-		 */
-		drop_connection(ev);
-		ev->last_attempt = 0;
-		redis = connection(ev, 300);
-		if (redis)
-			reply = redisCommand(redis, "XADD %s MAXLEN ~ %ld * u %s v %s", key,
-					     ev->maxlen, user_id, ver);
-		if (!reply) {
-			drop_connection(ev);
-			goto out;
-		}
-	}
-	if (reply->type == REDIS_REPLY_ERROR)
-		goto out;
-	rc = 0;
-out:
+	if (lock_until(ev, deadline) < 0)
+		return -1;
+	reply = run_command(ev, deadline, 0, "XADD %s MAXLEN ~ %ld * u %s v %s", key,
+			    ev->options.stream_maxlen, user_id, ver);
 	pthread_mutex_unlock(&ev->lock);
+	rc = reply && reply->type != REDIS_REPLY_ERROR ? 0 : -1;
 	if (reply)
 		freeReplyObject(reply);
 	return rc;
@@ -155,23 +223,15 @@ out:
 
 int cs_events_ping(struct cs_events *ev)
 {
-	redisContext *redis;
-	redisReply *reply = NULL;
-	int rc = -1;
+	long long deadline = now_ms() + ev->options.command_timeout_ms;
+	redisReply *reply;
+	int rc;
 
-	pthread_mutex_lock(&ev->lock);
-	ev->last_attempt = 0; /* a health check may always try */
-	redis = connection(ev, 500);
-	if (!redis)
-		goto out;
-	reply = redisCommand(redis, "PING");
-	if (!reply) {
-		drop_connection(ev);
-		goto out;
-	}
-	rc = reply->type == REDIS_REPLY_ERROR ? -1 : 0;
-out:
+	if (lock_until(ev, deadline) < 0)
+		return -1;
+	reply = run_command(ev, deadline, 1, "PING");
 	pthread_mutex_unlock(&ev->lock);
+	rc = reply && reply->type != REDIS_REPLY_ERROR ? 0 : -1;
 	if (reply)
 		freeReplyObject(reply);
 	return rc;
@@ -183,12 +243,12 @@ int cs_events_tail(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64])
 	int i, rc = 0;
 
 	pthread_mutex_lock(&ev->lock);
-	redis = connection(ev, 1000);
+	redis = connection(ev, ev->options.command_timeout_ms, 0);
 	for (i = 0; i < CS_EVENTS_SHARDS && redis && rc == 0; i++) {
 		redisReply *reply = redisCommand(redis, "XREVRANGE cs:wake:%d + - COUNT 1", i);
 
 		if (!reply) {
-			drop_connection(ev);
+			failed(ev);
 			rc = -1;
 			break;
 		}
@@ -260,14 +320,14 @@ int cs_events_read(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64], in
 		argv[argc++] = last_ids[i];
 
 	pthread_mutex_lock(&ev->lock);
-	redis = connection(ev, block_ms + 1000);
+	redis = connection(ev, block_ms + ev->options.command_timeout_ms, 0);
 	if (!redis) {
 		pthread_mutex_unlock(&ev->lock);
 		return -1;
 	}
 	reply = redisCommandArgv(redis, argc, argv, NULL);
 	if (!reply)
-		drop_connection(ev);
+		failed(ev);
 	pthread_mutex_unlock(&ev->lock);
 	if (!reply || reply->type == REDIS_REPLY_ERROR) {
 		if (reply)

@@ -10,14 +10,18 @@
  * Redis Cluster can spread them, and trimmed to REDIS_STREAM_MAXLEN.
  *
  * A struct cs_events is one Redis connection shared by the process's threads
- * (a mutex serialises them; every command has a short timeout). After a
- * failure it reconnects on a later call, at most once per second, so that a
- * Redis outage costs writers a failed call, not a stall.
+ * (a mutex serialises them). Every call is bounded: a publish gives up after
+ * REDIS_COMMAND_TIMEOUT_MS in all (waiting for the mutex, connecting and the
+ * reply together). After a failure nothing is tried for REDIS_RETRY_MS: a
+ * publish then fails at once, so that a Redis outage costs writers no time
+ * at all, and one write per REDIS_RETRY_MS at most its timeout.
  */
 #ifndef CS_EVENTS_H
 #define CS_EVENTS_H
 
 #include <stddef.h>
+
+#include "config.h"
 
 #define CS_EVENTS_SHARDS 16
 
@@ -28,13 +32,23 @@ struct cs_event {
 	long long version;
 };
 
-int cs_events_new(const char *url, long stream_maxlen, struct cs_events **out, char *err,
+struct cs_events_options {
+	const char *url;          /* redis://host:port */
+	long stream_maxlen;       /* XADD MAXLEN ~ */
+	long connect_timeout_ms;
+	long command_timeout_ms;
+	long retry_ms;            /* no new attempt this long after a failure */
+};
+
+/* The options of cfg (REDIS_URL, REDIS_STREAM_MAXLEN, the REDIS_*_MS rows). */
+void cs_events_options_from(struct cs_events_options *options, const struct cs_config *cfg);
+int cs_events_new(const struct cs_events_options *options, struct cs_events **out, char *err,
 		  size_t errlen);
 void cs_events_free(struct cs_events *ev);
 
-/* XADD a wake-up; -1 when Redis is unreachable (the caller logs and goes on). */
+/* XADD a wake-up; -1 when Redis is unreachable or slow (the caller logs and goes on). */
 int cs_events_publish(struct cs_events *ev, const char *user_id, long long version);
-/* 0 when Redis answers PING. */
+/* 0 when Redis answers PING (tried even while backing off, for /readyz). */
 int cs_events_ping(struct cs_events *ev);
 
 /*

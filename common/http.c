@@ -709,6 +709,7 @@ static int start_parts(struct cs_server *server, char *err, size_t errlen)
 {
 	const struct cs_service *service = server->service;
 	const struct cs_config *cfg = &server->config;
+	struct cs_events_options events;
 	size_t i, n = service->route_count + BUILTIN_COUNT;
 
 	server->route_names = calloc(n, sizeof(*server->route_names));
@@ -725,11 +726,11 @@ static int start_parts(struct cs_server *server, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (cs_db_new(cfg->database_url, (int)cfg->db_pool_size, cfg->db_acquire_timeout_ms,
-		      service->statements, service->statement_count, &server->db, err, errlen) < 0)
+	if (cs_db_new(cfg, service->statements, service->statement_count, &server->db, err,
+		      errlen) < 0)
 		return -1;
-	if (cs_events_new(cfg->redis_url, cfg->redis_stream_maxlen, &server->events, err,
-			  errlen) < 0)
+	cs_events_options_from(&events, cfg);
+	if (cs_events_new(&events, &server->events, err, errlen) < 0)
 		return -1;
 	if (uses_flag(service, CS_ROUTE_USER)) {
 		struct cs_auth_config auth = {

@@ -9,7 +9,7 @@ int cs_write_begin(struct cs_write *w, struct cs_request *req, long long version
 		   struct cs_error *err)
 {
 	w->req = req;
-	if (cs_db_acquire(cs_server_db(req->server), &w->conn, err) < 0 ||
+	if (cs_db_acquire_for(cs_server_db(req->server), req->user_id, &w->conn, err) < 0 ||
 	    cs_db_begin(w->conn, err) < 0 ||
 	    cs_version_reserve(w->conn, req->user_id, versions, &w->version, err) < 0)
 		return -1;
@@ -22,6 +22,9 @@ int cs_write_commit(struct cs_write *w, struct cs_error *err)
 {
 	if (cs_db_commit(w->conn, err) < 0)
 		return -1;
+	/* the wake-up may wait for Redis: not with a pooled connection held */
+	cs_db_release(w->conn);
+	w->conn = NULL;
 	cs_version_committed(w->req->server, w->req->user_id, w->version);
 	return 0;
 }

@@ -4,9 +4,14 @@
  *   struct cs_write w = CS_WRITE_INIT;
  *   if (cs_write_begin(&w, req, 1, &err) < 0) goto out;  // BEGIN, lock the user, take versions
  *   ... statements on w.conn, stamping w.version_text and w.now_text ...
- *   if (cs_write_commit(&w, &err) < 0) goto out;         // COMMIT, then the wake-up
+ *   if (cs_write_commit(&w, &err) < 0) goto out;         // COMMIT, release, then the wake-up
  * out:
  *   cs_write_end(&w);                                     // rolls back if not committed
+ *
+ * cs_write_begin borrows the connection for the user (at most
+ * DB_POOL_USER_MAX at once); cs_write_commit gives it back before it
+ * publishes, so that a slow Redis never holds a pooled connection: w.conn
+ * is NULL after a commit.
  *
  * It also answers the two ways an UPDATE of "the user's live row with this
  * id" can match nothing, identically for chats and messages.

@@ -7,6 +7,7 @@
 #   stack.sh run       up, then wait in the foreground; Ctrl-C or SIGTERM: down
 #   stack.sh status    what runs, with PIDs, and whether /readyz answers
 #   stack.sh pg-stop   stop Postgres only (outage tests); pg-start brings it back
+#   stack.sh redis-stop  stop Redis only (outage tests); redis-start brings it back
 #   stack.sh reload    re-render nginx's config from the environment, check it and
 #                      reload nginx gracefully (no request lost), e.g. a new
 #                      ROLLOUT_PERCENT=25 (docs/rollout.md)
@@ -555,6 +556,20 @@ cmd_pg_start() {
 	unlock_run_dir
 }
 
+cmd_redis_stop() {
+	lock_run_dir
+	redis_stop
+	unlock_run_dir
+}
+
+cmd_redis_start() {
+	check_paths
+	lock_run_dir
+	mkdir -p "$RUN/log" "$RUN/pid"
+	redis_start
+	unlock_run_dir
+}
+
 usage() {
 	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
 	exit 2
@@ -572,6 +587,8 @@ main() {
 	env) cmd_env ;;
 	pg-stop) cmd_pg_stop ;;
 	pg-start) cmd_pg_start ;;
+	redis-stop) cmd_redis_stop ;;
+	redis-start) cmd_redis_start ;;
 	reload) cmd_reload ;;
 	*) usage ;;
 	esac

@@ -46,6 +46,16 @@ STACK_ENV = {
     # sufficient (tests/integration/test_hostile.py drives the deepest input).
     "CHATSYNC_THREAD_STACK_KB": "64",
     "SYNC_THREAD_STACK_KB": "64",
+    # Short dependency timeouts (docs/decisions/timeouts.md), so that the
+    # fault tests of test_dependencies.py stay fast; the bounds they assert
+    # are computed from these.
+    "DB_STATEMENT_TIMEOUT_MS": "3000",
+    "DB_LOCK_TIMEOUT_MS": "1000",
+    "DB_CONNECT_TIMEOUT_S": "2",
+    "DB_ACQUIRE_TIMEOUT_MS": "3000",
+    "REDIS_CONNECT_TIMEOUT_MS": "300",
+    "REDIS_COMMAND_TIMEOUT_MS": "300",
+    "REDIS_RETRY_MS": "500",
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
 }

@@ -161,7 +161,7 @@ void messages_append(struct cs_request *req)
 			[COMMIT] = { NULL, "COMMIT", 0, NULL },
 		};
 
-		if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0)
+		if (cs_db_acquire_for(cs_server_db(req->server), req->user_id, &conn, &err) < 0)
 			goto out;
 		if (cs_db_pipeline(conn, steps, STEPS, results, &err) < 0) {
 			if (err.status == 409)

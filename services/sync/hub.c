@@ -171,10 +171,11 @@ static void *watch_connections(void *arg)
 	return NULL;
 }
 
-int sync_hub_start(const char *redis_url, const struct sync_hub_limits *limits,
+int sync_hub_start(const struct cs_config *cfg, const struct sync_hub_limits *limits,
 		   struct sync_hub **out, char *err, size_t errlen)
 {
 	struct sync_hub *hub = calloc(1, sizeof(*hub));
+	struct cs_events_options events;
 	size_t i;
 
 	if (!hub) {
@@ -199,7 +200,8 @@ int sync_hub_start(const char *redis_url, const struct sync_hub_limits *limits,
 		snprintf(err, errlen, "could not create an epoll instance: %s", strerror(errno));
 		goto fail;
 	}
-	if (cs_events_new(redis_url, 1000, &hub->events, err, errlen) < 0)
+	cs_events_options_from(&events, cfg);
+	if (cs_events_new(&events, &hub->events, err, errlen) < 0)
 		goto fail;
 	if (pthread_create(&hub->reader, NULL, read_wakeups, hub) != 0) {
 		snprintf(err, errlen, "could not start the redis reader thread");

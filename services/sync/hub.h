@@ -21,6 +21,8 @@
 
 #include <pthread.h>
 
+#include "config.h"
+
 struct sync_hub;
 
 /* Caller-owned (a live request's stack); fields are the hub's. */
@@ -41,7 +43,8 @@ struct sync_hub_limits {
 	long recheck_ms;   /* re-check interval while Redis is down */
 };
 
-int sync_hub_start(const char *redis_url, const struct sync_hub_limits *limits,
+/* Redis and its timeouts from cfg (borrowed). */
+int sync_hub_start(const struct cs_config *cfg, const struct sync_hub_limits *limits,
 		   struct sync_hub **out, char *err, size_t errlen);
 void sync_hub_stop(struct sync_hub *hub);
 
