@@ -32,8 +32,10 @@ command -v debootstrap >/dev/null || die "debootstrap is missing: apt-get instal
 mirror() {
 	local uri
 	[ -n "${DEBIAN_MIRROR:-}" ] && { echo "$DEBIAN_MIRROR"; return; }
+	# "URIs: ..." (deb822) or "deb URI suite ..." lines; comments do not count
 	uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
-		| grep -oE 'https?://[^ ]+/debian/?' | grep -v security | head -n1 || true)
+		| grep -E '^(URIs:|deb )' | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -n1 || true)
+	uri=${uri% }
 	echo "${uri:-http://deb.debian.org/debian}"
 }
 
