@@ -9,16 +9,17 @@
 #
 # Environment: FRESH_DIR (default <repo>/.run/fresh-debian, git-ignored; made
 # anew on each run), DEBIAN_MIRROR (default: the first URI of apt's sources),
-# PORT_BASE (default 25000: the stack in the chroot uses PORT_BASE+1432/+1379/
-# +1080/+1443, since a chroot shares the host's network).
+# PORT_BASE (default 25000: the stack in the chroot uses PORT_BASE+432/+379/+80/
+# +443 like the test stack; a chroot shares the host's network, so give it a
+# base no other stack on the machine uses).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BRANCH=${1:-$(git -C "$REPO" rev-parse --abbrev-ref HEAD)}
 DIR=$(realpath -m "${FRESH_DIR:-$REPO/.run/fresh-debian}")
 PORT_BASE=${PORT_BASE:-25000}
-PG_PORT=$((PORT_BASE + 1432)) REDIS_PORT=$((PORT_BASE + 1379))
-HTTP_PORT=$((PORT_BASE + 1080)) HTTPS_PORT=$((PORT_BASE + 1443))
+PG_PORT=$((PORT_BASE + 432)) REDIS_PORT=$((PORT_BASE + 379))
+HTTP_PORT=$((PORT_BASE + 80)) HTTPS_PORT=$((PORT_BASE + 443))
 
 log() { echo "fresh-debian-check: $*" >&2; }
 die() {
@@ -45,7 +46,7 @@ mounted_under() { findmnt -rn -o TARGET | grep -E "^$DIR(/|$)" || true; }
 # someone may later delete.
 cleanup() {
 	local target
-	for target in "$DIR/dev/shm" "$DIR/dev" "$DIR/proc"; do
+	for target in "$DIR/dev/pts" "$DIR/dev/shm" "$DIR/dev" "$DIR/proc"; do
 		mountpoint -q "$target" 2>/dev/null && umount "$target"
 	done
 	[ -z "$(mounted_under)" ] || log "warning: still mounted under $DIR: $(mounted_under)"
@@ -71,6 +72,7 @@ trap cleanup EXIT
 mount -t proc proc "$DIR/proc"
 mount --bind /dev "$DIR/dev"
 mount -t tmpfs -o mode=1777 shm "$DIR/dev/shm" # Postgres's dynamic shared memory
+mount --bind /dev/pts "$DIR/dev/pts"              # apt's log of dpkg's output
 
 log "in the chroot: apt-get install make; make up; GET /readyz; make down"
 chroot "$DIR" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
