@@ -87,11 +87,78 @@ tail_log() {
 	echo "----" >&2
 }
 
-port_in_use() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
+# Whether 127.0.0.1:PORT can be bound the way Postgres, Redis and nginx bind it
+# (SO_REUSEADDR, which passes over a former server's TIME-WAIT connections but
+# not over a listener or over a client socket that has PORT as its local port).
+# Asking bind(2) itself is the only exact answer (docs/decisions/ports.md).
+port_bindable() {
+	python3 -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
+}
 
+# The TCP sockets on local port PORT whose address is loopback or a wildcard,
+# in any state: what may keep it from being bound, for the message.
+# One line per socket: STATE LOCAL -> PEER [process].
+port_holders() {
+	ss -Htanp "sport = :$1" 2>/dev/null \
+		| awk '$4 ~ /^(127\.0\.0\.1|0\.0\.0\.0|\*|\[::\]|\[::ffff:127\.0\.0\.1\]):[0-9]+$/ {
+			print $1, $4, "->", $5, ($6 == "" ? "(no process: closed, in the kernel)" : $6) }'
+}
+
+# A client socket goes away by itself: a connection soon, a TIME-WAIT within
+# 60 s (Linux's fixed TCP_TIMEWAIT_LEN). A listener does not.
+PORT_CLIENT_WAIT_S=10
+PORT_TIME_WAIT_S=65
+
+# require_free_port NAME PORT: returns once nothing holds PORT; waits while only
+# client sockets hold it, and fails at once, naming the process, on a listener.
 require_free_port() {
-	port_in_use "$2" && die "port $2 ($1) is in use by another process; choose another with $1=..."
+	local name=$1 port=$2 holders limit started=$SECONDS said=""
+	until port_bindable "$port"; do
+		holders=$(port_holders "$port")
+		[ -n "$holders" ] || holders="(no TCP socket: a UDP socket or another namespace?)"
+		if grep -q '^LISTEN' <<<"$holders"; then
+			die "port $port ($name) is in use: $(grep '^LISTEN' <<<"$holders" | head -n1); choose another with $name=..."
+		fi
+		limit=$PORT_CLIENT_WAIT_S
+		grep -qv '^TIME-WAIT' <<<"$holders" || limit=$PORT_TIME_WAIT_S
+		if [ $((SECONDS - started)) -ge "$limit" ]; then
+			die "port $port ($name) is still held after $((SECONDS - started)) s by: $(paste -sd ';' <<<"$holders"); choose another with $name=..."
+		fi
+		if [ -z "$said" ]; then
+			log "port $port ($name) is held by a client socket, not a server; waiting up to $limit s for it to go: $(paste -sd ';' <<<"$holders")"
+			said=1
+		fi
+		sleep 0.5
+	done
+	[ -z "$said" ] || log "port $port ($name) is free after $((SECONDS - started)) s"
 	return 0
+}
+
+# in_port_list PORT LIST: LIST as in ip_local_reserved_ports ("8080,9000-9100").
+in_port_list() {
+	local item
+	for item in ${2//,/ }; do
+		if [[ $item == *-* ]]; then
+			[ "$1" -ge "${item%-*}" ] && [ "$1" -le "${item#*-}" ] && return 0
+		elif [ "$1" -eq "$item" ]; then
+			return 0
+		fi
+	done
+	return 1
+}
+
+# A port in Linux's ephemeral range can be any outgoing connection's local port
+# at the moment of start (docs/decisions/ports.md): a warning, not a refusal,
+# since a machine may reserve it (ip_local_reserved_ports) or be quiet enough.
+warn_ephemeral_port() {
+	local name=$1 port=$2 low high
+	read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || return 0
+	[ "$port" -ge "$low" ] && [ "$port" -le "$high" ] || return 0
+	in_port_list "$port" "$(cat /proc/sys/net/ipv4/ip_local_reserved_ports 2>/dev/null)" && return 0
+	log "warning: $name=$port lies in the ephemeral port range ($low-$high), where an outgoing connection may hold it and make the start fail; choose a port below $low"
 }
 
 # stop_pid NAME PID SECONDS: SIGTERM, wait, then SIGKILL. 1 if it had to be killed.
@@ -299,6 +366,7 @@ svc_running() {
 
 svc_listening() { alive "$2" && [ -S "$(svc_socket "$1")" ]; }
 
+
 svc_start() {
 	local name=$1 pid env_lines=()
 	svc_running "$name" && return 0
@@ -380,6 +448,8 @@ nginx_stop() {
 
 # Ports are checked before anything starts, so that a taken port fails fast.
 check_ports() {
+	local name
+	for name in PG_PORT REDIS_PORT HTTP_PORT HTTPS_PORT; do warn_ephemeral_port "$name" "${!name}"; done
 	pg_running || require_free_port PG_PORT "$PG_PORT"
 	redis_running || require_free_port REDIS_PORT "$REDIS_PORT"
 	if ! nginx_running; then
