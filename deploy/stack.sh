@@ -366,12 +366,31 @@ svc_running() {
 
 svc_listening() { alive "$2" && [ -S "$(svc_socket "$1")" ]; }
 
+# The group of nginx's workers (NGINX_USER: www-data when root), which the
+# sockets and their folder are given; empty when the workers run as the
+# invoking user, who owns the sockets anyway. Nothing is left for others
+# (docs/decisions/socket-permissions.md).
+socket_group() {
+	local user=${NGINX_USER-www-data}
+	is_root && [ -n "$user" ] || return 0
+	id -gn "$user" 2>/dev/null || die "NGINX_USER '$user' does not exist"
+}
+
+# The folder of the sockets: the owner's, and nginx's group may pass; no one else.
+prepare_socket_dir() {
+	local group
+	group=$(socket_group)
+	mkdir -p "$RUN/sock"
+	[ -z "$group" ] || chgrp "$group" "$RUN/sock"
+	chmod 0750 "$RUN/sock"
+}
 
 svc_start() {
 	local name=$1 pid env_lines=()
 	svc_running "$name" && return 0
 	mapfile -t env_lines < <(auth_env)
-	env_lines+=("CHATSYNC_SOCKET=$(svc_socket "$name")" "DATABASE_URL=$DATABASE_URL" "REDIS_URL=$REDIS_URL")
+	env_lines+=("CHATSYNC_SOCKET=$(svc_socket "$name")" "DATABASE_URL=$DATABASE_URL" "REDIS_URL=$REDIS_URL"
+		"CHATSYNC_SOCKET_GROUP=$(socket_group)")
 	[ "$name" = import ] && env_lines+=("CHATSYNC_MAX_BODY=$IMPORT_MAX_BODY")
 	# Each live request holds a sync-svc thread while it waits (docs/decisions/live-threads.md).
 	[ "$name" = sync ] && env_lines+=("CHATSYNC_THREADS=${SYNC_THREADS:-512}"
@@ -496,7 +515,8 @@ cmd_up() {
 	bash "$REPO/deploy/install-deps.sh" 9>&- || die "deploy/install-deps.sh failed"
 	check_binaries
 	lock_run_dir
-	mkdir -p "$RUN/log" "$RUN/pid" "$RUN/sock" "$RUN/dev"
+	mkdir -p "$RUN/log" "$RUN/pid" "$RUN/dev"
+	prepare_socket_dir
 	check_ports
 	trap up_failed EXIT
 	pg_start

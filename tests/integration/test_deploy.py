@@ -2,9 +2,11 @@
 happens to hold a port is waited for, a listener is named at once), and the
 services' FastCGI sockets are closed to everyone but the service and nginx
 (docs/decisions/ports.md, docs/decisions/socket-permissions.md)."""
+import grp
 import os
 import shutil
 import socket
+import stat
 import struct
 import subprocess
 import tempfile
@@ -106,6 +108,41 @@ class PortStartTest(unittest.TestCase):
         self.assertNotIn("could not bind", done.stderr, "found by the check, not by Postgres")
         # initdb takes a few seconds; no waiting on top of it for a listener
         self.assertLess(took, 30, done.stderr)
+
+
+class SocketPermissionTest(unittest.TestCase):
+    def test_sockets_give_others_nothing_and_nginx_still_reaches_them(self):
+        sock_dir = os.path.join(lib.RUN_DIR, "sock")
+        dir_mode = stat.S_IMODE(os.stat(sock_dir).st_mode)
+        self.assertEqual(dir_mode & 0o007, 0, "%s is mode %04o" % (sock_dir, dir_mode))
+        for name in lib.SERVICES:
+            with self.subTest(service=name):
+                path = os.path.join(sock_dir, name + ".sock")
+                st = os.stat(path)
+                self.assertTrue(stat.S_ISSOCK(st.st_mode), path)
+                mode = stat.S_IMODE(st.st_mode)
+                self.assertEqual(mode & 0o007, 0, "%s is mode %04o" % (path, mode))
+                self.assertEqual(mode & 0o060, 0o060, "nginx's group must be able to connect")
+                if os.geteuid() == 0:  # the workers run as www-data
+                    self.assertEqual(st.st_gid, _gid("www-data"), path)
+                # and nginx, whose workers are not the socket's owner, reaches it
+                self.assertEqual(lib.get("/svc/%s/readyz" % name).status, 200)
+
+    def test_others_cannot_connect_to_a_socket(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to act as another user")
+        path = os.path.join(lib.RUN_DIR, "sock", "chats.sock")
+        probe = ("import socket, sys\n"
+                 "s = socket.socket(socket.AF_UNIX)\n"
+                 "try:\n    s.connect(sys.argv[1])\nexcept PermissionError:\n    sys.exit(3)\n")
+        done = subprocess.run(["runuser", "-u", "nobody", "--", "python3", "-c", probe, path],
+                              capture_output=True, text=True, timeout=30)
+        self.assertEqual(done.returncode, 3, "nobody could connect to %s: %s" % (
+            path, done.stderr))
+
+
+def _gid(group):
+    return grp.getgrnam(group).gr_gid
 
 
 if __name__ == "__main__":
