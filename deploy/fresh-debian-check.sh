@@ -3,7 +3,10 @@
 # test): a new Debian 12 (debootstrap --variant=minbase, nothing but the base
 # system), a clean clone of a branch of this repo in it, and in a chroot
 #   apt-get install make; make up; GET /readyz through nginx; make down
-# so that `make up` itself has to install every package it needs.
+# so that `make up` itself has to install every package it needs; then, in the
+# same chroot, the production install: systemd (not running: a chroot has no
+# PID 1 of its own), deploy/install.sh, and `systemd-analyze verify` of the
+# installed units.
 #
 #   deploy/fresh-debian-check.sh [BRANCH]     (root; BRANCH: the checked-out one)
 #
@@ -92,6 +95,17 @@ chroot "$DIR" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
 		fi
 		make down || status=1
 		dpkg-query -W -f="\${Package}\n" | wc -l | sed "s/^/packages after: /"
-		exit "$status"
+		[ "$status" -eq 0 ] || exit "$status"
+		echo "---- production install: deploy/install.sh, systemd-analyze verify"
+		apt-get install -y -qq --no-install-recommends systemd >/dev/null
+		bash deploy/install.sh
+		id chatsync; id www-data
+		ls -l /etc/chatsync
+		cd /etc/systemd/system
+		systemd-analyze verify chatsync@chats.service chatsync@messages.service \
+			chatsync@sync.service chatsync@import.service chatsync-migrate.service \
+			chatsync-nginx.service chatsync.target
+		echo "systemd-analyze verify: exit $?"
+		systemd-analyze security --offline=true chatsync@.service 2>/dev/null | tail -n1 || true
 	'
-log "passed: make up installed everything and the stack answered 200 on /readyz"
+log "passed: make up installed everything, the stack answered 200 on /readyz, the units verify"

@@ -96,7 +96,9 @@ nginx_config_render() {
 	[ -n "$NGINX_USER" ] && user_directive="user $NGINX_USER;"
 	# limits.conf's geo block: one "ADDRESS 1;" per IMPORT_ALLOW entry
 	for network in ${IMPORT_ALLOW//,/ }; do import_geo+="$network 1; "; done
-	mkdir -p "$out/tmp" "$RUN_DIR/pid" "$RUN_DIR/log" "$RUN_DIR/sock"
+	# only what nginx writes: the sockets' folder belongs to the services (and
+	# under systemd the rest of RUN_DIR is read-only to nginx)
+	mkdir -p "$out/tmp" "$RUN_DIR/pid" "$(dirname "$ERROR_LOG")" "$(dirname "$ACCESS_LOG")"
 	staging=$(mktemp -d "$out/.render.XXXXXX")
 	for template in "$NGINX_TEMPLATE_DIR"/*.conf "$NGINX_TEMPLATE_DIR"/*.js; do
 		sed -e "s|@USER_DIRECTIVE@|$user_directive|g" \
