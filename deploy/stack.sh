@@ -18,6 +18,10 @@
 #   SYNC_THREADS 512, SYNC_THREAD_STACK_KB 128 (sync-svc: one thread per live request)
 # nginx (deploy/nginx-config.sh, read by up and reload): NGINX_PROFILE local,
 #   ROLLOUT_PERCENT 100, LEGACY_BACKEND 127.0.0.1:8081, WRITE_RATE_LIMIT, ...
+# Sockets: RUN/sock 0750, each service's 0660 (CHATSYNC_SOCKET_MODE), group of
+#   NGINX_USER's when root: nginx's workers connect, other users cannot.
+# Ports: a listener on one fails the start naming it; a client socket holding
+#   one is waited for; a port in the ephemeral range gets a warning.
 # Auth: unless CLERK_JWT_ISSUER_DOMAIN names a real issuer, the stack makes a
 # development key (RUN/dev) and points the services and `chatsync token` at it.
 # docs/OPERATIONS.md describes the run folder.
