@@ -4,17 +4,24 @@
 #   make run      the whole stack in the foreground (Ctrl-C stops it)
 #   make up/down  the same in the background
 #   make bench    benchmarks (never part of make test)
+# Every target that compiles first runs deploy/install-deps.sh (instant when
+# nothing is missing), so that a fresh Debian 12 needs only `make` itself.
+# INSTALL_DEPS=0 skips it (deploy/Dockerfile installs its own build packages).
 
 CC      ?= cc
 PKGS    := libpq hiredis jansson libjwt libcurl openssl
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Asked of pkg-config when first used, i.e. in the first recipe, after
+# install-deps has run (on a fresh machine, pkg-config and the .pc files come
+# with it); then kept.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
+INSTALL_DEPS ?= 1
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wpointer-arith -Wcast-qual
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Icommon -Icli $(PKG_CFLAGS) -MMD -MP
-LDLIBS  := $(PKG_LIBS) -lfcgi -lpthread -lm
+LDLIBS   = $(PKG_LIBS) -lfcgi -lpthread -lm
 
 SANITIZE ?=
 ifneq ($(SANITIZE),)
@@ -37,10 +44,20 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 service_objs = $(patsubst %.c,$(OBJ)/%.o,$(wildcard services/$(1)/*.c))
 PROGRAMS := $(SERVICES:%=$(BIN)/%-svc) $(BIN)/chatsync
 
-.PHONY: all test unit run up down bench fmt lint clean
+.PHONY: all test unit run up down bench fmt lint clean install-deps
 all: $(PROGRAMS)
 
-$(OBJ)/%.o: %.c
+# Order-only: it runs before any compile but never makes an object out of date.
+install-deps:
+ifneq ($(INSTALL_DEPS),0)
+	@bash deploy/install-deps.sh
+endif
+
+# Service objects are only named through $$(call ...) below, which would make
+# them intermediate: deleted after each build, then rebuilt every time.
+.SECONDARY:
+
+$(OBJ)/%.o: %.c | install-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -64,9 +81,8 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIB)
 unit: $(UNIT_BIN)
 
 # The test build is a separate, instrumented tree: release objects never mix in.
-test:
-	@bash deploy/install-deps.sh
-	$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin SANITIZE=address,undefined CFLAGS="-O1 -g" all unit
+test: install-deps
+	$(MAKE) --no-print-directory INSTALL_DEPS=0 BUILD=build/asan BIN=build/asan/bin SANITIZE=address,undefined CFLAGS="-O1 -g" all unit
 	python3 tests/run.py --bin build/asan/bin --unit build/asan/tests
 
 run: all

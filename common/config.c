@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum setting_type { SETTING_STRING, SETTING_LONG };
+enum setting_type { SETTING_STRING, SETTING_LONG, SETTING_OCTAL };
 
 struct setting {
 	const char *name;
@@ -22,10 +22,16 @@ struct setting {
 
 #define STR(field) SETTING_STRING, 0, 0, offsetof(struct cs_config, field)
 #define NUM(min, max, field) SETTING_LONG, min, max, offsetof(struct cs_config, field)
+/* a file mode, written and read in octal like chmod's */
+#define MODE(min, max, field) SETTING_OCTAL, min, max, offsetof(struct cs_config, field)
 
 static const struct setting settings[] = {
 	{ "CHATSYNC_SOCKET", NULL, STR(socket_path),
 	  "unix socket a service listens on (deploy/stack.sh sets one per service)" },
+	{ "CHATSYNC_SOCKET_MODE", "0660", MODE(0600, 0770, socket_mode),
+	  "permissions of the socket, octal; nothing for others (0600-0770)" },
+	{ "CHATSYNC_SOCKET_GROUP", NULL, STR(socket_group),
+	  "group given the socket, e.g. nginx workers' (the service must be a member); unset: the process's" },
 	{ "CHATSYNC_THREADS", "32", NUM(1, 20000, threads),
 	  "worker threads per service process (sync-svc: also its live-request budget)" },
 	{ "CHATSYNC_THREAD_STACK_KB", "256", NUM(64, 65536, thread_stack_kb),
@@ -117,10 +123,14 @@ static int load_setting(struct cs_config *cfg, const struct setting *s, char *er
 	long parsed;
 
 	errno = 0;
-	parsed = strtol(value, &end, 10);
+	parsed = strtol(value, &end, s->type == SETTING_OCTAL ? 8 : 10);
 	if (errno || end == value || *end || parsed < s->min || parsed > s->max) {
-		snprintf(err, errlen, "%s: must be an integer from %ld to %ld, got \"%s\"", s->name,
-			 s->min, s->max, value);
+		if (s->type == SETTING_OCTAL)
+			snprintf(err, errlen, "%s: must be an octal mode from %04lo to %04lo, got \"%s\"",
+				 s->name, s->min, s->max, value);
+		else
+			snprintf(err, errlen, "%s: must be an integer from %ld to %ld, got \"%s\"",
+				 s->name, s->min, s->max, value);
 		return -1;
 	}
 	*(long *)(void *)field = parsed;

@@ -16,6 +16,8 @@
 struct cs_config {
 	/* process */
 	char *socket_path;        /* CHATSYNC_SOCKET */
+	long socket_mode;         /* CHATSYNC_SOCKET_MODE */
+	char *socket_group;       /* CHATSYNC_SOCKET_GROUP */
 	long threads;             /* CHATSYNC_THREADS */
 	long thread_stack_kb;     /* CHATSYNC_THREAD_STACK_KB */
 	long max_body;            /* CHATSYNC_MAX_BODY */

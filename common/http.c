@@ -15,6 +15,7 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "sockperm.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
@@ -690,9 +691,9 @@ static int open_socket(struct cs_server *server, char *err, size_t errlen)
 		snprintf(err, errlen, "could not listen on %s: %s", path, strerror(errno));
 		return -1;
 	}
-	/* nginx workers run as another user */
-	chmod(path, 0666);
-	return 0;
+	/* nginx workers run as another user: they reach it through the group */
+	return cs_sockperm_apply(path, server->config.socket_mode, server->config.socket_group, err,
+				 errlen);
 }
 
 static int uses_flag(const struct cs_service *service, unsigned flag)

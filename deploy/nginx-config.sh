@@ -135,7 +135,9 @@ nginx_config_render() {
 	if [ "$ROLLOUT_OVERRIDE_FROM" != none ]; then
 		for network in ${ROLLOUT_OVERRIDE_FROM//,/ }; do override_geo+="$network 1; "; done
 	fi
-	mkdir -p "$out/tmp" "$RUN_DIR/pid" "$RUN_DIR/log" "$RUN_DIR/sock"
+	# only what nginx writes: the sockets' folder belongs to the services (and
+	# under systemd the rest of RUN_DIR is read-only to nginx)
+	mkdir -p "$out/tmp" "$RUN_DIR/pid" "$(dirname "$ERROR_LOG")" "$(dirname "$ACCESS_LOG")"
 	staging=$(mktemp -d "$out/.render.XXXXXX")
 	for template in "$NGINX_TEMPLATE_DIR"/*.conf "$NGINX_TEMPLATE_DIR"/*.js; do
 		sed -e "s|@USER_DIRECTIVE@|$user_directive|g" \

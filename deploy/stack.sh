@@ -20,6 +20,10 @@
 # nginx (deploy/nginx-config.sh, read by up and reload): NGINX_PROFILE local,
 #   ROLLOUT_PERCENT 100, LEGACY_BACKEND 127.0.0.1:8081, WRITE_RATE_LIMIT,
 #   READ_RATE_LIMIT, CONN_PER_ADDRESS, ROLLOUT_OVERRIDE_FROM, ...
+# Sockets: RUN/sock 0750, each service's 0660 (CHATSYNC_SOCKET_MODE), group of
+#   NGINX_USER's when root: nginx's workers connect, other users cannot.
+# Ports: a listener on one fails the start naming it; a client socket holding
+#   one is waited for; a port in the ephemeral range gets a warning.
 # Auth: unless CLERK_JWT_ISSUER_DOMAIN names a real issuer, the stack makes a
 # development key (RUN/dev) and points the services and `chatsync token` at it.
 # docs/OPERATIONS.md describes the run folder.
@@ -89,11 +93,78 @@ tail_log() {
 	echo "----" >&2
 }
 
-port_in_use() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
+# Whether 127.0.0.1:PORT can be bound the way Postgres, Redis and nginx bind it
+# (SO_REUSEADDR, which passes over a former server's TIME-WAIT connections but
+# not over a listener or over a client socket that has PORT as its local port).
+# Asking bind(2) itself is the only exact answer (docs/decisions/ports.md).
+port_bindable() {
+	python3 -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
+}
 
+# The TCP sockets on local port PORT whose address is loopback or a wildcard,
+# in any state: what may keep it from being bound, for the message.
+# One line per socket: STATE LOCAL -> PEER [process].
+port_holders() {
+	ss -Htanp "sport = :$1" 2>/dev/null \
+		| awk '$4 ~ /^(127\.0\.0\.1|0\.0\.0\.0|\*|\[::\]|\[::ffff:127\.0\.0\.1\]):[0-9]+$/ {
+			print $1, $4, "->", $5, ($6 == "" ? "(no process: closed, in the kernel)" : $6) }'
+}
+
+# A client socket goes away by itself: a connection soon, a TIME-WAIT within
+# 60 s (Linux's fixed TCP_TIMEWAIT_LEN). A listener does not.
+PORT_CLIENT_WAIT_S=10
+PORT_TIME_WAIT_S=65
+
+# require_free_port NAME PORT: returns once nothing holds PORT; waits while only
+# client sockets hold it, and fails at once, naming the process, on a listener.
 require_free_port() {
-	port_in_use "$2" && die "port $2 ($1) is in use by another process; choose another with $1=..."
+	local name=$1 port=$2 holders limit started=$SECONDS said=""
+	until port_bindable "$port"; do
+		holders=$(port_holders "$port")
+		[ -n "$holders" ] || holders="(no TCP socket: a UDP socket or another namespace?)"
+		if grep -q '^LISTEN' <<<"$holders"; then
+			die "port $port ($name) is in use: $(grep '^LISTEN' <<<"$holders" | head -n1); choose another with $name=..."
+		fi
+		limit=$PORT_CLIENT_WAIT_S
+		grep -qv '^TIME-WAIT' <<<"$holders" || limit=$PORT_TIME_WAIT_S
+		if [ $((SECONDS - started)) -ge "$limit" ]; then
+			die "port $port ($name) is still held after $((SECONDS - started)) s by: $(paste -sd ';' <<<"$holders"); choose another with $name=..."
+		fi
+		if [ -z "$said" ]; then
+			log "port $port ($name) is held by a client socket, not a server; waiting up to $limit s for it to go: $(paste -sd ';' <<<"$holders")"
+			said=1
+		fi
+		sleep 0.5
+	done
+	[ -z "$said" ] || log "port $port ($name) is free after $((SECONDS - started)) s"
 	return 0
+}
+
+# in_port_list PORT LIST: LIST as in ip_local_reserved_ports ("8080,9000-9100").
+in_port_list() {
+	local item
+	for item in ${2//,/ }; do
+		if [[ $item == *-* ]]; then
+			[ "$1" -ge "${item%-*}" ] && [ "$1" -le "${item#*-}" ] && return 0
+		elif [ "$1" -eq "$item" ]; then
+			return 0
+		fi
+	done
+	return 1
+}
+
+# A port in Linux's ephemeral range can be any outgoing connection's local port
+# at the moment of start (docs/decisions/ports.md): a warning, not a refusal,
+# since a machine may reserve it (ip_local_reserved_ports) or be quiet enough.
+warn_ephemeral_port() {
+	local name=$1 port=$2 low high
+	read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || return 0
+	[ "$port" -ge "$low" ] && [ "$port" -le "$high" ] || return 0
+	in_port_list "$port" "$(cat /proc/sys/net/ipv4/ip_local_reserved_ports 2>/dev/null)" && return 0
+	log "warning: $name=$port lies in the ephemeral port range ($low-$high), where an outgoing connection may hold it and make the start fail; choose a port below $low"
 }
 
 # stop_pid NAME PID SECONDS: SIGTERM, wait, then SIGKILL. 1 if it had to be killed.
@@ -301,11 +372,31 @@ svc_running() {
 
 svc_listening() { alive "$2" && [ -S "$(svc_socket "$1")" ]; }
 
+# The group of nginx's workers (NGINX_USER: www-data when root), which the
+# sockets and their folder are given; empty when the workers run as the
+# invoking user, who owns the sockets anyway. Nothing is left for others
+# (docs/decisions/socket-permissions.md).
+socket_group() {
+	local user=${NGINX_USER-www-data}
+	is_root && [ -n "$user" ] || return 0
+	id -gn "$user" 2>/dev/null || die "NGINX_USER '$user' does not exist"
+}
+
+# The folder of the sockets: the owner's, and nginx's group may pass; no one else.
+prepare_socket_dir() {
+	local group
+	group=$(socket_group)
+	mkdir -p "$RUN/sock"
+	[ -z "$group" ] || chgrp "$group" "$RUN/sock"
+	chmod 0750 "$RUN/sock"
+}
+
 svc_start() {
 	local name=$1 pid env_lines=()
 	svc_running "$name" && return 0
 	mapfile -t env_lines < <(auth_env)
-	env_lines+=("CHATSYNC_SOCKET=$(svc_socket "$name")" "DATABASE_URL=$DATABASE_URL" "REDIS_URL=$REDIS_URL")
+	env_lines+=("CHATSYNC_SOCKET=$(svc_socket "$name")" "DATABASE_URL=$DATABASE_URL" "REDIS_URL=$REDIS_URL"
+		"CHATSYNC_SOCKET_GROUP=$(socket_group)")
 	[ "$name" = import ] && env_lines+=("CHATSYNC_MAX_BODY=$IMPORT_MAX_BODY")
 	# Each live request holds a sync-svc thread while it waits (docs/decisions/live-threads.md).
 	[ "$name" = sync ] && env_lines+=("CHATSYNC_THREADS=${SYNC_THREADS:-512}"
@@ -382,6 +473,8 @@ nginx_stop() {
 
 # Ports are checked before anything starts, so that a taken port fails fast.
 check_ports() {
+	local name
+	for name in PG_PORT REDIS_PORT HTTP_PORT HTTPS_PORT; do warn_ephemeral_port "$name" "${!name}"; done
 	pg_running || require_free_port PG_PORT "$PG_PORT"
 	redis_running || require_free_port REDIS_PORT "$REDIS_PORT"
 	if ! nginx_running; then
@@ -428,7 +521,8 @@ cmd_up() {
 	bash "$REPO/deploy/install-deps.sh" 9>&- || die "deploy/install-deps.sh failed"
 	check_binaries
 	lock_run_dir
-	mkdir -p "$RUN/log" "$RUN/pid" "$RUN/sock" "$RUN/dev"
+	mkdir -p "$RUN/log" "$RUN/pid" "$RUN/dev"
+	prepare_socket_dir
 	check_ports
 	trap up_failed EXIT
 	pg_start

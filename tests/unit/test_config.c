@@ -41,11 +41,35 @@ static void test_config_rejects_out_of_range_naming_the_variable(void **state)
 	unsetenv("DB_POOL_SIZE");
 }
 
+static void test_config_socket_mode_is_octal(void **state)
+{
+	struct cs_config cfg = CS_CONFIG_INIT;
+	char err[256];
+
+	(void)state;
+	unsetenv("CHATSYNC_SOCKET_MODE");
+	assert_int_equal(cs_config_load(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.socket_mode, 0660);
+	cs_config_release(&cfg);
+	setenv("CHATSYNC_SOCKET_MODE", "0600", 1);
+	assert_int_equal(cs_config_load(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.socket_mode, 0600);
+	cs_config_release(&cfg);
+	/* world-writable, and not octal */
+	setenv("CHATSYNC_SOCKET_MODE", "0777", 1);
+	assert_int_equal(cs_config_load(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "CHATSYNC_SOCKET_MODE"));
+	setenv("CHATSYNC_SOCKET_MODE", "0680", 1);
+	assert_int_equal(cs_config_load(&cfg, err, sizeof(err)), -1);
+	unsetenv("CHATSYNC_SOCKET_MODE");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_defaults_apply),
 		cmocka_unit_test(test_config_rejects_out_of_range_naming_the_variable),
+		cmocka_unit_test(test_config_socket_mode_is_octal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
