@@ -3,6 +3,8 @@
 #   make test     sanitizer build into build/asan/, unit + integration tests
 #   make run      the whole stack in the foreground (Ctrl-C stops it)
 #   make up/down  the same in the background
+#   make fuzz     libFuzzer targets (clang) into build/fuzz/, each run FUZZ_SECONDS
+#   make tsan     ThreadSanitizer build into build/tsan/, unit + integration tests
 #   make bench    benchmarks (never part of make test)
 # Every target that compiles first runs deploy/install-deps.sh (instant when
 # nothing is missing), so that a fresh Debian 12 needs only `make` itself.
@@ -44,7 +46,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 service_objs = $(patsubst %.c,$(OBJ)/%.o,$(wildcard services/$(1)/*.c))
 PROGRAMS := $(SERVICES:%=$(BIN)/%-svc) $(BIN)/chatsync
 
-.PHONY: all test unit run up down bench fmt lint clean install-deps
+.PHONY: all test unit tsan fuzz fuzz-build run up down bench fmt lint clean install-deps
 all: $(PROGRAMS)
 
 # Order-only: it runs before any compile but never makes an object out of date.
@@ -80,10 +82,57 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIB)
 
 unit: $(UNIT_BIN)
 
-# The test build is a separate, instrumented tree: release objects never mix in.
+# The test builds are separate, instrumented trees: release objects never mix in.
+# make test runs, in one report: unit and integration tests against the ASan/UBSan
+# build, each fuzz target for FUZZ_TEST_SECONDS, then the unit and integration
+# tests again against the ThreadSanitizer build.
+ASAN_MAKE = $(MAKE) --no-print-directory INSTALL_DEPS=0 BUILD=build/asan BIN=build/asan/bin \
+	    SANITIZE=address,undefined CFLAGS="-O1 -g"
+TSAN_MAKE = $(MAKE) --no-print-directory INSTALL_DEPS=0 BUILD=build/tsan BIN=build/tsan/bin \
+	    SANITIZE=thread CFLAGS="-O1 -g"
+FUZZ_TEST_SECONDS ?= 20
+
 test: install-deps
-	$(MAKE) --no-print-directory INSTALL_DEPS=0 BUILD=build/asan BIN=build/asan/bin SANITIZE=address,undefined CFLAGS="-O1 -g" all unit
-	python3 tests/run.py --bin build/asan/bin --unit build/asan/tests
+	$(ASAN_MAKE) all unit
+	$(MAKE) --no-print-directory INSTALL_DEPS=0 fuzz-build
+	$(TSAN_MAKE) all unit
+	python3 tests/run.py --bin build/asan/bin --unit build/asan/tests \
+	  --fuzz build/fuzz --fuzz-seconds $(FUZZ_TEST_SECONDS) --tsan-build build/tsan
+
+tsan: install-deps
+	$(TSAN_MAKE) all unit
+	python3 tests/run.py --sanitizer thread --bin build/tsan/bin --unit build/tsan/tests
+
+# ---- fuzzing: libFuzzer (clang) with ASan and UBSan, an object tree of its own ----
+# Every tests/fuzz/fuzz_<name>.c is one target, build/fuzz/fuzz_<name>; the library
+# is compiled for it with -fsanitize=fuzzer-no-link so that libFuzzer sees its
+# coverage. tests/fuzz/run.py runs each on a copy of its seed corpus.
+FUZZ_CC      := clang
+FUZZ_SAN     := address,undefined
+FUZZ_OBJ     := build/fuzz/obj
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -fsanitize=fuzzer-no-link,$(FUZZ_SAN) \
+		-fno-sanitize-recover=all -fno-omit-frame-pointer -Icommon $(PKG_CFLAGS) -MMD -MP
+FUZZ_BIN     := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
+
+$(FUZZ_OBJ)/%.o: %.c | install-deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_OBJ)/libchatsync.a: $(COMMON_SRC:%.c=$(FUZZ_OBJ)/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+build/fuzz/fuzz_%: $(FUZZ_OBJ)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)/libchatsync.a
+	$(FUZZ_CC) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $^ $(LDLIBS)
+
+fuzz-build: $(FUZZ_BIN)
+# The targets' objects are not intermediate: a rebuild relinks only what changed.
+.SECONDARY: $(FUZZ_BIN:build/fuzz/%=$(FUZZ_OBJ)/tests/fuzz/%.o)
+
+fuzz: install-deps
+	$(MAKE) --no-print-directory INSTALL_DEPS=0 fuzz-build
+	python3 tests/fuzz/run.py --bin build/fuzz --seconds $(FUZZ_SECONDS)
 
 run: all
 	bash deploy/stack.sh run
@@ -95,7 +144,7 @@ bench: all
 	bash tests/bench/run.sh
 
 fmt:
-	clang-format -i common/*.[ch] services/*/*.[ch] cli/*.[ch] tests/unit/*.c
+	clang-format -i common/*.[ch] services/*/*.[ch] cli/*.[ch] tests/unit/*.c tests/fuzz/*.[ch]
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem --inline-suppr -Icommon common services cli

@@ -21,6 +21,7 @@
  * replace the set under it.
  */
 #include "auth.h"
+#include "auth_internal.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -161,7 +162,7 @@ static int b64url_value(unsigned char c)
  * unused bits, so that each byte string has exactly one encoding. *out is
  * malloc'ed (at least one byte, so that an empty result is not NULL).
  */
-static int b64url_decode(const char *in, size_t len, unsigned char **out, size_t *outlen)
+int cs_auth_b64url_decode(const char *in, size_t len, unsigned char **out, size_t *outlen)
 {
 	unsigned char *buf;
 	uint32_t acc = 0;
@@ -326,7 +327,7 @@ static BIGNUM *jwk_bignum(json_t *jwk, const char *name)
 	if (!json_is_string(v) || json_string_length(v) == 0 ||
 	    json_string_length(v) > AUTH_RSA_MAX_BITS / 6 + 4)
 		return NULL;
-	if (b64url_decode(json_string_value(v), json_string_length(v), &bytes, &len) < 0)
+	if (cs_auth_b64url_decode(json_string_value(v), json_string_length(v), &bytes, &len) < 0)
 		return NULL;
 	if (len > 0 && len <= INT_MAX)
 		bn = BN_bin2bn(bytes, (int)len, NULL);
@@ -793,7 +794,7 @@ static json_t *segment_object(const char *seg, size_t len)
 	json_t *obj;
 	json_error_t jerr;
 
-	if (b64url_decode(seg, len, &bytes, &n) < 0)
+	if (cs_auth_b64url_decode(seg, len, &bytes, &n) < 0)
 		return NULL;
 	/* Parsed before the signature is checked: anyone can send this. */
 	obj = cs_json_load((const char *)bytes, n, CS_LIMIT_TOKEN_DEPTH, &jerr);
@@ -884,7 +885,7 @@ int cs_auth_verify(struct cs_auth *auth, const char *token, size_t len, long lon
 		goto out;
 	}
 
-	if (sig_len == 0 || b64url_decode(sig, sig_len, &sig_bytes, &sig_bytes_len) < 0) {
+	if (sig_len == 0 || cs_auth_b64url_decode(sig, sig_len, &sig_bytes, &sig_bytes_len) < 0) {
 		fail(err, errlen, "token signature is not base64url");
 		goto out;
 	}

@@ -86,6 +86,13 @@ int cs_cursor_decode(struct cs_arena *arena, const char *cursor, long long *numb
 	parsed = strtoll((char *)raw, &end, 10);
 	if (errno || end != colon || end == (char *)raw)
 		return -1;
+	/*
+	 * One cursor per position: a text that decodes but is not what
+	 * cs_cursor_encode makes (unused bits set, "+5", " 5", "05") is refused.
+	 */
+	if (strcmp(cs_cursor_encode(arena, parsed, colon + 1, o - (size_t)(colon + 1 - (char *)raw)),
+		   cursor) != 0)
+		return -1;
 	*number = parsed;
 	*text = colon + 1;
 	*len = o - (size_t)(colon + 1 - (char *)raw);

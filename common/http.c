@@ -15,6 +15,7 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "router.h"
 #include "sockperm.h"
 
 #include <errno.h>
@@ -109,9 +110,8 @@ const char *cs_http_param(const struct cs_request *req, const char *cgi_name)
 	return FCGX_GetParam(cgi_name, ((FCGX_Request *)req->fcgi)->envp);
 }
 
-const char *cs_http_query(struct cs_request *req, const char *name)
+const char *cs_http_query_value(struct cs_arena *arena, const char *query, const char *name)
 {
-	const char *query = cs_http_param(req, "QUERY_STRING");
 	size_t name_len = strlen(name);
 
 	while (query && *query) {
@@ -123,13 +123,18 @@ const char *cs_http_query(struct cs_request *req, const char *name)
 			const char *value = eq ? eq + 1 : query + pair_len;
 			size_t value_len = (size_t)(query + pair_len - value);
 
-			return cs_http_decode(&req->arena, value, value_len, NULL, 1);
+			return cs_http_decode(arena, value, value_len, NULL, 1);
 		}
 		query += pair_len;
 		if (*query == '&')
 			query++;
 	}
 	return NULL;
+}
+
+const char *cs_http_query(struct cs_request *req, const char *name)
+{
+	return cs_http_query_value(&req->arena, cs_http_param(req, "QUERY_STRING"), name);
 }
 
 int cs_http_query_long(struct cs_request *req, const char *name, long long fallback,
@@ -194,9 +199,8 @@ int cs_http_body_object(struct cs_request *req, const char *const *allowed, json
 	return 0;
 }
 
-int cs_http_if_match(struct cs_request *req, long long *version, struct cs_error *err)
+int cs_http_parse_if_match(const char *value, long long *version, struct cs_error *err)
 {
-	const char *value = cs_http_param(req, "HTTP_IF_MATCH");
 	int quoted;
 	char *end;
 	long long parsed;
@@ -208,13 +212,18 @@ int cs_http_if_match(struct cs_request *req, long long *version, struct cs_error
 		value += 2;
 	quoted = *value == '"';
 	value += quoted;
+	/* digits only: strtoll alone would take " -3" (leading blanks, a sign) */
 	errno = 0;
-	parsed = strtoll(value, &end, 10);
-	if (errno || end == value || *value == '-' || *value == '+' ||
-	    strcmp(end, quoted ? "\"" : "") != 0)
+	parsed = *value >= '0' && *value <= '9' ? strtoll(value, &end, 10) : -1;
+	if (parsed < 0 || errno || strcmp(end, quoted ? "\"" : "") != 0)
 		return cs_error_set(err, 400, "If-Match: must be a version such as \"17\"");
 	*version = parsed;
 	return 1;
+}
+
+int cs_http_if_match(struct cs_request *req, long long *version, struct cs_error *err)
+{
+	return cs_http_parse_if_match(cs_http_param(req, "HTTP_IF_MATCH"), version, err);
 }
 
 void cs_http_etag(struct cs_request *req, const char *version)
@@ -373,60 +382,6 @@ void cs_http_abandon(struct cs_request *req)
 
 /* ---- routing ---- */
 
-/* Splits the path into decoded segments; -1 on a malformed escape. */
-static int split_path(struct cs_request *req, const char *path, const char **segs, size_t *lens,
-		      int max, int *count)
-{
-	int n = 0;
-
-	if (*path != '/')
-		return -1;
-	while (*path == '/') {
-		size_t len;
-
-		path++;
-		len = strcspn(path, "/");
-		if (len == 0 && !*path)
-			break; /* trailing slash */
-		if (n == max)
-			return -1;
-		segs[n] = cs_http_decode(&req->arena, path, len, &lens[n], 0);
-		if (!segs[n])
-			return -1;
-		n++;
-		path += len;
-	}
-	*count = n;
-	return 0;
-}
-
-/* 1 when the route's pattern matches; fills req->params. */
-static int match_pattern(struct cs_request *req, const char *pattern, const char **segs,
-			 const size_t *lens, int count)
-{
-	int i = 0, nparams = 0;
-
-	while (*pattern == '/') {
-		size_t len;
-
-		pattern++;
-		len = strcspn(pattern, "/");
-		if (i == count)
-			return 0;
-		if (*pattern == ':') {
-			if (nparams == CS_ROUTE_MAX_PARAMS)
-				return 0;
-			req->params[nparams] = segs[i];
-			req->param_lens[nparams++] = lens[i];
-		} else if (len != lens[i] || memcmp(pattern, segs[i], len) != 0) {
-			return 0;
-		}
-		pattern += len;
-		i++;
-	}
-	return i == count;
-}
-
 static int same_method(const char *route_method, const char *method)
 {
 	return !strcmp(route_method, method) || (!strcmp(method, "HEAD") && !strcmp(route_method, "GET"));
@@ -580,20 +535,20 @@ static size_t dispatch(struct cs_request *req)
 {
 	const struct cs_service *service = req->server->service;
 	const char *path = local_path(req->server, req->path);
-	const char *segs[16];
-	size_t lens[16], i;
-	int count = 0, path_matched = 0;
+	struct cs_router_path segments;
+	size_t i;
+	int path_matched = 0;
 	struct cs_buf allow = CS_BUF_INIT;
 
-	if (split_path(req, path, segs, lens, 16, &count) < 0) {
+	if (cs_router_split(&req->arena, path, &segments) < 0) {
 		cs_http_error(req, 400, "path: malformed");
 		return service->route_count + BUILTIN_NOT_FOUND;
 	}
-	if (count == 1 && !strcmp(req->method, "GET")) {
+	if (segments.count == 1 && !strcmp(req->method, "GET")) {
 		static const cs_handler builtins[] = { handle_healthz, handle_readyz, handle_metrics };
 
 		for (i = 0; i < 3; i++) {
-			if (!strcmp(segs[0], builtin_names[i])) {
+			if (!strcmp(segments.segs[0], builtin_names[i])) {
 				builtins[i](req);
 				return service->route_count + i;
 			}
@@ -602,7 +557,8 @@ static size_t dispatch(struct cs_request *req)
 	for (i = 0; i < service->route_count; i++) {
 		const struct cs_route *route = &service->routes[i];
 
-		if (!match_pattern(req, route->pattern, segs, lens, count))
+		if (!cs_router_match(route->pattern, &segments, req->params, req->param_lens,
+				     CS_ROUTE_MAX_PARAMS))
 			continue;
 		path_matched = 1;
 		if (!same_method(route->method, req->method)) {

@@ -95,6 +95,8 @@ int cs_server_stopping(const struct cs_server *server);
 const char *cs_http_param(const struct cs_request *req, const char *cgi_name);
 /* A query parameter, percent-decoded into the arena, or NULL when absent. */
 const char *cs_http_query(struct cs_request *req, const char *name);
+/* The same from a query string ("a=1&b=x%20y"; NULL is an empty one): the first name= wins. */
+const char *cs_http_query_value(struct cs_arena *arena, const char *query, const char *name);
 
 /*
  * Parses req->body as a JSON object whose keys are all in allowed
@@ -105,6 +107,8 @@ int cs_http_body_object(struct cs_request *req, const char *const *allowed, json
 			struct cs_error *err);
 /* If-Match: 0 when absent, 1 with *version, -1 (400 in err) when malformed. */
 int cs_http_if_match(struct cs_request *req, long long *version, struct cs_error *err);
+/* The same from the header's value (NULL: absent): "17", "\"17\"", W/"17" or "*". */
+int cs_http_parse_if_match(const char *value, long long *version, struct cs_error *err);
 /* ETag: "<version>" from a version's text. */
 void cs_http_etag(struct cs_request *req, const char *version);
 

@@ -627,10 +627,11 @@ static int read_role(struct reader *r, struct message *m)
 		return reject(r, "role: missing");
 	if (!is_string(role))
 		return reject(r, "role: must be a string");
-	if (short_string(role, m->role) < 0 ||
-	    (strcmp(m->role, "user") != 0 && strcmp(m->role, "assistant") != 0))
-		return reject(r, "role: must be \"user\" or \"assistant\", not %.*s",
-			      (int)(role->len > 40 ? 40 : role->len), role->p);
+	/* the reason goes into a COPY line: it may quote the role only once decoded (UTF-8) */
+	if (short_string(role, m->role) < 0)
+		return reject(r, "role: must be \"user\" or \"assistant\"");
+	if (strcmp(m->role, "user") != 0 && strcmp(m->role, "assistant") != 0)
+		return reject(r, "role: must be \"user\" or \"assistant\", not \"%s\"", m->role);
 	return 0;
 }
 

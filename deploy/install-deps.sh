@@ -11,6 +11,7 @@ packages=(
   nginx libnginx-mod-http-js
   openssl curl python3 procps iproute2
   wrk nghttp2-client
+  clang libclang-rt-14-dev
 )
 
 # One dpkg-query for all of them: `make` runs this script before every build,

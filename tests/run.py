@@ -8,14 +8,20 @@
 3. runs every tests/integration/test_*.py against it (unittest);
 4. stops the stack, whatever happened;
 5. counts each service log with a sanitizer report as a failure;
-6. prints the results per suite and, as its last line, "N passed, M failed".
+6. with --fuzz DIR, runs each libFuzzer target of DIR for --fuzz-seconds
+   (tests/fuzz/run.py), a target that crashes being a failure;
+7. with --tsan-build DIR, does 1-5 again with DIR/tests and DIR/bin, a
+   ThreadSanitizer build (make tsan alone is --sanitizer thread);
+8. prints the results per suite and, as its last line, "N passed, M failed".
 
 Exit status 1 when anything failed or nothing ran.
 
-    python3 tests/run.py [--bin DIR] [--unit DIR] [-k PATTERN]...
+    python3 tests/run.py [--bin DIR] [--unit DIR] [--sanitizer address|thread]
+                         [--fuzz DIR [--fuzz-seconds S]] [--tsan-build DIR] [-k PATTERN]...
 
--k selects unit binaries and integration tests whose name contains PATTERN
-(unittest's -k rules); the stack starts only when an integration test is selected.
+-k selects unit binaries, integration tests and fuzz targets whose name contains
+PATTERN (unittest's -k rules); the stack starts only when an integration test is
+selected.
 """
 import argparse
 import glob
@@ -26,6 +32,9 @@ import shutil
 import subprocess
 import sys
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
+import run as fuzz_runner  # noqa: E402  tests/fuzz/run.py
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 STACK_SCRIPT = os.path.join(REPO, "deploy", "stack.sh")
@@ -58,12 +67,17 @@ STACK_ENV = {
     "REDIS_RETRY_MS": "500",
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+    # A race is reported and the service goes on, so that one run shows them all.
+    "TSAN_OPTIONS": "halt_on_error=0:second_deadlock_stack=1",
 }
 # The test stack always uses its own development issuer, key and stores.
 UNSET_FOR_STACK = ("CLERK_JWT_ISSUER_DOMAIN", "CLERK_AUTHORIZED_PARTIES", "JWT_AUDIENCE",
                    "JWKS_FILE", "JWKS_URL", "DEV_KEY_FILE", "IMPORT_TOKEN", "DATABASE_URL",
                    "REDIS_URL", "CHATSYNC_HTTP", "CHATSYNC_SOCKET")
-SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+SANITIZER_MARKS = {
+    "address": ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"),
+    "thread": ("WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer"),
+}
 UNIT_TIMEOUT_S = 300
 STACK_TIMEOUT_S = 600
 
@@ -87,8 +101,8 @@ CMOCKA_PASSED = re.compile(r"^\[  PASSED  \] (\d+) test", re.M)
 CMOCKA_FAILED = re.compile(r"^\[  FAILED  \] (\d+) test", re.M)
 
 
-def run_unit(unit_dir, patterns):
-    suite = Suite("unit")
+def run_unit(unit_dir, patterns, label=""):
+    suite = Suite("unit" + label)
     binaries = sorted(p for p in glob.glob(os.path.join(unit_dir, "test_*"))
                       if os.path.isfile(p) and os.access(p, os.X_OK))
     binaries = [p for p in binaries if selected(os.path.basename(p), patterns)]
@@ -169,8 +183,8 @@ def load_integration(patterns):
     return suite
 
 
-def run_integration(tests):
-    suite = Suite("integration")
+def run_integration(tests, label=""):
+    suite = Suite("integration" + label)
     banner("integration tests: %d" % tests.countTestCases())
     result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2).run(tests)
     suite.failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
@@ -179,14 +193,14 @@ def run_integration(tests):
     return suite
 
 
-def scan_sanitizer_logs(run_dir):
-    suite = Suite("sanitizers")
+def scan_sanitizer_logs(run_dir, marks, label=""):
+    suite = Suite("sanitizers" + label)
     banner("sanitizer reports in %s/log" % run_dir)
     clean = 0  # a clean log is no test: only a report counts (as a failure)
     for path in sorted(glob.glob(os.path.join(run_dir, "log", "*.log"))):
         with open(path, errors="replace") as f:
             lines = f.read().splitlines()
-        hits = [i for i, line in enumerate(lines) if any(m in line for m in SANITIZER_MARKS)]
+        hits = [i for i, line in enumerate(lines) if any(m in line for m in marks)]
         if not hits:
             clean += 1
             continue
@@ -200,7 +214,7 @@ def scan_sanitizer_logs(run_dir):
     return suite
 
 
-def run_stack_tests(bin_dir, tests):
+def run_stack_tests(bin_dir, tests, marks, label=""):
     """Steps 2-5; returns the suites."""
     suites = []
     env = stack_env(bin_dir)
@@ -218,14 +232,44 @@ def run_stack_tests(bin_dir, tests):
             suites.append(setup)
         else:
             export_coordinates(env)
-            suites.append(run_integration(tests))
+            suites.append(run_integration(tests, label))
     finally:
         banner("stopping the private stack")
         if stack("down", env) != 0:
             teardown = Suite("stack")
             teardown.failed, teardown.notes = 1, ["stack.sh down failed: processes may be left"]
             suites.append(teardown)
-    suites.append(scan_sanitizer_logs(RUN_DIR))
+    suites.append(scan_sanitizer_logs(RUN_DIR, marks, label))
+    return suites
+
+
+# ---- 6. fuzzing ----
+
+def run_fuzz(fuzz_dir, seconds, jobs, patterns):
+    suite = Suite("fuzz")
+    banner("fuzz targets in %s" % fuzz_dir)
+    for r in fuzz_runner.run_all(fuzz_dir, seconds, jobs, patterns):
+        if r["ok"]:
+            suite.passed += 1
+        else:
+            suite.failed += 1
+            suite.notes.append("%s: %s" % (r["name"], r["note"] or "failed"))
+    if suite.passed + suite.failed == 0 and not patterns:
+        suite.failed, suite.notes = 1, ["no fuzz target in %s" % fuzz_dir]
+    return suite
+
+
+def run_pass(bin_dir, unit_dir, patterns, sanitizer, label=""):
+    """Steps 1-5 against one build; returns the suites."""
+    suites = [run_unit(unit_dir, patterns, label)]
+    try:
+        tests = load_integration(patterns)
+    except Exception as e:  # an integration file that does not even import
+        broken = Suite("integration" + label)
+        broken.failed, broken.notes = 1, ["could not load the integration tests: %r" % (e,)]
+        return suites + [broken]
+    if tests.countTestCases():
+        suites += run_stack_tests(bin_dir, tests, SANITIZER_MARKS[sanitizer], label)
     return suites
 
 
@@ -234,7 +278,7 @@ def run_stack_tests(bin_dir, tests):
 def report(suites):
     banner("results")
     for suite in suites:
-        print("%-12s %4d passed %4d failed %4d skipped" % (suite.name, suite.passed, suite.failed,
+        print("%-18s %4d passed %4d failed %4d skipped" % (suite.name, suite.passed, suite.failed,
                                                            suite.skipped))
         for note in suite.notes:
             print("    " + note)
@@ -250,22 +294,28 @@ def main():
                         help="service and CLI binaries (default build/asan/bin)")
     parser.add_argument("--unit", default=os.path.join(REPO, "build", "asan", "tests"),
                         help="cmocka test binaries (default build/asan/tests)")
+    parser.add_argument("--sanitizer", choices=sorted(SANITIZER_MARKS), default="address",
+                        help="whose reports in the service logs fail the run (default address)")
+    parser.add_argument("--fuzz", metavar="DIR", help="also run the libFuzzer targets of DIR")
+    parser.add_argument("--fuzz-seconds", type=int, default=20, help="per target (default 20)")
+    parser.add_argument("--fuzz-jobs", type=int, default=2, help="targets at once (default 2)")
+    parser.add_argument("--tsan-build", metavar="DIR",
+                        help="then the unit and integration tests again with DIR/tests and "
+                             "DIR/bin, a ThreadSanitizer build")
     parser.add_argument("-k", dest="patterns", action="append", default=[],
                         help="only tests whose name contains this (repeatable)")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # in order with the children's output
-    bin_dir, unit_dir = os.path.abspath(args.bin), os.path.abspath(args.unit)
 
-    suites = [run_unit(unit_dir, args.patterns)]
-    try:
-        tests = load_integration(args.patterns)
-    except Exception as e:  # an integration file that does not even import
-        broken = Suite("integration")
-        broken.failed, broken.notes = 1, ["could not load the integration tests: %r" % (e,)]
-        suites.append(broken)
-        tests = None
-    if tests is not None and tests.countTestCases():
-        suites += run_stack_tests(bin_dir, tests)
+    suites = run_pass(os.path.abspath(args.bin), os.path.abspath(args.unit), args.patterns,
+                      args.sanitizer)
+    if args.fuzz:
+        suites.append(run_fuzz(os.path.abspath(args.fuzz), args.fuzz_seconds, args.fuzz_jobs,
+                               args.patterns))
+    if args.tsan_build:
+        tsan = os.path.abspath(args.tsan_build)
+        suites += run_pass(os.path.join(tsan, "bin"), os.path.join(tsan, "tests"), args.patterns,
+                           "thread", "-tsan")
     sys.exit(report(suites))
 
 

@@ -33,8 +33,14 @@ static void test_cursor_round_trips_number_and_text(void **state)
 static void test_cursor_rejects_malformed_input(void **state)
 {
 	struct cs_arena arena = CS_ARENA_INIT;
+	/*
+	 * The last five were found by tests/fuzz/fuzz_cursor: they decoded although
+	 * cs_cursor_encode never makes them ("Mjr" is "Mjo", "2:", with unused bits
+	 * set; strtoll took a sign, a blank, a leading zero).
+	 */
 	const char *bad[] = { "", "!!!!", "a", "aGVsbG8", /* "hello": no colon */
-			      "OmFiYw" /* ":abc": no number */ };
+			      "OmFiYw" /* ":abc": no number */, "Mjr", "KzU6eA" /* "+5:x" */,
+			      "IDU6eA" /* " 5:x" */, "MDU6eA" /* "05:x" */, "LTA6eA" /* "-0:x" */ };
 	const char *text;
 	size_t len, i;
 	long long number;
@@ -42,6 +48,8 @@ static void test_cursor_rejects_malformed_input(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(cs_cursor_decode(&arena, bad[i], &number, &text, &len), -1);
+	assert_int_equal(cs_cursor_decode(&arena, "Mjo", &number, &text, &len), 0);
+	assert_true(number == 2 && len == 0);
 	cs_arena_release(&arena);
 }
 

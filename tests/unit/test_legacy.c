@@ -42,6 +42,25 @@ static void expect_reject(enum cs_legacy_table table, const char *row, const cha
 		fail_msg("line \"%s\" does not give the reason \"%s\"", line, reason);
 }
 
+/*
+ * Found by tests/fuzz/fuzz_legacy: the reason of a bad role quoted the raw
+ * bytes of the row, so that a role that is not UTF-8 made a line COPY refuses
+ * (and the whole import fail) instead of one rejected row.
+ */
+static void test_bad_role_reason_is_utf8_for_copy(void **state)
+{
+	int rejected = -1;
+	const char *line = stage(CS_LEGACY_MESSAGES,
+				 "{\"id\":\"m1\",\"chat_id\":\"c1\",\"user_id\":\"u1\","
+				 "\"content\":\"hi\",\"role\":\"user\xbe\",\"timestamp\":1}",
+				 &rejected);
+
+	(void)state;
+	assert_int_equal(rejected, 1);
+	assert_null(strchr(line, '\xbe'));
+	assert_non_null(strstr(line, "\trole: must be \"user\" or \"assistant\"\tm1\t"));
+}
+
 static void test_chat_row_becomes_its_columns(void **state)
 {
 	(void)state;
@@ -205,6 +224,7 @@ int main(void)
 		cmocka_unit_test(test_sync_status_rows),
 		cmocka_unit_test(test_member_names_with_escapes_and_repeats),
 		cmocka_unit_test(test_tables_and_members),
+		cmocka_unit_test(test_bad_role_reason_is_utf8_for_copy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
