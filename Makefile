@@ -3,6 +3,7 @@
 #   make test     sanitizer build into build/asan/, unit + integration tests
 #   make run      the whole stack in the foreground (Ctrl-C stops it)
 #   make up/down  the same in the background
+#   make faults   the long faults test: kill -9 and broken links under load, history check
 #   make bench    benchmarks (never part of make test)
 
 CC      ?= cc
@@ -37,7 +38,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 service_objs = $(patsubst %.c,$(OBJ)/%.o,$(wildcard services/$(1)/*.c))
 PROGRAMS := $(SERVICES:%=$(BIN)/%-svc) $(BIN)/chatsync
 
-.PHONY: all test unit run up down bench fmt lint clean
+.PHONY: all test unit faults run up down bench fmt lint clean
 all: $(PROGRAMS)
 
 $(OBJ)/%.o: %.c
@@ -68,6 +69,12 @@ test:
 	@bash deploy/install-deps.sh
 	$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin SANITIZE=address,undefined CFLAGS="-O1 -g" all unit
 	python3 tests/run.py --bin build/asan/bin --unit build/asan/tests
+
+# The long form of the faults test that `make test` runs short (tests/faults/).
+faults:
+	@bash deploy/install-deps.sh
+	$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin SANITIZE=address,undefined CFLAGS="-O1 -g" all
+	python3 tests/faults/faults.py --long --bin build/asan/bin
 
 run: all
 	bash deploy/stack.sh run

@@ -8,14 +8,18 @@
 3. runs every tests/integration/test_*.py against it (unittest);
 4. stops the stack, whatever happened;
 5. counts each service log with a sanitizer report as a failure;
-6. prints the results per suite and, as its last line, "N passed, M failed".
+6. runs the faults test in its short form (tests/faults/faults.py --short: its own
+   private stack, kill -9 and broken links under load, then a history check), each
+   of its checks counted in the suite "faults";
+7. prints the results per suite and, as its last line, "N passed, M failed".
 
 Exit status 1 when anything failed or nothing ran.
 
     python3 tests/run.py [--bin DIR] [--unit DIR] [-k PATTERN]...
 
 -k selects unit binaries and integration tests whose name contains PATTERN
-(unittest's -k rules); the stack starts only when an integration test is selected.
+(unittest's -k rules); the stack starts only when an integration test is selected;
+the faults suite runs when no -k is given or one is a part of "faults".
 """
 import argparse
 import glob
@@ -51,6 +55,9 @@ UNSET_FOR_STACK = ("CLERK_JWT_ISSUER_DOMAIN", "CLERK_AUTHORIZED_PARTIES", "JWT_A
                    "REDIS_URL", "CHATSYNC_HTTP", "CHATSYNC_SOCKET")
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 UNIT_TIMEOUT_S = 300
+FAULTS_SCRIPT = os.path.join(REPO, "tests", "faults", "faults.py")
+FAULTS_TIMEOUT_S = 600  # faults.py keeps its own, shorter deadline; this is the backstop
+FAULTS_RESULT = re.compile(r"^faults: (\d+) passed, (\d+) failed$")
 STACK_TIMEOUT_S = 600
 
 
@@ -215,7 +222,41 @@ def run_stack_tests(bin_dir, tests):
     return suites
 
 
-# ---- 6. the report ----
+# ---- 6. the faults test ----
+
+def run_faults(bin_dir):
+    """tests/faults/faults.py --short, its output shown as it comes; its last line
+    gives the counts."""
+    suite = Suite("faults")
+    banner("faults under load: tests/faults/faults.py --short")
+    counts = None
+    try:
+        with subprocess.Popen([sys.executable, FAULTS_SCRIPT, "--short", "--bin", bin_dir],
+                              cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+            try:
+                for line in proc.stdout:
+                    print(line, end="")
+                    match = FAULTS_RESULT.match(line.strip())
+                    if match:
+                        counts = (int(match.group(1)), int(match.group(2)))
+                proc.wait(FAULTS_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                suite.notes.append("faults.py timed out after %d s" % FAULTS_TIMEOUT_S)
+        code = proc.returncode
+    except OSError as e:
+        code = None
+        suite.notes.append("could not run faults.py: %s" % e)
+    if counts:
+        suite.passed, suite.failed = counts
+    if code != 0 and suite.failed == 0:
+        suite.failed = 1
+        suite.notes.append("faults.py exited with %s and counted no failure" % code)
+    return suite
+
+
+# ---- 7. the report ----
 
 def report(suites):
     banner("results")
@@ -252,6 +293,8 @@ def main():
         tests = None
     if tests is not None and tests.countTestCases():
         suites += run_stack_tests(bin_dir, tests)
+    if selected("faults", args.patterns):
+        suites.append(run_faults(bin_dir))
     sys.exit(report(suites))
 
 
