@@ -138,6 +138,10 @@ def main():
     parser.add_argument("--deadline", type=int, help="seconds for the whole run")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--only", action="append", default=[], metavar="TEXT",
+                        help="only the faults whose name contains TEXT (repeatable)")
+    parser.add_argument("--fault-seconds", type=float,
+                        help="length of each delay, blackhole and pause (default: the form's)")
     args = parser.parse_args()
     profile_name = args.profile or "short"
     prof = PROFILES[profile_name]
@@ -186,9 +190,11 @@ def main():
         time.sleep(prof["gap_s"] * 2)
 
         nem = nemesis.Nemesis(lambda cmd: driver.stack(cmd, env, timeout=120), RUN_DIR,
-                              pg_proxy, redis_proxy, prof["fault_s"], prof["down_s"])
+                              pg_proxy, redis_proxy, args.fault_seconds or prof["fault_s"],
+                              prof["down_s"])
+        plan = [f for f in nem.schedule() if not args.only or any(t in f[0] for t in args.only)]
         for round_no in range(prof["rounds"]):
-            for name, services, action in nem.schedule():
+            for name, services, action in plan:
                 print("faults: [%6.1f s] %s" % (time.monotonic() - started, name), flush=True)
                 fault = nemesis.Fault(name, services)
                 fault.started = time.monotonic()
