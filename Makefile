@@ -5,6 +5,7 @@
 #   make up/down  the same in the background
 #   make fuzz     libFuzzer targets (clang) into build/fuzz/, each run FUZZ_SECONDS
 #   make tsan     ThreadSanitizer build into build/tsan/, unit + integration tests
+#   make faults   the long faults test: kill -9 and broken links under load, history check
 #   make bench    benchmarks (never part of make test)
 # Every target that compiles first runs deploy/install-deps.sh (instant when
 # nothing is missing), so that a fresh Debian 12 needs only `make` itself.
@@ -46,7 +47,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 service_objs = $(patsubst %.c,$(OBJ)/%.o,$(wildcard services/$(1)/*.c))
 PROGRAMS := $(SERVICES:%=$(BIN)/%-svc) $(BIN)/chatsync
 
-.PHONY: all test unit tsan fuzz fuzz-build run up down bench fmt lint clean install-deps
+.PHONY: all test unit tsan fuzz fuzz-build faults run up down bench fmt lint clean install-deps
 all: $(PROGRAMS)
 
 # Order-only: it runs before any compile but never makes an object out of date.
@@ -133,6 +134,11 @@ fuzz-build: $(FUZZ_BIN)
 fuzz: install-deps
 	$(MAKE) --no-print-directory INSTALL_DEPS=0 fuzz-build
 	python3 tests/fuzz/run.py --bin build/fuzz --seconds $(FUZZ_SECONDS)
+
+# The long form of the faults test that `make test` runs short (tests/faults/).
+faults: install-deps
+	$(ASAN_MAKE) all
+	python3 tests/faults/faults.py --long --bin build/asan/bin
 
 run: all
 	bash deploy/stack.sh run

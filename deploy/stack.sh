@@ -17,6 +17,9 @@
 #   CHATSYNC_RUN_DIR  run folder           CHATSYNC_BIN_DIR  where the binaries are
 #   PG_PORT 15432  REDIS_PORT 16379  HTTP_PORT 8080  HTTPS_PORT 8443
 #   SYNC_THREADS 512, SYNC_THREAD_STACK_KB 128 (sync-svc: one thread per live request)
+#   SERVICE_DATABASE_URL, SERVICE_REDIS_URL: what the services connect to, when
+#   not the stack's own Postgres and Redis (tests/faults/ puts a proxy between)
+# Each service runs under deploy/supervise.sh, which restarts it when it dies.
 # nginx (deploy/nginx-config.sh, read by up and reload): NGINX_PROFILE local,
 #   ROLLOUT_PERCENT 100, LEGACY_BACKEND 127.0.0.1:8081, WRITE_RATE_LIMIT,
 #   READ_RATE_LIMIT, CONN_PER_ADDRESS, ROLLOUT_OVERRIDE_FROM, ...
@@ -43,6 +46,8 @@ IMPORT_MAX_BODY=67108864 # nginx routes.conf: client_max_body_size 64m on /api/i
 PGDATA=$RUN/pg/data
 DATABASE_URL=postgresql://chatsync@127.0.0.1:$PG_PORT/chatsync
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+SERVICE_DATABASE_URL=${SERVICE_DATABASE_URL:-$DATABASE_URL}
+SERVICE_REDIS_URL=${SERVICE_REDIS_URL:-$REDIS_URL}
 STOP_TIMEOUT_S=5 # a service must exit within 2 s of SIGTERM; after 5 s it is killed
 
 # shellcheck source-path=SCRIPTDIR source=nginx-config.sh
@@ -359,18 +364,30 @@ dev_token() {
 
 # ---- services ----
 
+# Each service runs under deploy/supervise.sh. RUN/pid/NAME.pid is the
+# service's PID (the supervisor rewrites it at every restart: tests kill it),
+# RUN/pid/NAME.supervisor.pid the supervisor's (what `down` stops).
 svc_pidfile() { echo "$RUN/pid/$1.pid"; }
+svc_supervisor_pidfile() { echo "$RUN/pid/$1.supervisor.pid"; }
 svc_socket() { echo "$RUN/sock/$1.sock"; }
 
-# Ours: alive, and started with this run folder's socket (guards against a
-# recycled PID).
-svc_running() {
-	local pid
-	pid=$(read_pid "$(svc_pidfile "$1")") && alive "$pid" \
-		&& tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF "CHATSYNC_SOCKET=$(svc_socket "$1")"
+# Started with this run folder's socket (guards against a recycled PID).
+ours() {
+	alive "$2" && tr '\0' '\n' 2>/dev/null <"/proc/$2/environ" | grep -qxF "CHATSYNC_SOCKET=$(svc_socket "$1")"
 }
 
-svc_listening() { alive "$2" && [ -S "$(svc_socket "$1")" ]; }
+svc_running() {
+	local pid
+	pid=$(read_pid "$(svc_supervisor_pidfile "$1")") && ours "$1" "$pid"
+}
+
+# The service's PID while it runs, else nothing.
+svc_pid() {
+	local pid
+	pid=$(read_pid "$(svc_pidfile "$1")") && ours "$1" "$pid" && echo "$pid"
+}
+
+svc_listening() { svc_pid "$1" >/dev/null && [ -S "$(svc_socket "$1")" ]; }
 
 # The group of nginx's workers (NGINX_USER: www-data when root), which the
 # sockets and their folder are given; empty when the workers run as the
@@ -395,32 +412,37 @@ svc_start() {
 	local name=$1 pid env_lines=()
 	svc_running "$name" && return 0
 	mapfile -t env_lines < <(auth_env)
-	env_lines+=("CHATSYNC_SOCKET=$(svc_socket "$name")" "DATABASE_URL=$DATABASE_URL" "REDIS_URL=$REDIS_URL"
-		"CHATSYNC_SOCKET_GROUP=$(socket_group)")
+	env_lines+=("CHATSYNC_SOCKET=$(svc_socket "$name")" "DATABASE_URL=$SERVICE_DATABASE_URL"
+		"REDIS_URL=$SERVICE_REDIS_URL" "CHATSYNC_SOCKET_GROUP=$(socket_group)")
 	[ "$name" = import ] && env_lines+=("CHATSYNC_MAX_BODY=$IMPORT_MAX_BODY")
 	# Each live request holds a sync-svc thread while it waits (docs/decisions/live-threads.md).
 	[ "$name" = sync ] && env_lines+=("CHATSYNC_THREADS=${SYNC_THREADS:-512}"
 		"CHATSYNC_THREAD_STACK_KB=${SYNC_THREAD_STACK_KB:-128}")
-	rm -f "$(svc_socket "$name")"
-	env "${env_lines[@]}" "$BIN/$name-svc" </dev/null >>"$RUN/log/$name.log" 2>&1 9>&- &
+	rm -f "$(svc_socket "$name")" "$(svc_pidfile "$name")"
+	env "${env_lines[@]}" bash "$REPO/deploy/supervise.sh" "$name-svc" "$(svc_pidfile "$name")" \
+		"$BIN/$name-svc" </dev/null >>"$RUN/log/$name.log" 2>&1 9>&- &
 	pid=$!
-	echo "$pid" >"$(svc_pidfile "$name")"
-	if ! wait_until 10 svc_listening "$name" "$pid"; then
+	echo "$pid" >"$(svc_supervisor_pidfile "$name")"
+	if ! wait_until 10 svc_listening "$name"; then
 		tail_log "$RUN/log/$name.log"
-		alive "$pid" && die "$name-svc (pid $pid) did not create $(svc_socket "$name") within 10 s"
-		die "$name-svc exited at start (log: $RUN/log/$name.log)"
+		die "$name-svc did not create $(svc_socket "$name") within 10 s (log: $RUN/log/$name.log)"
 	fi
-	log "started $name-svc (pid $pid)"
+	log "started $name-svc (pid $(svc_pid "$name"), supervisor $pid)"
 }
 
 svc_stop() {
 	local name=$1 pid
 	if svc_running "$name"; then
-		pid=$(read_pid "$(svc_pidfile "$name")")
-		log "stopping $name-svc (pid $pid)"
+		pid=$(read_pid "$(svc_supervisor_pidfile "$name")")
+		log "stopping $name-svc (supervisor pid $pid)"
+		stop_pid "$name-svc supervisor" "$pid" "$STOP_TIMEOUT_S" || true
+	fi
+	# a service left by a killed supervisor (or by a stack before supervision)
+	if pid=$(svc_pid "$name"); then
+		log "stopping $name-svc (pid $pid), which runs without its supervisor"
 		stop_pid "$name-svc" "$pid" "$STOP_TIMEOUT_S" || true
 	fi
-	rm -f "$(svc_pidfile "$name")" "$(svc_socket "$name")"
+	rm -f "$(svc_supervisor_pidfile "$name")" "$(svc_pidfile "$name")" "$(svc_socket "$name")"
 }
 
 # ---- nginx ----
@@ -578,7 +600,7 @@ cmd_run() {
 		wait $! || true
 		for name in "${SERVICES[@]}"; do
 			if ! svc_running "$name" && [[ $warned != *" $name "* ]]; then
-				log "warning: $name-svc is not running (log: $RUN/log/$name.log); 'stack.sh up' restarts it"
+				log "warning: $name-svc's supervisor is not running (log: $RUN/log/$name.log); 'stack.sh up' restarts it"
 				warned+="$name "
 			fi
 		done
@@ -599,7 +621,9 @@ cmd_status() {
 	pid=""; pg_running && pid=$(pg_pid); report postgres "$pid"
 	pid=""; redis_running && pid=$(read_pid "$(redis_pidfile)"); report redis "$pid"
 	for name in "${SERVICES[@]}"; do
-		pid=""; svc_running "$name" && pid=$(read_pid "$(svc_pidfile "$name")"); report "$name" "$pid"
+		pid=""
+		svc_running "$name" && pid="$(svc_pid "$name" || echo none), supervisor $(read_pid "$(svc_supervisor_pidfile "$name")")"
+		report "$name" "$pid"
 	done
 	pid=""; nginx_running && pid=$(read_pid "$(nginx_pidfile)"); report nginx "$pid"
 	line=$(http_status /readyz)

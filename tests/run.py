@@ -8,11 +8,14 @@
 3. runs every tests/integration/test_*.py against it (unittest);
 4. stops the stack, whatever happened;
 5. counts each service log with a sanitizer report as a failure;
-6. with --fuzz DIR, runs each libFuzzer target of DIR for --fuzz-seconds
+6. runs the faults test in its short form (tests/faults/faults.py --short: its own
+   private stack, kill -9 and broken links under load, then a history check), each
+   of its checks counted in the suite "faults";
+7. with --fuzz DIR, runs each libFuzzer target of DIR for --fuzz-seconds
    (tests/fuzz/run.py), a target that crashes being a failure;
-7. with --tsan-build DIR, does 1-5 again with DIR/tests and DIR/bin, a
+8. with --tsan-build DIR, does 1-5 again with DIR/tests and DIR/bin, a
    ThreadSanitizer build (make tsan alone is --sanitizer thread);
-8. prints the results per suite and, as its last line, "N passed, M failed".
+9. prints the results per suite and, as its last line, "N passed, M failed".
 
 Exit status 1 when anything failed or nothing ran.
 
@@ -21,7 +24,7 @@ Exit status 1 when anything failed or nothing ran.
 
 -k selects unit binaries, integration tests and fuzz targets whose name contains
 PATTERN (unittest's -k rules); the stack starts only when an integration test is
-selected.
+selected; the faults suite runs when no -k is given or one is a part of "faults".
 """
 import argparse
 import glob
@@ -79,6 +82,9 @@ SANITIZER_MARKS = {
     "thread": ("WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer"),
 }
 UNIT_TIMEOUT_S = 300
+FAULTS_SCRIPT = os.path.join(REPO, "tests", "faults", "faults.py")
+FAULTS_TIMEOUT_S = 600  # faults.py keeps its own, shorter deadline; this is the backstop
+FAULTS_RESULT = re.compile(r"^faults: (\d+) passed, (\d+) failed$")
 STACK_TIMEOUT_S = 600
 
 
@@ -273,7 +279,41 @@ def run_pass(bin_dir, unit_dir, patterns, sanitizer, label=""):
     return suites
 
 
-# ---- 6. the report ----
+# ---- 6. the faults test ----
+
+def run_faults(bin_dir):
+    """tests/faults/faults.py --short, its output shown as it comes; its last line
+    gives the counts."""
+    suite = Suite("faults")
+    banner("faults under load: tests/faults/faults.py --short")
+    counts = None
+    try:
+        with subprocess.Popen([sys.executable, FAULTS_SCRIPT, "--short", "--bin", bin_dir],
+                              cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
+            try:
+                for line in proc.stdout:
+                    print(line, end="")
+                    match = FAULTS_RESULT.match(line.strip())
+                    if match:
+                        counts = (int(match.group(1)), int(match.group(2)))
+                proc.wait(FAULTS_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                suite.notes.append("faults.py timed out after %d s" % FAULTS_TIMEOUT_S)
+        code = proc.returncode
+    except OSError as e:
+        code = None
+        suite.notes.append("could not run faults.py: %s" % e)
+    if counts:
+        suite.passed, suite.failed = counts
+    if code != 0 and suite.failed == 0:
+        suite.failed = 1
+        suite.notes.append("faults.py exited with %s and counted no failure" % code)
+    return suite
+
+
+# ---- 7. the report ----
 
 def report(suites):
     banner("results")
@@ -307,8 +347,10 @@ def main():
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # in order with the children's output
 
-    suites = run_pass(os.path.abspath(args.bin), os.path.abspath(args.unit), args.patterns,
-                      args.sanitizer)
+    bin_dir = os.path.abspath(args.bin)
+    suites = run_pass(bin_dir, os.path.abspath(args.unit), args.patterns, args.sanitizer)
+    if selected("faults", args.patterns) and args.sanitizer == "address":
+        suites.append(run_faults(bin_dir))
     if args.fuzz:
         suites.append(run_fuzz(os.path.abspath(args.fuzz), args.fuzz_seconds, args.fuzz_jobs,
                                args.patterns))
