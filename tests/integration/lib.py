@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import shlex
+import signal
 import subprocess
 import time
 import urllib.parse
@@ -161,6 +162,26 @@ def service_pid(name):
             return int(f.read().strip())
     except (OSError, ValueError):
         return None
+
+
+def supervisor_pid(name):
+    """The PID of a service's supervisor (deploy/supervise.sh), or None."""
+    try:
+        with open(os.path.join(_coordinate("RUN_DIR"), "pid", name + ".supervisor.pid")) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def stop_service(name, timeout=10):
+    """Stops a service for good: SIGTERM to its supervisor, which stops the
+    service and exits instead of restarting it (a SIGTERM to the service alone
+    is a crash to the supervisor). `stack("up")` starts it again."""
+    pids = [pid for pid in (supervisor_pid(name), service_pid(name)) if pid]
+    if pids and process_alive(pids[0]):
+        os.kill(pids[0], signal.SIGTERM)
+    if not wait_for(lambda: not any(process_alive(pid) for pid in pids), timeout, 0.05):
+        raise RuntimeError("%s-svc (pids %s) did not stop within %d s" % (name, pids, timeout))
 
 
 def process_alive(pid):

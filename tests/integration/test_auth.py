@@ -7,7 +7,6 @@ and the control test shows that the same re-signing without a change passes.
 """
 import json
 import os
-import signal
 import subprocess
 import time
 import unittest
@@ -453,11 +452,7 @@ class AuthorizedPartyAudienceTest(unittest.TestCase):
 
     @classmethod
     def restart_chats(cls, extra_env):
-        pid = lib.service_pid("chats")
-        if pid and lib.process_alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            if not lib.wait_for(lambda: not lib.process_alive(pid), timeout=10, interval=0.05):
-                raise RuntimeError("chats-svc (pid %d) did not stop" % pid)
+        lib.stop_service("chats")
         env = {k: v for k, v in os.environ.items()
                if k not in ("CLERK_AUTHORIZED_PARTIES", "JWT_AUDIENCE")}
         env.update(extra_env)

@@ -14,14 +14,6 @@ ROUTES = {"chats": "/api/chats", "messages": "/api/chats/none/messages",
 BACK_WITHIN_S = 10
 
 
-def supervisor_pid(name):
-    try:
-        with open(os.path.join(lib.RUN_DIR, "pid", name + ".supervisor.pid")) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
 def log_text(name):
     with open(os.path.join(lib.RUN_DIR, "log", name + ".log"), errors="replace") as f:
         return f.read()
@@ -41,7 +33,7 @@ class KilledServiceComesBackTest(unittest.TestCase):
         for name in lib.SERVICES:
             with self.subTest(service=name):
                 before = lib.service_pid(name)
-                supervisor = supervisor_pid(name)
+                supervisor = lib.supervisor_pid(name)
                 self.assertTrue(before and lib.process_alive(before), "%s-svc not running" % name)
                 self.assertTrue(supervisor and lib.process_alive(supervisor),
                                 "%s-svc has no supervisor" % name)
@@ -62,7 +54,7 @@ class KilledServiceComesBackTest(unittest.TestCase):
                                                                       BACK_WITHIN_S))
                 self.assertNotEqual(after, before, "the PID of %s-svc did not change" % name)
                 self.assertTrue(after and lib.process_alive(after))
-                self.assertEqual(supervisor_pid(name), supervisor, "the supervisor itself changed")
+                self.assertEqual(lib.supervisor_pid(name), supervisor, "the supervisor itself changed")
                 self.assertIn("%s-svc (pid %d) was killed by signal SIGKILL" % (name, before),
                               log_text(name))
 
@@ -72,7 +64,7 @@ class KilledServiceComesBackTest(unittest.TestCase):
             with self.subTest(service=name):
                 line = [l for l in out.splitlines() if l.startswith(name + " ")]
                 self.assertEqual(len(line), 1, out)
-                self.assertIn("pid %d, supervisor %d" % (lib.service_pid(name), supervisor_pid(name)),
+                self.assertIn("pid %d, supervisor %d" % (lib.service_pid(name), lib.supervisor_pid(name)),
                               line[0])
 
 
