@@ -24,6 +24,7 @@
 #define THREADS_KEPT_FOR_PLAIN_REQUESTS 4
 #define LONG_POLL_DEFAULT_S 25
 #define LONG_POLL_MAX_S 60
+#define READ_RETRY_US 1000000LL /* an open stream's next read after Postgres failed */
 /*
  * A user at its cap frees a slot when one of its own requests ends: a
  * long-poll within LONG_POLL_DEFAULT_S, a stream not before its token
@@ -182,9 +183,20 @@ void sync_event_stream(struct cs_request *req, long long after, long long limit)
 	long long now = cs_monotonic_us(), next_ping = now + live->ping_us, next_check = now;
 	/* the token's expiry on the monotonic clock */
 	long long expires = now + ((long long)req->token_exp - (long long)time(NULL)) * 1000000LL;
+	int page_ready;
 
 	if (enter(req, live, &waiter) < 0)
 		return;
+	/*
+	 * The first page is read before the stream opens, so that a client meets
+	 * a failing Postgres as a 503 with Retry-After, not as a stream that ends
+	 * at once and is reopened in a loop.
+	 */
+	if (sync_load_page(req, after, limit, &page_json, &page, &err) < 0) {
+		cs_http_fail(req, &err);
+		goto out;
+	}
+	page_ready = 1;
 	if (cs_http_stream_begin(req, "text/event-stream") < 0 ||
 	    cs_http_stream_write(req, opened, sizeof(opened) - 1) < 0)
 		goto out;
@@ -198,11 +210,17 @@ void sync_event_stream(struct cs_request *req, long long after, long long limit)
 			break;
 		}
 		if (now >= next_check) {
-			cs_buf_reset(&page_json);
-			if (sync_load_page(req, after, limit, &page_json, &page, &err) < 0) {
-				cs_log_warn("event stream ended: %s", err.message);
-				break;
+			if (!page_ready) {
+				cs_buf_reset(&page_json);
+				page_ready = sync_load_page(req, after, limit, &page_json, &page, &err) == 0;
 			}
+			if (!page_ready) {
+				/* Postgres is away: the stream stays (with its pings) and reads again soon */
+				cs_log_warn("event stream could not read changes: %s", err.message);
+				next_check = cs_monotonic_us() + READ_RETRY_US;
+				goto read_later;
+			}
+			page_ready = 0;
 			if (page.count > 0) {
 				if (send_changes(req, &page_json, &page) < 0)
 					break;
@@ -213,6 +231,7 @@ void sync_event_stream(struct cs_request *req, long long after, long long limit)
 			}
 			next_check = cs_monotonic_us() + sync_hub_recheck_us(live->hub);
 		}
+read_later:
 		if (sync_hub_draining(live->hub))
 			break;
 		if (now >= next_ping) {

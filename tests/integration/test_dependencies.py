@@ -18,6 +18,7 @@ import unittest
 import urllib.parse
 
 import lib
+import sse
 
 
 class Bounds:
@@ -229,6 +230,44 @@ class PostgresStoppedTest(unittest.TestCase):
         for token, chat_id in load.users:
             created(append(token, chat_id, "after the outage"), "append after pg-start")
             created(lib.get("/api/chats", token=token), "list after pg-start")
+
+
+class EventStreamOutageTest(unittest.TestCase):
+    """An SSE client meets a stopped Postgres as a 503 when it opens a stream,
+    and an open stream outlives the outage: while Redis is down too, the stream
+    re-reads Postgres every SYNC_LIVE_RECHECK_MS and those reads fail, yet it
+    stays open and delivers the next change once both are back (no reconnect
+    storm, nothing missed)."""
+
+    def tearDown(self):
+        lib.stack("pg-start")
+        lib.stack("redis-start")
+        wait_ready()
+
+    def test_stream_opened_during_an_outage_is_503_and_an_open_one_survives_it(self):
+        b = Bounds()
+        token = new_user("user_sse_outage")[1]
+        chat_id = create_chat(token)["id"]
+        with sse.open_stream("/api/sync?cursor=%s" % sync_cursor(token), token=token) as stream:
+            self.assertEqual(stream.status, 200)
+            lib.stack("redis-stop")
+            time.sleep(1.0)
+            lib.stack("pg-stop")
+            refused = sse.open_stream("/api/sync?cursor=0", token=token, timeout=b.postgres_s + 5)
+            self.assertEqual(refused.status, 503, refused.body)
+            self.assertEqual(refused.header("Retry-After"), "1")
+            time.sleep(5.0)  # the open stream's re-reads fail meanwhile
+            lib.stack("pg-start")
+            lib.stack("redis-start")
+            wait_ready()
+            created(append(token, chat_id, "after the outage"), "append after pg-start")
+            deadline = time.monotonic() + 10
+            while True:
+                item = stream.next_event(deadline - time.monotonic())
+                self.assertIsNotNone(item, "no event within 10 s of the write")
+                self.assertNotIsInstance(item, sse.EOF, "the stream ended during the outage")
+                if "after the outage" in item.data:
+                    break
 
 
 class LockAndStatementTimeoutTest(unittest.TestCase):
