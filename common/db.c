@@ -39,8 +39,6 @@ struct cs_db {
 	long acquire_timeout_ms;
 	long answer_timeout_ms;
 	long bulk_timeout_ms;
-	long statement_timeout_ms;
-	long idle_in_transaction_timeout_ms;
 	int user_max;
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
@@ -51,10 +49,17 @@ struct cs_db {
 
 /* ---- connecting ---- */
 
-static const char *number(struct cs_db *db, int i, long value)
+static void add_param(struct cs_db *db, int *n, const char *key, const char *value)
 {
-	snprintf(db->numbers[i], NUMBER_SIZE, "%ld", value);
-	return db->numbers[i];
+	db->keys[*n] = key;
+	db->values[*n] = value;
+	(*n)++;
+}
+
+static void add_number(struct cs_db *db, int *n, const char *key, long value)
+{
+	snprintf(db->numbers[*n], NUMBER_SIZE, "%ld", value);
+	add_param(db, n, key, db->numbers[*n]);
 }
 
 /*
@@ -93,17 +98,17 @@ static int connect_params(struct cs_db *db, const struct cs_config *cfg, char *e
 		snprintf(err, errlen, "could not create database pool: out of memory");
 		return -1;
 	}
-	db->keys[n] = "dbname", db->values[n++] = db->url;
-	db->keys[n] = "application_name", db->values[n++] = "chatsync";
-	db->keys[n] = "connect_timeout", db->values[n] = number(db, n, cfg->db_connect_timeout_s), n++;
-	db->keys[n] = "keepalives", db->values[n++] = "1";
-	db->keys[n] = "keepalives_idle", db->values[n] = number(db, n, cfg->db_keepalives_idle_s), n++;
-	db->keys[n] = "keepalives_interval",
-	db->values[n] = number(db, n, cfg->db_keepalives_interval_s), n++;
-	db->keys[n] = "keepalives_count", db->values[n] = number(db, n, cfg->db_keepalives_count), n++;
-	db->keys[n] = "tcp_user_timeout", db->values[n] = number(db, n, cfg->db_tcp_user_timeout_ms), n++;
-	db->keys[n] = "options", db->values[n++] = db->options;
-	db->keys[n] = NULL, db->values[n] = NULL;
+	add_param(db, &n, "dbname", db->url);
+	add_param(db, &n, "application_name", "chatsync");
+	add_number(db, &n, "connect_timeout", cfg->db_connect_timeout_s);
+	add_param(db, &n, "keepalives", "1");
+	add_number(db, &n, "keepalives_idle", cfg->db_keepalives_idle_s);
+	add_number(db, &n, "keepalives_interval", cfg->db_keepalives_interval_s);
+	add_number(db, &n, "keepalives_count", cfg->db_keepalives_count);
+	add_number(db, &n, "tcp_user_timeout", cfg->db_tcp_user_timeout_ms);
+	add_param(db, &n, "options", db->options);
+	db->keys[n] = NULL;
+	db->values[n] = NULL;
 	return 0;
 }
 
@@ -126,8 +131,6 @@ int cs_db_new(const struct cs_config *cfg, const struct cs_db_statement *stateme
 	db->statements = statements;
 	db->statement_count = count;
 	db->acquire_timeout_ms = cfg->db_acquire_timeout_ms;
-	db->statement_timeout_ms = cfg->db_statement_timeout_ms;
-	db->idle_in_transaction_timeout_ms = cfg->db_idle_in_transaction_timeout_ms;
 	db->answer_timeout_ms = cfg->db_statement_timeout_ms + ANSWER_GRACE_MS;
 	db->bulk_timeout_ms = cfg->db_bulk_timeout_ms;
 	db->user_max = (int)cfg->db_pool_user_max;
