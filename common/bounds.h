@@ -16,15 +16,29 @@
 #define CS_LIMIT_JWKS_DEPTH 32  /* the signing-key document */
 #define CS_LIMIT_BODY_DEPTH 64  /* a request body, attachments included */
 #define CS_LIMIT_JWKS_BYTES (1024 * 1024)
+/*
+ * Values in one JSON text: jansson spends 30-50 bytes on each, so an 8 MiB
+ * body of "[0,0,0,...]" would take 130 MB to parse; this keeps it near 5 MB.
+ */
+#define CS_LIMIT_JSON_VALUES 100000
+
+/* Devices of one user with a sync status (GET /api/sync-status lists them all). */
+#define CS_LIMIT_DEVICES 100
+
+/* A chat's branches: ids of at most 255 bytes, so a chat is under 300 KiB. */
+#define CS_LIMIT_BRANCHES 1000
 
 /*
  * One answer holds documents while the stored bytes before the next one are
  * under this budget (at least one document, so that a page always advances).
- * A document is at most about 1.3 MiB stored (content 1 MiB, attachments
- * 256 KiB), so an answer stays under 18 MiB stored; JSON escaping can make
- * control characters six times longer on the wire.
+ * Each document counts CS_LIMIT_DOCUMENT_BYTES besides its texts (its keys,
+ * ids and numbers), so an answer holds at most 16,384 of them however short.
+ * A document is at most about 1.3 MiB stored (a message: content 1 MiB,
+ * attachments 256 KiB), so an answer stays under 18 MiB stored; JSON escaping
+ * can make control characters six times longer on the wire.
  */
 #define CS_LIMIT_ANSWER_BYTES (16 * 1024 * 1024)
+#define CS_LIMIT_DOCUMENT_BYTES 1024
 
 /* A limit as SQL text, for statements: CS_LIMIT_SQL(CS_LIMIT_ANSWER_BYTES). */
 #define CS_LIMIT_SQL(limit) CS_LIMIT_SQL_TEXT(limit)

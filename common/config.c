@@ -45,7 +45,7 @@ static const struct setting settings[] = {
 	{ "DB_ACQUIRE_TIMEOUT_MS", "5000", NUM(1, 600000, db_acquire_timeout_ms),
 	  "longest wait for a pooled connection before answering 503" },
 	{ "DB_POOL_USER_MAX", "2", NUM(1, 256, db_pool_user_max),
-	  "pooled connections one user's writes hold at once in a process (the rest wait)" },
+	  "pooled connections one user's requests hold at once in a process (the rest wait)" },
 	{ "DB_STATEMENT_TIMEOUT_MS", "5000", NUM(100, 3600000, db_statement_timeout_ms),
 	  "Postgres statement_timeout: a longer statement is cancelled (503)" },
 	{ "DB_LOCK_TIMEOUT_MS", "2000", NUM(10, 3600000, db_lock_timeout_ms),

@@ -66,8 +66,8 @@ int cs_db_acquire(struct cs_db *db, struct cs_db_conn **out, struct cs_error *er
 /*
  * The same for a request of user_id, who holds at most DB_POOL_USER_MAX of
  * the pool's connections at once (further borrows wait like any other), so
- * that one user's writes, which queue on the user's lock anyway, cannot hold
- * the whole pool. user_id is borrowed until cs_db_release.
+ * that one user's requests (writes queue on the user's lock anyway) cannot
+ * hold the whole pool. user_id is borrowed until cs_db_release.
  */
 int cs_db_acquire_for(struct cs_db *db, const char *user_id, struct cs_db_conn **out,
 		      struct cs_error *err);

@@ -43,9 +43,12 @@
  *
  * and cs_document_answer_rows says how many of them the answer holds.
  */
-#define CS_CHAT_STORED_BYTES "(octet_length(c.title) + octet_length(c.branches::text))"
-#define CS_MESSAGE_STORED_BYTES \
-	"(octet_length(m.content) + coalesce(octet_length(m.attachments::text), 0))"
+#define CS_CHAT_STORED_BYTES                                     \
+	"(" CS_LIMIT_SQL(CS_LIMIT_DOCUMENT_BYTES) " + octet_length(c.title) " \
+	"+ octet_length(c.branches::text))"
+#define CS_MESSAGE_STORED_BYTES                                    \
+	"(" CS_LIMIT_SQL(CS_LIMIT_DOCUMENT_BYTES) " + octet_length(m.content) " \
+	"+ coalesce(octet_length(m.attachments::text), 0))"
 /* The stored bytes of every row before the previous one: 0 for the first two. */
 #define CS_ANSWER_BYTES_BEFORE(size, order) \
 	"coalesce(sum(" size ") OVER (ORDER BY " order \

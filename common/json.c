@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 
-int cs_json_too_deep(const char *text, size_t len, int max_depth)
+void cs_json_measure(const char *text, size_t len, struct cs_json_shape *out)
 {
-	int depth = 0, in_string = 0;
-	size_t i;
+	size_t i, depth = 0;
+	int in_string = 0;
 
+	out->depth = 0;
+	out->values = len > 0; /* the first element of each container and a lone scalar */
 	/* Brackets inside strings do not nest; a backslash hides the next byte. */
 	for (i = 0; i < len; i++) {
 		char c = text[i];
@@ -25,20 +27,30 @@ int cs_json_too_deep(const char *text, size_t len, int max_depth)
 		} else if (c == '"') {
 			in_string = 1;
 		} else if (c == '[' || c == '{') {
-			if (++depth > max_depth)
-				return 1;
+			out->values++;
+			if (++depth > out->depth)
+				out->depth = depth;
+		} else if (c == ',') {
+			out->values++;
 		} else if ((c == ']' || c == '}') && depth > 0) {
 			depth--;
 		}
 	}
-	return 0;
 }
 
-json_t *cs_json_load(const char *text, size_t len, int max_depth, json_error_t *jerr)
+json_t *cs_json_load(const char *text, size_t len, size_t max_depth, json_error_t *jerr)
 {
-	if (cs_json_too_deep(text, len, max_depth)) {
+	struct cs_json_shape shape;
+
+	cs_json_measure(text, len, &shape);
+	if (shape.depth > max_depth || shape.values > CS_LIMIT_JSON_VALUES) {
 		memset(jerr, 0, sizeof(*jerr));
-		snprintf(jerr->text, sizeof(jerr->text), "nested deeper than %d levels", max_depth);
+		if (shape.depth > max_depth)
+			snprintf(jerr->text, sizeof(jerr->text), "nested deeper than %zu levels",
+				 max_depth);
+		else
+			snprintf(jerr->text, sizeof(jerr->text), "more than %d values",
+				 CS_LIMIT_JSON_VALUES);
 		return NULL;
 	}
 	/* Duplicate names are refused: {"a":1,"a":2} means different things to different parsers. */

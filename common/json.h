@@ -21,16 +21,23 @@
 enum { CS_JSON_ABSENT = 0, CS_JSON_PRESENT = 1, CS_JSON_NULL = 2 };
 
 /*
- * 1 when text nests arrays and objects deeper than max_depth (a scan that
- * does not recurse and does not validate: the parser does that after).
+ * The shape of JSON text, by a scan that neither recurses nor validates (the
+ * parser does that after): the deepest nesting of arrays and objects, and
+ * about how many values (one per opening bracket and per comma, at least).
  */
-int cs_json_too_deep(const char *text, size_t len, int max_depth);
+struct cs_json_shape {
+	size_t depth;
+	size_t values;
+};
+void cs_json_measure(const char *text, size_t len, struct cs_json_shape *out);
 /*
- * Every parse of outside JSON goes through here: the depth check, then
- * jansson with duplicate names refused. A new reference, or NULL with jerr
- * filled (line 0 and "nested deeper than N levels" for the depth check).
+ * Every parse of outside JSON goes through here: the shape check (at most
+ * max_depth levels and CS_LIMIT_JSON_VALUES values, bounds.h), then jansson
+ * with duplicate names refused. A new reference, or NULL with jerr filled
+ * (line 0 and "nested deeper than N levels" or "more than N values" when the
+ * shape is refused).
  */
-json_t *cs_json_load(const char *text, size_t len, int max_depth, json_error_t *jerr);
+json_t *cs_json_load(const char *text, size_t len, size_t max_depth, json_error_t *jerr);
 /* A request body that must be a JSON object of at most CS_LIMIT_BODY_DEPTH levels. */
 int cs_json_parse_object(const char *body, size_t len, json_t **out, struct cs_error *err);
 /* 400 naming the first key of obj that is not in allowed (NULL-terminated). */

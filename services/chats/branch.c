@@ -64,10 +64,11 @@ static void answer_existing_branch(struct cs_request *req, struct cs_write *w,
 		return;
 	}
 	cs_db_rollback(w->conn);
-	if (cs_db_exec(w->conn, "chats_get_own_with_messages", 2, params, NULL, &res, err) < 0)
+	/* the chat it made, even if deleted since */
+	if (cs_db_exec(w->conn, "chats_get_own", 2, params, NULL, &res, err) < 0)
 		return;
 	cs_http_add_header(req, "Idempotent-Replay", "true");
-	chats_respond_with_messages(req, 200, res);
+	chats_respond_with_messages(req, 200, w->conn, res, err);
 	PQclear(res);
 }
 

@@ -71,7 +71,7 @@ void chats_list(struct cs_request *req)
 	}
 	snprintf(limit_text, sizeof(limit_text), "%lld", limit + 1);
 	snprintf(ts_text, sizeof(ts_text), "%lld", after_ts);
-	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0)
+	if (cs_db_acquire_for(cs_server_db(req->server), req->user_id, &conn, &err) < 0)
 		goto out;
 	if (after_id) {
 		const char *params[4] = { req->user_id, ts_text, after_id, limit_text };
@@ -116,30 +116,38 @@ out:
 	cs_buf_release(&body);
 }
 
-void chats_respond_with_messages(struct cs_request *req, int status, const PGresult *res)
+int chats_respond_with_messages(struct cs_request *req, int status, struct cs_db_conn *conn,
+				const PGresult *chat, struct cs_error *err)
 {
 	struct cs_buf body = CS_BUF_INIT;
-	int row, rows = PQntuples(res);
+	const char *params[2] = { PQgetvalue(chat, 0, 0), req->user_id };
+	PGresult *messages = NULL;
+	int row, rows;
 
-	if (cs_document_answer_rows(res, CS_CHAT_COLUMN_COUNT + CS_MESSAGE_COLUMN_COUNT, -1) < rows) {
-		cs_http_error(req, 422,
-			      "chat: its messages are more than %d MiB; read them in pages with "
-			      "GET /api/chats/{id}/messages",
-			      CS_LIMIT_ANSWER_BYTES >> 20);
-		return;
+	if (cs_db_exec(conn, "chats_messages", 2, params, NULL, &messages, err) < 0)
+		return -1;
+	rows = PQntuples(messages);
+	if (cs_document_answer_rows(messages, CS_MESSAGE_COLUMN_COUNT, -1) < rows) {
+		PQclear(messages);
+		return cs_error_set(err, 422,
+				    "chat: its messages are more than %d MiB; read them in pages "
+				    "with GET /api/chats/{id}/messages",
+				    CS_LIMIT_ANSWER_BYTES >> 20);
 	}
 	cs_buf_puts(&body, "{\"chat\":");
-	cs_document_chat(&body, res, 0, 0);
+	cs_document_chat(&body, chat, 0, 0);
 	cs_buf_puts(&body, ",\"messages\":[");
-	for (row = 0; row < rows && !PQgetisnull(res, row, CS_CHAT_COLUMN_COUNT); row++) {
+	for (row = 0; row < rows; row++) {
 		if (row)
 			cs_buf_putc(&body, ',');
-		cs_document_message(&body, res, row, CS_CHAT_COLUMN_COUNT);
+		cs_document_message(&body, messages, row, 0);
 	}
 	cs_buf_puts(&body, "]}");
-	cs_http_etag(req, PQgetvalue(res, 0, CS_CHAT_VERSION_COLUMN));
+	PQclear(messages);
+	cs_http_etag(req, PQgetvalue(chat, 0, CS_CHAT_VERSION_COLUMN));
 	cs_http_respond(req, status, body.data, body.len);
 	cs_buf_release(&body);
+	return 0;
 }
 
 void chats_get(struct cs_request *req)
@@ -151,21 +159,19 @@ void chats_get(struct cs_request *req)
 
 	if (path_id(req, &id, &err) < 0)
 		goto out;
-	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0)
+	if (cs_db_acquire_for(cs_server_db(req->server), req->user_id, &conn, &err) < 0)
 		goto out;
 	{
 		const char *params[2] = { id, req->user_id };
 
-		if (cs_db_exec(conn, "chats_get_with_messages", 2, params, NULL, &res, &err) < 0)
+		if (cs_db_exec(conn, "chats_get_own", 2, params, NULL, &res, &err) < 0)
 			goto out;
 	}
-	cs_db_release(conn);
-	conn = NULL;
-	if (PQntuples(res) == 0) {
+	if (PQntuples(res) == 0 || PQgetvalue(res, 0, CS_CHAT_DELETED_COLUMN)[0] == 't') {
 		cs_error_set(&err, 404, "chat not found");
 		goto out;
 	}
-	chats_respond_with_messages(req, 200, res);
+	chats_respond_with_messages(req, 200, conn, res, &err);
 out:
 	if (!req->status)
 		cs_http_fail(req, &err);
@@ -288,6 +294,9 @@ static int read_branches(json_t *body, char **text, struct cs_error *err)
 		return rc < 0 ? -1 : 0;
 	if (!json_is_array(branches))
 		return cs_error_set(err, 400, "branches: must be an array of chat ids");
+	if (json_array_size(branches) > CS_LIMIT_BRANCHES)
+		return cs_error_set(err, 400, "branches: must be at most %d chat ids",
+				    CS_LIMIT_BRANCHES);
 	json_array_foreach(branches, i, item) {
 		if (!json_is_string(item) ||
 		    !cs_id_valid(json_string_value(item), json_string_length(item)))

@@ -13,10 +13,13 @@ void chats_update(struct cs_request *req);
 void chats_delete(struct cs_request *req);
 void chats_branch(struct cs_request *req);
 
+struct cs_db_conn;
 /*
- * Answers {"chat": …, "messages": […]} from a result whose rows are the chat's
- * columns followed by one message's (a LEFT JOIN: nulls when it has none).
+ * Answers {"chat": …, "messages": […]} for the chat in row 0 of chat (its
+ * columns in CS_CHAT_COLUMNS order), reading its messages on conn; 0, or -1
+ * with err filled (422 when they are more than one answer holds).
  */
-void chats_respond_with_messages(struct cs_request *req, int status, const PGresult *res);
+int chats_respond_with_messages(struct cs_request *req, int status, struct cs_db_conn *conn,
+				const PGresult *chat, struct cs_error *err);
 
 #endif

@@ -14,8 +14,8 @@
 #define CHAT_MESSAGE_KEY "(" CHAT_MESSAGE_ORDER ")"
 
 /*
- * Both answers are bounded in stored bytes (document.h): the rows carry
- * stored_bytes after the documents' columns, and one row past the answer.
+ * Answers of many documents are bounded in stored bytes (document.h): the
+ * rows carry stored_bytes after the documents' columns, and one row past it.
  */
 #define CHAT_PAGE(after, limit)                                                        \
 	"SELECT * FROM (SELECT " CS_CHAT_COLUMNS ", " CS_CHAT_STORED_BYTES " AS stored_bytes, " \
@@ -23,22 +23,20 @@
 	CHAT_FROM "WHERE c.user_id = $1 AND NOT c.is_deleted " after                          \
 	"ORDER BY " CHAT_ORDER " LIMIT " limit ") page "                                      \
 	"WHERE bytes_before < " CS_ANSWER_BUDGET " ORDER BY \"timestamp\" DESC, id DESC"
-#define CHAT_WITH_MESSAGES(chat_filter)                                                     \
-	"SELECT * FROM (SELECT " CS_CHAT_COLUMNS ", " CS_MESSAGE_COLUMNS ", "                    \
-	"coalesce(" CS_MESSAGE_STORED_BYTES ", 0) AS stored_bytes, "                               \
-	CS_ANSWER_BYTES_BEFORE(CS_MESSAGE_STORED_BYTES, CHAT_MESSAGE_ORDER) " AS bytes_before, " \
-	"row_number() OVER (ORDER BY " CHAT_MESSAGE_ORDER ") AS answer_row" CHAT_FROM            \
-	"LEFT JOIN messages m ON m.chat_id = c.id AND NOT m.is_deleted "                         \
-	"WHERE c.id = $1 AND c.user_id = $2 " chat_filter ") page "                              \
+/* a chat's messages for an answer that holds them all, one row past the bound */
+#define CHAT_MESSAGES                                                                         \
+	"SELECT * FROM (SELECT " CS_MESSAGE_COLUMNS ", " CS_MESSAGE_STORED_BYTES " AS stored_bytes, " \
+	CS_ANSWER_BYTES_BEFORE(CS_MESSAGE_STORED_BYTES, CHAT_MESSAGE_ORDER) " AS bytes_before, "   \
+	"row_number() OVER (ORDER BY " CHAT_MESSAGE_ORDER ") AS answer_row FROM messages m "      \
+	"WHERE m.chat_id = $1 AND m.user_id = $2 AND NOT m.is_deleted) page "                     \
 	"WHERE bytes_before < " CS_ANSWER_BUDGET " ORDER BY answer_row"
 
 static const struct cs_db_statement statements[] = {
 	CS_VERSION_STATEMENT,
 	{ "chats_list_first", CHAT_PAGE("", "$2") },
 	{ "chats_list_after", CHAT_PAGE("AND (c.\"timestamp\", c.id) < ($2, $3) ", "$4") },
-	{ "chats_get_with_messages", CHAT_WITH_MESSAGES("AND NOT c.is_deleted ") },
-	/* a retried branch answers the chat it made, even if deleted since */
-	{ "chats_get_own_with_messages", CHAT_WITH_MESSAGES("") },
+	/* read apart from its chat, so that the chat's columns are not sent once per message */
+	{ "chats_messages", CHAT_MESSAGES },
 	{ "chats_owner", "SELECT c.user_id, " CS_CHAT_COLUMNS CHAT_FROM "WHERE c.id = $1" },
 	{ "chats_get_own", "SELECT " CS_CHAT_COLUMNS CHAT_FROM "WHERE c.id = $1 AND c.user_id = $2" },
 	{ "chats_insert",
@@ -46,8 +44,11 @@ static const struct cs_db_statement statements[] = {
 	  "branch_from_message_id, version, created_at, updated_at) "
 	  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) "
 	  "ON CONFLICT (id) DO NOTHING RETURNING " CS_CHAT_COLUMNS },
+	/* past CS_LIMIT_BRANCHES the parent keeps its list; the child still names its parent */
 	{ "chats_add_branch",
-	  "UPDATE chats AS c SET branches = c.branches || jsonb_build_array($3::text), "
+	  "UPDATE chats AS c SET branches = CASE WHEN jsonb_array_length(c.branches) < "
+	  CS_LIMIT_SQL(CS_LIMIT_BRANCHES) " THEN c.branches || jsonb_build_array($3::text) "
+	  "ELSE c.branches END, "
 	  "version = $4, updated_at = $5 "
 	  "WHERE c.id = $1 AND c.user_id = $2 AND NOT c.is_deleted RETURNING c.id" },
 	{ "chats_update",

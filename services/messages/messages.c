@@ -317,7 +317,7 @@ void messages_page(struct cs_request *req)
 	    page_key(req, pos, ts, &after_id, &err) < 0)
 		goto out;
 	snprintf(limit_text, sizeof(limit_text), "%lld", limit + 1);
-	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0)
+	if (cs_db_acquire_for(cs_server_db(req->server), req->user_id, &conn, &err) < 0)
 		goto out;
 	{
 		const char *params[6] = { chat_id, req->user_id, pos, ts, after_id, limit_text };

@@ -64,7 +64,7 @@ int sync_load_page(struct cs_request *req, long long after, long long limit, str
 
 	snprintf(after_text, sizeof(after_text), "%lld", after);
 	snprintf(limit_text, sizeof(limit_text), "%lld", limit + 1);
-	if (cs_db_acquire(cs_server_db(req->server), &conn, err) < 0)
+	if (cs_db_acquire_for(cs_server_db(req->server), req->user_id, &conn, err) < 0)
 		return -1;
 	{
 		const char *params[3] = { req->user_id, after_text, limit_text };

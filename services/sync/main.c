@@ -29,15 +29,20 @@ static const struct cs_db_statement statements[] = {
 	  ") merged ORDER BY v LIMIT $3) changes) page "
 	  "WHERE bytes_before < " CS_ANSWER_BUDGET " ORDER BY v" },
 	{ "sync_latest", "SELECT version FROM user_versions WHERE user_id = $1" },
+	/* no row when the device is new and the user has CS_LIMIT_DEVICES already */
 	{ "sync_status_put",
 	  "INSERT INTO sync_status AS s (user_id, device_id, last_sync_timestamp, cursor, updated_at) "
-	  "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, device_id) DO UPDATE SET "
+	  "SELECT $1::text, $2::text, $3::bigint, $4::text, $5::bigint "
+	  "WHERE EXISTS (SELECT 1 FROM sync_status d WHERE d.user_id = $1 AND d.device_id = $2) "
+	  "OR (SELECT count(*) FROM sync_status d WHERE d.user_id = $1) < "
+	  CS_LIMIT_SQL(CS_LIMIT_DEVICES) " ON CONFLICT (user_id, device_id) DO UPDATE SET "
 	  "last_sync_timestamp = coalesce(EXCLUDED.last_sync_timestamp, s.last_sync_timestamp), "
 	  "cursor = coalesce(EXCLUDED.cursor, s.cursor), updated_at = EXCLUDED.updated_at "
 	  "RETURNING s.user_id, s.device_id, s.last_sync_timestamp, s.cursor, s.updated_at" },
 	{ "sync_status_list",
 	  "SELECT s.user_id, s.device_id, s.last_sync_timestamp, s.cursor, s.updated_at "
-	  "FROM sync_status s WHERE s.user_id = $1 ORDER BY s.device_id" },
+	  "FROM sync_status s WHERE s.user_id = $1 ORDER BY s.device_id LIMIT "
+	  CS_LIMIT_SQL(CS_LIMIT_DEVICES) },
 };
 
 static const struct cs_route routes[] = {

@@ -1,4 +1,5 @@
 /* status.c - PUT /api/sync-status/{deviceId} and GET /api/sync-status, per user and device. */
+#include "bounds.h"
 #include "db.h"
 #include "id.h"
 #include "json.h"
@@ -57,7 +58,7 @@ void sync_status_put(struct cs_request *req)
 	}
 	snprintf(last_text, sizeof(last_text), "%lld", last_sync);
 	snprintf(now_text, sizeof(now_text), "%lld", cs_now_ms());
-	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0)
+	if (cs_db_acquire_for(cs_server_db(req->server), req->user_id, &conn, &err) < 0)
 		goto out;
 	{
 		const char *params[5] = { req->user_id, req->params[0],
@@ -66,6 +67,10 @@ void sync_status_put(struct cs_request *req)
 
 		if (cs_db_exec(conn, "sync_status_put", 5, params, NULL, &res, &err) < 0)
 			goto out;
+	}
+	if (PQntuples(res) == 0) {
+		cs_error_set(&err, 409, "deviceId: a user has at most %d devices", CS_LIMIT_DEVICES);
+		goto out;
 	}
 	cs_buf_puts(&out, "{\"syncStatus\":");
 	append_status(&out, res, 0);
@@ -89,7 +94,7 @@ void sync_status_list(struct cs_request *req)
 	const char *params[1] = { req->user_id };
 	int row;
 
-	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
+	if (cs_db_acquire_for(cs_server_db(req->server), req->user_id, &conn, &err) < 0 ||
 	    cs_db_exec(conn, "sync_status_list", 1, params, NULL, &res, &err) < 0)
 		goto out;
 	cs_buf_puts(&out, "{\"devices\":[");

@@ -17,6 +17,10 @@ MIB = 1024 * 1024
 ANSWER_BYTES = 16 * MIB   # common/bounds.h CS_LIMIT_ANSWER_BYTES
 BODY_DEPTH = 64           # CS_LIMIT_BODY_DEPTH
 TOKEN_DEPTH = 32          # CS_LIMIT_TOKEN_DEPTH
+JSON_VALUES = 100000      # CS_LIMIT_JSON_VALUES
+DOCUMENT_BYTES = 1024     # CS_LIMIT_DOCUMENT_BYTES: what each document counts besides its texts
+BRANCHES = 1000           # CS_LIMIT_BRANCHES
+DEVICES = 100             # CS_LIMIT_DEVICES
 
 # Every route of every service, with a path that reaches its handler.
 ROUTES = [
@@ -128,6 +132,77 @@ class HostileTest(unittest.TestCase):
         self.assertEqual(got.status, 200)
         self.assertEqual(got.json["messages"][0]["content"], content)
         self.assert_still_serving()
+
+
+class CountBoundTest(unittest.TestCase):
+    """Bounds on counts, found by an adversarial review: many tiny values or
+    documents must not slip under limits that only count bytes."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.user, cls.token = new_user("user_count_bound")
+
+    def test_body_of_more_values_than_the_bound_is_400_before_it_is_parsed(self):
+        chat = create_chat(self.token)
+        path = "/api/chats/%s/messages" % chat["id"]
+
+        def attachments_of(zeros):  # 2 containers, 2 more members and the zeros: zeros + 4
+            return '{"content":"x","role":"user","attachments":[%s]}' % ",".join(["0"] * zeros)
+
+        resp = lib.request("POST", path, data=attachments_of(JSON_VALUES - 3), token=self.token,
+                           content_type="application/json")
+        self.assertEqual(resp.status, 400, resp)
+        self.assertEqual(resp.json["error"]["message"], "body: more than %d values" % JSON_VALUES)
+        resp = lib.request("POST", path, data=attachments_of(JSON_VALUES - 4), token=self.token,
+                           content_type="application/json")
+        self.assertEqual(resp.status, 201, resp)
+        self.assertEqual(len(resp.json["message"]["attachments"]), JSON_VALUES - 4)
+
+    def test_many_empty_messages_count_against_the_answer_bound(self):
+        chat = create_chat(self.token)
+        count = ANSWER_BYTES // DOCUMENT_BYTES + 10
+        # written straight into Postgres (negative versions: never in anyone's sync)
+        lib.psql("INSERT INTO messages (id, chat_id, user_id, content, role, \"timestamp\", "
+                 "position, version, created_at, updated_at) SELECT 'm_empty_' || i, '%s', '%s', "
+                 "'', 'user', 0, i, -1 - i, 0, 0 FROM generate_series(0, %d) i"
+                 % (chat["id"], self.user, count - 1))
+        resp = lib.get("/api/chats/%s" % chat["id"], token=self.token, timeout=60)
+        self.assertEqual(resp.status, 422, resp.status)
+        resp = lib.post("/api/chats/%s/branch" % chat["id"],
+                        {"fromMessageId": "m_empty_%d" % (count - 1)}, token=self.token, timeout=60)
+        self.assertEqual(resp.status, 422, resp.status)
+        resp = lib.post("/api/chats/%s/branch" % chat["id"], {"fromMessageId": "m_empty_9"},
+                        token=self.token, timeout=60)
+        self.assertEqual(resp.status, 201, resp.status)
+        self.assertEqual(len(resp.json["messages"]), 10)
+
+    def test_branches_past_the_bound_are_400(self):
+        chat = create_chat(self.token)
+        resp = lib.request("PATCH", "/api/chats/%s" % chat["id"], token=self.token,
+                           json_body={"branches": ["c_%d" % i for i in range(BRANCHES + 1)]})
+        self.assertEqual(resp.status, 400, resp)
+        self.assertIn("at most %d" % BRANCHES, resp.json["error"]["message"])
+        resp = lib.request("PATCH", "/api/chats/%s" % chat["id"], token=self.token,
+                           json_body={"branches": ["c_%d" % i for i in range(BRANCHES)]})
+        self.assertEqual(resp.status, 200, resp)
+        child = lib.post("/api/chats", {"title": "child", "parentChatId": chat["id"]},
+                         token=self.token)
+        self.assertEqual(child.status, 201, child)  # made, but the full list keeps its size
+        got = lib.get("/api/chats/%s" % chat["id"], token=self.token).json["chat"]
+        self.assertEqual(len(got["branches"]), BRANCHES)
+
+    def test_devices_past_the_bound_are_409_and_the_list_is_bounded(self):
+        user, token = new_user("user_devices")
+        for i in range(DEVICES):
+            resp = lib.request("PUT", "/api/sync-status/d_%d" % i, json_body={}, token=token)
+            self.assertEqual(resp.status, 200, resp)
+        resp = lib.request("PUT", "/api/sync-status/d_new", json_body={}, token=token)
+        self.assertEqual(resp.status, 409, resp)
+        self.assertIn("at most %d devices" % DEVICES, resp.json["error"]["message"])
+        resp = lib.request("PUT", "/api/sync-status/d_7", json_body={"lastSyncTimestamp": 5},
+                           token=token)
+        self.assertEqual(resp.status, 200, resp)  # a known device still updates
+        self.assertEqual(len(lib.get("/api/sync-status", token=token).json["devices"]), DEVICES)
 
 
 class AnswerBoundTest(unittest.TestCase):

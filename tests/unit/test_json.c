@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
@@ -77,17 +78,64 @@ static void test_utf8_length_counts_characters_not_bytes(void **state)
 	assert_int_equal(cs_utf8_length("😀😀", strlen("😀😀")), 2);
 }
 
+static size_t depth_of(const char *text)
+{
+	struct cs_json_shape shape;
+
+	cs_json_measure(text, strlen(text), &shape);
+	return shape.depth;
+}
+
 /* Nesting is counted in arrays and objects; brackets inside strings do not count. */
-static void test_too_deep_counts_only_structural_brackets(void **state)
+static void test_measure_counts_only_structural_brackets(void **state)
 {
 	(void)state;
-	assert_false(cs_json_too_deep("[[1]]", 5, 2));
-	assert_true(cs_json_too_deep("[[[1]]]", 7, 2));
-	assert_true(cs_json_too_deep("{\"a\":{\"b\":[1]}}", 15, 2));
-	assert_false(cs_json_too_deep("{\"a\":\"[[[[{{{{\"}", 16, 1));
-	assert_false(cs_json_too_deep("{\"a\\\"[[\":1}", 12, 1)); /* an escaped quote keeps the string open */
-	assert_false(cs_json_too_deep("[][][][]", 8, 1));         /* siblings are not deeper */
-	assert_false(cs_json_too_deep("]]]][", 5, 1));            /* stray closers cannot lower the count below 0 */
+	assert_int_equal(depth_of("[[1]]"), 2);
+	assert_int_equal(depth_of("[[[1]]]"), 3);
+	assert_int_equal(depth_of("{\"a\":{\"b\":[1]}}"), 3);
+	assert_int_equal(depth_of("{\"a\":\"[[[[{{{{\"}"), 1);
+	assert_int_equal(depth_of("{\"a\\\"[[\":1}"), 1); /* an escaped quote keeps the string open */
+	assert_int_equal(depth_of("[][][][]"), 1);              /* siblings are not deeper */
+	assert_int_equal(depth_of("]]]][]"), 1);                /* stray closers cannot go below 0 */
+	assert_int_equal(depth_of("\"x\""), 0);
+}
+
+/* "[0,0,...,0]" with count zeros (count >= 1): count + 1 values. Caller frees. */
+static char *zeros_array(size_t count, size_t *len)
+{
+	char *text = malloc(count * 2 + 2);
+	size_t i;
+
+	assert_non_null(text);
+	text[0] = '[';
+	for (i = 0; i < count; i++) {
+		text[1 + i * 2] = '0';
+		text[2 + i * 2] = i + 1 < count ? ',' : ']';
+	}
+	text[count * 2 + 1] = '\0';
+	*len = count * 2 + 1;
+	return text;
+}
+
+/* Values are counted so that a flat array cannot make jansson allocate without bound. */
+static void test_load_refuses_more_values_than_the_bound(void **state)
+{
+	json_error_t jerr;
+	json_t *value;
+	size_t len;
+	char *text;
+
+	(void)state;
+	text = zeros_array(99999, &len);
+	assert_non_null(value = cs_json_load(text, len, 64, &jerr));
+	assert_int_equal(json_array_size(value), 99999);
+	json_decref(value);
+	free(text);
+	text = zeros_array(100000, &len);
+	assert_null(cs_json_load(text, len, 64, &jerr));
+	assert_int_equal(jerr.line, 0);
+	assert_string_equal(jerr.text, "more than 100000 values");
+	free(text);
 }
 
 /* A body of 64 levels is read; of 65, a 400 that says so, before jansson recurses into it. */
@@ -143,7 +191,8 @@ int main(void)
 		cmocka_unit_test(test_typed_readers_distinguish_absent_null_and_wrong_type),
 		cmocka_unit_test(test_utf8_length_counts_characters_not_bytes),
 		cmocka_unit_test(test_utf8_valid_text_rejects_controls_and_bad_sequences),
-		cmocka_unit_test(test_too_deep_counts_only_structural_brackets),
+		cmocka_unit_test(test_measure_counts_only_structural_brackets),
+		cmocka_unit_test(test_load_refuses_more_values_than_the_bound),
 		cmocka_unit_test(test_parse_object_bounds_nesting_at_64_levels),
 	};
 
