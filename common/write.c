@@ -33,6 +33,14 @@ void cs_write_end(struct cs_write *w)
 {
 	cs_db_release(w->conn);
 	w->conn = NULL;
+	if (w->replayed > 0)
+		cs_version_committed(w->req->server, w->req->user_id, w->replayed);
+	w->replayed = 0;
+}
+
+void cs_write_replayed(struct cs_write *w, long long version)
+{
+	w->replayed = version;
 }
 
 int cs_write_explain_miss(struct cs_write *w, const char *visible, const char *id,

@@ -29,14 +29,21 @@ struct cs_write {
 	long long version;     /* the last version reserved */
 	char version_text[24]; /* the same, as a statement parameter */
 	char now_text[24];     /* the write's time (ms), as a statement parameter */
+	long long replayed;    /* cs_write_replayed's version, published by cs_write_end */
 };
 
-#define CS_WRITE_INIT { NULL, NULL, 0, "", "" }
+#define CS_WRITE_INIT { NULL, NULL, 0, "", "", 0 }
 
 int cs_write_begin(struct cs_write *w, struct cs_request *req, long long versions,
 		   struct cs_error *err);
 int cs_write_commit(struct cs_write *w, struct cs_error *err);
 void cs_write_end(struct cs_write *w);
+/*
+ * The write turned out to be a replay, answered from the stored document of
+ * this version. cs_write_end publishes it once the connection is back: the
+ * first try may have committed and lost its wake-up with its connection.
+ */
+void cs_write_replayed(struct cs_write *w, long long version);
 
 /*
  * An update matched no row: 404 when the user has no live document with this

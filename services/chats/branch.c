@@ -68,7 +68,8 @@ static void answer_existing_branch(struct cs_request *req, struct cs_write *w,
 	if (cs_db_exec(w->conn, "chats_get_own", 2, params, NULL, &res, err) < 0)
 		return;
 	cs_http_add_header(req, "Idempotent-Replay", "true");
-	chats_respond_with_messages(req, 200, w->conn, res, err);
+	if (PQntuples(res) > 0 && chats_respond_with_messages(req, 200, w->conn, res, err) == 0)
+		cs_write_replayed(w, strtoll(PQgetvalue(res, 0, CS_CHAT_VERSION_COLUMN), NULL, 10));
 	PQclear(res);
 }
 

@@ -184,23 +184,25 @@ out:
  * with the stored chat, nothing written); another user's is a conflict.
  * Returns 1 when it answered, 0 when the id is free, -1 on error.
  */
-static int answer_existing(struct cs_request *req, struct cs_db_conn *conn, const char *id,
+static int answer_existing(struct cs_request *req, struct cs_write *w, const char *id,
 			   struct cs_error *err)
 {
 	const char *params[1] = { id };
 	PGresult *res = NULL;
 	int answered = 0;
 
-	if (cs_db_exec(conn, "chats_owner", 1, params, NULL, &res, err) < 0)
+	if (cs_db_exec(w->conn, "chats_owner", 1, params, NULL, &res, err) < 0)
 		return -1;
 	if (PQntuples(res) == 1) {
 		if (strcmp(PQgetvalue(res, 0, 0), req->user_id) != 0) {
 			cs_error_set(err, 409, "id: already used");
 			answered = -1;
 		} else {
-			cs_db_rollback(conn);
+			cs_db_rollback(w->conn);
 			cs_http_add_header(req, "Idempotent-Replay", "true");
 			cs_document_respond(req, 200, CS_DOCUMENT_CHAT, res, 0, 1);
+			cs_write_replayed(w, strtoll(PQgetvalue(res, 0, 1 + CS_CHAT_VERSION_COLUMN),
+						     NULL, 10));
 			answered = 1;
 		}
 	}
@@ -241,7 +243,7 @@ void chats_create(struct cs_request *req)
 	/* with a parent, the new chat takes the first version and the parent the second */
 	if (cs_write_begin(&w, req, parent ? 2 : 1, &err) < 0)
 		goto out;
-	rc = answer_existing(req, w.conn, id, &err);
+	rc = answer_existing(req, &w, id, &err);
 	if (rc != 0)
 		goto out;
 	snprintf(ts_text, sizeof(ts_text), "%lld", timestamp);

@@ -109,7 +109,7 @@ void messages_append(struct cs_request *req)
 	size_t id_len = 0, role_len = 0;
 	long long position = -1, timestamp = cs_now_ms();
 	char new_id[CS_ID_NEW_SIZE], position_text[24], ts_text[24], now_text[24];
-	int rc, i, has_attachments, has_position;
+	int rc, i, has_attachments, has_position, inserted;
 
 	if (path_id(req, &chat_id, &err) < 0 || cs_http_body_object(req, allowed, &body, &err) < 0)
 		goto out;
@@ -169,15 +169,19 @@ void messages_append(struct cs_request *req)
 			goto out;
 		}
 	}
-	if (PQntuples(results[INSERT]) == 0) {
+	inserted = PQntuples(results[INSERT]) > 0;
+	if (!inserted)
 		answer_not_inserted(req, conn, results[OWNER], id, &err);
-		goto out;
-	}
 	cs_db_release(conn);
 	conn = NULL;
+	/*
+	 * A replay publishes too: the first try may have committed and lost its
+	 * answer (and its wake-up) with its connection.
+	 */
 	cs_version_committed(req->server, req->user_id,
 			     strtoll(PQgetvalue(results[RESERVE], 0, 0), NULL, 10));
-	cs_document_respond(req, 201, CS_DOCUMENT_MESSAGE, results[INSERT], 0, 0);
+	if (inserted)
+		cs_document_respond(req, 201, CS_DOCUMENT_MESSAGE, results[INSERT], 0, 0);
 out:
 	if (!req->status)
 		cs_http_fail(req, &err);
