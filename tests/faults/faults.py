@@ -246,7 +246,7 @@ def main():
         pg_proxy.stop()
         redis_proxy.stop()
     if stack_up:
-        scan = driver.scan_sanitizer_logs(RUN_DIR)
+        scan = driver.scan_sanitizer_logs(RUN_DIR, driver.SANITIZER_MARKS["address"])
         results.append(("no sanitizer report in the service logs", scan.notes, ""))
 
     print_figures(faults, history, readers, profile_name)

@@ -339,7 +339,7 @@ class LockAndStatementTimeoutTest(unittest.TestCase):
             # the blocked writes are queued on the lock before the other user comes
             self.assertTrue(lib.wait_for(lambda: int(lib.psql(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'chatsync' "
-                "AND wait_event_type = 'Lock'")[0][0]) >= 1, 5), "no write waits on the lock")
+                "AND wait_event_type = 'Lock'")[0][0]) >= 1, 5, 0.02), "no write waits on the lock")
             resp = append(other_token, other_chat["id"], "not blocked")
             other_done = time.monotonic()
             for f in futures:
@@ -348,9 +348,13 @@ class LockAndStatementTimeoutTest(unittest.TestCase):
         for blocked_resp, _ in done:
             self.assertEqual(blocked_resp.status, 503, blocked_resp)
             self.assertTrue(blocked_resp.header("Retry-After"), blocked_resp)
-        self.assertLess(other_done, min(t for _, t in done),
+        # Had the blocked user held the whole pool, the other write would have
+        # waited until the first blocked one failed, most of lock_s after it
+        # began; its own latency says so without racing the blocked ones' ends.
+        self.assertLess(resp.elapsed, b.lock_s / 2,
                         "the other user's write waited for the blocked user's writes to fail: "
                         "they held the whole pool")
+        self.assertLess(other_done, max(t for _, t in done))
         self.release_lock()
         self.assert_pool_clean()
 
