@@ -131,6 +131,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rows.doc = NULL;
 		snprintf(jerr.text, sizeof jerr.text, "not an object");
 	}
+	/*
+	 * jansson 2.14 takes a NUL byte between tokens for blank ({"s":[2<NUL>]}
+	 * loads), which JSON does not allow and the reader refuses: no oracle there.
+	 */
+	if (rows.doc && memchr(src.data, '\0', src.len)) {
+		json_decref(rows.doc);
+		rows.doc = NULL;
+	}
 	rc = cs_jsonstream_parse(read_steps, &src, keys, on_row, &rows, &err);
 	FUZZ_CHECK(rc == 0 || rc == -1);
 	if (rows.doc) {

@@ -757,10 +757,12 @@ class ProtectionTest(unittest.TestCase):
         try:
             cursor = lib.get("/api/sync?cursor=0", token=self.token)
             self.assertEqual(cursor.status, 200, cursor)
-            # nginx counts a request until it has read the service's end of it,
-            # which may come a moment after the client has its answer
-            time.sleep(0.5)
-            for _ in range(3):  # long-polls: in progress for 30 s
+            # Four long-polls (in progress for 30 s): nginx counts a request until
+            # it has read the service's end of it, a moment after the client has
+            # its answer, so one of them may meet the cursor request still
+            # counted; at least three are then in progress, whichever it is.
+            time.sleep(0.3)
+            for _ in range(4):
                 conn = http.client.HTTPConnection(host, port, timeout=45)
                 conn.request("GET", "/api/sync?live=1&timeout=30&cursor=%s" % urllib.parse.quote(
                     cursor.json["cursor"], safe=""), headers={"Authorization": "Bearer " + self.token})
