@@ -33,21 +33,6 @@ def _read_pid(path):
         return None
 
 
-def _children(pid):
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == pid:
-            found.append(int(entry))
-    return found
-
-
 def _kill9(pids):
     for pid in pids:
         try:
@@ -100,7 +85,7 @@ class Nemesis:
         pid = _read_pid(os.path.join(self.run_dir, "pg", "data", "postmaster.pid"))
         if not pid or not lib.process_alive(pid):
             raise RuntimeError("postgres is not running")
-        return [pid] + _children(pid)
+        return [pid] + lib.children(pid)
 
     def _redis_pid(self):
         pid = _read_pid(os.path.join(self.run_dir, "pid", "redis.pid"))

@@ -184,6 +184,22 @@ def stop_service(name, timeout=10):
         raise RuntimeError("%s-svc (pids %s) did not stop within %d s" % (name, pids, timeout))
 
 
+def children(pid):
+    """The PIDs whose parent is pid (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            found.append(int(entry))
+    return found
+
+
 def process_alive(pid):
     """True while pid exists and is not a zombie."""
     try:

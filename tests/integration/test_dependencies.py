@@ -125,18 +125,7 @@ def postgres_pids():
     """The postmaster and its children."""
     with open(os.path.join(lib.RUN_DIR, "pg", "data", "postmaster.pid")) as f:
         postmaster = int(f.readline().strip())
-    pids = [postmaster]
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == postmaster:
-            pids.append(int(entry))
-    return pids
+    return [postmaster] + lib.children(postmaster)
 
 
 def signal_all(pids, sig):

@@ -1,0 +1,271 @@
+/*
+ * db_query.c - statements on a borrowed connection: prepared, plain and
+ * pipelined, each answer awaited within the borrow's deadline.
+ *
+ * libpq has no read timeout: a blocking call waits as long as the server
+ * says nothing. So every statement here is sent asynchronously on a
+ * non-blocking connection and its answer awaited with poll() against a
+ * deadline (await_answer); libpq's blocking calls are left to the bulk paths
+ * (importer, exporter), which the server's timeouts and TCP keepalives bound.
+ */
+#include "db.h"
+#include "db_internal.h"
+#include "id.h"
+#include "log.h"
+
+#include <errno.h>
+#include <poll.h>
+
+/* ---- one answer at a time, each within the borrow's deadline ---- */
+
+/*
+ * Waits until libpq holds an answer it can hand out without blocking,
+ * sending what is still queued meanwhile. When the server stays silent past
+ * the deadline the connection is closed: whatever it was doing can no
+ * longer be trusted to end, and the next borrower reconnects.
+ */
+static int await_answer(struct cs_db_conn *conn)
+{
+	long long deadline = cs_monotonic_us() / 1000 + conn->answer_timeout_ms;
+	int sending = 1;
+
+	while (conn->pg) {
+		struct pollfd p = { PQsocket(conn->pg), POLLIN, 0 };
+		long long left;
+		int rc;
+
+		if (sending) {
+			rc = PQflush(conn->pg);
+			if (rc < 0)
+				return -1;
+			sending = rc == 1;
+		}
+		if (!sending && !PQisBusy(conn->pg))
+			return 0;
+		left = deadline - cs_monotonic_us() / 1000;
+		if (left <= 0) {
+			cs_log_warn("could not get an answer from the database within %ld ms: "
+				    "closing the connection",
+				    conn->answer_timeout_ms);
+			cs_db__close_conn(conn);
+			return -1;
+		}
+		if (sending)
+			p.events |= POLLOUT;
+		rc = poll(&p, 1, (int)left);
+		if (rc < 0 && errno != EINTR)
+			return -1;
+		if (rc > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP)) &&
+		    !PQconsumeInput(conn->pg))
+			return -1; /* the connection is lost: PQstatus says so */
+	}
+	return -1;
+}
+
+/* The next result of the query in progress, NULL at its end or when none came in time. */
+static PGresult *next_result(struct cs_db_conn *conn)
+{
+	if (await_answer(conn) < 0)
+		return NULL;
+	return PQgetResult(conn->pg);
+}
+
+/* Every result of the query, as PQexec keeps them: the last, or the first error. */
+PGresult *cs_db__last_result(struct cs_db_conn *conn)
+{
+	PGresult *last = NULL, *res;
+
+	while ((res = next_result(conn)) != NULL) {
+		if (last && PQresultStatus(last) == PGRES_FATAL_ERROR) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(last);
+		last = res;
+	}
+	return last;
+}
+
+/* Sends one step outside pipeline mode and reads its answer; NULL when none came. */
+PGresult *cs_db__run_step(struct cs_db_conn *conn, const struct cs_db_step *step,
+			  const int *lengths)
+{
+	int sent;
+
+	if (!conn->pg)
+		return NULL;
+	if (step->name)
+		sent = PQsendQueryPrepared(conn->pg, step->name, step->nparams, step->values,
+					   lengths, NULL, 0);
+	else
+		sent = PQsendQuery(conn->pg, step->sql);
+	return sent ? cs_db__last_result(conn) : NULL;
+}
+
+/* ---- statements ---- */
+
+static int check_result(struct cs_db_conn *conn, PGresult *res, PGresult **out,
+			struct cs_error *err)
+{
+	ExecStatusType status = PQresultStatus(res);
+
+	if (res && (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)) {
+		if (out)
+			*out = res;
+		else
+			PQclear(res);
+		return 0;
+	}
+	cs_db_error(conn->pg, res, err);
+	PQclear(res);
+	return -1;
+}
+
+/*
+ * A pooled connection learns that Postgres restarted only when it is used.
+ * If this is the first statement of the borrow, nothing has been done on it
+ * yet, so reconnecting and running it again is safe. Not after a timeout:
+ * a server that did not answer would only be waited for twice.
+ */
+static int stale(const struct cs_db_conn *conn)
+{
+	return conn->pg && PQstatus(conn->pg) != CONNECTION_OK && conn->used == 0 &&
+	       !conn->in_transaction;
+}
+
+static int run_once_more_if_stale(struct cs_db_conn *conn, const struct cs_db_step *step,
+				  const int *lengths, PGresult **out, struct cs_error *err)
+{
+	PGresult *res = cs_db__run_step(conn, step, lengths);
+
+	if (stale(conn)) {
+		PQclear(res);
+		if (cs_db__connect_slot(conn, err) < 0)
+			return -1;
+		res = cs_db__run_step(conn, step, lengths);
+	}
+	conn->used++;
+	return check_result(conn, res, out, err);
+}
+
+int cs_db_exec(struct cs_db_conn *conn, const char *name, int nparams, const char *const *values,
+	       const int *lengths, PGresult **out, struct cs_error *err)
+{
+	const struct cs_db_step step = { name, NULL, nparams, values };
+
+	return run_once_more_if_stale(conn, &step, lengths, out, err);
+}
+
+int cs_db_command(struct cs_db_conn *conn, const char *sql, struct cs_error *err)
+{
+	const struct cs_db_step step = { NULL, sql, 0, NULL };
+
+	return run_once_more_if_stale(conn, &step, NULL, NULL, err);
+}
+
+static int send_steps(struct cs_db_conn *conn, const struct cs_db_step *steps, int count)
+{
+	int i, ok = conn->pg && PQenterPipelineMode(conn->pg);
+
+	for (i = 0; ok && i < count; i++) {
+		if (steps[i].name)
+			ok = PQsendQueryPrepared(conn->pg, steps[i].name, steps[i].nparams,
+						 steps[i].values, NULL, NULL, 0);
+		else
+			ok = PQsendQueryParams(conn->pg, steps[i].sql, 0, NULL, NULL, NULL, NULL, 0);
+	}
+	return ok && PQpipelineSync(conn->pg) ? 0 : -1;
+}
+
+/* Reads every result up to the pipeline's sync; the first failure fills err. */
+static int read_steps(struct cs_db_conn *conn, int count, PGresult **results,
+		      struct cs_error *err)
+{
+	int i, rc = 0;
+
+	for (i = 0; i < count; i++) {
+		PGresult *res = next_result(conn);
+		ExecStatusType status = PQresultStatus(res);
+
+		if (!res)
+			return cs_db_error(conn->pg, NULL, err);
+		if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+			results[i] = res;
+		} else {
+			if (rc == 0 && status != PGRES_PIPELINE_ABORTED)
+				rc = cs_db_error(conn->pg, res, err);
+			else if (rc == 0)
+				rc = cs_error_set(err, 500, "internal error");
+			PQclear(res);
+		}
+		PQclear(next_result(conn)); /* the NULL that ends each query's results */
+	}
+	{
+		PGresult *sync = next_result(conn);
+
+		if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC && rc == 0)
+			rc = cs_db_error(conn->pg, NULL, err);
+		PQclear(sync);
+	}
+	return rc;
+}
+
+int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int count,
+		   PGresult **results, struct cs_error *err)
+{
+	int i, rc, attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		for (i = 0; i < count; i++)
+			results[i] = NULL;
+		rc = send_steps(conn, steps, count);
+		if (rc == 0)
+			rc = read_steps(conn, count, results, err);
+		else
+			cs_db_error(conn->pg, NULL, err);
+		if (PQpipelineStatus(conn->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn->pg))
+			cs_db__close_conn(conn); /* results left unread: the connection cannot be reused */
+		if (rc == 0 || !stale(conn))
+			break;
+		for (i = 0; i < count; i++)
+			PQclear(results[i]);
+		if (cs_db__connect_slot(conn, err) < 0)
+			return -1;
+	}
+	conn->used++;
+	if (rc < 0) {
+		/* an error inside BEGIN … COMMIT leaves the transaction open and failed */
+		if (PQstatus(conn->pg) == CONNECTION_OK && PQtransactionStatus(conn->pg) != PQTRANS_IDLE)
+			cs_db_rollback(conn);
+		for (i = 0; i < count; i++) {
+			PQclear(results[i]);
+			results[i] = NULL;
+		}
+	}
+	return rc;
+}
+
+int cs_db_begin(struct cs_db_conn *conn, struct cs_error *err)
+{
+	if (cs_db_command(conn, "BEGIN", err) < 0)
+		return -1;
+	conn->in_transaction = 1;
+	return 0;
+}
+
+int cs_db_commit(struct cs_db_conn *conn, struct cs_error *err)
+{
+	int rc = cs_db_command(conn, "COMMIT", err);
+
+	conn->in_transaction = 0;
+	return rc;
+}
+
+void cs_db_rollback(struct cs_db_conn *conn)
+{
+	const struct cs_db_step rollback = { NULL, "ROLLBACK", 0, NULL };
+
+	if (conn->pg && PQstatus(conn->pg) == CONNECTION_OK)
+		PQclear(cs_db__run_step(conn, &rollback, NULL));
+	conn->in_transaction = 0;
+}
