@@ -53,8 +53,10 @@ def main():
     header = "\\set u random(0, %d)\n" % (users - 1)
     scripts = {
         "list_chats": header + bind(sql_of(dump_dir, "chats", "chats_list_first"), [USER, "51"]) + ";\n",
-        "get_chat": header + bind(sql_of(dump_dir, "chats", "chats_get_with_messages"),
-                                  [LONG_CHAT, USER]) + ";\n",
+        # the two statements GET /api/chats/{id} runs: the chat, then its messages
+        "get_chat": header
+        + bind(sql_of(dump_dir, "chats", "chats_get_own"), [LONG_CHAT, USER]) + ";\n"
+        + bind(sql_of(dump_dir, "chats", "chats_messages"), [LONG_CHAT, USER]) + ";\n",
         "delta_sync": header + bind(sql_of(dump_dir, "sync", "sync_changes"),
                                     [USER, str(after), "21"]) + ";\n",
         "append": header

@@ -24,7 +24,7 @@ ENDPOINTS = [
     ("delta", "delta sync `GET /api/sync?cursor=…&limit=20` (20 changes)", "pg", None),
 ]
 PG_LABEL = {"list": "pgbench, same SQL (chats_list_first)",
-            "get": "pgbench, same SQL (chats_get_with_messages)",
+            "get": "pgbench, same SQL (chats_get_own + chats_messages)",
             "append": "pgbench, same transaction (pipelined)",
             "delta": "pgbench, same SQL (sync_changes)"}
 
