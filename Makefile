@@ -23,7 +23,10 @@ INSTALL_DEPS ?= 1
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wpointer-arith -Wcast-qual
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Icommon -Icli $(PKG_CFLAGS) -MMD -MP
+# The include path is the dependency direction: common/ sees only itself,
+# migrate/ sees common/, and only cli/, services/import/ and the tests see both.
+INCLUDES = -Icommon -Imigrate -Icli
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(INCLUDES) $(PKG_CFLAGS) -MMD -MP
 LDLIBS   = $(PKG_LIBS) -lfcgi -lpthread -lm
 
 SANITIZE ?=
@@ -35,11 +38,17 @@ endif
 BUILD   ?= build
 BIN     ?= bin
 OBJ     := $(BUILD)/obj
+FUZZ_OBJ := build/fuzz/obj
 SERVICES := chats messages sync import
 
+# Two libraries: libchatsync (common/, the request runtime every service links)
+# and libchatsync-migrate (migrate/: streaming import, export, verify), linked
+# only by the chatsync command, import-svc and the tests.
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(OBJ)/%.o)
 LIB        := $(OBJ)/libchatsync.a
+MIGRATE_SRC := $(wildcard migrate/*.c)
+MIGRATE_LIB := $(OBJ)/libchatsync-migrate.a
 CLI_SRC    := $(wildcard cli/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -60,6 +69,11 @@ endif
 # them intermediate: deleted after each build, then rebuilt every time.
 .SECONDARY:
 
+$(OBJ)/common/%.o $(FUZZ_OBJ)/common/%.o: INCLUDES = -Icommon
+$(OBJ)/migrate/%.o $(FUZZ_OBJ)/migrate/%.o: INCLUDES = -Icommon -Imigrate
+$(OBJ)/services/%.o: INCLUDES = -Icommon
+$(OBJ)/services/import/%.o: INCLUDES = -Icommon -Imigrate
+
 $(OBJ)/%.o: %.c | install-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
@@ -68,16 +82,22 @@ $(LIB): $(COMMON_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+$(MIGRATE_LIB): $(MIGRATE_SRC:%.c=$(OBJ)/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN)/import-svc: $(MIGRATE_LIB)
+
 .SECONDEXPANSION:
 $(BIN)/%-svc: $$(call service_objs,$$*) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out $(LIB) $(MIGRATE_LIB),$^) $(filter $(MIGRATE_LIB),$^) $(LIB) $(LDLIBS)
 
-$(BIN)/chatsync: $(CLI_SRC:%.c=$(OBJ)/%.o) $(LIB)
+$(BIN)/chatsync: $(CLI_SRC:%.c=$(OBJ)/%.o) $(MIGRATE_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(LIB)
+$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(MIGRATE_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
@@ -110,9 +130,8 @@ tsan: install-deps
 # coverage. tests/fuzz/run.py runs each on a copy of its seed corpus.
 FUZZ_CC      := clang
 FUZZ_SAN     := address,undefined
-FUZZ_OBJ     := build/fuzz/obj
 FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -fsanitize=fuzzer-no-link,$(FUZZ_SAN) \
-		-fno-sanitize-recover=all -fno-omit-frame-pointer -Icommon $(PKG_CFLAGS) -MMD -MP
+		-fno-sanitize-recover=all -fno-omit-frame-pointer $(INCLUDES) $(PKG_CFLAGS) -MMD -MP
 FUZZ_BIN     := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 60
 
@@ -124,7 +143,11 @@ $(FUZZ_OBJ)/libchatsync.a: $(COMMON_SRC:%.c=$(FUZZ_OBJ)/%.o)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-build/fuzz/fuzz_%: $(FUZZ_OBJ)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)/libchatsync.a
+$(FUZZ_OBJ)/libchatsync-migrate.a: $(MIGRATE_SRC:%.c=$(FUZZ_OBJ)/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+build/fuzz/fuzz_%: $(FUZZ_OBJ)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)/libchatsync-migrate.a $(FUZZ_OBJ)/libchatsync.a
 	$(FUZZ_CC) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $^ $(LDLIBS)
 
 fuzz-build: $(FUZZ_BIN)
@@ -150,10 +173,10 @@ bench: all
 	bash tests/bench/run.sh
 
 fmt:
-	clang-format -i common/*.[ch] services/*/*.[ch] cli/*.[ch] tests/unit/*.c tests/fuzz/*.[ch]
+	clang-format -i common/*.[ch] migrate/*.[ch] services/*/*.[ch] cli/*.[ch] tests/unit/*.c tests/fuzz/*.[ch]
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --suppress=missingIncludeSystem --inline-suppr -Icommon common services cli
+	  --suppress=missingIncludeSystem --inline-suppr -Icommon -Imigrate common migrate services cli
 
 clean:
 	rm -rf build bin

@@ -1,7 +1,7 @@
 /*
  * export.c - `chatsync export [--user U]... [--output FILE]`: the store (or
  * some users of it) in the legacy export format, for a rollback
- * (common/exporter.h). The document goes to stdout or FILE; a summary to
+ * (migrate/exporter.h). The document goes to stdout or FILE; a summary to
  * stderr.
  */
 #include "exporter.h"

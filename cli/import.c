@@ -1,7 +1,7 @@
 /*
  * import.c - `chatsync import FILE [--dry-run] [--json]`: a legacy export
  * into the store, streaming, through the same core as POST /api/import
- * (common/importer.h).
+ * (migrate/importer.h).
  *
  * --batch-rows N writes at most N rows per transaction (default
  * CS_IMPORT_BATCH_ROWS): smaller batches hold the users' version locks for

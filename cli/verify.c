@@ -1,7 +1,7 @@
 /*
  * verify.c - `chatsync verify FILE [--verbose]`: does the store hold exactly
  * the file's accepted rows? Reads the file as an import would (nothing is
- * written), then compares (common/verify.h). Prints every difference and a
+ * written), then compares (migrate/verify.h). Prints every difference and a
  * verdict on stdout; exit status 0 only when there is none.
  */
 #include "id.h"

@@ -51,7 +51,7 @@ install -d "$DESTDIR$PREFIX/bin" "$DESTDIR$PREFIX/lib/chatsync/migrations" \
 	"$DESTDIR$PREFIX/share/chatsync/nginx" "$DESTDIR$PREFIX/share/doc/chatsync"
 for name in "${SERVICES[@]/%/-svc}" chatsync; do install -m 0755 "$REPO/bin/$name" "$DESTDIR$PREFIX/bin/"; done
 install -m 0755 "$REPO/deploy/nginx-config.sh" "$REPO/deploy/migrate.sh" "$DESTDIR$PREFIX/lib/chatsync/"
-install -m 0644 "$REPO"/deploy/migrations/*.sql "$DESTDIR$PREFIX/lib/chatsync/migrations/"
+install -m 0644 "$REPO"/db/migrations/*.sql "$DESTDIR$PREFIX/lib/chatsync/migrations/"
 install -m 0644 "$REPO"/nginx/*.conf "$REPO"/nginx/*.js "$DESTDIR$PREFIX/share/chatsync/nginx/"
 install -m 0644 "$REPO/docs/OPERATIONS.md" "$DESTDIR$PREFIX/share/doc/chatsync/"
 

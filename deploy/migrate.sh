@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Applies the schema migrations deploy/migrations/NNN_name.sql, in order, to
+# Applies the schema migrations db/migrations/NNN_name.sql, in order, to
 # DATABASE_URL. Each file runs in one transaction together with its row in
 # schema_migrations, so a file is either applied and recorded or neither.
 # Files already recorded are skipped: re-running changes nothing. The first
@@ -10,7 +10,13 @@
 set -euo pipefail
 
 DATABASE_URL=${DATABASE_URL:-postgresql://chatsync@127.0.0.1:15432/chatsync}
-MIGRATIONS_DIR=${MIGRATIONS_DIR:-"$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/migrations"}
+# Installed, the migrations sit beside this script (deploy/install.sh); in the
+# repository, in db/migrations.
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if [ -z "${MIGRATIONS_DIR:-}" ]; then
+	MIGRATIONS_DIR=$HERE/migrations
+	[ -d "$MIGRATIONS_DIR" ] || MIGRATIONS_DIR=$HERE/../db/migrations
+fi
 
 die() { echo "migrate: $*" >&2; exit 1; }
 

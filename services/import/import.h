@@ -2,9 +2,9 @@
  * import.h - the handlers of import-svc (API.md, "Import, export, verify").
  *
  *   POST /api/import[?dryRun=1]   a legacy export document (or a part of one) into the
- *                                 store; answers the report of common/importer.h
+ *                                 store; answers the report of migrate/importer.h
  *   GET  /api/export[?userId=U]   the store (or one user) back as a legacy export,
- *                                 streamed (common/exporter.h)
+ *                                 streamed (migrate/exporter.h)
  *
  * Both take the IMPORT_TOKEN service token (the router checks it).
  */

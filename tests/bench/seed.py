@@ -20,7 +20,7 @@ The set (docs/BENCHMARKS.md, "Data"):
   subscribers of the live-path benchmark.
 - Versions per user: every row its own number, 1..N in time order (a chat,
   then its messages), and user_versions holds N, as a real write path would
-  have left them (deploy/migrations/001_init.sql).
+  have left them (db/migrations/001_init.sql).
 """
 import hashlib
 import json

@@ -1,6 +1,6 @@
 /*
  * fuzz_jsonstream.c - the streaming JSON reader of imports
- * (common/jsonstream.c), with jansson's json_loadb on the same bytes as the
+ * (migrate/jsonstream.c), with jansson's json_loadb on the same bytes as the
  * oracle.
  *
  * The input's first byte sets how many bytes each read hands over (1 to

@@ -1,6 +1,6 @@
 /*
  * fuzz_timestamp.c - the ISO-8601 timestamps of legacy exports
- * (common/timestamp.c).
+ * (migrate/timestamp.c).
  *
  * Promises: a parsed timestamp formats to text that parses back to the same
  * milliseconds, within CS_TIMESTAMP_MAX; and any milliseconds (the input's

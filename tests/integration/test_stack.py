@@ -186,8 +186,8 @@ class MigrationTest(unittest.TestCase):
 
     def test_failing_migration_applies_nothing_and_fails_loudly(self):
         with tempfile.TemporaryDirectory() as folder:
-            for name in os.listdir(os.path.join(lib.REPO, "deploy", "migrations")):
-                shutil.copy(os.path.join(lib.REPO, "deploy", "migrations", name), folder)
+            for name in os.listdir(os.path.join(lib.REPO, "db", "migrations")):
+                shutil.copy(os.path.join(lib.REPO, "db", "migrations", name), folder)
             with open(os.path.join(folder, "999_test_broken.sql"), "w") as f:
                 f.write("CREATE TABLE test_broken_migration (id int);\nSELECT 1 / 0;\n")
             done = self.migrate(folder)

@@ -19,7 +19,7 @@
  * position null or an integer 0..2^31-1, its attachments any JSON of at most
  * 256 KiB (kept as written: the raw text goes to jsonb); branches is an array
  * or null (stored as []); is_deleted true, false or null (false). Times are
- * ISO strings (common/timestamp.h) or integer milliseconds; a missing or null
+ * ISO strings (migrate/timestamp.h) or integer milliseconds; a missing or null
  * created_at/updated_at is the row's timestamp, a missing timestamp the
  * created_at. A sync status needs user_id, device_id and updated_at (or
  * last_sync_timestamp, or created_at). Members the store has no column for

@@ -12,7 +12,7 @@
  * out:
  *   cs_import_free(imp);
  *
- * Staging: every row of the document is checked (common/legacy.h) and COPYed
+ * Staging: every row of the document is checked (migrate/legacy.h) and COPYed
  * into temporary tables of the connection's session; a document that turns
  * out not to be one JSON object (truncated, not JSON, wrong type) fails
  * cs_import_stage and nothing reaches the store. Then each row is classified
