@@ -640,20 +640,3 @@ int cs_jsonstream_next_member(const char *obj, size_t len, size_t *pos,
 	*pos = (size_t)(s - obj);
 	return 1;
 }
-
-int cs_jsonstream_member(const char *obj, size_t len, const char *key, const char **value,
-			 size_t *value_len)
-{
-	struct cs_jsonstream_field field;
-	size_t pos = 0, key_len = strlen(key);
-	int found = 0, rc;
-
-	while ((rc = cs_jsonstream_next_member(obj, len, &pos, &field)) == 1) {
-		if (field.name_len == key_len && !memcmp(field.name, key, key_len)) {
-			*value = field.value;
-			*value_len = field.value_len;
-			found = 1;
-		}
-	}
-	return rc < 0 ? -1 : found;
-}

@@ -78,13 +78,4 @@ struct cs_jsonstream_field {
 int cs_jsonstream_next_member(const char *obj, size_t len, size_t *pos,
 			      struct cs_jsonstream_field *field);
 
-/*
- * Finds the value of the member `key` of the JSON object text obj (which must
- * be valid JSON) without parsing it: 1 with *value and *value_len pointing into
- * obj at the value's bytes, 0 when there is no such member, -1 when obj is
- * not an object. With repeated names the last one wins, as in jansson.
- */
-int cs_jsonstream_member(const char *obj, size_t len, const char *key, const char **value,
-			 size_t *value_len);
-
 #endif
