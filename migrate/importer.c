@@ -56,7 +56,7 @@ struct cs_import {
 	int checked_only;
 };
 
-static const char *const staged[CS_LEGACY_TABLES] = {
+static const char *const cs_importer__staged[CS_LEGACY_TABLES] = {
 	CS_IMPORT_STAGED_CHATS, CS_IMPORT_STAGED_MESSAGES, CS_IMPORT_STAGED_SYNC_STATUS
 };
 static const char *const stage_columns[CS_LEGACY_TABLES] = {
@@ -228,12 +228,13 @@ static const char list_rejects[] =
 	CS_IMPORT_STAGED_SYNC_STATUS " s JOIN " VERDICT(CS_IMPORT_STAGED_SYNC_STATUS)
 	" v USING (ord) WHERE v.status = 'r' ORDER BY 1, 2";
 
-static void copier_stop(struct cs_import *imp);
+static void cs_importer__copier_stop(struct cs_import *imp);
 
 /* ---- small helpers ---- */
 
 /* err from a failed result, with Postgres' own words for the operator. */
-static int db_fail(struct cs_import *imp, PGresult *res, const char *what, struct cs_error *err)
+static int cs_importer__fail(struct cs_import *imp, PGresult *res, const char *what,
+			     struct cs_error *err)
 {
 	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
@@ -245,13 +246,14 @@ static int db_fail(struct cs_import *imp, PGresult *res, const char *what, struc
 	return -1;
 }
 
-static int run(struct cs_import *imp, const char *sql, const char *what, struct cs_error *err)
+static int cs_importer__run(struct cs_import *imp, const char *sql, const char *what,
+			    struct cs_error *err)
 {
 	PGresult *res = PQexec(imp->conn->pg, sql);
 	ExecStatusType status = PQresultStatus(res);
 
 	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-		return db_fail(imp, res, what, err);
+		return cs_importer__fail(imp, res, what, err);
 	PQclear(res);
 	return 0;
 }
@@ -266,13 +268,13 @@ static int runf(struct cs_import *imp, const char *what, struct cs_error *err, c
 	if (!sql)
 		return cs_error_set(err, 500, "out of memory");
 	snprintf(sql, size, fmt, lo, hi);
-	rc = run(imp, sql, what, err);
+	rc = cs_importer__run(imp, sql, what, err);
 	free(sql);
 	return rc;
 }
 
-static void progress(struct cs_import *imp, enum cs_import_step step, enum cs_legacy_table table,
-		     long long rows, long long total)
+static void cs_importer__progress(struct cs_import *imp, enum cs_import_step step,
+				  enum cs_legacy_table table, long long rows, long long total)
 {
 	struct cs_import_progress p = { step, table, rows, total, &imp->counts[table] };
 
@@ -293,7 +295,7 @@ static int session_setup(struct cs_import *imp, struct cs_error *err)
 	/* only possible before the session's first temporary table: a bonus, not a need */
 	PQclear(PQexec(imp->conn->pg, "SET temp_buffers = '128MB'"));
 	for (i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
-		if (run(imp, settings[i], "prepare the session", err) < 0)
+		if (cs_importer__run(imp, settings[i], "prepare the session", err) < 0)
 			return -1;
 	return 0;
 }
@@ -308,8 +310,8 @@ static void drop_tables(struct cs_import *imp)
 	if (PQtransactionStatus(imp->conn->pg) != PQTRANS_IDLE)
 		PQclear(PQexec(imp->conn->pg, "ROLLBACK"));
 	for (t = 0; t < CS_LEGACY_TABLES; t++) {
-		snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS pg_temp.%s, pg_temp.%s%s", staged[t],
-			 staged[t], CS_IMPORT_VERDICT_SUFFIX);
+		snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS pg_temp.%s, pg_temp.%s%s",
+			 cs_importer__staged[t], cs_importer__staged[t], CS_IMPORT_VERDICT_SUFFIX);
 		PQclear(PQexec(imp->conn->pg, sql));
 	}
 }
@@ -331,7 +333,7 @@ int cs_import_new(struct cs_db_conn *conn, const struct cs_import_options *optio
 	drop_tables(imp); /* left by an import on this session that could not clean up */
 	imp->tables_created = 1;
 	for (t = 0; t < CS_LEGACY_TABLES; t++)
-		if (run(imp, create_sql[t], "create the staging tables", err) < 0)
+		if (cs_importer__run(imp, create_sql[t], "create the staging tables", err) < 0)
 			goto fail;
 	*out = imp;
 	return 0;
@@ -346,7 +348,7 @@ void cs_import_free(struct cs_import *imp)
 
 	if (!imp)
 		return;
-	copier_stop(imp);
+	cs_importer__copier_stop(imp);
 	if (imp->tables_created) {
 		drop_tables(imp);
 		/* a pooled connection goes back as it came (temp_buffers cannot be reset) */
@@ -379,11 +381,11 @@ static int copy_begin(struct cs_import *imp, int table, struct cs_error *err)
 	char sql[512];
 	PGresult *res;
 
-	snprintf(sql, sizeof(sql), "COPY %s (ord, reason, %s) FROM STDIN", staged[table],
+	snprintf(sql, sizeof(sql), "COPY %s (ord, reason, %s) FROM STDIN", cs_importer__staged[table],
 		 stage_columns[table]);
 	res = PQexec(imp->conn->pg, sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN)
-		return db_fail(imp, res, "stage rows", err);
+		return cs_importer__fail(imp, res, "stage rows", err);
 	PQclear(res);
 	return 0;
 }
@@ -406,14 +408,14 @@ static int copy_send(struct cs_import *imp, int table, const char *data, size_t 
 		PQputCopyEnd(pg, "import aborted");
 		while ((res = PQgetResult(pg)) != NULL)
 			PQclear(res);
-		return db_fail(imp, NULL, "stage rows", err);
+		return cs_importer__fail(imp, NULL, "stage rows", err);
 	}
 	while ((res = PQgetResult(pg)) != NULL) {
 		if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
 			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
 			*data_error = state && (!strncmp(state, "22", 2) || !strncmp(state, "23", 2));
-			rc = db_fail(imp, res, "stage rows", err);
+			rc = cs_importer__fail(imp, res, "stage rows", err);
 			continue;
 		}
 		PQclear(res);
@@ -555,7 +557,7 @@ static int copier_wait(struct cs_import *imp, struct cs_error *err)
 	return failed ? -1 : 0;
 }
 
-static void copier_stop(struct cs_import *imp)
+static void cs_importer__copier_stop(struct cs_import *imp)
 {
 	struct copier *c = &imp->copier;
 
@@ -590,7 +592,8 @@ static int copy_flush(struct cs_import *imp, struct cs_error *err)
 	c->busy = 1;
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
-	progress(imp, CS_IMPORT_READING, (enum cs_legacy_table)imp->copy_table, imp->rows_read, 0);
+	cs_importer__progress(imp, CS_IMPORT_READING, (enum cs_legacy_table)imp->copy_table,
+			      imp->rows_read, 0);
 	return 0;
 }
 
@@ -625,7 +628,8 @@ static int on_row(void *arg, const char *key, const char *row, size_t len)
 		    imp->options.batch_rows > 0 ? imp->options.batch_rows : CS_IMPORT_BATCH_ROWS);
 	cs_legacy_stage_row((enum cs_legacy_table)table, ord, row, len, &imp->copy);
 	if (++imp->rows_read % PROGRESS_EVERY_ROWS == 0)
-		progress(imp, CS_IMPORT_READING, (enum cs_legacy_table)table, imp->rows_read, 0);
+		cs_importer__progress(imp, CS_IMPORT_READING, (enum cs_legacy_table)table,
+				      imp->rows_read, 0);
 	if (imp->copy.len >= COPY_CHUNK_BYTES)
 		return copy_flush(imp, imp->stage_err);
 	return 0;
@@ -644,18 +648,18 @@ int cs_import_stage(struct cs_import *imp, cs_jsonstream_read_fn read, void *ctx
 	rc = cs_jsonstream_parse(read, ctx, cs_legacy_members(), on_row, imp, &parse_err);
 	if (rc == 0 && (copy_flush(imp, err) < 0 || copier_wait(imp, err) < 0))
 		rc = -2;
-	copier_stop(imp);
+	cs_importer__copier_stop(imp);
 	if (rc == -1)
 		return cs_error_set(err, 400, "document: %s", parse_err.message);
 	if (rc < 0)
 		return -1;
 	for (t = 0; t < CS_LEGACY_TABLES; t++) {
-		snprintf(sql, sizeof(sql), "CREATE INDEX ON %s (ord)", staged[t]);
-		if (run(imp, sql, "index the staging tables", err) < 0)
+		snprintf(sql, sizeof(sql), "CREATE INDEX ON %s (ord)", cs_importer__staged[t]);
+		if (cs_importer__run(imp, sql, "index the staging tables", err) < 0)
 			return -1;
 		/* without row counts the planner joins a batch by scanning all the staging table */
-		snprintf(sql, sizeof(sql), "ANALYZE %s (ord, user_id)", staged[t]);
-		if (run(imp, sql, "analyze the staging tables", err) < 0)
+		snprintf(sql, sizeof(sql), "ANALYZE %s (ord, user_id)", cs_importer__staged[t]);
+		if (cs_importer__run(imp, sql, "analyze the staging tables", err) < 0)
 			return -1;
 	}
 	return 0;
@@ -664,8 +668,8 @@ int cs_import_stage(struct cs_import *imp, cs_jsonstream_read_fn read, void *ctx
 /* ---- classification ---- */
 
 /* Counts from the verdicts; read must come out as their sum. */
-static int count_verdicts(struct cs_import *imp, enum cs_legacy_table table,
-			  struct cs_error *err)
+static int cs_importer__count_verdicts(struct cs_import *imp, enum cs_legacy_table table,
+				       struct cs_error *err)
 {
 	struct cs_import_counts *c = &imp->counts[table];
 	char sql[192];
@@ -673,10 +677,10 @@ static int count_verdicts(struct cs_import *imp, enum cs_legacy_table table,
 	int i;
 
 	snprintf(sql, sizeof(sql), "SELECT status, count(*) FROM %s%s GROUP BY status",
-		 staged[table], CS_IMPORT_VERDICT_SUFFIX);
+		 cs_importer__staged[table], CS_IMPORT_VERDICT_SUFFIX);
 	res = PQexec(imp->conn->pg, sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return db_fail(imp, res, "count the rows", err);
+		return cs_importer__fail(imp, res, "count the rows", err);
 	c->inserted = c->skipped = c->rejected = c->duplicates = 0;
 	for (i = 0; i < PQntuples(res); i++) {
 		char status = PQgetvalue(res, i, 0)[0];
@@ -699,27 +703,29 @@ static int count_verdicts(struct cs_import *imp, enum cs_legacy_table table,
 	return 0;
 }
 
-static int classify(struct cs_import *imp, enum cs_legacy_table table, struct cs_error *err)
+static int cs_importer__classify(struct cs_import *imp, enum cs_legacy_table table,
+				 struct cs_error *err)
 {
 	static const char *const statements[CS_LEGACY_TABLES] = {
 		classify_chats, classify_messages, classify_sync_status
 	};
 	char sql[192];
 
-	progress(imp, CS_IMPORT_CHECKING, table, 0, imp->counts[table].read);
-	if (run(imp, statements[table], "classify the rows", err) < 0)
+	cs_importer__progress(imp, CS_IMPORT_CHECKING, table, 0, imp->counts[table].read);
+	if (cs_importer__run(imp, statements[table], "classify the rows", err) < 0)
 		return -1;
 	if (table == CS_LEGACY_MESSAGES &&
-	    run(imp, classify_message_positions, "classify the rows", err) < 0)
+	    cs_importer__run(imp, classify_message_positions, "classify the rows", err) < 0)
 		return -1;
-	snprintf(sql, sizeof(sql), "CREATE INDEX ON %s%s (ord)", staged[table],
+	snprintf(sql, sizeof(sql), "CREATE INDEX ON %s%s (ord)", cs_importer__staged[table],
 		 CS_IMPORT_VERDICT_SUFFIX);
-	if (run(imp, sql, "index the classification", err) < 0)
+	if (cs_importer__run(imp, sql, "index the classification", err) < 0)
 		return -1;
-	snprintf(sql, sizeof(sql), "ANALYZE %s%s", staged[table], CS_IMPORT_VERDICT_SUFFIX);
-	if (run(imp, sql, "analyze the classification", err) < 0)
+	snprintf(sql, sizeof(sql), "ANALYZE %s%s", cs_importer__staged[table],
+		 CS_IMPORT_VERDICT_SUFFIX);
+	if (cs_importer__run(imp, sql, "analyze the classification", err) < 0)
 		return -1;
-	return count_verdicts(imp, table, err);
+	return cs_importer__count_verdicts(imp, table, err);
 }
 
 int cs_import_check(struct cs_import *imp, struct cs_error *err)
@@ -728,10 +734,10 @@ int cs_import_check(struct cs_import *imp, struct cs_error *err)
 
 	imp->checked_only = 1;
 	for (t = 0; t < CS_LEGACY_TABLES; t++) {
-		if (classify(imp, (enum cs_legacy_table)t, err) < 0)
+		if (cs_importer__classify(imp, (enum cs_legacy_table)t, err) < 0)
 			return -1;
-		progress(imp, CS_IMPORT_DONE, (enum cs_legacy_table)t, imp->counts[t].inserted,
-			 imp->counts[t].inserted);
+		cs_importer__progress(imp, CS_IMPORT_DONE, (enum cs_legacy_table)t,
+				      imp->counts[t].inserted, imp->counts[t].inserted);
 	}
 	return 0;
 }
@@ -817,7 +823,7 @@ static int write_table(struct cs_import *imp, enum cs_legacy_table table, struct
 	long long total = imp->counts[table].inserted, done = 0;
 	size_t i;
 
-	progress(imp, CS_IMPORT_WRITING, table, 0, total);
+	cs_importer__progress(imp, CS_IMPORT_WRITING, table, 0, total);
 	for (i = 0; i < b->count && total > 0; i++) {
 		long long lo = b->starts[i];
 		long long hi = i + 1 < b->count ? b->starts[i + 1] : imp->counts[table].read;
@@ -826,14 +832,14 @@ static int write_table(struct cs_import *imp, enum cs_legacy_table table, struct
 		if (write_batch_retrying(imp, table, lo, hi, &written, err) < 0)
 			return -1;
 		done += written;
-		progress(imp, CS_IMPORT_WRITING, table, done, total);
+		cs_importer__progress(imp, CS_IMPORT_WRITING, table, done, total);
 	}
-	if (count_verdicts(imp, table, err) < 0)
+	if (cs_importer__count_verdicts(imp, table, err) < 0)
 		return -1;
 	if (imp->counts[table].inserted != done)
 		return cs_error_set(err, 500, "%s: %lld rows written but %lld counted",
 				    cs_legacy_member(table), done, imp->counts[table].inserted);
-	progress(imp, CS_IMPORT_DONE, table, done, total);
+	cs_importer__progress(imp, CS_IMPORT_DONE, table, done, total);
 	return 0;
 }
 
@@ -843,7 +849,7 @@ int cs_import_write(struct cs_import *imp, struct cs_error *err)
 
 	/* in table order: a message's chat is in the store before the message is classified */
 	for (t = 0; t < CS_LEGACY_TABLES; t++)
-		if (classify(imp, (enum cs_legacy_table)t, err) < 0 ||
+		if (cs_importer__classify(imp, (enum cs_legacy_table)t, err) < 0 ||
 		    write_table(imp, (enum cs_legacy_table)t, err) < 0)
 			return -1;
 	return 0;
@@ -858,7 +864,7 @@ int cs_import_each_reject(struct cs_import *imp, cs_import_reject_fn fn, void *a
 	const PGresult *res;
 	int row, rc;
 
-	if (run(imp, "BEGIN", "list the rejected rows", err) < 0)
+	if (cs_importer__run(imp, "BEGIN", "list the rejected rows", err) < 0)
 		return -1;
 	rc = cs_rowstream_open(&rs, imp->conn, "cs_import_rejects", list_rejects, 0, NULL, err);
 	while (rc == 0 && (rc = cs_rowstream_next(&rs, &res, &row, err)) == 1) {
@@ -870,7 +876,7 @@ int cs_import_each_reject(struct cs_import *imp, cs_import_reject_fn fn, void *a
 	}
 	cs_rowstream_close(&rs);
 	if (rc == 0)
-		return run(imp, "COMMIT", "list the rejected rows", err);
+		return cs_importer__run(imp, "COMMIT", "list the rejected rows", err);
 	PQclear(PQexec(imp->conn->pg, "ROLLBACK"));
 	return -1;
 }
