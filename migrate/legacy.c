@@ -62,7 +62,7 @@ static void copy_byte(struct cs_buf *out, unsigned char c)
 	}
 }
 
-static void copy_text(struct cs_buf *out, const char *s, size_t len)
+static void cs_legacy__copy_text(struct cs_buf *out, const char *s, size_t len)
 {
 	size_t i, start = 0;
 
@@ -79,23 +79,23 @@ static void copy_text(struct cs_buf *out, const char *s, size_t len)
 	cs_buf_append(out, s + start, len - start);
 }
 
-static void copy_null(struct cs_buf *out)
+static void cs_legacy__copy_null(struct cs_buf *out)
 {
 	cs_buf_puts(out, "\t\\N");
 }
 
-static void copy_cstring(struct cs_buf *out, const char *s)
+static void cs_legacy__copy_cstring(struct cs_buf *out, const char *s)
 {
 	cs_buf_putc(out, '\t');
-	copy_text(out, s, strlen(s));
+	cs_legacy__copy_text(out, s, strlen(s));
 }
 
-static void copy_int(struct cs_buf *out, long long v)
+static void cs_legacy__copy_int(struct cs_buf *out, long long v)
 {
 	cs_buf_printf(out, "\t%lld", v);
 }
 
-static void copy_bool(struct cs_buf *out, int v)
+static void cs_legacy__copy_bool(struct cs_buf *out, int v)
 {
 	cs_buf_puts(out, v ? "\tt" : "\tf");
 }
@@ -242,8 +242,8 @@ static int put_escape(const unsigned char **pp, const unsigned char *end, struct
  * Decodes the JSON string literal raw (quotes included) into out (NULL: only
  * check), as COPY text when copy is set; *t describes the decoded string.
  */
-static int decode_string_literal(const char *raw, size_t len, struct cs_buf *out, int copy,
-				 struct text *t, const char **why)
+static int cs_legacy__decode(const char *raw, size_t len, struct cs_buf *out, int copy,
+			     struct text *t, const char **why)
 {
 	const unsigned char *p = (const unsigned char *)raw + 1;
 	const unsigned char *end = (const unsigned char *)raw + len - 1;
@@ -290,7 +290,7 @@ static int decode_string_literal(const char *raw, size_t len, struct cs_buf *out
 }
 
 /* Every string inside the raw JSON value s decodes (for jsonb: no \u0000, valid UTF-8). */
-static int json_strings_valid(const char *s, size_t len, const char **why)
+static int cs_legacy__strings_valid(const char *s, size_t len, const char **why)
 {
 	size_t i = 0;
 	struct text t;
@@ -304,7 +304,7 @@ static int json_strings_valid(const char *s, size_t len, const char **why)
 		}
 		for (j = i + 1; j < len && s[j] != '"'; j += s[j] == '\\' ? 2 : 1)
 			;
-		if (j >= len || decode_string_literal(s + i, j - i + 1, NULL, 0, &t, why) < 0)
+		if (j >= len || cs_legacy__decode(s + i, j - i + 1, NULL, 0, &t, why) < 0)
 			return -1;
 		i = j + 1;
 	}
@@ -357,7 +357,7 @@ static int key_of(const struct cs_jsonstream_field *f)
 	int k, found = -1;
 
 	/* the name's quotes are just around it */
-	if (memchr(name, '\\', len) && decode_string_literal(name - 1, len + 2, &decoded, 0, &t, &why) == 0) {
+	if (memchr(name, '\\', len) && cs_legacy__decode(name - 1, len + 2, &decoded, 0, &t, &why) == 0) {
 		name = decoded.data ? decoded.data : "";
 		len = t.bytes;
 	}
@@ -409,7 +409,7 @@ static int read_id(struct reader *r, enum key k, int required, const struct span
 		return required ? reject(r, "%s: missing", name) : 0;
 	if (!is_string(*s))
 		return reject(r, "%s: must be a string", name);
-	if (decode_string_literal((*s)->p, (*s)->len, NULL, 0, &t, &why) < 0)
+	if (cs_legacy__decode((*s)->p, (*s)->len, NULL, 0, &t, &why) < 0)
 		return reject(r, "%s: holds %s", name, why);
 	if (t.bytes == 0)
 		return reject(r, "%s: empty", name);
@@ -428,7 +428,7 @@ static int short_string(const struct span *s, char out[SHORT_TEXT])
 	struct text t;
 	int rc = -1;
 
-	if (s->len < SHORT_TEXT * 2 && decode_string_literal(s->p, s->len, &buf, 0, &t, &why) == 0 &&
+	if (s->len < SHORT_TEXT * 2 && cs_legacy__decode(s->p, s->len, &buf, 0, &t, &why) == 0 &&
 	    t.bytes < SHORT_TEXT) {
 		memcpy(out, buf.data ? buf.data : "", t.bytes);
 		out[t.bytes] = '\0';
@@ -510,7 +510,7 @@ static int read_raw(struct reader *r, enum key k, const struct span **s)
 	const char *why;
 
 	*s = member(r, k);
-	if (*s && json_strings_valid((*s)->p, (*s)->len, &why) < 0)
+	if (*s && cs_legacy__strings_valid((*s)->p, (*s)->len, &why) < 0)
 		return reject(r, "%s: holds %s", key_names[k], why);
 	return 0;
 }
@@ -523,7 +523,7 @@ static void copy_member(struct cs_buf *out, const struct span *s)
 
 	cs_buf_putc(out, '\t');
 	if (s)
-		decode_string_literal(s->p, s->len, out, 1, &t, &why);
+		cs_legacy__decode(s->p, s->len, out, 1, &t, &why);
 	else
 		cs_buf_puts(out, "\\N");
 }
@@ -548,7 +548,7 @@ static int read_chat(struct reader *r, struct chat *c)
 		return reject(r, "title: missing");
 	if (!is_string(c->title))
 		return reject(r, "title: must be a string");
-	if (decode_string_literal(c->title->p, c->title->len, NULL, 0, &t, &why) < 0)
+	if (cs_legacy__decode(c->title->p, c->title->len, NULL, 0, &t, &why) < 0)
 		return reject(r, "title: holds %s", why);
 	if (t.chars == 0 || t.chars > CS_LEGACY_MAX_TITLE)
 		return reject(r, "title: must be 1 to %d characters", CS_LEGACY_MAX_TITLE);
@@ -567,17 +567,17 @@ static void write_chat(const struct chat *c, struct cs_buf *out)
 	copy_member(out, c->id);
 	copy_member(out, c->user_id);
 	copy_member(out, c->title);
-	copy_int(out, c->timestamp);
+	cs_legacy__copy_int(out, c->timestamp);
 	copy_member(out, c->parent);
 	copy_member(out, c->branch_from);
 	cs_buf_putc(out, '\t');
 	if (c->branches)
-		copy_text(out, c->branches->p, c->branches->len);
+		cs_legacy__copy_text(out, c->branches->p, c->branches->len);
 	else
 		cs_buf_puts(out, "[]");
-	copy_bool(out, c->deleted);
-	copy_int(out, c->created);
-	copy_int(out, c->updated);
+	cs_legacy__copy_bool(out, c->deleted);
+	cs_legacy__copy_int(out, c->created);
+	cs_legacy__copy_int(out, c->updated);
 }
 
 struct message {
@@ -612,7 +612,7 @@ static int read_content(struct reader *r, struct message *m)
 		return reject(r, "content: missing");
 	if (!is_string(m->content))
 		return reject(r, "content: must be a string");
-	if (decode_string_literal(m->content->p, m->content->len, NULL, 0, &t, &why) < 0)
+	if (cs_legacy__decode(m->content->p, m->content->len, NULL, 0, &t, &why) < 0)
 		return reject(r, "content: holds %s", why);
 	if (t.bytes > CS_LEGACY_MAX_CONTENT)
 		return reject(r, "content: longer than %d bytes", CS_LEGACY_MAX_CONTENT);
@@ -654,20 +654,20 @@ static void write_message(const struct message *m, struct cs_buf *out)
 	copy_member(out, m->chat_id);
 	copy_member(out, m->user_id);
 	copy_member(out, m->content);
-	copy_cstring(out, m->role);
-	copy_int(out, m->timestamp);
+	cs_legacy__copy_cstring(out, m->role);
+	cs_legacy__copy_int(out, m->timestamp);
 	if (m->has_position)
-		copy_int(out, m->position);
+		cs_legacy__copy_int(out, m->position);
 	else
-		copy_null(out);
+		cs_legacy__copy_null(out);
 	cs_buf_putc(out, '\t');
 	if (m->attachments)
-		copy_text(out, m->attachments->p, m->attachments->len);
+		cs_legacy__copy_text(out, m->attachments->p, m->attachments->len);
 	else
 		cs_buf_puts(out, "\\N");
-	copy_bool(out, m->deleted);
-	copy_int(out, m->created);
-	copy_int(out, m->updated);
+	cs_legacy__copy_bool(out, m->deleted);
+	cs_legacy__copy_int(out, m->created);
+	cs_legacy__copy_int(out, m->updated);
 }
 
 struct sync_status {
@@ -696,7 +696,7 @@ static int read_sync_status(struct reader *r, struct sync_status *s)
 	s->cursor = member(r, K_CURSOR);
 	if (s->cursor && !is_string(s->cursor))
 		return reject(r, "cursor: must be a string or null");
-	if (s->cursor && decode_string_literal(s->cursor->p, s->cursor->len, NULL, 0, &t, &why) < 0)
+	if (s->cursor && cs_legacy__decode(s->cursor->p, s->cursor->len, NULL, 0, &t, &why) < 0)
 		return reject(r, "cursor: holds %s", why);
 	return 0;
 }
@@ -706,11 +706,11 @@ static void write_sync_status(const struct sync_status *s, struct cs_buf *out)
 	copy_member(out, s->user_id);
 	copy_member(out, s->device_id);
 	if (s->has_last_sync)
-		copy_int(out, s->last_sync);
+		cs_legacy__copy_int(out, s->last_sync);
 	else
-		copy_null(out);
+		cs_legacy__copy_null(out);
 	copy_member(out, s->cursor);
-	copy_int(out, s->updated);
+	cs_legacy__copy_int(out, s->updated);
 }
 
 /* ---- rejected rows ---- */
@@ -723,10 +723,10 @@ static void copy_listed(struct cs_buf *out, const struct reader *r, enum key k)
 	struct text t;
 
 	if (is_string(s) && s->len <= MAX_LISTED_ID &&
-	    decode_string_literal(s->p, s->len, NULL, 0, &t, &why) == 0)
+	    cs_legacy__decode(s->p, s->len, NULL, 0, &t, &why) == 0)
 		copy_member(out, s);
 	else
-		copy_null(out);
+		cs_legacy__copy_null(out);
 }
 
 static void write_reject(enum cs_legacy_table table, const struct reader *r, struct cs_buf *out)
@@ -743,7 +743,7 @@ static void write_reject(enum cs_legacy_table table, const struct reader *r, str
 		copy_listed(out, r, K_ID);
 	}
 	for (i = listed; i < columns[table]; i++)
-		copy_null(out);
+		cs_legacy__copy_null(out);
 }
 
 static int read_row(enum cs_legacy_table table, struct reader *r, const char *row, size_t len,
@@ -773,10 +773,10 @@ int cs_legacy_stage_row(enum cs_legacy_table table, long long ord, const char *r
 	rc = read_row(table, &r, row, len, &chat, &message, &status);
 	cs_buf_printf(out, "%lld", ord);
 	if (rc < 0) {
-		copy_cstring(out, r.reason);
+		cs_legacy__copy_cstring(out, r.reason);
 		write_reject(table, &r, out);
 	} else {
-		copy_null(out);
+		cs_legacy__copy_null(out);
 		if (table == CS_LEGACY_CHATS)
 			write_chat(&chat, out);
 		else if (table == CS_LEGACY_MESSAGES)
