@@ -15,19 +15,19 @@
 #include <string.h>
 
 const char *const cs_importer__staged[CS_LEGACY_TABLES] = {
-	CS_IMPORT_STAGED_CHATS, CS_IMPORT_STAGED_MESSAGES, CS_IMPORT_STAGED_SYNC_STATUS
+	CS_IMPORTER_STAGED_CHATS, CS_IMPORTER_STAGED_MESSAGES, CS_IMPORTER_STAGED_SYNC_STATUS
 };
 
 static const char *const create_sql[] = {
-	"CREATE TEMP TABLE " CS_IMPORT_STAGED_CHATS " (ord bigint NOT NULL, reason text, "
+	"CREATE TEMP TABLE " CS_IMPORTER_STAGED_CHATS " (ord bigint NOT NULL, reason text, "
 	"id text, user_id text, title text, \"timestamp\" bigint, parent_chat_id text, "
 	"branch_from_message_id text, branches jsonb, is_deleted boolean, created_at bigint, "
 	"updated_at bigint)",
-	"CREATE TEMP TABLE " CS_IMPORT_STAGED_MESSAGES " (ord bigint NOT NULL, reason text, "
+	"CREATE TEMP TABLE " CS_IMPORTER_STAGED_MESSAGES " (ord bigint NOT NULL, reason text, "
 	"id text, chat_id text, user_id text, content text, role text, \"timestamp\" bigint, "
 	"position integer, attachments jsonb, is_deleted boolean, created_at bigint, "
 	"updated_at bigint)",
-	"CREATE TEMP TABLE " CS_IMPORT_STAGED_SYNC_STATUS " (ord bigint NOT NULL, reason text, "
+	"CREATE TEMP TABLE " CS_IMPORTER_STAGED_SYNC_STATUS " (ord bigint NOT NULL, reason text, "
 	"user_id text, device_id text, last_sync_timestamp bigint, cursor text, "
 	"updated_at bigint)",
 };
@@ -35,7 +35,7 @@ static const char *const create_sql[] = {
 /* ---- small helpers ---- */
 
 /* err from a failed result, with Postgres' own words for the operator. */
-int cs_importer__fail(struct cs_import *imp, PGresult *res, const char *what,
+int cs_importer__fail(struct cs_importer *imp, PGresult *res, const char *what,
 			     struct cs_error *err)
 {
 	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -48,7 +48,7 @@ int cs_importer__fail(struct cs_import *imp, PGresult *res, const char *what,
 	return -1;
 }
 
-int cs_importer__run(struct cs_import *imp, const char *sql, const char *what,
+int cs_importer__run(struct cs_importer *imp, const char *sql, const char *what,
 			    struct cs_error *err)
 {
 	PGresult *res = PQexec(imp->conn->pg, sql);
@@ -60,10 +60,10 @@ int cs_importer__run(struct cs_import *imp, const char *sql, const char *what,
 	return 0;
 }
 
-void cs_importer__progress(struct cs_import *imp, enum cs_import_step step,
+void cs_importer__progress(struct cs_importer *imp, enum cs_importer_step step,
 				  enum cs_legacy_table table, long long rows, long long total)
 {
-	struct cs_import_progress p = { step, table, rows, total, &imp->counts[table] };
+	struct cs_importer_progress p = { step, table, rows, total, &imp->counts[table] };
 
 	if (imp->options.progress)
 		imp->options.progress(imp->options.progress_arg, &p);
@@ -71,7 +71,7 @@ void cs_importer__progress(struct cs_import *imp, enum cs_import_step step,
 
 /* ---- life ---- */
 
-static int session_setup(struct cs_import *imp, struct cs_error *err)
+static int session_setup(struct cs_importer *imp, struct cs_error *err)
 {
 	static const char *const settings[] = {
 		"SET client_encoding = 'UTF8'", "SET client_min_messages = warning",
@@ -87,7 +87,7 @@ static int session_setup(struct cs_import *imp, struct cs_error *err)
 	return 0;
 }
 
-static void drop_tables(struct cs_import *imp)
+static void drop_tables(struct cs_importer *imp)
 {
 	char sql[160];
 	int t;
@@ -98,15 +98,15 @@ static void drop_tables(struct cs_import *imp)
 		PQclear(PQexec(imp->conn->pg, "ROLLBACK"));
 	for (t = 0; t < CS_LEGACY_TABLES; t++) {
 		snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS pg_temp.%s, pg_temp.%s%s",
-			 cs_importer__staged[t], cs_importer__staged[t], CS_IMPORT_VERDICT_SUFFIX);
+			 cs_importer__staged[t], cs_importer__staged[t], CS_IMPORTER_VERDICT_SUFFIX);
 		PQclear(PQexec(imp->conn->pg, sql));
 	}
 }
 
-int cs_import_new(struct cs_db_conn *conn, const struct cs_import_options *options,
-		  struct cs_import **out, struct cs_error *err)
+int cs_importer_new(struct cs_db_conn *conn, const struct cs_importer_options *options,
+		  struct cs_importer **out, struct cs_error *err)
 {
-	struct cs_import *imp = calloc(1, sizeof(*imp));
+	struct cs_importer *imp = calloc(1, sizeof(*imp));
 	int t;
 
 	if (!imp)
@@ -125,11 +125,11 @@ int cs_import_new(struct cs_db_conn *conn, const struct cs_import_options *optio
 	*out = imp;
 	return 0;
 fail:
-	cs_import_free(imp);
+	cs_importer_free(imp);
 	return -1;
 }
 
-void cs_import_free(struct cs_import *imp)
+void cs_importer_free(struct cs_importer *imp)
 {
 	int t;
 
@@ -150,12 +150,12 @@ void cs_import_free(struct cs_import *imp)
 	free(imp);
 }
 
-struct cs_db_conn *cs_import_conn(const struct cs_import *imp)
+struct cs_db_conn *cs_importer_conn(const struct cs_importer *imp)
 {
 	return imp->conn;
 }
 
-const struct cs_import_counts *cs_import_counts(const struct cs_import *imp,
+const struct cs_importer_counts *cs_importer_counts(const struct cs_importer *imp,
 						enum cs_legacy_table table)
 {
 	return &imp->counts[table];

@@ -17,10 +17,10 @@ struct batches {
 	size_t bytes;
 };
 
-struct cs_import;
+struct cs_importer;
 
 struct copier {
-	struct cs_import *imp;
+	struct cs_importer *imp;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
@@ -33,10 +33,10 @@ struct copier {
 	struct cs_error err;
 };
 
-struct cs_import {
+struct cs_importer {
 	struct cs_db_conn *conn;
-	struct cs_import_options options;
-	struct cs_import_counts counts[CS_LEGACY_TABLES];
+	struct cs_importer_options options;
+	struct cs_importer_counts counts[CS_LEGACY_TABLES];
 	struct batches batches[CS_LEGACY_TABLES];
 	long long rows_read;
 	int copy_table;      /* the table of the lines in copy; -1: none */
@@ -47,27 +47,27 @@ struct cs_import {
 	int checked_only;
 };
 
-#define VERDICT(t) t CS_IMPORT_VERDICT_SUFFIX
+#define VERDICT(t) t CS_IMPORTER_VERDICT_SUFFIX
 
 /* The staging table of each legacy table (importer.c). */
 extern const char *const cs_importer__staged[CS_LEGACY_TABLES];
 
 /* err from a failed result, with Postgres' own words for the operator; clears res; -1. */
-int cs_importer__fail(struct cs_import *imp, PGresult *res, const char *what,
+int cs_importer__fail(struct cs_importer *imp, PGresult *res, const char *what,
 		      struct cs_error *err);
 /* Runs sql on the import's connection; -1 with err ("could not <what>: ...") on failure. */
-int cs_importer__run(struct cs_import *imp, const char *sql, const char *what,
+int cs_importer__run(struct cs_importer *imp, const char *sql, const char *what,
 		     struct cs_error *err);
 /* Tells the caller's progress callback, if any. */
-void cs_importer__progress(struct cs_import *imp, enum cs_import_step step,
+void cs_importer__progress(struct cs_importer *imp, enum cs_importer_step step,
 			   enum cs_legacy_table table, long long rows, long long total);
 /* Stops the staging thread (importer_stage.c); safe when it never started. */
-void cs_importer__copier_stop(struct cs_import *imp);
+void cs_importer__copier_stop(struct cs_importer *imp);
 /* Classifies the staged rows of table (importer_classify.c). */
-int cs_importer__classify(struct cs_import *imp, enum cs_legacy_table table,
+int cs_importer__classify(struct cs_importer *imp, enum cs_legacy_table table,
 			  struct cs_error *err);
 /* Counts from the verdicts of table (importer_classify.c). */
-int cs_importer__count_verdicts(struct cs_import *imp, enum cs_legacy_table table,
+int cs_importer__count_verdicts(struct cs_importer *imp, enum cs_legacy_table table,
 				struct cs_error *err);
 
 #endif

@@ -10,18 +10,18 @@
 #include <string.h>
 
 static const char list_rejects[] =
-	"SELECT 0, s.ord, s.id, v.reason FROM " CS_IMPORT_STAGED_CHATS " s JOIN "
-	VERDICT(CS_IMPORT_STAGED_CHATS) " v USING (ord) WHERE v.status = 'r' "
-	"UNION ALL SELECT 1, s.ord, s.id, v.reason FROM " CS_IMPORT_STAGED_MESSAGES " s JOIN "
-	VERDICT(CS_IMPORT_STAGED_MESSAGES) " v USING (ord) WHERE v.status = 'r' "
+	"SELECT 0, s.ord, s.id, v.reason FROM " CS_IMPORTER_STAGED_CHATS " s JOIN "
+	VERDICT(CS_IMPORTER_STAGED_CHATS) " v USING (ord) WHERE v.status = 'r' "
+	"UNION ALL SELECT 1, s.ord, s.id, v.reason FROM " CS_IMPORTER_STAGED_MESSAGES " s JOIN "
+	VERDICT(CS_IMPORTER_STAGED_MESSAGES) " v USING (ord) WHERE v.status = 'r' "
 	"UNION ALL SELECT 2, s.ord, CASE WHEN s.user_id IS NULL AND s.device_id IS NULL THEN NULL "
 	"  ELSE coalesce(s.user_id, '?') || '/' || coalesce(s.device_id, '?') END, v.reason FROM "
-	CS_IMPORT_STAGED_SYNC_STATUS " s JOIN " VERDICT(CS_IMPORT_STAGED_SYNC_STATUS)
+	CS_IMPORTER_STAGED_SYNC_STATUS " s JOIN " VERDICT(CS_IMPORTER_STAGED_SYNC_STATUS)
 	" v USING (ord) WHERE v.status = 'r' ORDER BY 1, 2";
 
 /* ---- the report ---- */
 
-int cs_import_each_reject(struct cs_import *imp, cs_import_reject_fn fn, void *arg,
+int cs_importer_each_reject(struct cs_importer *imp, cs_importer_reject_fn fn, void *arg,
 			  struct cs_error *err)
 {
 	struct cs_rowstream rs = CS_ROWSTREAM_INIT;
@@ -63,13 +63,13 @@ static int reject_json(void *arg, enum cs_legacy_table table, const char *id, lo
 	return 0;
 }
 
-int cs_import_report_json(struct cs_import *imp, struct cs_buf *out, struct cs_error *err)
+int cs_importer_report_json(struct cs_importer *imp, struct cs_buf *out, struct cs_error *err)
 {
 	int t;
 
 	cs_buf_putc(out, '{');
 	for (t = 0; t < CS_LEGACY_TABLES; t++) {
-		const struct cs_import_counts *c = &imp->counts[t];
+		const struct cs_importer_counts *c = &imp->counts[t];
 
 		cs_buf_printf(out,
 			      "\"%s\":{\"read\":%lld,\"inserted\":%lld,\"skipped\":%lld,"
@@ -80,7 +80,7 @@ int cs_import_report_json(struct cs_import *imp, struct cs_buf *out, struct cs_e
 	if (imp->checked_only)
 		cs_buf_puts(out, "\"dryRun\":true,");
 	cs_buf_puts(out, "\"rejects\":[");
-	if (cs_import_each_reject(imp, reject_json, out, err) < 0)
+	if (cs_importer_each_reject(imp, reject_json, out, err) < 0)
 		return -1;
 	cs_buf_puts(out, "]}");
 	return 0;

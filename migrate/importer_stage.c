@@ -19,7 +19,7 @@ static const char *const stage_columns[CS_LEGACY_TABLES] = {
 	CS_LEGACY_CHAT_COLUMNS, CS_LEGACY_MESSAGE_COLUMNS, CS_LEGACY_SYNC_STATUS_COLUMNS
 };
 
-static int copy_begin(struct cs_import *imp, int table, struct cs_error *err)
+static int copy_begin(struct cs_importer *imp, int table, struct cs_error *err)
 {
 	char sql[512];
 	PGresult *res;
@@ -34,7 +34,7 @@ static int copy_begin(struct cs_import *imp, int table, struct cs_error *err)
 }
 
 /* Sends lines as one COPY. *data_error is set when Postgres refused a value. */
-static int copy_send(struct cs_import *imp, int table, const char *data, size_t len,
+static int copy_send(struct cs_importer *imp, int table, const char *data, size_t len,
 		     int *data_error, struct cs_error *err)
 {
 	PGconn *pg = imp->conn->pg;
@@ -100,7 +100,7 @@ static void refused_line(int table, const char *line, size_t len, const char *re
 }
 
 /* Postgres refused a chunk: send it line by line, turning refused lines into rejects. */
-static int copy_line_by_line(struct cs_import *imp, int table, const struct cs_buf *chunk,
+static int copy_line_by_line(struct cs_importer *imp, int table, const struct cs_buf *chunk,
 			     struct cs_error *err)
 {
 	struct cs_buf rejected = CS_BUF_INIT;
@@ -129,7 +129,7 @@ static int copy_line_by_line(struct cs_import *imp, int table, const struct cs_b
 	return rc;
 }
 
-static int copy_chunk(struct cs_import *imp, int table, const struct cs_buf *chunk,
+static int copy_chunk(struct cs_importer *imp, int table, const struct cs_buf *chunk,
 		      struct cs_error *err)
 {
 	int data_error = 0;
@@ -167,7 +167,7 @@ static void *copier_main(void *arg)
 	return NULL;
 }
 
-static int copier_start(struct cs_import *imp, struct cs_error *err)
+static int copier_start(struct cs_importer *imp, struct cs_error *err)
 {
 	struct copier *c = &imp->copier;
 
@@ -185,7 +185,7 @@ static int copier_start(struct cs_import *imp, struct cs_error *err)
 }
 
 /* Waits for the chunk in flight; -1 with its error when a chunk failed. */
-static int copier_wait(struct cs_import *imp, struct cs_error *err)
+static int copier_wait(struct cs_importer *imp, struct cs_error *err)
 {
 	struct copier *c = &imp->copier;
 	int failed;
@@ -200,7 +200,7 @@ static int copier_wait(struct cs_import *imp, struct cs_error *err)
 	return failed ? -1 : 0;
 }
 
-void cs_importer__copier_stop(struct cs_import *imp)
+void cs_importer__copier_stop(struct cs_importer *imp)
 {
 	struct copier *c = &imp->copier;
 
@@ -218,7 +218,7 @@ void cs_importer__copier_stop(struct cs_import *imp)
 }
 
 /* Hands the lines read so far to the copier (after the chunk before is done). */
-static int copy_flush(struct cs_import *imp, struct cs_error *err)
+static int copy_flush(struct cs_importer *imp, struct cs_error *err)
 {
 	struct copier *c = &imp->copier;
 	struct cs_buf swap;
@@ -235,14 +235,14 @@ static int copy_flush(struct cs_import *imp, struct cs_error *err)
 	c->busy = 1;
 	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
-	cs_importer__progress(imp, CS_IMPORT_READING, (enum cs_legacy_table)imp->copy_table,
+	cs_importer__progress(imp, CS_IMPORTER_READING, (enum cs_legacy_table)imp->copy_table,
 			      imp->rows_read, 0);
 	return 0;
 }
 
 static void batch_track(struct batches *b, long long ord, size_t len, long long max_rows)
 {
-	if (b->count == 0 || b->rows >= max_rows || b->bytes >= CS_IMPORT_BATCH_BYTES) {
+	if (b->count == 0 || b->rows >= max_rows || b->bytes >= CS_IMPORTER_BATCH_BYTES) {
 		if (b->count == b->cap) {
 			b->cap = b->cap ? 2 * b->cap : 64;
 			b->starts = realloc(b->starts, b->cap * sizeof(*b->starts));
@@ -259,7 +259,7 @@ static void batch_track(struct batches *b, long long ord, size_t len, long long 
 
 static int on_row(void *arg, const char *key, const char *row, size_t len)
 {
-	struct cs_import *imp = arg;
+	struct cs_importer *imp = arg;
 	int table = cs_legacy_table_of(key);
 	long long ord;
 
@@ -268,17 +268,17 @@ static int on_row(void *arg, const char *key, const char *row, size_t len)
 	imp->copy_table = table;
 	ord = imp->counts[table].read++;
 	batch_track(&imp->batches[table], ord, len,
-		    imp->options.batch_rows > 0 ? imp->options.batch_rows : CS_IMPORT_BATCH_ROWS);
+		    imp->options.batch_rows > 0 ? imp->options.batch_rows : CS_IMPORTER_BATCH_ROWS);
 	cs_legacy_stage_row((enum cs_legacy_table)table, ord, row, len, &imp->copy);
 	if (++imp->rows_read % PROGRESS_EVERY_ROWS == 0)
-		cs_importer__progress(imp, CS_IMPORT_READING, (enum cs_legacy_table)table,
+		cs_importer__progress(imp, CS_IMPORTER_READING, (enum cs_legacy_table)table,
 				      imp->rows_read, 0);
 	if (imp->copy.len >= COPY_CHUNK_BYTES)
 		return copy_flush(imp, imp->stage_err);
 	return 0;
 }
 
-int cs_import_stage(struct cs_import *imp, cs_jsonstream_read_fn read, void *ctx,
+int cs_importer_stage(struct cs_importer *imp, cs_jsonstream_read_fn read, void *ctx,
 		    struct cs_error *err)
 {
 	struct cs_jsonstream_error parse_err;

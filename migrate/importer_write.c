@@ -26,14 +26,14 @@
 static const char write_chats[] =
 	"WITH k AS (SELECT ord, user_id AS k_user, "
 	"  row_number() OVER (PARTITION BY user_id ORDER BY ord) AS rn FROM "
-	VERDICT(CS_IMPORT_STAGED_CHATS) " WHERE status = 'i' AND ord >= %1$lld AND ord < %2$lld), "
+	VERDICT(CS_IMPORTER_STAGED_CHATS) " WHERE status = 'i' AND ord >= %1$lld AND ord < %2$lld), "
 	"n AS (SELECT k_user AS user_id, count(*) AS cnt FROM k GROUP BY k_user), "
 	"uv AS (INSERT INTO user_versions AS u (user_id, version) "
 	"  SELECT user_id, cnt FROM n ORDER BY user_id "
 	"  ON CONFLICT (user_id) DO UPDATE SET version = u.version + EXCLUDED.version "
 	"  RETURNING user_id, version), "
 	"ins AS (INSERT INTO chats (" CS_LEGACY_CHAT_COLUMNS ", version) "
-	"  SELECT " CS_LEGACY_CHAT_COLUMNS ", version - cnt + rn FROM " CS_IMPORT_STAGED_CHATS " s "
+	"  SELECT " CS_LEGACY_CHAT_COLUMNS ", version - cnt + rn FROM " CS_IMPORTER_STAGED_CHATS " s "
 	"  JOIN k USING (ord) JOIN n USING (user_id) JOIN uv USING (user_id) "
 	"  WHERE s.ord >= %1$lld AND s.ord < %2$lld RETURNING user_id, version) "
 	"SELECT user_id, max(version), count(*) FROM ins GROUP BY user_id";
@@ -41,14 +41,14 @@ static const char write_chats[] =
 static const char write_messages[] =
 	"WITH k AS (SELECT ord, user_id AS k_user, "
 	"  row_number() OVER (PARTITION BY user_id ORDER BY ord) AS rn FROM "
-	VERDICT(CS_IMPORT_STAGED_MESSAGES) " WHERE status = 'i' AND ord >= %1$lld AND ord < %2$lld), "
+	VERDICT(CS_IMPORTER_STAGED_MESSAGES) " WHERE status = 'i' AND ord >= %1$lld AND ord < %2$lld), "
 	"n AS (SELECT k_user AS user_id, count(*) AS cnt FROM k GROUP BY k_user), "
 	"uv AS (INSERT INTO user_versions AS u (user_id, version) "
 	"  SELECT user_id, cnt FROM n ORDER BY user_id "
 	"  ON CONFLICT (user_id) DO UPDATE SET version = u.version + EXCLUDED.version "
 	"  RETURNING user_id, version), "
 	"ins AS (INSERT INTO messages (" CS_LEGACY_MESSAGE_COLUMNS ", version) "
-	"  SELECT " CS_LEGACY_MESSAGE_COLUMNS ", version - cnt + rn FROM " CS_IMPORT_STAGED_MESSAGES
+	"  SELECT " CS_LEGACY_MESSAGE_COLUMNS ", version - cnt + rn FROM " CS_IMPORTER_STAGED_MESSAGES
 	" s JOIN k USING (ord) JOIN n USING (user_id) JOIN uv USING (user_id) "
 	"  WHERE s.ord >= %1$lld AND s.ord < %2$lld RETURNING user_id, version) "
 	"SELECT user_id, max(version), count(*) FROM ins GROUP BY user_id";
@@ -56,34 +56,34 @@ static const char write_messages[] =
 /* Sync status has no versions and no wake-up: it is no document of the sync. */
 static const char write_sync_status[] =
 	"INSERT INTO sync_status (" CS_LEGACY_SYNC_STATUS_COLUMNS ") "
-	"SELECT " CS_LEGACY_SYNC_STATUS_COLUMNS " FROM " CS_IMPORT_STAGED_SYNC_STATUS
+	"SELECT " CS_LEGACY_SYNC_STATUS_COLUMNS " FROM " CS_IMPORTER_STAGED_SYNC_STATUS
 	" WHERE ord >= %1$lld AND ord < %2$lld AND ord IN (SELECT ord FROM "
-	VERDICT(CS_IMPORT_STAGED_SYNC_STATUS) " WHERE status = 'i' AND ord >= %1$lld AND ord < %2$lld)";
+	VERDICT(CS_IMPORTER_STAGED_SYNC_STATUS) " WHERE status = 'i' AND ord >= %1$lld AND ord < %2$lld)";
 
 /* After a batch met rows written meanwhile: classify its inserts again. */
 static const char *const reclassify[CS_LEGACY_TABLES][2] = {
-	{ "UPDATE " VERDICT(CS_IMPORT_STAGED_CHATS) " v SET "
+	{ "UPDATE " VERDICT(CS_IMPORTER_STAGED_CHATS) " v SET "
 	  "status = CASE WHEN c.user_id = v.user_id THEN 'e' ELSE 'r' END, "
 	  "reason = CASE WHEN c.user_id = v.user_id THEN NULL ELSE 'id: belongs to another user' END "
-	  "FROM " CS_IMPORT_STAGED_CHATS " s, chats c WHERE v.status = 'i' "
+	  "FROM " CS_IMPORTER_STAGED_CHATS " s, chats c WHERE v.status = 'i' "
 	  "AND v.ord >= %lld AND v.ord < %lld AND s.ord = v.ord AND c.id = s.id",
 	  NULL },
-	{ "UPDATE " VERDICT(CS_IMPORT_STAGED_MESSAGES) " v SET "
+	{ "UPDATE " VERDICT(CS_IMPORTER_STAGED_MESSAGES) " v SET "
 	  "status = CASE WHEN m.user_id = v.user_id THEN 'e' ELSE 'r' END, "
 	  "reason = CASE WHEN m.user_id = v.user_id THEN NULL ELSE 'id: belongs to another user' END "
-	  "FROM " CS_IMPORT_STAGED_MESSAGES " s, messages m WHERE v.status = 'i' "
+	  "FROM " CS_IMPORTER_STAGED_MESSAGES " s, messages m WHERE v.status = 'i' "
 	  "AND v.ord >= %lld AND v.ord < %lld AND s.ord = v.ord AND m.id = s.id",
-	  "UPDATE " VERDICT(CS_IMPORT_STAGED_MESSAGES) " v SET status = 'r', "
+	  "UPDATE " VERDICT(CS_IMPORTER_STAGED_MESSAGES) " v SET status = 'r', "
 	  "reason = 'position: ' || v.position || ' is taken in chat \"' || v.chat_id || "
 	  "'\" by message \"' || p.id || '\"' FROM messages p WHERE v.status = 'i' "
 	  "AND v.ord >= %lld AND v.ord < %lld AND p.chat_id = v.chat_id AND p.position = v.position" },
-	{ "UPDATE " VERDICT(CS_IMPORT_STAGED_SYNC_STATUS) " v SET status = 'e' "
+	{ "UPDATE " VERDICT(CS_IMPORTER_STAGED_SYNC_STATUS) " v SET status = 'e' "
 	  "FROM sync_status t WHERE v.status = 'i' AND v.ord >= %lld AND v.ord < %lld "
 	  "AND t.user_id = v.user_id AND t.device_id = v.device_id",
 	  NULL },
 };
 
-static int runf(struct cs_import *imp, const char *what, struct cs_error *err, const char *fmt,
+static int runf(struct cs_importer *imp, const char *what, struct cs_error *err, const char *fmt,
 		long long lo, long long hi)
 {
 	size_t size = strlen(fmt) + 64;
@@ -101,7 +101,7 @@ static int runf(struct cs_import *imp, const char *what, struct cs_error *err, c
 /* ---- writing ---- */
 
 /* Wake-ups for the batch's users: best effort, live requests re-check Postgres anyway. */
-static void publish(struct cs_import *imp, const PGresult *res)
+static void publish(struct cs_importer *imp, const PGresult *res)
 {
 	int i;
 
@@ -113,7 +113,7 @@ static void publish(struct cs_import *imp, const PGresult *res)
 }
 
 /* One batch in one transaction (one round trip); *written rows went in. */
-static int write_batch(struct cs_import *imp, enum cs_legacy_table table, long long lo,
+static int write_batch(struct cs_importer *imp, enum cs_legacy_table table, long long lo,
 		       long long hi, long long *written, struct cs_error *err)
 {
 	static const char *const statements[CS_LEGACY_TABLES] = {
@@ -148,7 +148,7 @@ static int write_batch(struct cs_import *imp, enum cs_legacy_table table, long l
 }
 
 /* A batch, again after someone else wrote some of its rows meanwhile. */
-static int write_batch_retrying(struct cs_import *imp, enum cs_legacy_table table, long long lo,
+static int write_batch_retrying(struct cs_importer *imp, enum cs_legacy_table table, long long lo,
 				long long hi, long long *written, struct cs_error *err)
 {
 	int attempt, i;
@@ -173,13 +173,13 @@ static int write_batch_retrying(struct cs_import *imp, enum cs_legacy_table tabl
 	return -1;
 }
 
-static int write_table(struct cs_import *imp, enum cs_legacy_table table, struct cs_error *err)
+static int write_table(struct cs_importer *imp, enum cs_legacy_table table, struct cs_error *err)
 {
 	const struct batches *b = &imp->batches[table];
 	long long total = imp->counts[table].inserted, done = 0;
 	size_t i;
 
-	cs_importer__progress(imp, CS_IMPORT_WRITING, table, 0, total);
+	cs_importer__progress(imp, CS_IMPORTER_WRITING, table, 0, total);
 	for (i = 0; i < b->count && total > 0; i++) {
 		long long lo = b->starts[i];
 		long long hi = i + 1 < b->count ? b->starts[i + 1] : imp->counts[table].read;
@@ -188,18 +188,18 @@ static int write_table(struct cs_import *imp, enum cs_legacy_table table, struct
 		if (write_batch_retrying(imp, table, lo, hi, &written, err) < 0)
 			return -1;
 		done += written;
-		cs_importer__progress(imp, CS_IMPORT_WRITING, table, done, total);
+		cs_importer__progress(imp, CS_IMPORTER_WRITING, table, done, total);
 	}
 	if (cs_importer__count_verdicts(imp, table, err) < 0)
 		return -1;
 	if (imp->counts[table].inserted != done)
 		return cs_error_set(err, 500, "%s: %lld rows written but %lld counted",
 				    cs_legacy_member(table), done, imp->counts[table].inserted);
-	cs_importer__progress(imp, CS_IMPORT_DONE, table, done, total);
+	cs_importer__progress(imp, CS_IMPORTER_DONE, table, done, total);
 	return 0;
 }
 
-int cs_import_write(struct cs_import *imp, struct cs_error *err)
+int cs_importer_write(struct cs_importer *imp, struct cs_error *err)
 {
 	int t;
 
