@@ -90,9 +90,8 @@ int cs_exporter_run(struct cs_db_conn *conn, const char *const *user_ids, size_t
 	memset(counts, 0, sizeof(*counts));
 	if (count > 0)
 		user_array(user_ids, count, &users);
-	if (cs_db_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err) < 0)
+	if (cs_db_begin_with(conn, "ISOLATION LEVEL REPEATABLE READ READ ONLY", err) < 0)
 		goto out;
-	conn->in_transaction = 1;
 	cs_buf_putc(&w.buf, '{');
 	for (t = 0; t < CS_LEGACY_TABLES; t++) {
 		if (t > 0)

@@ -350,9 +350,8 @@ static int open_streams(struct verify *v, struct stream *file, struct stream *st
 {
 	struct cs_db_conn *conn = cs_importer_conn(v->imp);
 
-	if (cs_db_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ", err) < 0)
+	if (cs_db_begin_with(conn, "ISOLATION LEVEL REPEATABLE READ", err) < 0)
 		return -1;
-	conn->in_transaction = 1;
 	if (cs_db_command(conn, create_users, err) < 0 ||
 	    cs_rowstream_open(&file->rs, conn, "cs_verify_file", file_rows, 0, NULL, err) < 0 ||
 	    cs_rowstream_open(&store->rs, conn, "cs_verify_store", store_rows, 0, NULL, err) < 0)
