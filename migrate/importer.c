@@ -34,30 +34,10 @@ static const char *const create_sql[] = {
 
 /* ---- small helpers ---- */
 
-/* err from a failed result, with Postgres' own words for the operator. */
-int cs_importer__fail(struct cs_importer *imp, PGresult *res, const char *what,
-			     struct cs_error *err)
-{
-	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-
-	cs_db_error(imp->conn->pg, res, err);
-	if (err)
-		snprintf(err->message, sizeof(err->message), "could not %s: %s", what,
-			 primary ? primary : PQerrorMessage(imp->conn->pg));
-	PQclear(res);
-	return -1;
-}
-
 int cs_importer__run(struct cs_importer *imp, const char *sql, const char *what,
-			    struct cs_error *err)
+		     struct cs_error *err)
 {
-	PGresult *res = PQexec(imp->conn->pg, sql);
-	ExecStatusType status = PQresultStatus(res);
-
-	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-		return cs_importer__fail(imp, res, what, err);
-	PQclear(res);
-	return 0;
+	return cs_db_run(imp->conn, sql, what, NULL, err);
 }
 
 void cs_importer__progress(struct cs_importer *imp, enum cs_importer_step step,
@@ -80,7 +60,7 @@ static int session_setup(struct cs_importer *imp, struct cs_error *err)
 	size_t i;
 
 	/* only possible before the session's first temporary table: a bonus, not a need */
-	PQclear(PQexec(imp->conn->pg, "SET temp_buffers = '128MB'"));
+	cs_db_command(imp->conn, "SET temp_buffers = '128MB'", NULL);
 	for (i = 0; i < sizeof(settings) / sizeof(settings[0]); i++)
 		if (cs_importer__run(imp, settings[i], "prepare the session", err) < 0)
 			return -1;
@@ -95,11 +75,11 @@ static void drop_tables(struct cs_importer *imp)
 	if (!imp->conn->pg || PQstatus(imp->conn->pg) != CONNECTION_OK)
 		return;
 	if (PQtransactionStatus(imp->conn->pg) != PQTRANS_IDLE)
-		PQclear(PQexec(imp->conn->pg, "ROLLBACK"));
+		cs_db_rollback(imp->conn);
 	for (t = 0; t < CS_LEGACY_TABLES; t++) {
 		snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS pg_temp.%s, pg_temp.%s%s",
 			 cs_importer__staged[t], cs_importer__staged[t], CS_IMPORTER_VERDICT_SUFFIX);
-		PQclear(PQexec(imp->conn->pg, sql));
+		cs_db_command(imp->conn, sql, NULL);
 	}
 }
 
@@ -140,8 +120,8 @@ void cs_importer_free(struct cs_importer *imp)
 		drop_tables(imp);
 		/* a pooled connection goes back as it came (temp_buffers cannot be reset) */
 		if (imp->conn->pg && PQstatus(imp->conn->pg) == CONNECTION_OK) {
-			PQclear(PQexec(imp->conn->pg, "RESET work_mem"));
-			PQclear(PQexec(imp->conn->pg, "RESET jit"));
+			cs_db_command(imp->conn, "RESET work_mem", NULL);
+			cs_db_command(imp->conn, "RESET jit", NULL);
 		}
 	}
 	for (t = 0; t < CS_LEGACY_TABLES; t++)

@@ -88,9 +88,8 @@ int cs_importer__count_verdicts(struct cs_importer *imp, enum cs_legacy_table ta
 
 	snprintf(sql, sizeof(sql), "SELECT status, count(*) FROM %s%s GROUP BY status",
 		 cs_importer__staged[table], CS_IMPORTER_VERDICT_SUFFIX);
-	res = PQexec(imp->conn->pg, sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return cs_importer__fail(imp, res, "count the rows", err);
+	if (cs_db_run(imp->conn, sql, "count the rows", &res, err) < 0)
+		return -1;
 	c->inserted = c->skipped = c->rejected = c->duplicates = 0;
 	for (i = 0; i < PQntuples(res); i++) {
 		char status = PQgetvalue(res, i, 0)[0];

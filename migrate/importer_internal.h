@@ -52,9 +52,6 @@ struct cs_importer {
 /* The staging table of each legacy table (importer.c). */
 extern const char *const cs_importer__staged[CS_LEGACY_TABLES];
 
-/* err from a failed result, with Postgres' own words for the operator; clears res; -1. */
-int cs_importer__fail(struct cs_importer *imp, PGresult *res, const char *what,
-		      struct cs_error *err);
 /* Runs sql on the import's connection; -1 with err ("could not <what>: ...") on failure. */
 int cs_importer__run(struct cs_importer *imp, const char *sql, const char *what,
 		     struct cs_error *err);

@@ -41,7 +41,7 @@ int cs_importer_each_reject(struct cs_importer *imp, cs_importer_reject_fn fn, v
 	cs_rowstream_close(&rs);
 	if (rc == 0)
 		return cs_importer__run(imp, "COMMIT", "list the rejected rows", err);
-	PQclear(PQexec(imp->conn->pg, "ROLLBACK"));
+	cs_db_rollback(imp->conn);
 	return -1;
 }
 

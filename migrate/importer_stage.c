@@ -19,6 +19,20 @@ static const char *const stage_columns[CS_LEGACY_TABLES] = {
 	CS_LEGACY_CHAT_COLUMNS, CS_LEGACY_MESSAGE_COLUMNS, CS_LEGACY_SYNC_STATUS_COLUMNS
 };
 
+/* err from a failed result of the raw COPY, with Postgres' own words for the operator. */
+static int copy_fail(struct cs_importer *imp, PGresult *res, const char *what,
+		     struct cs_error *err)
+{
+	cs_db_error_for(imp->conn->pg, res, what, err);
+	PQclear(res);
+	return -1;
+}
+
+/*
+ * COPY is raw libpq: db.c's statements wait for a result, and COPY FROM STDIN
+ * answers with a state to send data in. Its errors still map through db.c
+ * (cs_db_error_for, cs_db_refused_value).
+ */
 static int copy_begin(struct cs_importer *imp, int table, struct cs_error *err)
 {
 	char sql[512];
@@ -28,7 +42,7 @@ static int copy_begin(struct cs_importer *imp, int table, struct cs_error *err)
 		 stage_columns[table]);
 	res = PQexec(imp->conn->pg, sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN)
-		return cs_importer__fail(imp, res, "stage rows", err);
+		return copy_fail(imp, res, "stage rows", err);
 	PQclear(res);
 	return 0;
 }
@@ -51,14 +65,12 @@ static int copy_send(struct cs_importer *imp, int table, const char *data, size_
 		PQputCopyEnd(pg, "import aborted");
 		while ((res = PQgetResult(pg)) != NULL)
 			PQclear(res);
-		return cs_importer__fail(imp, NULL, "stage rows", err);
+		return copy_fail(imp, NULL, "stage rows", err);
 	}
 	while ((res = PQgetResult(pg)) != NULL) {
 		if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
-			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-			*data_error = state && (!strncmp(state, "22", 2) || !strncmp(state, "23", 2));
-			rc = cs_importer__fail(imp, res, "stage rows", err);
+			*data_error = cs_db_refused_value(res);
+			rc = copy_fail(imp, res, "stage rows", err);
 			continue;
 		}
 		PQclear(res);
