@@ -58,7 +58,7 @@ int cli_export(int argc, char **argv)
 {
 	struct cli_store store = CLI_STORE_INIT;
 	struct export_args args = { NULL, 0, NULL };
-	struct cs_export_counts counts;
+	struct cs_exporter_counts counts;
 	struct cs_error err = CS_ERROR_INIT;
 	int fd = STDOUT_FILENO, status = 1;
 
@@ -78,7 +78,7 @@ int cli_export(int argc, char **argv)
 	}
 	if (cli_store_open(&store, 0, "export") < 0)
 		goto out;
-	if (cs_export_run(store.conn, args.users, args.user_count, write_all, &fd, &counts,
+	if (cs_exporter_run(store.conn, args.users, args.user_count, write_all, &fd, &counts,
 			  &err) < 0) {
 		fprintf(stderr, "chatsync export: %s\n", err.message);
 		goto out;

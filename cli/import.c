@@ -4,7 +4,7 @@
  * (migrate/importer.h).
  *
  * --batch-rows N writes at most N rows per transaction (default
- * CS_IMPORT_BATCH_ROWS): smaller batches hold the users' version locks for
+ * CS_IMPORTER_BATCH_ROWS): smaller batches hold the users' version locks for
  * less time while the store is live.
  *
  * Output: on a terminal a progress bar on stderr; on stdout one summary line
@@ -35,9 +35,9 @@ struct import_ui {
 	long long table_started_us;
 };
 
-static void show_table_done(struct import_ui *ui, const struct cs_import_progress *p)
+static void show_table_done(struct import_ui *ui, const struct cs_importer_progress *p)
 {
-	const struct cs_import_counts *c = p->counts;
+	const struct cs_importer_counts *c = p->counts;
 	long long us = cs_monotonic_us() - ui->table_started_us;
 
 	cli_progress_clear(&ui->bar);
@@ -50,25 +50,25 @@ static void show_table_done(struct import_ui *ui, const struct cs_import_progres
 	fflush(stdout);
 }
 
-static void on_progress(void *arg, const struct cs_import_progress *p)
+static void on_progress(void *arg, const struct cs_importer_progress *p)
 {
 	struct import_ui *ui = arg;
 	char label[32];
 
 	switch (p->step) {
-	case CS_IMPORT_READING:
+	case CS_IMPORTER_READING:
 		cli_progress_show(&ui->bar, "reading", ui->in->done, ui->in->size, p->rows);
 		break;
-	case CS_IMPORT_CHECKING:
+	case CS_IMPORTER_CHECKING:
 		ui->table_started_us = cs_monotonic_us();
 		snprintf(label, sizeof(label), "checking %s", cs_legacy_member(p->table));
 		cli_progress_show(&ui->bar, label, 0, 0, p->total);
 		break;
-	case CS_IMPORT_WRITING:
+	case CS_IMPORTER_WRITING:
 		snprintf(label, sizeof(label), "writing %s", cs_legacy_member(p->table));
 		cli_progress_show(&ui->bar, label, p->rows, p->total, p->rows);
 		break;
-	case CS_IMPORT_DONE:
+	case CS_IMPORTER_DONE:
 		show_table_done(ui, p);
 		break;
 	}
@@ -86,23 +86,23 @@ static int print_reject(void *arg, enum cs_legacy_table table, const char *id, l
 	return 0;
 }
 
-static int print_report(struct cs_import *imp, const struct import_ui *ui, struct cs_error *err)
+static int print_report(struct cs_importer *imp, const struct import_ui *ui, struct cs_error *err)
 {
 	struct cs_buf json = CS_BUF_INIT;
 	long long read = 0, us = cs_monotonic_us() - ui->started_us;
 	int t, rc = 0;
 
 	if (ui->json) {
-		rc = cs_import_report_json(imp, &json, err);
+		rc = cs_importer_report_json(imp, &json, err);
 		if (rc == 0)
 			printf("%s\n", json.data);
 		cs_buf_release(&json);
 		return rc;
 	}
-	if (cs_import_each_reject(imp, print_reject, NULL, err) < 0)
+	if (cs_importer_each_reject(imp, print_reject, NULL, err) < 0)
 		return -1;
 	for (t = 0; t < CS_LEGACY_TABLES; t++)
-		read += cs_import_counts(imp, (enum cs_legacy_table)t)->read;
+		read += cs_importer_counts(imp, (enum cs_legacy_table)t)->read;
 	printf("import: %lld rows in %.1f s (%.0f rows/s)%s\n", read, (double)us / 1e6,
 	       us > 0 ? (double)read * 1e6 / (double)us : 0.0,
 	       ui->dry_run ? "; dry run: nothing was written" : "");
@@ -137,8 +137,8 @@ int cli_import(int argc, char **argv)
 	struct cli_input in = CLI_INPUT_INIT;
 	struct import_ui ui = { 0 };
 	struct cs_error err = CS_ERROR_INIT;
-	struct cs_import *imp = NULL;
-	struct cs_import_options options = { NULL, 0, on_progress, &ui };
+	struct cs_importer *imp = NULL;
+	struct cs_importer_options options = { NULL, 0, on_progress, &ui };
 	const char *path = NULL;
 	int status = 1;
 
@@ -154,9 +154,9 @@ int cli_import(int argc, char **argv)
 		goto out;
 	options.events = store.events;
 	options.batch_rows = ui.batch_rows;
-	if (cs_import_new(store.conn, &options, &imp, &err) < 0 ||
-	    cs_import_stage(imp, cli_input_read, &in, &err) < 0 ||
-	    (ui.dry_run ? cs_import_check(imp, &err) : cs_import_write(imp, &err)) < 0 ||
+	if (cs_importer_new(store.conn, &options, &imp, &err) < 0 ||
+	    cs_importer_stage(imp, cli_input_read, &in, &err) < 0 ||
+	    (ui.dry_run ? cs_importer_check(imp, &err) : cs_importer_write(imp, &err)) < 0 ||
 	    print_report(imp, &ui, &err) < 0) {
 		cli_progress_clear(&ui.bar);
 		fprintf(stderr, "chatsync import: %s%s\n", err.message,
@@ -166,7 +166,7 @@ int cli_import(int argc, char **argv)
 	status = 0;
 out:
 	fflush(stdout);
-	cs_import_free(imp);
+	cs_importer_free(imp);
 	cli_store_close(&store);
 	cli_input_close(&in);
 	return status;

@@ -20,14 +20,14 @@ struct verify_ui {
 	struct cli_input *in;
 };
 
-static void on_progress(void *arg, const struct cs_import_progress *p)
+static void on_progress(void *arg, const struct cs_importer_progress *p)
 {
 	struct verify_ui *ui = arg;
 	char label[32];
 
-	if (p->step == CS_IMPORT_READING) {
+	if (p->step == CS_IMPORTER_READING) {
 		cli_progress_show(&ui->bar, "reading", ui->in->done, ui->in->size, p->rows);
-	} else if (p->step == CS_IMPORT_CHECKING) {
+	} else if (p->step == CS_IMPORTER_CHECKING) {
 		snprintf(label, sizeof(label), "checking %s", cs_legacy_member(p->table));
 		cli_progress_show(&ui->bar, label, 0, 0, p->total);
 	}
@@ -41,12 +41,12 @@ static void print_line(void *arg, const char *line)
 	printf("%s\n", line);
 }
 
-static void print_file_counts(struct cs_import *imp)
+static void print_file_counts(struct cs_importer *imp)
 {
 	int t;
 
 	for (t = 0; t < CS_LEGACY_TABLES; t++) {
-		const struct cs_import_counts *c = cs_import_counts(imp, (enum cs_legacy_table)t);
+		const struct cs_importer_counts *c = cs_importer_counts(imp, (enum cs_legacy_table)t);
 
 		printf("file: %s: %lld rows, %lld accepted, %lld duplicates, %lld rejected\n",
 		       cs_legacy_member((enum cs_legacy_table)t), c->read,
@@ -81,8 +81,8 @@ int cli_verify(int argc, char **argv)
 	struct cli_input in = CLI_INPUT_INIT;
 	struct verify_ui ui;
 	struct cs_error err = CS_ERROR_INIT;
-	struct cs_import *imp = NULL;
-	struct cs_import_options options = { NULL, 0, on_progress, &ui };
+	struct cs_importer *imp = NULL;
+	struct cs_importer_options options = { NULL, 0, on_progress, &ui };
 	struct cs_verify_result result;
 	const char *path = NULL;
 	int verbose = 0, status = 1, i;
@@ -103,9 +103,9 @@ int cli_verify(int argc, char **argv)
 	ui.in = &in;
 	if (cli_input_open(&in, path, "verify") < 0 || cli_store_open(&store, 0, "verify") < 0)
 		goto out;
-	if (cs_import_new(store.conn, &options, &imp, &err) < 0 ||
-	    cs_import_stage(imp, cli_input_read, &in, &err) < 0 ||
-	    cs_import_check(imp, &err) < 0 ||
+	if (cs_importer_new(store.conn, &options, &imp, &err) < 0 ||
+	    cs_importer_stage(imp, cli_input_read, &in, &err) < 0 ||
+	    cs_importer_check(imp, &err) < 0 ||
 	    cs_verify_compare(imp, verbose, print_line, &ui, &result, &err) < 0) {
 		cli_progress_clear(&ui.bar);
 		fprintf(stderr, "chatsync verify: %s\n", err.message);
@@ -117,7 +117,7 @@ int cli_verify(int argc, char **argv)
 	status = result.differences == 0 ? 0 : 1;
 out:
 	fflush(stdout);
-	cs_import_free(imp);
+	cs_importer_free(imp);
 	cli_store_close(&store);
 	cli_input_close(&in);
 	return status;

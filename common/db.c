@@ -1,7 +1,8 @@
 /*
  * db.c - the Postgres pool: connecting with the configured timeouts, borrowing
- * and giving back (idle or closed), the per-user cap, and the SQLSTATE → HTTP
- * mapping. Running statements on a borrowed connection is db_query.c.
+ * and giving back (idle or closed), the per-user cap, the one "reconnect on
+ * first use" rule, and the SQLSTATE → HTTP mapping. Running statements on a
+ * borrowed connection is db_query.c.
  */
 #include "db.h"
 #include "db_internal.h"
@@ -167,7 +168,6 @@ void cs_db__close_conn(struct cs_db_conn *conn)
 	if (conn->pg)
 		PQfinish(conn->pg);
 	conn->pg = NULL;
-	conn->in_transaction = 0;
 	conn->bulk = 0;
 }
 
@@ -195,8 +195,8 @@ static int prepare_all(struct cs_db_conn *conn, struct cs_error *err)
 	return 0;
 }
 
-/* Opens the slot's connection when it has none or lost it. */
-int cs_db__connect_slot(struct cs_db_conn *conn, struct cs_error *err)
+/* Opens the slot's connection when it has none or lost it; 503 in err when it cannot. */
+static int connect_slot(struct cs_db_conn *conn, struct cs_error *err)
 {
 	struct cs_db *db = conn->db;
 
@@ -280,9 +280,8 @@ int cs_db_acquire_for(struct cs_db *db, const char *user_id, struct cs_db_conn *
 	}
 	conn = &db->conns[slot];
 	conn->used = 0;
-	conn->in_transaction = 0;
 	conn->answer_timeout_ms = db->answer_timeout_ms;
-	if (cs_db__connect_slot(conn, err) < 0) {
+	if (connect_slot(conn, err) < 0) {
 		cs_db_release(conn);
 		return -1;
 	}
@@ -293,6 +292,26 @@ int cs_db_acquire_for(struct cs_db *db, const char *user_id, struct cs_db_conn *
 int cs_db_acquire(struct cs_db *db, struct cs_db_conn **out, struct cs_error *err)
 {
 	return cs_db_acquire_for(db, NULL, out, err);
+}
+
+/*
+ * A pooled connection learns that Postgres restarted only when it is used.
+ * If the failed statement was the first of the borrow, nothing has been done
+ * on it yet, so reconnecting and running it again is safe. Not after a
+ * timeout: a server that did not answer (the connection is closed then)
+ * would only be waited for twice. A transaction begun on this borrow means a
+ * statement ran before, so it is never retried on a new session either.
+ */
+int cs_db__reconnect_if_stale(struct cs_db_conn *conn, struct cs_error *err)
+{
+	if (!conn->pg || PQstatus(conn->pg) == CONNECTION_OK || conn->used > 0)
+		return 0;
+	return connect_slot(conn, err) < 0 ? -1 : 1;
+}
+
+void cs_db__statement_done(struct cs_db_conn *conn)
+{
+	conn->used++;
 }
 
 /* Settings as the pool opened them, after a bulk borrow; -1 when that failed. */
@@ -409,6 +428,24 @@ int cs_db_error(PGconn *pg, const PGresult *res, struct cs_error *err)
 		return cs_error_set(err, 400, "invalid value");
 	cs_log_error("database error %s: %s", state, PQresultErrorMessage(res));
 	return cs_error_set(err, 500, "internal error");
+}
+
+int cs_db_error_for(PGconn *pg, const PGresult *res, const char *what, struct cs_error *err)
+{
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	cs_db_error(pg, res, err);
+	if (err)
+		snprintf(err->message, sizeof(err->message), "could not %s: %s", what,
+			 primary ? primary : PQerrorMessage(pg));
+	return -1;
+}
+
+int cs_db_refused_value(const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	return state && (!strncmp(state, "22", 2) || !strncmp(state, "23", 2));
 }
 
 int cs_db_ping(struct cs_db *db, struct cs_error *err)

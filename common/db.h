@@ -22,6 +22,7 @@
  * Errors map to HTTP here and only here (by SQLSTATE): unique violation 409,
  * foreign key 404, serialization failure, deadlock, lock timeout, statement
  * timeout and connection loss retryable 503, bad data 400, anything else 500.
+ * migrate/'s statements map the same way; only their messages are longer.
  *
  * Results (PGresult *) belong to the caller: PQclear them.
  */
@@ -44,9 +45,8 @@ struct cs_db_conn {
 	PGconn *pg;      /* NULL once closed (lost, or no answer in time) */
 	struct cs_db *db;
 	int slot;
-	int used;        /* statements run since acquire */
-	int in_transaction;
-	/* private to db.c */
+	/* private to the pool (common/db*.c) */
+	int used;                 /* statements run since acquire (cs_db__statement_done) */
 	const char *user;         /* the borrower's user id (cs_db_acquire_for), or NULL */
 	long answer_timeout_ms;   /* longest wait for one answer on this borrow */
 	int bulk;                 /* cs_db_bulk changed the session's timeouts */
@@ -84,9 +84,23 @@ int cs_db_bulk(struct cs_db_conn *conn, struct cs_error *err);
 /* Runs a prepared statement of the table. *out is a TUPLES_OK or COMMAND_OK result. */
 int cs_db_exec(struct cs_db_conn *conn, const char *name, int nparams, const char *const *values,
 	       const int *lengths, PGresult **out, struct cs_error *err);
-/* Runs plain SQL with no parameters (BEGIN, COMMIT, ...). */
+/* Runs plain SQL with no parameters (SET, ...). */
 int cs_db_command(struct cs_db_conn *conn, const char *sql, struct cs_error *err);
+/*
+ * For the bulk tools (migrate/), whose messages an operator reads: plain SQL
+ * as cs_db_command, its result in *out when out is not NULL, and on failure
+ * err's message "could not <what>: <Postgres' own words>" (cs_db_error_for).
+ */
+int cs_db_run(struct cs_db_conn *conn, const char *sql, const char *what, PGresult **out,
+	      struct cs_error *err);
+
+/*
+ * Transactions, begun through these or in one pipeline ("BEGIN" … "COMMIT"
+ * steps). mode: what follows BEGIN ("ISOLATION LEVEL REPEATABLE READ"), or
+ * NULL. A rollback is best effort: the pool closes what it cannot make idle.
+ */
 int cs_db_begin(struct cs_db_conn *conn, struct cs_error *err);
+int cs_db_begin_with(struct cs_db_conn *conn, const char *mode, struct cs_error *err);
 int cs_db_commit(struct cs_db_conn *conn, struct cs_error *err);
 void cs_db_rollback(struct cs_db_conn *conn);
 
@@ -108,6 +122,16 @@ int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int 
 
 /* Fills err from a failed result (by SQLSTATE) or a lost connection. */
 int cs_db_error(PGconn *pg, const PGresult *res, struct cs_error *err);
+/*
+ * The same, with the message "could not <what>: <Postgres' own words>" for
+ * an operator (the bulk tools), never for a client's answer.
+ */
+int cs_db_error_for(PGconn *pg, const PGresult *res, const char *what, struct cs_error *err);
+/*
+ * 1 when the failed result says Postgres refused a value of the statement
+ * (SQLSTATE class 22, data exception, or 23, integrity constraint), else 0.
+ */
+int cs_db_refused_value(const PGresult *res);
 
 /* 0 when Postgres answers a trivial query through the pool. */
 int cs_db_ping(struct cs_db *db, struct cs_error *err);

@@ -15,8 +15,15 @@
 
 /* Closes the connection of a slot (the next borrower reconnects). */
 void cs_db__close_conn(struct cs_db_conn *conn);
-/* Opens the slot's connection when it has none or lost it; 503 in err when it cannot. */
-int cs_db__connect_slot(struct cs_db_conn *conn, struct cs_error *err);
+/*
+ * The one "reconnect on first use" rule: after a statement failed, 1 when the
+ * connection was found dead before anything was done on this borrow and is
+ * open again (run the statement once more), 0 when the failure stands, -1
+ * (503 in err) when it could not be reopened.
+ */
+int cs_db__reconnect_if_stale(struct cs_db_conn *conn, struct cs_error *err);
+/* The pool's bookkeeping after every statement (or pipeline) run on conn. */
+void cs_db__statement_done(struct cs_db_conn *conn);
 /* Every result of the query sent: the last, or the first error; NULL when none came in time. */
 PGresult *cs_db__last_result(struct cs_db_conn *conn);
 /* Sends one step outside pipeline mode and reads its answer; NULL when none came. */

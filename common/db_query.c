@@ -6,7 +6,9 @@
  * says nothing. So every statement here is sent asynchronously on a
  * non-blocking connection and its answer awaited with poll() against a
  * deadline (await_answer); libpq's blocking calls are left to the bulk paths
- * (importer, exporter), which the server's timeouts and TCP keepalives bound.
+ * (the importer's COPY, the cursors of migrate/rowstream.c), which the
+ * server's timeouts and TCP keepalives bound. Whether a failed statement may
+ * run again on a new connection is db.c's rule (cs_db__reconnect_if_stale).
  */
 #include "db.h"
 #include "db_internal.h"
@@ -104,8 +106,9 @@ PGresult *cs_db__run_step(struct cs_db_conn *conn, const struct cs_db_step *step
 
 /* ---- statements ---- */
 
-static int check_result(struct cs_db_conn *conn, PGresult *res, PGresult **out,
-			struct cs_error *err)
+/* what: NULL for the client's short message, else the operator's (cs_db_error_for). */
+static int check_result(struct cs_db_conn *conn, PGresult *res, const char *what,
+			PGresult **out, struct cs_error *err)
 {
 	ExecStatusType status = PQresultStatus(res);
 
@@ -116,36 +119,29 @@ static int check_result(struct cs_db_conn *conn, PGresult *res, PGresult **out,
 			PQclear(res);
 		return 0;
 	}
-	cs_db_error(conn->pg, res, err);
+	if (what)
+		cs_db_error_for(conn->pg, res, what, err);
+	else
+		cs_db_error(conn->pg, res, err);
 	PQclear(res);
 	return -1;
 }
 
-/*
- * A pooled connection learns that Postgres restarted only when it is used.
- * If this is the first statement of the borrow, nothing has been done on it
- * yet, so reconnecting and running it again is safe. Not after a timeout:
- * a server that did not answer would only be waited for twice.
- */
-static int stale(const struct cs_db_conn *conn)
-{
-	return conn->pg && PQstatus(conn->pg) != CONNECTION_OK && conn->used == 0 &&
-	       !conn->in_transaction;
-}
-
 static int run_once_more_if_stale(struct cs_db_conn *conn, const struct cs_db_step *step,
-				  const int *lengths, PGresult **out, struct cs_error *err)
+				  const int *lengths, const char *what, PGresult **out,
+				  struct cs_error *err)
 {
 	PGresult *res = cs_db__run_step(conn, step, lengths);
+	int stale = cs_db__reconnect_if_stale(conn, err);
 
-	if (stale(conn)) {
+	if (stale != 0) {
 		PQclear(res);
-		if (cs_db__connect_slot(conn, err) < 0)
+		if (stale < 0)
 			return -1;
 		res = cs_db__run_step(conn, step, lengths);
 	}
-	conn->used++;
-	return check_result(conn, res, out, err);
+	cs_db__statement_done(conn);
+	return check_result(conn, res, what, out, err);
 }
 
 int cs_db_exec(struct cs_db_conn *conn, const char *name, int nparams, const char *const *values,
@@ -153,14 +149,22 @@ int cs_db_exec(struct cs_db_conn *conn, const char *name, int nparams, const cha
 {
 	const struct cs_db_step step = { name, NULL, nparams, values };
 
-	return run_once_more_if_stale(conn, &step, lengths, out, err);
+	return run_once_more_if_stale(conn, &step, lengths, NULL, out, err);
 }
 
 int cs_db_command(struct cs_db_conn *conn, const char *sql, struct cs_error *err)
 {
 	const struct cs_db_step step = { NULL, sql, 0, NULL };
 
-	return run_once_more_if_stale(conn, &step, NULL, NULL, err);
+	return run_once_more_if_stale(conn, &step, NULL, NULL, NULL, err);
+}
+
+int cs_db_run(struct cs_db_conn *conn, const char *sql, const char *what, PGresult **out,
+	      struct cs_error *err)
+{
+	const struct cs_db_step step = { NULL, sql, 0, NULL };
+
+	return run_once_more_if_stale(conn, &step, NULL, what, out, err);
 }
 
 static int send_steps(struct cs_db_conn *conn, const struct cs_db_step *steps, int count)
@@ -213,7 +217,7 @@ static int read_steps(struct cs_db_conn *conn, int count, PGresult **results,
 int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int count,
 		   PGresult **results, struct cs_error *err)
 {
-	int i, rc, attempt;
+	int i, rc, attempt, stale = 0;
 
 	for (attempt = 0; attempt < 2; attempt++) {
 		for (i = 0; i < count; i++)
@@ -225,14 +229,14 @@ int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int 
 			cs_db_error(conn->pg, NULL, err);
 		if (PQpipelineStatus(conn->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn->pg))
 			cs_db__close_conn(conn); /* results left unread: the connection cannot be reused */
-		if (rc == 0 || !stale(conn))
+		if (rc == 0 || (stale = cs_db__reconnect_if_stale(conn, err)) == 0)
 			break;
 		for (i = 0; i < count; i++)
 			PQclear(results[i]);
-		if (cs_db__connect_slot(conn, err) < 0)
+		if (stale < 0)
 			return -1;
 	}
-	conn->used++;
+	cs_db__statement_done(conn);
 	if (rc < 0) {
 		/* an error inside BEGIN … COMMIT leaves the transaction open and failed */
 		if (PQstatus(conn->pg) == CONNECTION_OK && PQtransactionStatus(conn->pg) != PQTRANS_IDLE)
@@ -247,18 +251,23 @@ int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int 
 
 int cs_db_begin(struct cs_db_conn *conn, struct cs_error *err)
 {
-	if (cs_db_command(conn, "BEGIN", err) < 0)
-		return -1;
-	conn->in_transaction = 1;
-	return 0;
+	return cs_db_command(conn, "BEGIN", err);
+}
+
+int cs_db_begin_with(struct cs_db_conn *conn, const char *mode, struct cs_error *err)
+{
+	char sql[128];
+
+	if (!mode)
+		return cs_db_begin(conn, err);
+	if ((size_t)snprintf(sql, sizeof(sql), "BEGIN %s", mode) >= sizeof(sql))
+		return cs_error_set(err, 500, "could not begin a transaction: mode too long");
+	return cs_db_command(conn, sql, err);
 }
 
 int cs_db_commit(struct cs_db_conn *conn, struct cs_error *err)
 {
-	int rc = cs_db_command(conn, "COMMIT", err);
-
-	conn->in_transaction = 0;
-	return rc;
+	return cs_db_command(conn, "COMMIT", err);
 }
 
 void cs_db_rollback(struct cs_db_conn *conn)
@@ -267,5 +276,4 @@ void cs_db_rollback(struct cs_db_conn *conn)
 
 	if (conn->pg && PQstatus(conn->pg) == CONNECTION_OK)
 		PQclear(cs_db__run_step(conn, &rollback, NULL));
-	conn->in_transaction = 0;
 }

@@ -21,7 +21,7 @@ static const char *const queries[CS_LEGACY_TABLES] = {
 };
 
 struct writer {
-	cs_export_write_fn write;
+	cs_exporter_write_fn write;
 	void *arg;
 	struct cs_buf buf;
 };
@@ -66,7 +66,7 @@ static int export_table(struct cs_db_conn *conn, enum cs_legacy_table table, con
 	int row, rc;
 
 	cs_buf_printf(&w->buf, "\"%s\":[", cs_legacy_member(table));
-	rc = cs_rowstream_open(&rs, conn, "cs_export_rows", queries[table], 1, params, err);
+	rc = cs_rowstream_open(&rs, conn, "cs_exporter_rows", queries[table], 1, params, err);
 	while (rc == 0 && (rc = cs_rowstream_next(&rs, &res, &row, err)) == 1) {
 		cs_buf_puts(&w->buf, *rows ? ",\n" : "\n");
 		cs_legacy_write_row(table, res, row, &w->buf);
@@ -78,8 +78,8 @@ static int export_table(struct cs_db_conn *conn, enum cs_legacy_table table, con
 	return rc;
 }
 
-int cs_export_run(struct cs_db_conn *conn, const char *const *user_ids, size_t count,
-		  cs_export_write_fn write, void *arg, struct cs_export_counts *counts,
+int cs_exporter_run(struct cs_db_conn *conn, const char *const *user_ids, size_t count,
+		  cs_exporter_write_fn write, void *arg, struct cs_exporter_counts *counts,
 		  struct cs_error *err)
 {
 	struct writer w = { write, arg, CS_BUF_INIT };
@@ -90,9 +90,8 @@ int cs_export_run(struct cs_db_conn *conn, const char *const *user_ids, size_t c
 	memset(counts, 0, sizeof(*counts));
 	if (count > 0)
 		user_array(user_ids, count, &users);
-	if (cs_db_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err) < 0)
+	if (cs_db_begin_with(conn, "ISOLATION LEVEL REPEATABLE READ READ ONLY", err) < 0)
 		goto out;
-	conn->in_transaction = 1;
 	cs_buf_putc(&w.buf, '{');
 	for (t = 0; t < CS_LEGACY_TABLES; t++) {
 		if (t > 0)

@@ -27,7 +27,7 @@
 #define CANON_SYNC_STATUS                                                                 \
 	"jsonb_build_array(x.user_id, x.device_id, x.last_sync_timestamp, x.cursor, x.updated_at)"
 #define HASH(canon) "encode(sha256(convert_to((" canon ")::text, 'UTF8')), 'hex')"
-#define ACCEPTED(staged) " x JOIN " staged CS_IMPORT_VERDICT_SUFFIX \
+#define ACCEPTED(staged) " x JOIN " staged CS_IMPORTER_VERDICT_SUFFIX \
 	" v USING (ord) WHERE v.status IN ('i', 'e')"
 #define SORTED(rows) "SELECT * FROM (" rows ") r ORDER BY u COLLATE \"C\", t, id COLLATE \"C\""
 
@@ -41,20 +41,20 @@ static const char *const field_names[CS_LEGACY_TABLES][11] = {
 
 static const char create_users[] =
 	"CREATE TEMP TABLE cs_verify_users AS "
-	"SELECT user_id FROM " CS_IMPORT_STAGED_CHATS CS_IMPORT_VERDICT_SUFFIX
+	"SELECT user_id FROM " CS_IMPORTER_STAGED_CHATS CS_IMPORTER_VERDICT_SUFFIX
 	" WHERE status IN ('i', 'e') UNION "
-	"SELECT user_id FROM " CS_IMPORT_STAGED_MESSAGES CS_IMPORT_VERDICT_SUFFIX
+	"SELECT user_id FROM " CS_IMPORTER_STAGED_MESSAGES CS_IMPORTER_VERDICT_SUFFIX
 	" WHERE status IN ('i', 'e') UNION "
-	"SELECT user_id FROM " CS_IMPORT_STAGED_SYNC_STATUS CS_IMPORT_VERDICT_SUFFIX
+	"SELECT user_id FROM " CS_IMPORTER_STAGED_SYNC_STATUS CS_IMPORTER_VERDICT_SUFFIX
 	" WHERE status IN ('i', 'e')";
 
 static const char file_rows[] = SORTED(
 	"SELECT x.user_id AS u, 'c' AS t, x.id, " HASH(CANON_CHAT) " AS h FROM "
-	CS_IMPORT_STAGED_CHATS ACCEPTED(CS_IMPORT_STAGED_CHATS)
+	CS_IMPORTER_STAGED_CHATS ACCEPTED(CS_IMPORTER_STAGED_CHATS)
 	" UNION ALL SELECT x.user_id, 'm', x.id, " HASH(CANON_MESSAGE) " FROM "
-	CS_IMPORT_STAGED_MESSAGES ACCEPTED(CS_IMPORT_STAGED_MESSAGES)
+	CS_IMPORTER_STAGED_MESSAGES ACCEPTED(CS_IMPORTER_STAGED_MESSAGES)
 	" UNION ALL SELECT x.user_id, 's', x.device_id, " HASH(CANON_SYNC_STATUS) " FROM "
-	CS_IMPORT_STAGED_SYNC_STATUS ACCEPTED(CS_IMPORT_STAGED_SYNC_STATUS));
+	CS_IMPORTER_STAGED_SYNC_STATUS ACCEPTED(CS_IMPORTER_STAGED_SYNC_STATUS));
 
 #define OF_USERS " WHERE x.user_id IN (SELECT user_id FROM cs_verify_users)"
 static const char store_rows[] = SORTED(
@@ -65,12 +65,12 @@ static const char store_rows[] = SORTED(
 
 /* One row each, to describe a difference: $1 the id (a sync status: $1 user, $2 device). */
 static const char *const file_row[CS_LEGACY_TABLES] = {
-	"SELECT (" CANON_CHAT ")::text FROM " CS_IMPORT_STAGED_CHATS
-	ACCEPTED(CS_IMPORT_STAGED_CHATS) " AND x.id = $1 AND $2::text IS NOT NULL",
-	"SELECT (" CANON_MESSAGE ")::text FROM " CS_IMPORT_STAGED_MESSAGES
-	ACCEPTED(CS_IMPORT_STAGED_MESSAGES) " AND x.id = $1 AND $2::text IS NOT NULL",
-	"SELECT (" CANON_SYNC_STATUS ")::text FROM " CS_IMPORT_STAGED_SYNC_STATUS
-	ACCEPTED(CS_IMPORT_STAGED_SYNC_STATUS) " AND x.device_id = $1 AND x.user_id = $2",
+	"SELECT (" CANON_CHAT ")::text FROM " CS_IMPORTER_STAGED_CHATS
+	ACCEPTED(CS_IMPORTER_STAGED_CHATS) " AND x.id = $1 AND $2::text IS NOT NULL",
+	"SELECT (" CANON_MESSAGE ")::text FROM " CS_IMPORTER_STAGED_MESSAGES
+	ACCEPTED(CS_IMPORTER_STAGED_MESSAGES) " AND x.id = $1 AND $2::text IS NOT NULL",
+	"SELECT (" CANON_SYNC_STATUS ")::text FROM " CS_IMPORTER_STAGED_SYNC_STATUS
+	ACCEPTED(CS_IMPORTER_STAGED_SYNC_STATUS) " AND x.device_id = $1 AND x.user_id = $2",
 };
 static const char *const store_row[CS_LEGACY_TABLES] = {
 	"SELECT (" CANON_CHAT ")::text FROM chats x WHERE x.id = $1 AND $2::text IS NOT NULL",
@@ -100,7 +100,7 @@ struct user_totals {
 };
 
 struct verify {
-	struct cs_import *imp;
+	struct cs_importer *imp;
 	cs_verify_print_fn print;
 	void *arg;
 	struct cs_verify_result *result;
@@ -290,7 +290,7 @@ static int merge(struct verify *v, struct stream *file, struct stream *store, in
 static int canonical_row(struct verify *v, const char *sql, const struct detailed *d,
 			 json_t **row, struct cs_error *err)
 {
-	PGconn *pg = cs_import_conn(v->imp)->pg;
+	PGconn *pg = cs_importer_conn(v->imp)->pg;
 	const char *params[2] = { d->id, d->user };
 	PGresult *res = PQexecParams(pg, sql, 2, NULL, params, NULL, NULL, 0);
 	int rc = 0;
@@ -348,11 +348,10 @@ out:
 static int open_streams(struct verify *v, struct stream *file, struct stream *store,
 			struct cs_error *err)
 {
-	struct cs_db_conn *conn = cs_import_conn(v->imp);
+	struct cs_db_conn *conn = cs_importer_conn(v->imp);
 
-	if (cs_db_command(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ", err) < 0)
+	if (cs_db_begin_with(conn, "ISOLATION LEVEL REPEATABLE READ", err) < 0)
 		return -1;
-	conn->in_transaction = 1;
 	if (cs_db_command(conn, create_users, err) < 0 ||
 	    cs_rowstream_open(&file->rs, conn, "cs_verify_file", file_rows, 0, NULL, err) < 0 ||
 	    cs_rowstream_open(&store->rs, conn, "cs_verify_store", store_rows, 0, NULL, err) < 0)
@@ -360,7 +359,7 @@ static int open_streams(struct verify *v, struct stream *file, struct stream *st
 	return advance(file, err) < 0 || advance(store, err) < 0 ? -1 : 0;
 }
 
-int cs_verify_compare(struct cs_import *imp, int verbose, cs_verify_print_fn print, void *arg,
+int cs_verify_compare(struct cs_importer *imp, int verbose, cs_verify_print_fn print, void *arg,
 		      struct cs_verify_result *result, struct cs_error *err)
 {
 	struct verify v = { imp, print, arg, result, { CS_BUF_INIT, { { 0 } }, { NULL, NULL } },
@@ -387,7 +386,7 @@ int cs_verify_compare(struct cs_import *imp, int verbose, cs_verify_print_fn pri
 out:
 	cs_rowstream_close(&file.rs);
 	cs_rowstream_close(&store.rs);
-	cs_db_rollback(cs_import_conn(imp)); /* the users table goes with the transaction */
+	cs_db_rollback(cs_importer_conn(imp)); /* the users table goes with the transaction */
 	for (i = 0; i < v.detailed_count; i++) {
 		free(v.detailed[i].id);
 		free(v.detailed[i].user);

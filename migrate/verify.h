@@ -2,7 +2,7 @@
  * verify.h - proving that the store holds exactly a file's accepted rows
  * (`chatsync verify FILE`).
  *
- *   cs_import_new, cs_import_stage, cs_import_check   // the file, classified as an import would
+ *   cs_importer_new, cs_importer_stage, cs_importer_check   // the file, classified as an import would
  *   cs_verify_compare(imp, print, arg, &result, &err);
  *
  * The file's accepted rows are those an import inserts or finds already
@@ -36,10 +36,10 @@ struct cs_verify_result {
 typedef void (*cs_verify_print_fn)(void *arg, const char *line);
 
 /*
- * After cs_import_check on imp; -1 only when the comparison could not be
+ * After cs_importer_check on imp; -1 only when the comparison could not be
  * made. verbose: also a line for every user that matches.
  */
-int cs_verify_compare(struct cs_import *imp, int verbose, cs_verify_print_fn print, void *arg,
+int cs_verify_compare(struct cs_importer *imp, int verbose, cs_verify_print_fn print, void *arg,
 		      struct cs_verify_result *result, struct cs_error *err);
 
 #endif

@@ -22,24 +22,24 @@ static int run_import(struct cs_request *req, struct cs_db_conn *conn, int dry_r
 		      struct cs_buf *report, struct cs_error *err)
 {
 	struct cs_jsonstream_memory body = { req->body, req->body_len, 0 };
-	struct cs_import_options options = { NULL, 0, NULL, NULL };
-	struct cs_import *imp = NULL;
+	struct cs_importer_options options = { NULL, 0, NULL, NULL };
+	struct cs_importer *imp = NULL;
 	long long inserted = 0;
 	int rc = -1, t;
 
 	if (!dry_run)
 		options.events = cs_server_events(req->server);
-	if (cs_import_new(conn, &options, &imp, err) < 0 ||
-	    cs_import_stage(imp, cs_jsonstream_read_memory, &body, err) < 0 ||
-	    (dry_run ? cs_import_check(imp, err) : cs_import_write(imp, err)) < 0 ||
-	    cs_import_report_json(imp, report, err) < 0)
+	if (cs_importer_new(conn, &options, &imp, err) < 0 ||
+	    cs_importer_stage(imp, cs_jsonstream_read_memory, &body, err) < 0 ||
+	    (dry_run ? cs_importer_check(imp, err) : cs_importer_write(imp, err)) < 0 ||
+	    cs_importer_report_json(imp, report, err) < 0)
 		goto out;
 	for (t = 0; t < CS_LEGACY_TABLES && !dry_run; t++)
-		inserted += cs_import_counts(imp, (enum cs_legacy_table)t)->inserted;
+		inserted += cs_importer_counts(imp, (enum cs_legacy_table)t)->inserted;
 	cs_metrics_add(cs_server_metrics(req->server), CS_COUNTER_IMPORT_ROWS, inserted);
 	rc = 0;
 out:
-	cs_import_free(imp);
+	cs_importer_free(imp);
 	return rc;
 }
 
@@ -72,7 +72,7 @@ void export_get(struct cs_request *req)
 {
 	struct cs_error err = CS_ERROR_INIT;
 	struct cs_db_conn *conn = NULL;
-	struct cs_export_counts counts;
+	struct cs_exporter_counts counts;
 	const char *user = cs_http_query(req, "userId");
 
 	if (user && !*user) {
@@ -80,7 +80,7 @@ void export_get(struct cs_request *req)
 		return;
 	}
 	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 || cs_db_bulk(conn, &err) < 0 ||
-	    cs_export_run(conn, &user, user ? 1 : 0, stream_piece, req, &counts, &err) < 0) {
+	    cs_exporter_run(conn, &user, user ? 1 : 0, stream_piece, req, &counts, &err) < 0) {
 		/* once streaming, the unfinished document is the error a reader sees */
 		if (!req->streaming)
 			cs_http_fail(req, &err);

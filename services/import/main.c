@@ -1,6 +1,6 @@
 /*
  * import-svc: the migration endpoints behind the service token, loopback
- * only in nginx (routes.conf). The SQL lives in migrate/importer.c and
+ * only in nginx (routes.conf). The SQL lives in migrate/importer*.c and
  * migrate/exporter.c, shared with `chatsync import` and `chatsync export`:
  * it runs on temporary tables of the request's session, so there is no
  * prepared statement to list here.

@@ -1,12 +1,12 @@
 /*
  * fuzz_legacy.c - staging the rows of a legacy export (cs_legacy_stage_row,
- * migrate/legacy.c), fed as the importer feeds it: the input's first byte
+ * migrate/legacy_stage.c), fed as the importer feeds it: the input's first byte
  * picks the table, the rest is the inside of that member's array, cut into
  * rows by the streaming reader (so that every row is well-formed JSON, as in
  * an import).
  *
  * Promises, for every line: it is valid UTF-8 and valid text for COPY into
- * the staging table (migrate/importer.c): one '\n', at the end; tab-separated
+ * the staging table (migrate/importer_stage.c): one '\n', at the end; tab-separated
  * fields, as many as the table has columns; \N alone or backslash escapes of
  * \\ \t \n \r only; and each field, unescaped, fits its column's type: text
  * is UTF-8 without NUL, bigint and integer in range, boolean t or f, jsonb
