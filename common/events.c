@@ -1,6 +1,6 @@
 /* events.c - Redis stream publisher and reader (hiredis, blocking, with timeouts). */
 #include "events.h"
-#include "id.h"
+#include "clock.h"
 #include "log.h"
 
 #include <errno.h>

@@ -5,7 +5,6 @@
  */
 #include "hub.h"
 #include "events.h"
-#include "id.h"
 #include "log.h"
 
 #include <errno.h>

@@ -10,7 +10,7 @@
  * whose client went away gives its slot back at once (hub.h).
  */
 #include "hub.h"
-#include "id.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "sync.h"
