@@ -374,6 +374,11 @@ int cs_http_connection_fd(const struct cs_request *req)
 	return ((const FCGX_Request *)req->fcgi)->ipcFd;
 }
 
+int cs_http_responded(const struct cs_request *req)
+{
+	return req->status != 0;
+}
+
 void cs_http_abandon(struct cs_request *req)
 {
 	if (!req->status)

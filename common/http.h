@@ -135,6 +135,8 @@ int cs_http_stream_write(struct cs_request *req, const char *data, size_t len);
  * until the request ends; never read, write or close it.
  */
 int cs_http_connection_fd(const struct cs_request *req);
+/* 1 once the request has its answer: a response, an error, a stream begun, or abandoned. */
+int cs_http_responded(const struct cs_request *req);
 /* Ends a request whose client has gone without an answer (logged as 499, as nginx does). */
 void cs_http_abandon(struct cs_request *req);
 

@@ -124,7 +124,7 @@ void sync_changes(struct cs_request *req)
 		goto out;
 	cs_http_respond(req, 200, body.data, body.len);
 out:
-	if (!req->status)
+	if (!cs_http_responded(req))
 		cs_http_fail(req, &err);
 	cs_buf_release(&body);
 }
