@@ -3,6 +3,7 @@
 #include "events.h"
 #include "log.h"
 #include "metrics.h"
+#include "server.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -65,5 +65,5 @@ int main(void)
 		.stop = sync_live_stop,
 	};
 
-	return cs_service_main(&service);
+	return cs_server_main(&service);
 }

@@ -3,7 +3,7 @@
 #define SYNC_H
 
 #include "buf.h"
-#include "http.h"
+#include "server.h"
 
 struct sync_page {
 	long long last;  /* the cursor's version after this page */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "url.h"
 
 static void test_if_match_reads_versions(void **state)
 {
@@ -49,12 +50,12 @@ static void test_query_value_finds_and_decodes_the_first(void **state)
 	struct cs_arena arena = CS_ARENA_INIT;
 
 	(void)state;
-	assert_string_equal(cs_http_query_value(&arena, "a=1&device=my+phone%21&device=2", "device"),
+	assert_string_equal(cs_url_query_value(&arena, "a=1&device=my+phone%21&device=2", "device"),
 			    "my phone!");
-	assert_string_equal(cs_http_query_value(&arena, "limit&x=1", "limit"), "");
-	assert_null(cs_http_query_value(&arena, "limits=5", "limit"));
-	assert_null(cs_http_query_value(&arena, "limit=%4", "limit"));
-	assert_null(cs_http_query_value(&arena, NULL, "limit"));
+	assert_string_equal(cs_url_query_value(&arena, "limit&x=1", "limit"), "");
+	assert_null(cs_url_query_value(&arena, "limits=5", "limit"));
+	assert_null(cs_url_query_value(&arena, "limit=%4", "limit"));
+	assert_null(cs_url_query_value(&arena, NULL, "limit"));
 	cs_arena_release(&arena);
 }
 
