@@ -6,30 +6,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
+#include "status.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-static const char *status_text(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 412: return "Precondition Failed";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 503: return "Service Unavailable";
-	default: return status < 400 ? "OK" : "Internal Server Error";
-	}
-}
 
 void cs_http_add_header(struct cs_request *req, const char *name, const char *value)
 {
@@ -65,7 +46,7 @@ static void write_head(struct cs_request *req, int status, const char *content_t
 
 	cs_buf_printf(&head, "Status: %d %s\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n"
 			     "Cache-Control: no-store\r\n",
-		      status, status_text(status), content_type, req->request_id);
+		      status, cs_status_reason(status), content_type, req->request_id);
 	if (content_length >= 0)
 		cs_buf_printf(&head, "Content-Length: %lld\r\n", content_length);
 	if (exchange->headers.len)
@@ -119,14 +100,14 @@ void cs_http_error(struct cs_request *req, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	send_error(req, status, cs_error_code(status), message);
+	send_error(req, status, cs_status_code(status), message);
 }
 
 void cs_http_fail(struct cs_request *req, const struct cs_error *err)
 {
 	if (err->status >= 500 && err->status != 503)
 		cs_metrics_add(cs_server_metrics(req->server), CS_COUNTER_DB_ERRORS, 1);
-	send_error(req, err->status, err->code ? err->code : cs_error_code(err->status),
+	send_error(req, err->status, err->code ? err->code : cs_status_code(err->status),
 		   err->message);
 }
 
