@@ -1,6 +1,7 @@
 /* events.c - Redis stream publisher and reader (hiredis, blocking, with timeouts). */
 #include "events.h"
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
 
 #include <errno.h>
@@ -153,11 +154,7 @@ static redisContext *connection(struct cs_events *ev, long long timeout_ms, int 
 
 unsigned cs_events_shard(const char *user_id)
 {
-	unsigned hash = 2166136261u; /* FNV-1a */
-
-	for (; *user_id; user_id++)
-		hash = (hash ^ (unsigned char)*user_id) * 16777619u;
-	return hash % CS_EVENTS_SHARDS;
+	return cs_hash_fnv1a(user_id) % CS_EVENTS_SHARDS;
 }
 
 /* The error of a command says the connection was closed by Redis, not that Redis is slow. */

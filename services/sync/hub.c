@@ -5,6 +5,7 @@
  */
 #include "hub.h"
 #include "events.h"
+#include "hash.h"
 #include "log.h"
 
 #include <errno.h>
@@ -54,11 +55,7 @@ struct sync_hub {
 
 static unsigned bucket_of(const char *user_id)
 {
-	unsigned hash = 2166136261u;
-
-	for (; *user_id; user_id++)
-		hash = (hash ^ (unsigned char)*user_id) * 16777619u;
-	return hash % HUB_BUCKETS;
+	return cs_hash_fnv1a(user_id) % HUB_BUCKETS;
 }
 
 static void sync_hub_wake_all(struct sync_hub *hub);
