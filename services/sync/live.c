@@ -9,11 +9,12 @@
  * user (SYNC_LIVE_PER_USER) so that one user cannot take them all; a request
  * whose client went away gives its slot back at once (hub.h).
  */
-#include "hub.h"
+#include "live.h"
 #include "clock.h"
+#include "hub.h"
 #include "log.h"
 #include "metrics.h"
-#include "sync.h"
+#include "page.h"
 
 #include <stdio.h>
 #include <stdlib.h>

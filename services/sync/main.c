@@ -4,6 +4,7 @@
  */
 #include "db.h"
 #include "document.h"
+#include "live.h"
 #include "sync.h"
 
 #define NULL_CHAT                                                                          \
