@@ -4,8 +4,6 @@
  */
 #include "http_internal.h"
 #include "log.h"
-#include "metrics.h"
-#include "server.h"
 #include "status.h"
 
 #include <stdarg.h>
@@ -105,8 +103,6 @@ void cs_http_error(struct cs_request *req, int status, const char *fmt, ...)
 
 void cs_http_fail(struct cs_request *req, const struct cs_error *err)
 {
-	if (err->status >= 500 && err->status != 503)
-		cs_metrics_add(cs_server_metrics(req->server), CS_COUNTER_DB_ERRORS, 1);
 	send_error(req, err->status, err->code ? err->code : cs_status_code(err->status),
 		   err->message);
 }

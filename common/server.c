@@ -49,6 +49,9 @@ static void serve(struct cs_server *server, FCGX_Request *fcgi)
 	cs_http_init(&req, &exchange, server, fcgi);
 	route = cs_server_dispatch(&req);
 	cs_http_finish(&req);
+	/* 503 is an answer by design (a dependency down, a full process), not a fault of ours */
+	if (cs_http_status(&req) >= 500 && cs_http_status(&req) != 503)
+		cs_metrics_add(server->metrics, CS_COUNTER_INTERNAL_ERRORS, 1);
 	cs_metrics_observe(server->metrics, route, cs_http_status(&req), cs_monotonic_us() - started);
 	cs_log_request(req.method, req.path, cs_http_status(&req), cs_monotonic_us() - started,
 		       req.request_id, req.user_id);

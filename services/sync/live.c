@@ -65,7 +65,7 @@ int sync_live_start(struct cs_server *server, char *err, size_t errlen)
 	limits.recheck_ms = cfg->live_recheck_ms;
 	live->max_per_user = cfg->live_per_user;
 	live->ping_us = cfg->sse_ping_s * 1000000LL;
-	if (sync_hub_start(cfg, &limits, &live->hub, err, errlen) < 0) {
+	if (sync_hub_start(cfg, &limits, cs_server_metrics(server), &live->hub, err, errlen) < 0) {
 		free(live);
 		return -1;
 	}
