@@ -35,7 +35,7 @@ static struct timeval timeval_ms(long long ms)
 	return tv;
 }
 
-static int parse_url(const char *url, char *host, size_t hostlen, int *port)
+int cs_events_parse_url(const char *url, char *host, size_t hostlen, int *port)
 {
 	const char *p = url, *colon;
 	size_t len;
@@ -70,7 +70,7 @@ int cs_events_new(const struct cs_events_options *options, struct cs_events **ou
 		snprintf(err, errlen, "could not create redis client: out of memory");
 		return -1;
 	}
-	if (parse_url(options->url, ev->host, sizeof(ev->host), &ev->port) < 0) {
+	if (cs_events_parse_url(options->url, ev->host, sizeof(ev->host), &ev->port) < 0) {
 		snprintf(err, errlen, "REDIS_URL: expected redis://host:port");
 		free(ev);
 		return -1;
