@@ -14,7 +14,7 @@
 
 struct cs_error {
 	int status;            /* HTTP status */
-	const char *code;      /* API.md code: "bad_request", "not_found", ... */
+	const char *code;      /* API.md code: "bad_request", "not_found", ... (status.h) */
 	char message[256];
 	int retry;             /* the operation may succeed if tried again */
 };
@@ -24,8 +24,5 @@ struct cs_error {
 /* Fills err (when not NULL) and returns -1, so that `return cs_error_set(...)` works. */
 int cs_error_set(struct cs_error *err, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-
-/* The API.md code for an HTTP status ("not_found" for 404 ...). */
-const char *cs_error_code(int status);
 
 #endif

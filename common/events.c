@@ -1,6 +1,7 @@
 /* events.c - Redis stream publisher and reader (hiredis, blocking, with timeouts). */
 #include "events.h"
-#include "id.h"
+#include "clock.h"
+#include "hash.h"
 #include "log.h"
 
 #include <errno.h>
@@ -34,7 +35,7 @@ static struct timeval timeval_ms(long long ms)
 	return tv;
 }
 
-static int parse_url(const char *url, char *host, size_t hostlen, int *port)
+int cs_events_parse_url(const char *url, char *host, size_t hostlen, int *port)
 {
 	const char *p = url, *colon;
 	size_t len;
@@ -69,7 +70,7 @@ int cs_events_new(const struct cs_events_options *options, struct cs_events **ou
 		snprintf(err, errlen, "could not create redis client: out of memory");
 		return -1;
 	}
-	if (parse_url(options->url, ev->host, sizeof(ev->host), &ev->port) < 0) {
+	if (cs_events_parse_url(options->url, ev->host, sizeof(ev->host), &ev->port) < 0) {
 		snprintf(err, errlen, "REDIS_URL: expected redis://host:port");
 		free(ev);
 		return -1;
@@ -153,11 +154,7 @@ static redisContext *connection(struct cs_events *ev, long long timeout_ms, int 
 
 unsigned cs_events_shard(const char *user_id)
 {
-	unsigned hash = 2166136261u; /* FNV-1a */
-
-	for (; *user_id; user_id++)
-		hash = (hash ^ (unsigned char)*user_id) * 16777619u;
-	return hash % CS_EVENTS_SHARDS;
+	return cs_hash_fnv1a(user_id) % CS_EVENTS_SHARDS;
 }
 
 /* The error of a command says the connection was closed by Redis, not that Redis is slow. */

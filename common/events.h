@@ -67,7 +67,14 @@ int cs_events_tail(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64]);
 int cs_events_read(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64], int block_ms,
 		   void (*on_event)(const struct cs_event *event, void *arg), void *arg);
 
-/* The shard of a user id (stable across processes and versions). */
+/*
+ * REDIS_URL's host (NUL-terminated, at most hostlen - 1 bytes) and port:
+ * "redis://host:port", "host:port", or "host" for 6379. -1 when the host is
+ * empty or too long, or the port not in 1..65535.
+ */
+int cs_events_parse_url(const char *url, char *host, size_t hostlen, int *port);
+
+/* The shard of a user id (stable across processes and versions: hash.h). */
 unsigned cs_events_shard(const char *user_id);
 
 #endif

@@ -1,27 +1,11 @@
-/* id.c - ULID-style ids, id validation, clocks. */
+/* id.c - ULID-style ids and id validation. */
 #include "id.h"
-#include "json.h"
+#include "clock.h"
+#include "utf8.h"
 
 #include <stdint.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
-
-long long cs_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-long long cs_monotonic_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 void cs_id_new(const char *prefix, char out[CS_ID_NEW_SIZE])
 {

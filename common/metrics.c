@@ -26,8 +26,9 @@ struct cs_metrics {
 };
 
 static const char *const counter_names[CS_COUNTER_COUNT] = {
-	"chatsync_db_errors_total", "chatsync_redis_errors_total", "chatsync_live_subscribers",
-	"chatsync_import_rows_total", "chatsync_wakeups_total",
+	"chatsync_internal_errors_total", "chatsync_redis_errors_total", "chatsync_live_subscribers",
+	"chatsync_import_rows_total", "chatsync_wakeups_published_total",
+	"chatsync_wakeups_received_total",
 };
 
 struct cs_metrics *cs_metrics_new(const char *service, const char *const *route_names,

@@ -1,9 +1,8 @@
 /* router.c - splitting a path into segments and matching them against patterns. */
 #include "router.h"
+#include "url.h"
 
 #include <string.h>
-
-#include "http.h"
 
 int cs_router_split(struct cs_arena *arena, const char *path, struct cs_router_path *out)
 {
@@ -20,7 +19,7 @@ int cs_router_split(struct cs_arena *arena, const char *path, struct cs_router_p
 			break; /* trailing slash */
 		if (n == CS_ROUTER_MAX_SEGMENTS)
 			return -1;
-		out->segs[n] = cs_http_decode(arena, path, len, &out->lens[n], 0);
+		out->segs[n] = cs_url_decode(arena, path, len, &out->lens[n], 0);
 		if (!out->segs[n])
 			return -1;
 		n++;

@@ -3,6 +3,7 @@
 #include "events.h"
 #include "log.h"
 #include "metrics.h"
+#include "server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,5 +29,7 @@ void cs_version_committed(struct cs_server *server, const char *user_id, long lo
 		cs_metrics_add(cs_server_metrics(server), CS_COUNTER_REDIS_ERRORS, 1);
 		cs_log_warn("could not publish wake-up for version %lld: redis unavailable",
 			    version);
+		return;
 	}
+	cs_metrics_add(cs_server_metrics(server), CS_COUNTER_WAKEUPS_PUBLISHED, 1);
 }

@@ -1,6 +1,7 @@
 /* write.c - begin/commit of a user's write, and the answers to an update that matched nothing. */
 #include "write.h"
-#include "id.h"
+#include "clock.h"
+#include "server.h"
 #include "version.h"
 
 #include <stdio.h>

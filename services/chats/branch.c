@@ -181,7 +181,7 @@ void chats_branch(struct cs_request *req)
 	cs_http_etag(req, PQgetvalue(chat, 0, CS_CHAT_VERSION_COLUMN));
 	cs_http_respond(req, 201, out.data, out.len);
 out:
-	if (!req->status)
+	if (!cs_http_responded(req))
 		cs_http_fail(req, &err);
 	cs_write_end(&w);
 	PQclear(point);

@@ -109,7 +109,7 @@ void chats_list(struct cs_request *req)
 	cs_buf_putc(&body, '}');
 	cs_http_respond(req, 200, body.data, body.len);
 out:
-	if (!req->status)
+	if (!cs_http_responded(req))
 		cs_http_fail(req, &err);
 	cs_db_release(conn);
 	PQclear(res);
@@ -173,7 +173,7 @@ void chats_get(struct cs_request *req)
 	}
 	chats_respond_with_messages(req, 200, conn, res, &err);
 out:
-	if (!req->status)
+	if (!cs_http_responded(req))
 		cs_http_fail(req, &err);
 	cs_db_release(conn);
 	PQclear(res);
@@ -277,7 +277,7 @@ void chats_create(struct cs_request *req)
 		goto out;
 	cs_document_respond(req, 201, CS_DOCUMENT_CHAT, res, 0, 0);
 out:
-	if (!req->status)
+	if (!cs_http_responded(req))
 		cs_http_fail(req, &err);
 	cs_write_end(&w);
 	PQclear(res);
@@ -350,7 +350,7 @@ void chats_update(struct cs_request *req)
 		goto out;
 	cs_document_respond(req, 200, CS_DOCUMENT_CHAT, res, 0, 0);
 out:
-	if (!req->status)
+	if (!cs_http_responded(req))
 		cs_http_fail(req, &err);
 	cs_write_end(&w);
 	PQclear(res);
@@ -381,7 +381,7 @@ void chats_delete(struct cs_request *req)
 		goto out;
 	cs_document_respond(req, 200, CS_DOCUMENT_CHAT, res, 0, 0);
 out:
-	if (!req->status)
+	if (!cs_http_responded(req))
 		cs_http_fail(req, &err);
 	cs_write_end(&w);
 	PQclear(res);

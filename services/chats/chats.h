@@ -4,7 +4,7 @@
 
 #include <libpq-fe.h>
 
-#include "http.h"
+#include "server.h"
 
 void chats_list(struct cs_request *req);
 void chats_get(struct cs_request *req);

@@ -103,5 +103,5 @@ int main(void)
 		.statement_count = sizeof(statements) / sizeof(statements[0]),
 	};
 
-	return cs_service_main(&service);
+	return cs_server_main(&service);
 }

@@ -63,7 +63,7 @@ static int stream_piece(void *arg, const char *data, size_t len)
 {
 	struct cs_request *req = arg;
 
-	if (!req->streaming && cs_http_stream_begin(req, "application/json") < 0)
+	if (!cs_http_responded(req) && cs_http_stream_begin(req, "application/json") < 0)
 		return -1;
 	return cs_http_stream_write(req, data, len);
 }
@@ -82,7 +82,7 @@ void export_get(struct cs_request *req)
 	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 || cs_db_bulk(conn, &err) < 0 ||
 	    cs_exporter_run(conn, &user, user ? 1 : 0, stream_piece, req, &counts, &err) < 0) {
 		/* once streaming, the unfinished document is the error a reader sees */
-		if (!req->streaming)
+		if (!cs_http_responded(req))
 			cs_http_fail(req, &err);
 	}
 	cs_db_release(conn);

@@ -11,7 +11,7 @@
 #ifndef IMPORT_SVC_H
 #define IMPORT_SVC_H
 
-#include "http.h"
+#include "server.h"
 
 void import_post(struct cs_request *req);
 void export_get(struct cs_request *req);

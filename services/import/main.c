@@ -20,5 +20,5 @@ int main(void)
 		.route_count = sizeof(routes) / sizeof(routes[0]),
 	};
 
-	return cs_service_main(&service);
+	return cs_server_main(&service);
 }

@@ -183,7 +183,7 @@ void messages_append(struct cs_request *req)
 	if (inserted)
 		cs_document_respond(req, 201, CS_DOCUMENT_MESSAGE, results[INSERT], 0, 0);
 out:
-	if (!req->status)
+	if (!cs_http_responded(req))
 		cs_http_fail(req, &err);
 	cs_db_release(conn);
 	for (i = 0; i < STEPS; i++)
@@ -235,7 +235,7 @@ void messages_update(struct cs_request *req)
 		goto out;
 	cs_document_respond(req, 200, CS_DOCUMENT_MESSAGE, res, 0, 0);
 out:
-	if (!req->status)
+	if (!cs_http_responded(req))
 		cs_http_fail(req, &err);
 	cs_write_end(&w);
 	PQclear(res);
@@ -266,7 +266,7 @@ void messages_delete(struct cs_request *req)
 		goto out;
 	cs_document_respond(req, 200, CS_DOCUMENT_MESSAGE, res, 0, 0);
 out:
-	if (!req->status)
+	if (!cs_http_responded(req))
 		cs_http_fail(req, &err);
 	cs_write_end(&w);
 	PQclear(res);
@@ -363,7 +363,7 @@ void messages_page(struct cs_request *req)
 	cs_buf_putc(&body, '}');
 	cs_http_respond(req, 200, body.data, body.len);
 out:
-	if (!req->status)
+	if (!cs_http_responded(req))
 		cs_http_fail(req, &err);
 	cs_db_release(conn);
 	PQclear(res);

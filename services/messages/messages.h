@@ -2,7 +2,7 @@
 #ifndef MESSAGES_H
 #define MESSAGES_H
 
-#include "http.h"
+#include "server.h"
 
 void messages_page(struct cs_request *req);
 void messages_append(struct cs_request *req);

@@ -5,7 +5,7 @@
  */
 #include "hub.h"
 #include "events.h"
-#include "id.h"
+#include "hash.h"
 #include "log.h"
 
 #include <errno.h>
@@ -45,6 +45,7 @@ struct sync_hub {
 	size_t free_count;
 	/* set at start */
 	struct sync_hub_limits limits;
+	struct cs_metrics *metrics;
 	struct cs_events *events;
 	int epoll_fd;
 	pthread_t reader, watcher;
@@ -55,11 +56,7 @@ struct sync_hub {
 
 static unsigned bucket_of(const char *user_id)
 {
-	unsigned hash = 2166136261u;
-
-	for (; *user_id; user_id++)
-		hash = (hash ^ (unsigned char)*user_id) * 16777619u;
-	return hash % HUB_BUCKETS;
+	return cs_hash_fnv1a(user_id) % HUB_BUCKETS;
 }
 
 static void sync_hub_wake_all(struct sync_hub *hub);
@@ -108,7 +105,7 @@ static void *read_wakeups(void *arg)
 {
 	struct sync_hub *hub = arg;
 	char last_ids[CS_EVENTS_SHARDS][64];
-	int positioned = 0;
+	int positioned = 0, received;
 
 	while (!atomic_load(&hub->stopping)) {
 		/*
@@ -123,11 +120,13 @@ static void *read_wakeups(void *arg)
 			}
 			positioned = 1;
 		}
-		if (cs_events_read(hub->events, last_ids, READ_BLOCK_MS, wake_user, hub) < 0) {
+		received = cs_events_read(hub->events, last_ids, READ_BLOCK_MS, wake_user, hub);
+		if (received < 0) {
 			positioned = 0;
 			redis_lost(hub);
 			continue;
 		}
+		cs_metrics_add(hub->metrics, CS_COUNTER_WAKEUPS_RECEIVED, received);
 		if (!atomic_exchange(&hub->redis_ok, 1)) {
 			cs_log_info("redis available: live wake-ups resumed");
 			sync_hub_wake_all(hub);
@@ -172,7 +171,7 @@ static void *watch_connections(void *arg)
 }
 
 int sync_hub_start(const struct cs_config *cfg, const struct sync_hub_limits *limits,
-		   struct sync_hub **out, char *err, size_t errlen)
+		   struct cs_metrics *metrics, struct sync_hub **out, char *err, size_t errlen)
 {
 	struct sync_hub *hub = calloc(1, sizeof(*hub));
 	struct cs_events_options events;
@@ -184,6 +183,7 @@ int sync_hub_start(const struct cs_config *cfg, const struct sync_hub_limits *li
 	}
 	pthread_mutex_init(&hub->lock, NULL);
 	hub->limits = *limits;
+	hub->metrics = metrics;
 	hub->epoll_fd = -1;
 	hub->slots = calloc((size_t)limits->max_live, sizeof(*hub->slots));
 	hub->free_slots = calloc((size_t)limits->max_live, sizeof(*hub->free_slots));

@@ -22,6 +22,7 @@
 #include <pthread.h>
 
 #include "config.h"
+#include "metrics.h"
 
 struct sync_hub;
 
@@ -44,8 +45,9 @@ struct sync_hub_limits {
 };
 
 /* Redis and its timeouts from cfg (borrowed). */
+/* metrics (borrowed, may be NULL) counts the wake-ups read from Redis. */
 int sync_hub_start(const struct cs_config *cfg, const struct sync_hub_limits *limits,
-		   struct sync_hub **out, char *err, size_t errlen);
+		   struct cs_metrics *metrics, struct sync_hub **out, char *err, size_t errlen);
 void sync_hub_stop(struct sync_hub *hub);
 
 enum { SYNC_HUB_JOINED = 0, SYNC_HUB_USER_FULL = -1, SYNC_HUB_FULL = -2 };

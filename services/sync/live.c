@@ -9,11 +9,12 @@
  * user (SYNC_LIVE_PER_USER) so that one user cannot take them all; a request
  * whose client went away gives its slot back at once (hub.h).
  */
+#include "live.h"
+#include "clock.h"
 #include "hub.h"
-#include "id.h"
 #include "log.h"
 #include "metrics.h"
-#include "sync.h"
+#include "page.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +65,7 @@ int sync_live_start(struct cs_server *server, char *err, size_t errlen)
 	limits.recheck_ms = cfg->live_recheck_ms;
 	live->max_per_user = cfg->live_per_user;
 	live->ping_us = cfg->sse_ping_s * 1000000LL;
-	if (sync_hub_start(cfg, &limits, &live->hub, err, errlen) < 0) {
+	if (sync_hub_start(cfg, &limits, cs_server_metrics(server), &live->hub, err, errlen) < 0) {
 		free(live);
 		return -1;
 	}

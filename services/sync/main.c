@@ -4,6 +4,7 @@
  */
 #include "db.h"
 #include "document.h"
+#include "live.h"
 #include "sync.h"
 
 #define NULL_CHAT                                                                          \
@@ -65,5 +66,5 @@ int main(void)
 		.stop = sync_live_stop,
 	};
 
-	return cs_service_main(&service);
+	return cs_server_main(&service);
 }

@@ -77,7 +77,7 @@ void sync_status_put(struct cs_request *req)
 	cs_buf_putc(&out, '}');
 	cs_http_respond(req, 200, out.data, out.len);
 out:
-	if (!req->status)
+	if (!cs_http_responded(req))
 		cs_http_fail(req, &err);
 	cs_db_release(conn);
 	PQclear(res);
@@ -106,7 +106,7 @@ void sync_status_list(struct cs_request *req)
 	cs_buf_puts(&out, "]}");
 	cs_http_respond(req, 200, out.data, out.len);
 out:
-	if (!req->status)
+	if (!cs_http_responded(req))
 		cs_http_fail(req, &err);
 	cs_db_release(conn);
 	PQclear(res);

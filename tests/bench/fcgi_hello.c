@@ -3,7 +3,7 @@
  * chatsync service (docs/BENCHMARKS.md, "Limits").
  *
  * Threads block in FCGX_Accept_r on one shared unix socket and answer a tiny
- * JSON body, as common/http.c does, with nothing else: no routing, no auth,
+ * JSON body, as common/http_response.c does, with nothing else: no routing, no auth,
  * no Postgres. nginx -> this is the most a FastCGI service behind nginx can
  * do on this machine. With QUERY_STRING "bytes=N" (N up to 256 KiB) the body
  * is N bytes of JSON instead, to price the transfer of a large answer alone.

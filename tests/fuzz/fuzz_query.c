@@ -1,5 +1,5 @@
 /*
- * fuzz_query.c - the query string and percent-decoding (common/http.c).
+ * fuzz_query.c - the query string and percent-decoding (common/url.c).
  *
  * The input is a query string; the names looked up are those the services
  * read. Promises: a value found decodes into at most its own length, holds
@@ -8,7 +8,7 @@
  */
 #include "fuzz.h"
 
-#include "http.h"
+#include "url.h"
 
 static const char *const names[] = { "cursor", "limit", "since", "device", "after", "" };
 
@@ -34,17 +34,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t i, len = 0;
 
 	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
-		const char *value = cs_http_query_value(&arena, query, names[i]);
+		const char *value = cs_url_query_value(&arena, query, names[i]);
 
 		if (value)
 			FUZZ_CHECK(strlen(value) <= strlen(query));
 	}
-	FUZZ_CHECK(cs_http_query_value(&arena, NULL, "cursor") == NULL);
+	FUZZ_CHECK(cs_url_query_value(&arena, NULL, "cursor") == NULL);
 
-	decoded = cs_http_decode(&arena, (const char *)data, size, &len, size & 1);
+	decoded = cs_url_decode(&arena, (const char *)data, size, &len, size & 1);
 	if (decoded)
 		FUZZ_CHECK(len <= size && decoded[len] == '\0');
-	decoded = cs_http_decode(&arena, percent_encode(&arena, data, size), size * 3, &len, 1);
+	decoded = cs_url_decode(&arena, percent_encode(&arena, data, size), size * 3, &len, 1);
 	FUZZ_CHECK(decoded && len == size && !memcmp(decoded, data, size));
 	free(query);
 	cs_arena_release(&arena);

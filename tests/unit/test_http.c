@@ -1,4 +1,4 @@
-/* test_http.c - the request headers and query strings http.c reads itself. */
+/* test_http.c - what http_request.c parses itself: If-Match and integer query parameters. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,18 +44,40 @@ static void test_if_match_refuses_signs_blanks_and_junk(void **state)
 	}
 }
 
-static void test_query_value_finds_and_decodes_the_first(void **state)
+static void test_parse_long_takes_integers_in_range_and_the_fallback_when_absent(void **state)
 {
-	struct cs_arena arena = CS_ARENA_INIT;
+	struct cs_error err = CS_ERROR_INIT;
+	long long value = -1;
 
 	(void)state;
-	assert_string_equal(cs_http_query_value(&arena, "a=1&device=my+phone%21&device=2", "device"),
-			    "my phone!");
-	assert_string_equal(cs_http_query_value(&arena, "limit&x=1", "limit"), "");
-	assert_null(cs_http_query_value(&arena, "limits=5", "limit"));
-	assert_null(cs_http_query_value(&arena, "limit=%4", "limit"));
-	assert_null(cs_http_query_value(&arena, NULL, "limit"));
-	cs_arena_release(&arena);
+	assert_int_equal(cs_http_parse_long(NULL, "limit", 500, 1, 1000, &value, &err), 0);
+	assert_true(value == 500);
+	assert_int_equal(cs_http_parse_long("1", "limit", 500, 1, 1000, &value, &err), 0);
+	assert_true(value == 1);
+	assert_int_equal(cs_http_parse_long("1000", "limit", 500, 1, 1000, &value, &err), 0);
+	assert_true(value == 1000);
+	/* strtoll's leading blanks and sign are taken, as they always were */
+	assert_int_equal(cs_http_parse_long(" +7", "limit", 500, 1, 1000, &value, &err), 0);
+	assert_true(value == 7);
+}
+
+static void test_parse_long_refuses_junk_and_out_of_range_naming_the_parameter(void **state)
+{
+	const char *bad[] = { "", "0", "1001", "-1", "12x", "1.5", "0x10", "abc",
+			      "99999999999999999999" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct cs_error err = CS_ERROR_INIT;
+		long long value = 77;
+
+		assert_int_equal(cs_http_parse_long(bad[i], "limit", 500, 1, 1000, &value, &err), -1);
+		assert_int_equal(err.status, 400);
+		assert_string_equal(err.code, "bad_request");
+		assert_string_equal(err.message, "limit: must be an integer from 1 to 1000");
+		assert_true(value == 77);
+	}
 }
 
 int main(void)
@@ -63,7 +85,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_if_match_reads_versions),
 		cmocka_unit_test(test_if_match_refuses_signs_blanks_and_junk),
-		cmocka_unit_test(test_query_value_finds_and_decodes_the_first),
+		cmocka_unit_test(test_parse_long_takes_integers_in_range_and_the_fallback_when_absent),
+		cmocka_unit_test(test_parse_long_refuses_junk_and_out_of_range_naming_the_parameter),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

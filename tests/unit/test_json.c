@@ -71,13 +71,6 @@ static void test_typed_readers_distinguish_absent_null_and_wrong_type(void **sta
 	json_decref(obj);
 }
 
-static void test_utf8_length_counts_characters_not_bytes(void **state)
-{
-	(void)state;
-	assert_int_equal(cs_utf8_length("héllo", strlen("héllo")), 5);
-	assert_int_equal(cs_utf8_length("😀😀", strlen("😀😀")), 2);
-}
-
 static size_t depth_of(const char *text)
 {
 	struct cs_json_shape shape;
@@ -170,27 +163,12 @@ static void test_parse_object_bounds_nesting_at_64_levels(void **state)
 	}
 }
 
-static void test_utf8_valid_text_rejects_controls_and_bad_sequences(void **state)
-{
-	(void)state;
-	assert_true(cs_utf8_valid_text("c_01J ü 😀", strlen("c_01J ü 😀")));
-	assert_false(cs_utf8_valid_text("a\nb", 3));
-	assert_false(cs_utf8_valid_text("a\x7f", 2));
-	assert_false(cs_utf8_valid_text("\xc2\x85", 2));         /* C1 control */
-	assert_false(cs_utf8_valid_text("\xc0\xaf", 2));         /* overlong */
-	assert_false(cs_utf8_valid_text("\xed\xa0\x80", 3));     /* surrogate */
-	assert_false(cs_utf8_valid_text("\xe2\x82", 2));         /* truncated */
-	assert_false(cs_utf8_valid_text("a\0b", 3));
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_rejects_malformed_and_non_objects),
 		cmocka_unit_test(test_only_keys_names_the_unknown_field),
 		cmocka_unit_test(test_typed_readers_distinguish_absent_null_and_wrong_type),
-		cmocka_unit_test(test_utf8_length_counts_characters_not_bytes),
-		cmocka_unit_test(test_utf8_valid_text_rejects_controls_and_bad_sequences),
 		cmocka_unit_test(test_measure_counts_only_structural_brackets),
 		cmocka_unit_test(test_load_refuses_more_values_than_the_bound),
 		cmocka_unit_test(test_parse_object_bounds_nesting_at_64_levels),

@@ -1,0 +1,11 @@
+/* hash.c - 32-bit FNV-1a. */
+#include "hash.h"
+
+uint32_t cs_hash_fnv1a(const char *s)
+{
+	uint32_t hash = 2166136261u;
+
+	for (; *s; s++)
+		hash = (hash ^ (unsigned char)*s) * 16777619u;
+	return hash;
+}

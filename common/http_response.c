@@ -1,0 +1,158 @@
+/*
+ * http_response.c - answering a request: the response head, JSON bodies,
+ * the API.md error body, and streams.
+ */
+#include "http_internal.h"
+#include "log.h"
+#include "status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void cs_http_add_header(struct cs_request *req, const char *name, const char *value)
+{
+	cs_buf_printf(&req->exchange->headers, "%s: %s\r\n", name, value);
+}
+
+void cs_http_etag(struct cs_request *req, const char *version)
+{
+	char etag[40];
+
+	snprintf(etag, sizeof(etag), "\"%.32s\"", version);
+	cs_http_add_header(req, "ETag", etag);
+}
+
+static int put_all(FCGX_Stream *out, const char *data, size_t len)
+{
+	while (len > 0) {
+		size_t n = len < CS_HTTP_IO_CHUNK ? len : CS_HTTP_IO_CHUNK;
+
+		if (FCGX_PutStr(data, (int)n, out) != (int)n)
+			return -1;
+		data += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static void write_head(struct cs_request *req, int status, const char *content_type,
+		       long long content_length)
+{
+	struct cs_http_exchange *exchange = req->exchange;
+	struct cs_buf head = CS_BUF_INIT;
+
+	cs_buf_printf(&head, "Status: %d %s\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n"
+			     "Cache-Control: no-store\r\n",
+		      status, cs_status_reason(status), content_type, req->request_id);
+	if (content_length >= 0)
+		cs_buf_printf(&head, "Content-Length: %lld\r\n", content_length);
+	if (exchange->headers.len)
+		cs_buf_append(&head, exchange->headers.data, exchange->headers.len);
+	cs_buf_puts(&head, "\r\n");
+	put_all(exchange->fcgi->out, head.data, head.len);
+	cs_buf_release(&head);
+	exchange->status = status;
+}
+
+void cs_http_respond_as(struct cs_request *req, int status, const char *content_type,
+			const char *body, size_t len)
+{
+	if (req->exchange->status) {
+		cs_log_error("second response to one request (%d after %d)", status,
+			     req->exchange->status);
+		return;
+	}
+	write_head(req, status, content_type, (long long)len);
+	if (strcmp(req->method, "HEAD") != 0)
+		put_all(req->exchange->fcgi->out, body, len);
+}
+
+void cs_http_respond(struct cs_request *req, int status, const char *body, size_t len)
+{
+	cs_http_respond_as(req, status, "application/json", body, len);
+}
+
+static void send_error(struct cs_request *req, int status, const char *code, const char *message)
+{
+	struct cs_buf body = CS_BUF_INIT;
+
+	if (status == 401)
+		cs_http_add_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+	if (status == 503)
+		cs_http_add_header(req, "Retry-After", "1");
+	cs_buf_printf(&body, "{\"error\":{\"code\":\"%s\",\"message\":", code);
+	cs_buf_json_string(&body, message, strlen(message));
+	cs_buf_puts(&body, ",\"requestId\":");
+	cs_buf_json_string(&body, req->request_id, strlen(req->request_id));
+	cs_buf_puts(&body, "}}");
+	cs_http_respond(req, status, body.data, body.len);
+	cs_buf_release(&body);
+}
+
+void cs_http_error(struct cs_request *req, int status, const char *fmt, ...)
+{
+	char message[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	send_error(req, status, cs_status_code(status), message);
+}
+
+void cs_http_fail(struct cs_request *req, const struct cs_error *err)
+{
+	send_error(req, err->status, err->code ? err->code : cs_status_code(err->status),
+		   err->message);
+}
+
+int cs_http_stream_begin(struct cs_request *req, const char *content_type)
+{
+	cs_http_add_header(req, "X-Accel-Buffering", "no");
+	write_head(req, 200, content_type, -1);
+	req->exchange->streaming = 1;
+	return FCGX_FFlush(req->exchange->fcgi->out) < 0 ? -1 : 0;
+}
+
+int cs_http_stream_write(struct cs_request *req, const char *data, size_t len)
+{
+	FCGX_Stream *out = req->exchange->fcgi->out;
+
+	if (put_all(out, data, len) < 0)
+		return -1;
+	return FCGX_FFlush(out) < 0 ? -1 : 0;
+}
+
+int cs_http_connection_fd(const struct cs_request *req)
+{
+	return req->exchange->fcgi->ipcFd;
+}
+
+int cs_http_responded(const struct cs_request *req)
+{
+	return req->exchange->status != 0;
+}
+
+void cs_http_abandon(struct cs_request *req)
+{
+	if (!req->exchange->status)
+		req->exchange->status = 499;
+}
+
+int cs_http_status(const struct cs_request *req)
+{
+	return req->exchange->status;
+}
+
+void cs_http_finish(struct cs_request *req)
+{
+	if (!req->exchange->streaming)
+		FCGX_FFlush(req->exchange->fcgi->out);
+}
+
+void cs_http_release(struct cs_request *req)
+{
+	cs_buf_release(&req->exchange->headers);
+	cs_arena_release(&req->arena);
+}
