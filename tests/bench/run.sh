@@ -101,7 +101,8 @@ build_tools() {
 	# shellcheck disable=SC2086
 	cc -O2 -Wall -Wextra "$BENCH/fcgi_hello.c" -lfcgi -lpthread -o "$BUILD/fcgi_hello"
 	# shellcheck disable=SC2086
-	cc $CFLAGS_BENCH "$BENCH/mint_tokens.c" "$lib" $LIBS -o "$BUILD/mint_tokens"
+	cc $CFLAGS_BENCH -I"$REPO/cli" "$BENCH/mint_tokens.c" "$REPO/cli/devkeys.c" "$lib" $LIBS \
+		-o "$BUILD/mint_tokens"
 	for service in chats messages sync; do
 		objs=$(find "$REPO/build/obj/services/$service" -name '*.o' ! -name main.o | sort)
 		# shellcheck disable=SC2086

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "devkeys.h"
 
 #define NOW 1700000000LL
 
@@ -33,7 +34,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	if (fd < 0 || cs_auth_dev_keypair("k1", &pem, &jwk, err, sizeof err) < 0 ||
+	if (fd < 0 || cli_devkeys_make("k1", &pem, &jwk, err, sizeof err) < 0 ||
 	    dprintf(fd, "{\"keys\":[%s]}", jwk) < 0) {
 		fprintf(stderr, "fuzz_token: could not make a key set: %s\n", err);
 		abort();

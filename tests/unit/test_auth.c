@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "devkeys.h"
 
 #define NOW 1700000000LL
 #define ISSUER "https://clerk.example.com"
@@ -151,7 +152,7 @@ static char *sign(const struct test_key *k, const char *kid, const char *claims)
 {
 	char *token = NULL, err[256];
 
-	assert_int_equal(cs_auth_sign_rs256(k->pem, strlen(k->pem), kid, claims, &token, err, sizeof err), 0);
+	assert_int_equal(cli_devkeys_sign(k->pem, strlen(k->pem), kid, claims, &token, err, sizeof err), 0);
 	return token;
 }
 
@@ -233,7 +234,7 @@ static void make_key(struct test_key *k, const char *kid)
 	char err[256];
 	BIO *bio;
 
-	assert_int_equal(cs_auth_dev_keypair(kid, &k->pem, &k->jwk, err, sizeof err), 0);
+	assert_int_equal(cli_devkeys_make(kid, &k->pem, &k->jwk, err, sizeof err), 0);
 	bio = BIO_new_mem_buf(k->pem, -1);
 	k->pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
 	BIO_free(bio);
