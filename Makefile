@@ -12,7 +12,7 @@
 # INSTALL_DEPS=0 skips it (deploy/Dockerfile installs its own build packages).
 
 CC      ?= cc
-PKGS    := libpq hiredis jansson libjwt libcurl openssl
+PKGS    := libpq hiredis jansson libcurl openssl
 # Asked of pkg-config when first used, i.e. in the first recipe, after
 # install-deps has run (on a fresh machine, pkg-config and the .pc files come
 # with it); then kept.

@@ -91,8 +91,8 @@ trap 'exit 130' INT TERM
 
 # ---- build what the bench needs ----
 
-LIBS="$(pkg-config --libs libpq hiredis jansson libjwt libcurl openssl) -lfcgi -lpthread -lm"
-CFLAGS_BENCH="-O2 -g -std=c11 -D_GNU_SOURCE -I$REPO -I$REPO/common $(pkg-config --cflags libpq hiredis jansson libjwt libcurl openssl)"
+LIBS="$(pkg-config --libs libpq hiredis jansson libcurl openssl) -lfcgi -lpthread -lm"
+CFLAGS_BENCH="-O2 -g -std=c11 -D_GNU_SOURCE -I$REPO -I$REPO/common $(pkg-config --cflags libpq hiredis jansson libcurl openssl)"
 
 build_tools() {
 	local lib=$REPO/build/obj/libchatsync.a service objs
