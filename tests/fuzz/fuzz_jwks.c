@@ -1,5 +1,5 @@
 /*
- * fuzz_jwks.c - the JWKS document loader (common/auth.c): the input is the
+ * fuzz_jwks.c - the JWKS document loader (common/jwks.c): the input is the
  * key set file a verifier reads, through the public path only (cs_auth_new,
  * then a verify whose kid makes it load the file).
  *

@@ -1,9 +1,9 @@
 /*
  * fuzz_token.c - token verification up to the signature check
- * (cs_auth_verify, common/auth.c): the length cap, the three segments, the
- * header's base64url and JSON, alg, typ, crit and kid, the key lookup and the
- * signature's encoding and length, against a verifier whose JWKS holds one
- * RSA key, "k1", made at start.
+ * (cs_auth_verify, common/auth.c and auth_rules.c): the length cap, the three
+ * segments, the header's base64url and JSON, alg, typ, crit and kid, the key
+ * lookup and the signature's encoding and length, against a verifier whose
+ * JWKS holds one RSA key, "k1", made at start (cli/devkeys.c).
  *
  * The input's first byte chooses its form: even, the rest is the token as
  * sent; odd, the rest is "<header JSON>\0<payload JSON>\0<signature bytes>",
