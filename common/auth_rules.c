@@ -1,7 +1,8 @@
 /*
- * auth_rules.c - what a token must say to be accepted (auth.h lists it; docs/auth.md
- * says why): the configuration read into rules once, then per token the
- * checks of its header, before the signature, and of its claims, after it.
+ * auth_rules.c - what a token must say to be accepted (auth.h lists it,
+ * docs/auth.md says why): the configuration read into rules once, then per
+ * token the checks of its header, before the signature, and of its claims,
+ * after it.
  */
 #include "auth_internal.h"
 
