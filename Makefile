@@ -12,7 +12,7 @@
 # INSTALL_DEPS=0 skips it (deploy/Dockerfile installs its own build packages).
 
 CC      ?= cc
-PKGS    := libpq hiredis jansson libjwt libcurl openssl
+PKGS    := libpq hiredis jansson libcurl openssl
 # Asked of pkg-config when first used, i.e. in the first recipe, after
 # install-deps has run (on a fresh machine, pkg-config and the .pc files come
 # with it); then kept.
@@ -50,6 +50,9 @@ LIB        := $(OBJ)/libchatsync.a
 MIGRATE_SRC := $(wildcard migrate/*.c)
 MIGRATE_LIB := $(OBJ)/libchatsync-migrate.a
 CLI_SRC    := $(wildcard cli/*.c)
+# Development keys and token signing: the chatsync command's, and the tests'
+# (unit, fuzz) to make tokens with; never in a service.
+DEVKEYS_OBJ := $(OBJ)/cli/devkeys.o
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -97,7 +100,7 @@ $(BIN)/chatsync: $(CLI_SRC:%.c=$(OBJ)/%.o) $(MIGRATE_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(MIGRATE_LIB) $(LIB)
+$(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(DEVKEYS_OBJ) $(MIGRATE_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
@@ -147,7 +150,8 @@ $(FUZZ_OBJ)/libchatsync-migrate.a: $(MIGRATE_SRC:%.c=$(FUZZ_OBJ)/%.o)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-build/fuzz/fuzz_%: $(FUZZ_OBJ)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)/libchatsync-migrate.a $(FUZZ_OBJ)/libchatsync.a
+build/fuzz/fuzz_%: $(FUZZ_OBJ)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)/cli/devkeys.o $(FUZZ_OBJ)/libchatsync-migrate.a \
+		   $(FUZZ_OBJ)/libchatsync.a
 	$(FUZZ_CC) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $^ $(LDLIBS)
 
 fuzz-build: $(FUZZ_BIN)

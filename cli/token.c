@@ -1,8 +1,8 @@
 /*
  * token.c - `chatsync dev-keys` and `chatsync token`: a local signing key, its
  * JWKS, and tokens signed with it, so that the stack can run without Clerk.
- * The key making and signing live in common/auth.c (cs_auth_dev_keypair,
- * cs_auth_sign_rs256), where the unit tests use them too.
+ * The key making and signing live in cli/devkeys.c, where the unit tests,
+ * fuzz targets and the bench's token minter use them too.
  */
 #include "token.h"
 
@@ -19,6 +19,7 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "devkeys.h"
 #include "json.h"
 
 #define DEV_KID "dev-1"
@@ -140,7 +141,7 @@ int cli_dev_keys(int argc, char **argv)
 			strerror(errno));
 		goto out;
 	}
-	if (cs_auth_dev_keypair(DEV_KID, &pem, &jwk, err, sizeof err) < 0) {
+	if (cli_devkeys_make(DEV_KID, &pem, &jwk, err, sizeof err) < 0) {
 		fprintf(stderr, "chatsync dev-keys: %s\n", err);
 		goto out;
 	}
@@ -295,7 +296,7 @@ int cli_token(int argc, char **argv)
 				"JWT_AUDIENCE valid UTF-8?)\n");
 		goto out;
 	}
-	if (cs_auth_sign_rs256(key.data, key.len, DEV_KID, claims_json, &token, err, sizeof err) < 0) {
+	if (cli_devkeys_sign(key.data, key.len, DEV_KID, claims_json, &token, err, sizeof err) < 0) {
 		fprintf(stderr, "chatsync token: %s (key \"%s\")\n", err, key_path.data);
 		goto out;
 	}

@@ -10,20 +10,25 @@
  *           ...401, log err...
  *   ...at exit: cs_auth_free(auth);
  *
- * A struct cs_auth is one verifier: the configuration, the signing keys (read
- * from JWKS_FILE, JWKS_URL or https://<issuer>/.well-known/jwks.json, lazily on
- * the first verify and again on an unknown kid, at most once per 30 s) and a
- * bounded cache of tokens already verified. All of it is behind its own locks:
- * cs_auth_verify may be called from any number of threads at once.
+ * A struct cs_auth is one verifier: the configuration, the signing keys (a
+ * struct cs_jwks, jwks.h: read from JWKS_FILE, JWKS_URL or
+ * https://<issuer>/.well-known/jwks.json, lazily on the first verify and again
+ * on an unknown kid, at most once per 30 s) and a bounded cache of tokens
+ * already verified. All of it is behind its own locks: cs_auth_verify may be
+ * called from any number of threads at once.
  *
  * What is accepted, exactly (docs/auth.md says why): a compact JWS of three
- * base64url segments, at most CS_AUTH_TOKEN_MAX bytes; a header whose alg is in
- * the allow-list (RS256, RS384, RS512; default RS256; never "none" or HMAC), with
- * a kid naming an RSA key of the JWKS, typ "JWT" when present and no crit; a
- * valid signature; then the claims: iss equal to the configured issuer, sub a
- * string, exp an integer in the future, nbf and iat, when present, integers not
- * in the future (all with leeway_s of clock skew), azp among the authorized
- * parties and aud equal to the audience when those are configured.
+ * base64url segments (base64url.h), at most CS_AUTH_TOKEN_MAX bytes; a header
+ * whose alg is in the allow-list (RS256, RS384, RS512; default RS256; never
+ * "none" or HMAC), with a kid (at most CS_JWKS_KID_MAX bytes) naming an RSA
+ * key of the JWKS, typ "JWT" when present and no crit; a valid signature;
+ * then the claims: iss equal to the configured issuer, sub a string, exp an
+ * integer in the future, nbf and iat, when present, integers not in the
+ * future (all with leeway_s of clock skew), azp among the authorized parties
+ * and aud equal to the audience when those are configured.
+ *
+ * Tokens are only verified here: making them is the command-line tool's
+ * (cli/devkeys.h), which the services do not link.
  *
  * Errors: functions return 0 or -1; on -1 they write a lowercase message to
  * err (when err is not NULL) for the logs. It never contains the token or any
@@ -36,7 +41,6 @@
 
 #define CS_AUTH_TOKEN_MAX 16384 /* bytes; a longer token is rejected unread */
 #define CS_AUTH_SUB_MAX 255     /* bytes of sub */
-#define CS_AUTH_KID_MAX 128     /* bytes of a kid, in a token or a JWKS */
 
 /*
  * Borrowed by cs_auth_new, which copies what it keeps: the strings may be
@@ -98,22 +102,5 @@ void cs_auth_stats(struct cs_auth *auth, struct cs_auth_stats *out);
  */
 int cs_auth_token_from_request(const char *method, const char *authorization, const char *cookie,
 			       const char **token, size_t *len);
-
-/*
- * Development keys and tokens (bin/chatsync dev-keys and token, the tests).
- *
- * cs_auth_dev_keypair makes an RSA 2048 key: *private_pem is its PKCS#8 PEM,
- * *jwk_json its public half as one compact JWK object
- * {"kty":"RSA","kid":kid,"use":"sig","alg":"RS256","n":...,"e":...}. Both are
- * NUL-terminated and the caller's to free().
- *
- * cs_auth_sign_rs256 signs claims_json (a JSON object, used byte for byte)
- * with the private key in pem (pem_len bytes) under the header
- * {"alg":"RS256","typ":"JWT","kid":kid}; *token is the caller's to free().
- */
-int cs_auth_dev_keypair(const char *kid, char **private_pem, char **jwk_json, char *err,
-			size_t errlen);
-int cs_auth_sign_rs256(const char *pem, size_t pem_len, const char *kid, const char *claims_json,
-		       char **token, char *err, size_t errlen);
 
 #endif

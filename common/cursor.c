@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+#include "base64url.h"
 
 #define CURSOR_MAX 1024
 
@@ -15,69 +14,29 @@ char *cs_cursor_encode(struct cs_arena *arena, long long number, const char *tex
 {
 	char prefix[32];
 	size_t plen = (size_t)snprintf(prefix, sizeof(prefix), "%lld:", number);
-	size_t raw_len = plen + len, i, o = 0;
+	size_t raw_len = plen + len;
 	unsigned char *raw = cs_arena_alloc(arena, raw_len + 1);
-	char *out = cs_arena_alloc(arena, raw_len * 4 / 3 + 4);
+	char *out = cs_arena_alloc(arena, cs_base64url_encoded_len(raw_len) + 1);
 
 	memcpy(raw, prefix, plen);
 	memcpy(raw + plen, text, len);
-	for (i = 0; i + 2 < raw_len; i += 3) {
-		unsigned v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 | raw[i + 2];
-
-		out[o++] = alphabet[v >> 18];
-		out[o++] = alphabet[(v >> 12) & 63];
-		out[o++] = alphabet[(v >> 6) & 63];
-		out[o++] = alphabet[v & 63];
-	}
-	if (raw_len - i == 1) {
-		unsigned v = (unsigned)raw[i] << 16;
-
-		out[o++] = alphabet[v >> 18];
-		out[o++] = alphabet[(v >> 12) & 63];
-	} else if (raw_len - i == 2) {
-		unsigned v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8;
-
-		out[o++] = alphabet[v >> 18];
-		out[o++] = alphabet[(v >> 12) & 63];
-		out[o++] = alphabet[(v >> 6) & 63];
-	}
-	out[o] = '\0';
+	cs_base64url_encode(raw, raw_len, out);
 	return out;
-}
-
-static int sextet(char c)
-{
-	const char *p = c ? strchr(alphabet, c) : NULL;
-
-	return p ? (int)(p - alphabet) : -1;
 }
 
 int cs_cursor_decode(struct cs_arena *arena, const char *cursor, long long *number,
 		     const char **text, size_t *len)
 {
-	size_t in_len = strnlen(cursor, CURSOR_MAX + 1), i, o = 0;
+	size_t in_len = strnlen(cursor, CURSOR_MAX + 1), o = 0;
 	unsigned char *raw;
 	char *colon, *end;
 	long long parsed;
 
-	if (in_len == 0 || in_len > CURSOR_MAX || in_len % 4 == 1)
+	if (in_len == 0 || in_len > CURSOR_MAX)
 		return -1;
-	raw = cs_arena_alloc(arena, in_len);
-	for (i = 0; i < in_len; i += 4) {
-		int s[4] = { 0, 0, 0, 0 };
-		size_t k, n = in_len - i < 4 ? in_len - i : 4;
-
-		for (k = 0; k < n; k++)
-			if ((s[k] = sextet(cursor[i + k])) < 0)
-				return -1;
-		unsigned v = (unsigned)s[0] << 18 | (unsigned)s[1] << 12 | (unsigned)s[2] << 6 |
-			     (unsigned)s[3];
-		raw[o++] = (unsigned char)(v >> 16);
-		if (n > 2)
-			raw[o++] = (unsigned char)(v >> 8);
-		if (n > 3)
-			raw[o++] = (unsigned char)v;
-	}
+	raw = cs_arena_alloc(arena, cs_base64url_decoded_max(in_len) + 1);
+	if (cs_base64url_decode(cursor, in_len, raw, &o) < 0)
+		return -1;
 	raw[o] = '\0';
 	colon = memchr(raw, ':', o);
 	if (!colon)
@@ -88,7 +47,8 @@ int cs_cursor_decode(struct cs_arena *arena, const char *cursor, long long *numb
 		return -1;
 	/*
 	 * One cursor per position: a text that decodes but is not what
-	 * cs_cursor_encode makes (unused bits set, "+5", " 5", "05") is refused.
+	 * cs_cursor_encode makes ("+5", " 5", "05") is refused; the strict
+	 * decoder has already refused unused bits set.
 	 */
 	if (strcmp(cs_cursor_encode(arena, parsed, colon + 1, o - (size_t)(colon + 1 - (char *)raw)),
 		   cursor) != 0)

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential pkg-config
-  libfcgi-dev libpq-dev libhiredis-dev libjansson-dev libjwt-dev libssl-dev
+  libfcgi-dev libpq-dev libhiredis-dev libjansson-dev libssl-dev
   libcurl4-openssl-dev libcmocka-dev
   postgresql postgresql-contrib redis-server redis-tools
   nginx libnginx-mod-http-js

@@ -36,7 +36,7 @@ done
 # The runtime packages; building needs more, but a production host only runs.
 if [ -z "$DESTDIR" ]; then
 	missing=()
-	for p in libfcgi0ldbl libpq5 libhiredis0.14 libjansson4 libjwt0 libcurl4 postgresql-client \
+	for p in libfcgi0ldbl libpq5 libhiredis0.14 libjansson4 libcurl4 postgresql-client \
 		nginx libnginx-mod-http-js openssl ca-certificates; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 	done

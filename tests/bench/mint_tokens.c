@@ -4,12 +4,12 @@
  * `bin/chatsync token USER` costs a process per token (about 9 ms here, most
  * of it process start and dynamic linking): 6,000 users would take most of a
  * minute. This signs with the same function and the same claims as
- * cli/token.c (cs_auth_sign_rs256, kid dev-1, sub/iss/iat/nbf/exp) at about
+ * cli/token.c (cli_devkeys_sign, kid dev-1, sub/iss/iat/nbf/exp) at about
  * 0.4 ms a token. Built by tests/bench/run.sh against the release library.
  *
  *   mint_tokens KEY_PEM ISSUER_URL TTL_S < users > "user<TAB>token" lines
  */
-#include "auth.h"
+#include "devkeys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +48,7 @@ int main(int argc, char **argv)
 		snprintf(claims, sizeof(claims),
 			 "{\"sub\":\"%s\",\"iss\":\"%s\",\"iat\":%lld,\"nbf\":%lld,\"exp\":%lld}", line,
 			 argv[2], now, now, now + ttl);
-		if (cs_auth_sign_rs256(key, key_len, "dev-1", claims, &token, err, sizeof(err)) < 0) {
+		if (cli_devkeys_sign(key, key_len, "dev-1", claims, &token, err, sizeof(err)) < 0) {
 			fprintf(stderr, "mint_tokens: %s: %s\n", line, err);
 			return 1;
 		}

@@ -91,8 +91,8 @@ trap 'exit 130' INT TERM
 
 # ---- build what the bench needs ----
 
-LIBS="$(pkg-config --libs libpq hiredis jansson libjwt libcurl openssl) -lfcgi -lpthread -lm"
-CFLAGS_BENCH="-O2 -g -std=c11 -D_GNU_SOURCE -I$REPO -I$REPO/common $(pkg-config --cflags libpq hiredis jansson libjwt libcurl openssl)"
+LIBS="$(pkg-config --libs libpq hiredis jansson libcurl openssl) -lfcgi -lpthread -lm"
+CFLAGS_BENCH="-O2 -g -std=c11 -D_GNU_SOURCE -I$REPO -I$REPO/common $(pkg-config --cflags libpq hiredis jansson libcurl openssl)"
 
 build_tools() {
 	local lib=$REPO/build/obj/libchatsync.a service objs
@@ -101,7 +101,8 @@ build_tools() {
 	# shellcheck disable=SC2086
 	cc -O2 -Wall -Wextra "$BENCH/fcgi_hello.c" -lfcgi -lpthread -o "$BUILD/fcgi_hello"
 	# shellcheck disable=SC2086
-	cc $CFLAGS_BENCH "$BENCH/mint_tokens.c" "$lib" $LIBS -o "$BUILD/mint_tokens"
+	cc $CFLAGS_BENCH -I"$REPO/cli" "$BENCH/mint_tokens.c" "$REPO/cli/devkeys.c" "$lib" $LIBS \
+		-o "$BUILD/mint_tokens"
 	for service in chats messages sync; do
 		objs=$(find "$REPO/build/obj/services/$service" -name '*.o' ! -name main.o | sort)
 		# shellcheck disable=SC2086

@@ -1,7 +1,7 @@
 /*
  * fuzz_headers.c - the request headers chatsync reads itself: If-Match
  * (common/http_request.c) and the token's place, "Authorization: Bearer" or the
- * __session cookie (cs_auth_token_from_request, common/auth.c).
+ * __session cookie (cs_auth_token_from_request, common/auth_request.c).
  *
  * The input is "<method>\n<authorization>\n<cookie>" (a missing part is an
  * absent header); If-Match is the whole input.

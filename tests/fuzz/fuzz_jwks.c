@@ -1,5 +1,5 @@
 /*
- * fuzz_jwks.c - the JWKS document loader (common/auth.c): the input is the
+ * fuzz_jwks.c - the JWKS document loader (common/jwks.c): the input is the
  * key set file a verifier reads, through the public path only (cs_auth_new,
  * then a verify whose kid makes it load the file).
  *
@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "devkeys.h"
 
 #define NOW 1700000000LL
 
@@ -61,7 +62,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	fd = memfd_create("jwks", 0);
-	if (fd < 0 || cs_auth_sign_rs256(k1_pem, strlen(k1_pem), "k1",
+	if (fd < 0 || cli_devkeys_sign(k1_pem, strlen(k1_pem), "k1",
 					 "{\"sub\":\"user_1\",\"iss\":\"https://clerk.example.com\","
 					 "\"exp\":1800000000}",
 					 &token, err, sizeof err) < 0) {

@@ -1,9 +1,9 @@
 /*
  * fuzz_token.c - token verification up to the signature check
- * (cs_auth_verify, common/auth.c): the length cap, the three segments, the
- * header's base64url and JSON, alg, typ, crit and kid, the key lookup and the
- * signature's encoding and length, against a verifier whose JWKS holds one
- * RSA key, "k1", made at start.
+ * (cs_auth_verify, common/auth.c and auth_rules.c): the length cap, the three
+ * segments, the header's base64url and JSON, alg, typ, crit and kid, the key
+ * lookup and the signature's encoding and length, against a verifier whose
+ * JWKS holds one RSA key, "k1", made at start (cli/devkeys.c).
  *
  * The input's first byte chooses its form: even, the rest is the token as
  * sent; odd, the rest is "<header JSON>\0<payload JSON>\0<signature bytes>",
@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "devkeys.h"
 
 #define NOW 1700000000LL
 
@@ -33,7 +34,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	if (fd < 0 || cs_auth_dev_keypair("k1", &pem, &jwk, err, sizeof err) < 0 ||
+	if (fd < 0 || cli_devkeys_make("k1", &pem, &jwk, err, sizeof err) < 0 ||
 	    dprintf(fd, "{\"keys\":[%s]}", jwk) < 0) {
 		fprintf(stderr, "fuzz_token: could not make a key set: %s\n", err);
 		abort();
