@@ -9,6 +9,7 @@
  */
 #include "jsonstream.h"
 #include "buf.h"
+#include "hex.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -348,11 +349,6 @@ static int number_step(struct parser *p, char c)
 	return -1;
 }
 
-static int is_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 /* Runs the string state from *i; stops after the closing quote or at the chunk's end. */
 static int string_bytes(struct parser *p, size_t *i)
 {
@@ -444,7 +440,7 @@ static int step(struct parser *p, size_t *i)
 		return 0;
 	case ST_UNICODE:
 		key_append(p, &c, 1);
-		if (!is_hex(c))
+		if (cs_hex_digit(c) < 0)
 			return fail(p, pos, "invalid \\u escape in a string");
 		if (--p->hex_left == 0)
 			p->state = ST_STRING;

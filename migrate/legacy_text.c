@@ -7,6 +7,8 @@
  */
 #include "legacy.h"
 #include "legacy_internal.h"
+#include "hex.h"
+#include "utf8.h"
 
 #include <string.h>
 
@@ -63,52 +65,18 @@ void cs_legacy__copy_bool(struct cs_buf *out, int v)
 
 /* ---- JSON strings ---- */
 
-/* Length of the valid UTF-8 sequence at p (2-4), or 0. Sets *control for C1. */
-static size_t utf8_sequence(const unsigned char *p, const unsigned char *end, int *control)
-{
-	unsigned cp;
-	size_t n, i;
-
-	if (p[0] >= 0xC2 && p[0] <= 0xDF)
-		n = 2, cp = p[0] & 0x1Fu;
-	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-		n = 3, cp = p[0] & 0x0Fu;
-	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-		n = 4, cp = p[0] & 0x07u;
-	else
-		return 0;
-	if ((size_t)(end - p) < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3Fu);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	if (cp >= 0x80 && cp <= 0x9F)
-		*control = 1;
-	return n;
-}
-
+/* The four hex digits at p, or -1. */
 static int hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
 {
 	unsigned v = 0;
-	int i;
+	int i, digit;
 
 	if (end - p < 4)
 		return -1;
 	for (i = 0; i < 4; i++) {
-		unsigned char c = p[i];
-
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= c - '0';
-		else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-			v |= (c | 0x20) - 'a' + 10;
-		else
+		if ((digit = cs_hex_digit(p[i])) < 0)
 			return -1;
+		v = (v << 4) | (unsigned)digit;
 	}
 	*out = v;
 	return 0;
@@ -117,36 +85,17 @@ static int hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
 /* Appends code point cp as UTF-8 (COPY-escaped when copy is set). */
 static void put_code_point(unsigned cp, struct cs_buf *out, int copy, struct text *t)
 {
-	unsigned char buf[4];
-	size_t n;
+	char buf[4];
+	size_t n = cs_utf8_encode(cp, buf);
 
-	if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F))
+	if (cs_utf8_is_control(cp))
 		t->control = 1;
-	if (cp < 0x80) {
-		buf[0] = (unsigned char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		buf[0] = (unsigned char)(0xC0 | (cp >> 6));
-		buf[1] = (unsigned char)(0x80 | (cp & 0x3F));
-		n = 2;
-	} else if (cp < 0x10000) {
-		buf[0] = (unsigned char)(0xE0 | (cp >> 12));
-		buf[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-		buf[2] = (unsigned char)(0x80 | (cp & 0x3F));
-		n = 3;
-	} else {
-		buf[0] = (unsigned char)(0xF0 | (cp >> 18));
-		buf[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-		buf[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-		buf[3] = (unsigned char)(0x80 | (cp & 0x3F));
-		n = 4;
-	}
 	t->bytes += n;
 	t->chars++;
 	if (!out)
 		return;
 	if (copy && n == 1)
-		copy_byte(out, buf[0]);
+		copy_byte(out, (unsigned char)buf[0]);
 	else
 		cs_buf_append(out, buf, n);
 }
@@ -211,6 +160,7 @@ int cs_legacy__decode(const char *raw, size_t len, struct cs_buf *out, int copy,
 		cs_buf_grow(out, len);
 	while (p < end) {
 		const unsigned char *run = p;
+		unsigned cp;
 		size_t n;
 
 		while (p < end && *p >= 0x20 && *p < 0x7F && *p != '\\')
@@ -232,9 +182,11 @@ int cs_legacy__decode(const char *raw, size_t len, struct cs_buf *out, int copy,
 			put_code_point(*p++, out, copy, t);
 			continue;
 		}
-		n = utf8_sequence(p, end, &t->control);
+		n = cs_utf8_decode((const char *)p, (size_t)(end - p), &cp);
 		if (n == 0)
 			return -1;
+		if (cs_utf8_is_control(cp))
+			t->control = 1;
 		t->bytes += n;
 		t->chars++;
 		if (out)
