@@ -19,6 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The columns of chats_branch_point (main.c): the point's key, the bytes to copy. */
+enum { POINT_POSITION, POINT_TIMESTAMP, POINT_ID, POINT_BYTES };
+
 static int read_branch_body(struct cs_request *req, json_t **body, const char **from,
 			    const char **title, const char **id, struct cs_error *err)
 {
@@ -69,7 +72,7 @@ static void answer_existing_branch(struct cs_request *req, struct cs_write *w,
 		return;
 	cs_http_add_header(req, "Idempotent-Replay", "true");
 	if (PQntuples(res) > 0 && chats_respond_with_messages(req, 200, w->conn, res, err) == 0)
-		cs_write_replayed(w, strtoll(PQgetvalue(res, 0, CS_CHAT_VERSION_COLUMN), NULL, 10));
+		cs_write_replayed(w, strtoll(PQgetvalue(res, 0, CS_CHAT_COL_VERSION), NULL, 10));
 	PQclear(res);
 }
 
@@ -113,7 +116,7 @@ void chats_branch(struct cs_request *req)
 
 		if (cs_db_exec(w.conn, "chats_get_own", 2, params, NULL, &parent, &err) < 0)
 			goto out;
-		if (PQntuples(parent) == 0 || PQgetvalue(parent, 0, CS_CHAT_DELETED_COLUMN)[0] == 't') {
+		if (PQntuples(parent) == 0 || PQgetvalue(parent, 0, CS_CHAT_COL_IS_DELETED)[0] == 't') {
 			cs_error_set(&err, 404, "chat not found");
 			goto out;
 		}
@@ -128,7 +131,7 @@ void chats_branch(struct cs_request *req)
 			goto out;
 		}
 		/* the answer holds every copy: refuse before writing rather than answer unbounded */
-		if (strtoll(PQgetvalue(point, 0, 3), NULL, 10) > CS_LIMIT_ANSWER_BYTES) {
+		if (strtoll(PQgetvalue(point, 0, POINT_BYTES), NULL, 10) > CS_LIMIT_ANSWER_BYTES) {
 			cs_error_set(&err, 422, "fromMessageId: the messages to copy are more than %d MiB",
 				     CS_LIMIT_ANSWER_BYTES >> 20);
 			goto out;
@@ -137,7 +140,7 @@ void chats_branch(struct cs_request *req)
 	snprintf(chat_version, sizeof(chat_version), "%lld", w.version - 1);
 	{
 		const char *params[8] = { id, req->user_id,
-					  title ? title : PQgetvalue(parent, 0, 2), w.now_text,
+					  title ? title : PQgetvalue(parent, 0, CS_CHAT_COL_TITLE), w.now_text,
 					  parent_id, from, chat_version, w.now_text };
 
 		if (cs_db_exec(w.conn, "chats_insert", 8, params, NULL, &chat, &err) < 0)
@@ -160,9 +163,9 @@ void chats_branch(struct cs_request *req)
 		const char *params[8] = { parent_id,
 					  id,
 					  req->user_id,
-					  PQgetvalue(point, 0, 0),
-					  PQgetvalue(point, 0, 1),
-					  PQgetvalue(point, 0, 2),
+					  PQgetvalue(point, 0, POINT_POSITION),
+					  PQgetvalue(point, 0, POINT_TIMESTAMP),
+					  PQgetvalue(point, 0, POINT_ID),
 					  w.version_text,
 					  w.now_text };
 
@@ -178,7 +181,7 @@ void chats_branch(struct cs_request *req)
 	cs_buf_puts(&out, ",\"messages\":");
 	cs_document_messages(&out, copies, 0);
 	cs_buf_putc(&out, '}');
-	cs_http_etag(req, PQgetvalue(chat, 0, CS_CHAT_VERSION_COLUMN));
+	cs_http_etag(req, PQgetvalue(chat, 0, CS_CHAT_COL_VERSION));
 	cs_http_respond(req, 201, out.data, out.len);
 out:
 	if (!req->status)

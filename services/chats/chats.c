@@ -98,9 +98,9 @@ void chats_list(struct cs_request *req)
 	if (count < PQntuples(res)) {
 		int last = count - 1;
 		const char *next = cs_cursor_encode(&req->arena,
-						    strtoll(PQgetvalue(res, last, 3), NULL, 10),
-						    PQgetvalue(res, last, 0),
-						    (size_t)PQgetlength(res, last, 0));
+						    strtoll(PQgetvalue(res, last, CS_CHAT_COL_TIMESTAMP), NULL, 10),
+						    PQgetvalue(res, last, CS_CHAT_COL_ID),
+						    (size_t)PQgetlength(res, last, CS_CHAT_COL_ID));
 
 		cs_buf_json_string(&body, next, strlen(next));
 	} else {
@@ -120,7 +120,7 @@ int chats_respond_with_messages(struct cs_request *req, int status, struct cs_db
 				const PGresult *chat, struct cs_error *err)
 {
 	struct cs_buf body = CS_BUF_INIT;
-	const char *params[2] = { PQgetvalue(chat, 0, 0), req->user_id };
+	const char *params[2] = { PQgetvalue(chat, 0, CS_CHAT_COL_ID), req->user_id };
 	PGresult *messages = NULL;
 	int row, rows;
 
@@ -144,7 +144,7 @@ int chats_respond_with_messages(struct cs_request *req, int status, struct cs_db
 	}
 	cs_buf_puts(&body, "]}");
 	PQclear(messages);
-	cs_http_etag(req, PQgetvalue(chat, 0, CS_CHAT_VERSION_COLUMN));
+	cs_http_etag(req, PQgetvalue(chat, 0, CS_CHAT_COL_VERSION));
 	cs_http_respond(req, status, body.data, body.len);
 	cs_buf_release(&body);
 	return 0;
@@ -167,7 +167,7 @@ void chats_get(struct cs_request *req)
 		if (cs_db_exec(conn, "chats_get_own", 2, params, NULL, &res, &err) < 0)
 			goto out;
 	}
-	if (PQntuples(res) == 0 || PQgetvalue(res, 0, CS_CHAT_DELETED_COLUMN)[0] == 't') {
+	if (PQntuples(res) == 0 || PQgetvalue(res, 0, CS_CHAT_COL_IS_DELETED)[0] == 't') {
 		cs_error_set(&err, 404, "chat not found");
 		goto out;
 	}
@@ -201,7 +201,7 @@ static int answer_existing(struct cs_request *req, struct cs_write *w, const cha
 			cs_db_rollback(w->conn);
 			cs_http_add_header(req, "Idempotent-Replay", "true");
 			cs_document_respond(req, 200, CS_DOCUMENT_CHAT, res, 0, 1);
-			cs_write_replayed(w, strtoll(PQgetvalue(res, 0, 1 + CS_CHAT_VERSION_COLUMN),
+			cs_write_replayed(w, strtoll(PQgetvalue(res, 0, 1 + CS_CHAT_COL_VERSION),
 						     NULL, 10));
 			answered = 1;
 		}

@@ -21,8 +21,6 @@
 
 #define CONTENT_MAX_BYTES (1024 * 1024)
 #define ATTACHMENTS_MAX_BYTES (256 * 1024)
-#define MESSAGE_POSITION_COLUMN 6
-#define MESSAGE_TIMESTAMP_COLUMN 5
 
 static int path_id(struct cs_request *req, const char **id, struct cs_error *err)
 {
@@ -336,7 +334,7 @@ void messages_page(struct cs_request *req)
 		cs_error_set(&err, 404, "chat not found");
 		goto out;
 	}
-	if (!PQgetisnull(res, 0, 0))
+	if (!PQgetisnull(res, 0, CS_MESSAGE_COL_ID))
 		count = cs_document_answer_rows(res, CS_MESSAGE_COLUMN_COUNT, limit);
 	cs_buf_puts(&body, "{\"messages\":[");
 	for (row = 0; row < count; row++) {
@@ -347,13 +345,13 @@ void messages_page(struct cs_request *req)
 	cs_buf_puts(&body, "],\"nextCursor\":");
 	if (count < rows && count > 0) {
 		int last = count - 1;
-		const char *position = PQgetvalue(res, last, MESSAGE_POSITION_COLUMN);
+		const char *position = PQgetvalue(res, last, CS_MESSAGE_COL_POSITION);
 		char *key = cs_arena_printf(&req->arena, "%s:%s",
-					    PQgetvalue(res, last, MESSAGE_TIMESTAMP_COLUMN),
-					    PQgetvalue(res, last, 0));
+					    PQgetvalue(res, last, CS_MESSAGE_COL_TIMESTAMP),
+					    PQgetvalue(res, last, CS_MESSAGE_COL_ID));
 		const char *next = cs_cursor_encode(
 			&req->arena,
-			PQgetisnull(res, last, MESSAGE_POSITION_COLUMN) ? -1 : strtoll(position, NULL, 10),
+			PQgetisnull(res, last, CS_MESSAGE_COL_POSITION) ? -1 : strtoll(position, NULL, 10),
 			key, strlen(key));
 
 		cs_buf_json_string(&body, next, strlen(next));

@@ -1,32 +1,13 @@
 /* status.c - PUT /api/sync-status/{deviceId} and GET /api/sync-status, per user and device. */
 #include "bounds.h"
 #include "db.h"
+#include "document.h"
 #include "id.h"
 #include "json.h"
 #include "sync.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static void append_status(struct cs_buf *out, const PGresult *res, int row)
-{
-	static const char *const names[] = { "userId", "deviceId", "lastSyncTimestamp", "cursor",
-					     "updatedAt" };
-	int col;
-
-	cs_buf_putc(out, '{');
-	for (col = 0; col < 5; col++) {
-		cs_buf_printf(out, "%s\"%s\":", col ? "," : "", names[col]);
-		if (PQgetisnull(res, row, col))
-			cs_buf_puts(out, "null");
-		else if (col == 2 || col == 4)
-			cs_buf_puts(out, PQgetvalue(res, row, col));
-		else
-			cs_buf_json_string(out, PQgetvalue(res, row, col),
-					   (size_t)PQgetlength(res, row, col));
-	}
-	cs_buf_putc(out, '}');
-}
 
 void sync_status_put(struct cs_request *req)
 {
@@ -73,7 +54,7 @@ void sync_status_put(struct cs_request *req)
 		goto out;
 	}
 	cs_buf_puts(&out, "{\"syncStatus\":");
-	append_status(&out, res, 0);
+	cs_document_sync_status(&out, res, 0, 0);
 	cs_buf_putc(&out, '}');
 	cs_http_respond(req, 200, out.data, out.len);
 out:
@@ -101,7 +82,7 @@ void sync_status_list(struct cs_request *req)
 	for (row = 0; row < PQntuples(res); row++) {
 		if (row)
 			cs_buf_putc(&out, ',');
-		append_status(&out, res, row);
+		cs_document_sync_status(&out, res, row, 0);
 	}
 	cs_buf_puts(&out, "]}");
 	cs_http_respond(req, 200, out.data, out.len);
