@@ -31,6 +31,7 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
+#include "bounds.h"
 #include "buf.h"
 #include "schema.h"
 
@@ -77,9 +78,10 @@ enum cs_legacy_sync_status_column {
 					  (int)CS_LEGACY_SYNC_STATUS_COLUMN_COUNT))
 #define CS_LEGACY_MAX_OF(a, b) ((a) > (b) ? (a) : (b))
 
-#define CS_LEGACY_MAX_CONTENT (1 << 20)
-#define CS_LEGACY_MAX_ATTACHMENTS (256 << 10)
-#define CS_LEGACY_MAX_TITLE 500
+/* The limits are the API's (common/bounds.h, checked by common/document.h). */
+#define CS_LEGACY_MAX_CONTENT CS_LIMIT_CONTENT_BYTES
+#define CS_LEGACY_MAX_ATTACHMENTS CS_LIMIT_ATTACHMENTS_BYTES
+#define CS_LEGACY_MAX_TITLE CS_LIMIT_TITLE_CHARS
 
 /* "chats", "messages", "syncStatus": the members of the export object. */
 const char *cs_legacy_member(enum cs_legacy_table table);

@@ -32,22 +32,22 @@ static int read_branch_body(struct cs_request *req, json_t **body, const char **
 	if (cs_http_body_object(req, allowed, body, err) < 0 ||
 	    cs_json_string(*body, "fromMessageId", CS_JSON_REQUIRED, from, &from_len, err) < 0)
 		return -1;
-	if (!cs_id_valid(*from, from_len))
-		return cs_error_set(err, 400, "fromMessageId: must be 1 to 255 bytes of text");
+	if (cs_document_check_id("fromMessageId", *from, from_len, err) < 0)
+		return -1;
 	rc = cs_json_string(*body, "title", CS_JSON_NULLABLE, title, &title_len, err);
 	if (rc < 0)
 		return -1;
 	if (rc != CS_JSON_PRESENT)
 		*title = NULL;
-	else if (cs_utf8_length(*title, title_len) < 1 || cs_utf8_length(*title, title_len) > 500)
-		return cs_error_set(err, 400, "title: must be 1 to 500 characters");
+	else if (cs_document_check_title(*title, title_len, err) < 0)
+		return -1;
 	rc = cs_json_string(*body, "id", CS_JSON_NULLABLE, id, &id_len, err);
 	if (rc < 0)
 		return -1;
 	if (rc != CS_JSON_PRESENT)
 		*id = NULL;
-	else if (!cs_id_valid(*id, id_len))
-		return cs_error_set(err, 400, "id: must be 1 to 255 bytes of text");
+	else if (cs_document_check_id("id", *id, id_len, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -86,11 +86,8 @@ void chats_branch(struct cs_request *req)
 	const char *parent_id = req->params[0], *from = NULL, *title = NULL, *id = NULL;
 	char new_id[CS_ID_NEW_SIZE], chat_version[24];
 
-	if (!cs_id_valid(parent_id, req->param_lens[0])) {
-		cs_error_set(&err, 400, "id: must be 1 to 255 bytes of text");
-		goto out;
-	}
-	if (read_branch_body(req, &body, &from, &title, &id, &err) < 0)
+	if (cs_document_check_id("id", parent_id, req->param_lens[0], &err) < 0 ||
+	    read_branch_body(req, &body, &from, &title, &id, &err) < 0)
 		goto out;
 	if (!id) {
 		cs_id_new("c_", new_id);

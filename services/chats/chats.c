@@ -17,23 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TITLE_MAX_CHARS 500
-
 /* Validates the :id of the path; 400 on a malformed one. */
 static int path_id(struct cs_request *req, const char **id, struct cs_error *err)
 {
-	if (!cs_id_valid(req->params[0], req->param_lens[0]))
-		return cs_error_set(err, 400, "id: must be 1 to 255 bytes of text");
+	if (cs_document_check_id("id", req->params[0], req->param_lens[0], err) < 0)
+		return -1;
 	*id = req->params[0];
-	return 0;
-}
-
-static int check_title(const char *title, size_t len, struct cs_error *err)
-{
-	size_t chars = cs_utf8_length(title, len);
-
-	if (chars < 1 || chars > TITLE_MAX_CHARS)
-		return cs_error_set(err, 400, "title: must be 1 to 500 characters");
 	return 0;
 }
 
@@ -42,8 +31,8 @@ static int read_id_field(json_t *body, const char *field, const char **id, struc
 	size_t len = 0;
 	int rc = cs_json_string(body, field, CS_JSON_NULLABLE, id, &len, err);
 
-	if (rc == CS_JSON_PRESENT && !cs_id_valid(*id, len))
-		return cs_error_set(err, 400, "%s: must be 1 to 255 bytes of text", field);
+	if (rc == CS_JSON_PRESENT && cs_document_check_id(field, *id, len, err) < 0)
+		return -1;
 	if (rc != CS_JSON_PRESENT && rc >= 0)
 		*id = NULL;
 	return rc < 0 ? -1 : 0;
@@ -227,15 +216,12 @@ void chats_create(struct cs_request *req)
 	if (cs_http_body_object(req, allowed, &body, &err) < 0 ||
 	    read_id_field(body, "id", &id, &err) < 0 ||
 	    cs_json_string(body, "title", CS_JSON_REQUIRED, &title, &title_len, &err) < 0 ||
-	    check_title(title, title_len, &err) < 0 ||
+	    cs_document_check_title(title, title_len, &err) < 0 ||
 	    cs_json_int64(body, "timestamp", CS_JSON_NULLABLE, &timestamp, &err) < 0 ||
 	    read_id_field(body, "parentChatId", &parent, &err) < 0 ||
-	    read_id_field(body, "branchFromMessageId", &branch_from, &err) < 0)
+	    read_id_field(body, "branchFromMessageId", &branch_from, &err) < 0 ||
+	    cs_document_check_timestamp(timestamp, &err) < 0)
 		goto out;
-	if (timestamp < 0) {
-		cs_error_set(&err, 400, "timestamp: must not be negative");
-		goto out;
-	}
 	if (!id) {
 		cs_id_new("c_", new_id);
 		id = new_id;
@@ -327,7 +313,7 @@ void chats_update(struct cs_request *req)
 	    cs_http_body_object(req, allowed, &body, &err) < 0)
 		goto out;
 	rc = cs_json_string(body, "title", 0, &title, &title_len, &err);
-	if (rc < 0 || (rc == CS_JSON_PRESENT && check_title(title, title_len, &err) < 0) ||
+	if (rc < 0 || (rc == CS_JSON_PRESENT && cs_document_check_title(title, title_len, &err) < 0) ||
 	    read_branches(body, &branches, &err) < 0)
 		goto out;
 	if (rc != CS_JSON_PRESENT)

@@ -23,11 +23,8 @@ void sync_status_put(struct cs_request *req)
 	char last_text[24], now_text[24];
 	int has_last, has_cursor;
 
-	if (!cs_id_valid(req->params[0], req->param_lens[0])) {
-		cs_error_set(&err, 400, "deviceId: must be 1 to 255 bytes of text");
-		goto out;
-	}
-	if (cs_http_body_object(req, allowed, &body, &err) < 0 ||
+	if (cs_document_check_id("deviceId", req->params[0], req->param_lens[0], &err) < 0 ||
+	    cs_http_body_object(req, allowed, &body, &err) < 0 ||
 	    (has_last = cs_json_int64(body, "lastSyncTimestamp", CS_JSON_NULLABLE, &last_sync,
 				      &err)) < 0 ||
 	    (has_cursor = cs_json_string(body, "cursor", CS_JSON_NULLABLE, &cursor, &cursor_len,
