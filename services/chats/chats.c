@@ -346,29 +346,5 @@ out:
 
 void chats_delete(struct cs_request *req)
 {
-	struct cs_error err = CS_ERROR_INIT;
-	struct cs_write w = CS_WRITE_INIT;
-	PGresult *res = NULL;
-	const char *id = NULL;
-
-	if (path_id(req, &id, &err) < 0 || cs_write_begin(&w, req, 1, &err) < 0)
-		goto out;
-	{
-		const char *params[4] = { id, req->user_id, w.version_text, w.now_text };
-
-		if (cs_db_exec(w.conn, "chats_delete", 4, params, NULL, &res, &err) < 0)
-			goto out;
-	}
-	if (PQntuples(res) == 0) {
-		cs_write_answer_deleted(&w, "chats_get_own", CS_DOCUMENT_CHAT, id, &err);
-		goto out;
-	}
-	if (cs_write_commit(&w, &err) < 0)
-		goto out;
-	cs_document_respond(req, 200, CS_DOCUMENT_CHAT, res, 0, 0);
-out:
-	if (!req->status)
-		cs_http_fail(req, &err);
-	cs_write_end(&w);
-	PQclear(res);
+	cs_write_soft_delete(req, CS_DOCUMENT_CHAT, "chats_delete", "chats_get_own");
 }
