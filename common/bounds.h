@@ -22,6 +22,14 @@
  */
 #define CS_LIMIT_JSON_VALUES 100000
 
+/*
+ * A document's fields (common/document.h checks them, for the API and the
+ * import alike). Ids are 1-255 bytes (common/id.h).
+ */
+#define CS_LIMIT_TITLE_CHARS 500
+#define CS_LIMIT_CONTENT_BYTES (1024 * 1024)
+#define CS_LIMIT_ATTACHMENTS_BYTES (256 * 1024) /* of compact JSON */
+
 /* Devices of one user with a sync status (GET /api/sync-status lists them all). */
 #define CS_LIMIT_DEVICES 100
 

@@ -12,22 +12,15 @@ struct field {
 	enum field_kind kind;
 };
 
-static const struct field chat_fields[CS_CHAT_COLUMN_COUNT] = {
-	{ "id", FIELD_STRING },	       { "userId", FIELD_STRING },
-	{ "title", FIELD_STRING },       { "timestamp", FIELD_NUMBER },
-	{ "parentChatId", FIELD_STRING }, { "branchFromMessageId", FIELD_STRING },
-	{ "branches", FIELD_JSON },      { "isDeleted", FIELD_BOOL },
-	{ "version", FIELD_NUMBER },     { "createdAt", FIELD_NUMBER },
-	{ "updatedAt", FIELD_NUMBER },
-};
+/* The API's name and kind of each column of a table, in the order of its select list. */
+#define FIELD(arg, NAME, sql, api, legacy, KIND, type, EXPORT) { api, FIELD_##KIND },
 
+static const struct field chat_fields[CS_CHAT_COLUMN_COUNT] = { CS_SCHEMA_CHATS(FIELD, FIELD, ) };
 static const struct field message_fields[CS_MESSAGE_COLUMN_COUNT] = {
-	{ "id", FIELD_STRING },	      { "chatId", FIELD_STRING },
-	{ "userId", FIELD_STRING },     { "content", FIELD_STRING },
-	{ "role", FIELD_STRING },       { "timestamp", FIELD_NUMBER },
-	{ "position", FIELD_NUMBER },   { "attachments", FIELD_JSON },
-	{ "isDeleted", FIELD_BOOL },    { "version", FIELD_NUMBER },
-	{ "createdAt", FIELD_NUMBER },  { "updatedAt", FIELD_NUMBER },
+	CS_SCHEMA_MESSAGES(FIELD, FIELD, )
+};
+static const struct field sync_status_fields[CS_SYNC_STATUS_COLUMN_COUNT] = {
+	CS_SCHEMA_SYNC_STATUS(FIELD, FIELD, )
 };
 
 static void put_object(struct cs_buf *out, const PGresult *res, int row, int first,
@@ -90,6 +83,11 @@ void cs_document_message(struct cs_buf *out, const PGresult *res, int row, int f
 	put_object(out, res, row, first_column, message_fields, CS_MESSAGE_COLUMN_COUNT);
 }
 
+void cs_document_sync_status(struct cs_buf *out, const PGresult *res, int row, int first_column)
+{
+	put_object(out, res, row, first_column, sync_status_fields, CS_SYNC_STATUS_COLUMN_COUNT);
+}
+
 void cs_document_chats(struct cs_buf *out, const PGresult *res, int first_column)
 {
 	int row, rows = PQntuples(res);
@@ -129,8 +127,8 @@ void cs_document_respond(struct cs_request *req, int status, enum cs_document_ki
 		cs_document_message(&body, res, row, first_column);
 	cs_buf_putc(&body, '}');
 	cs_http_etag(req, PQgetvalue(res, row,
-				     first_column + (is_chat ? CS_CHAT_VERSION_COLUMN
-							     : CS_MESSAGE_VERSION_COLUMN)));
+				     first_column + (is_chat ? CS_CHAT_COL_VERSION
+							     : CS_MESSAGE_COL_VERSION)));
 	cs_http_respond(req, status, body.data, body.len);
 	cs_buf_release(&body);
 }

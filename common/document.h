@@ -1,11 +1,17 @@
 /*
- * document.h - chats and messages as the API shows them (API.md, Documents).
+ * document.h - chats, messages and sync statuses as the API shows them
+ * (API.md, Documents), and the rules their fields follow.
  *
  * Services select the columns in the order of CS_CHAT_COLUMNS /
- * CS_MESSAGE_COLUMNS (starting at any column offset) and turn a result row
- * into its JSON object here, so that chats-svc, messages-svc and sync-svc
- * answer the same document for the same row. Building appends to a cs_buf:
- * no intermediate tree, no quadratic copying.
+ * CS_MESSAGE_COLUMNS / CS_SYNC_STATUS_COLUMNS (schema.h; starting at any
+ * column offset) and turn a result row into its JSON object here
+ * (document.c), so that chats-svc, messages-svc and sync-svc answer the same
+ * document for the same row. Building appends to a cs_buf: no intermediate
+ * tree, no quadratic copying.
+ *
+ * The rules of a document's fields are checked here too (document_rules.c),
+ * for the API's handlers and for the import (migrate/legacy.c), which words
+ * its own reasons; the numbers are in bounds.h.
  */
 #ifndef CS_DOCUMENT_H
 #define CS_DOCUMENT_H
@@ -14,23 +20,8 @@
 
 #include "bounds.h"
 #include "buf.h"
-
-#define CS_CHAT_COLUMNS                                                                   \
-	"c.id, c.user_id, c.title, c.\"timestamp\", c.parent_chat_id, "                      \
-	"c.branch_from_message_id, c.branches::text, c.is_deleted, c.version, c.created_at, " \
-	"c.updated_at"
-#define CS_CHAT_COLUMN_COUNT 11
-
-#define CS_MESSAGE_COLUMNS                                                                \
-	"m.id, m.chat_id, m.user_id, m.content, m.role, m.\"timestamp\", m.position, "      \
-	"m.attachments::text, m.is_deleted, m.version, m.created_at, m.updated_at"
-#define CS_MESSAGE_COLUMN_COUNT 12
-
-/* Column index of version within each list (for ETag and sync). */
-#define CS_CHAT_VERSION_COLUMN 8
-#define CS_MESSAGE_VERSION_COLUMN 9
-#define CS_CHAT_DELETED_COLUMN 7
-#define CS_MESSAGE_DELETED_COLUMN 8
+#include "error.h"
+#include "schema.h"
 
 /*
  * Answers that hold many documents are bounded by CS_LIMIT_ANSWER_BYTES of
@@ -75,5 +66,27 @@ void cs_document_message(struct cs_buf *out, const PGresult *res, int row, int f
 /* Appends "[doc,doc,...]" of every row of res. */
 void cs_document_chats(struct cs_buf *out, const PGresult *res, int first_column);
 void cs_document_messages(struct cs_buf *out, const PGresult *res, int first_column);
+void cs_document_sync_status(struct cs_buf *out, const PGresult *res, int row, int first_column);
+
+/* A message's position is a Postgres integer: 0 to 2^31-1. */
+#define CS_DOCUMENT_POSITION_MAX 2147483647
+
+/*
+ * The rules. Each cs_document_check_* returns 0 when the value is acceptable,
+ * else -1 with a 400 in err that names the field (API.md's messages).
+ */
+/* An id (id.h: 1-255 bytes of text) given as `field` (a path's :id is "id"). */
+int cs_document_check_id(const char *field, const char *id, size_t len, struct cs_error *err);
+int cs_document_check_title(const char *title, size_t len, struct cs_error *err);
+int cs_document_check_content(size_t len, struct cs_error *err);
+/* role: a NUL-terminated string */
+int cs_document_check_role(const char *role, struct cs_error *err);
+/* attachments: the length of their compact JSON */
+int cs_document_check_attachments(size_t len, struct cs_error *err);
+int cs_document_check_position(long long position, struct cs_error *err);
+int cs_document_check_timestamp(long long timestamp, struct cs_error *err);
+/* The same rules, for a caller that words its own reasons: 1 acceptable, 0 not. */
+int cs_document_title_fits(size_t chars);
+int cs_document_role_valid(const char *role);
 
 #endif

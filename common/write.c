@@ -1,4 +1,7 @@
-/* write.c - begin/commit of a user's write, and the answers to an update that matched nothing. */
+/*
+ * write.c - begin/commit of a user's write, the answers to an update that
+ * matched nothing, and the soft delete of a document.
+ */
 #include "write.h"
 #include "clock.h"
 #include "server.h"
@@ -60,8 +63,9 @@ int cs_write_explain_miss(struct cs_write *w, const char *visible, const char *i
 	return -1;
 }
 
-int cs_write_answer_deleted(struct cs_write *w, const char *get_own, enum cs_document_kind kind,
-			    const char *id, struct cs_error *err)
+/* A delete matched no live row: the tombstone as it is, or 404. */
+static int answer_deleted(struct cs_write *w, const char *get_own, enum cs_document_kind kind,
+			  const char *id, struct cs_error *err)
 {
 	const char *params[2] = { id, w->req->user_id };
 	PGresult *res = NULL;
@@ -77,4 +81,35 @@ int cs_write_answer_deleted(struct cs_write *w, const char *get_own, enum cs_doc
 	cs_document_respond(w->req, 200, kind, res, 0, 0);
 	PQclear(res);
 	return 0;
+}
+
+void cs_write_soft_delete(struct cs_request *req, enum cs_document_kind kind,
+			  const char *delete_statement, const char *get_own)
+{
+	struct cs_error err = CS_ERROR_INIT;
+	struct cs_write w = CS_WRITE_INIT;
+	PGresult *res = NULL;
+	const char *id = req->params[0];
+
+	if (cs_document_check_id("id", id, req->param_lens[0], &err) < 0 ||
+	    cs_write_begin(&w, req, 1, &err) < 0)
+		goto out;
+	{
+		const char *params[4] = { id, req->user_id, w.version_text, w.now_text };
+
+		if (cs_db_exec(w.conn, delete_statement, 4, params, NULL, &res, &err) < 0)
+			goto out;
+	}
+	if (PQntuples(res) == 0) {
+		answer_deleted(&w, get_own, kind, id, &err);
+		goto out;
+	}
+	if (cs_write_commit(&w, &err) < 0)
+		goto out;
+	cs_document_respond(req, 200, kind, res, 0, 0);
+out:
+	if (!cs_http_responded(req))
+		cs_http_fail(req, &err);
+	cs_write_end(&w);
+	PQclear(res);
 }

@@ -14,7 +14,8 @@
  * is NULL after a commit.
  *
  * It also answers the two ways an UPDATE of "the user's live row with this
- * id" can match nothing, identically for chats and messages.
+ * id" can match nothing, and runs the one soft delete, identically for chats
+ * and messages.
  */
 #ifndef CS_WRITE_H
 #define CS_WRITE_H
@@ -53,10 +54,13 @@ void cs_write_replayed(struct cs_write *w, long long version);
 int cs_write_explain_miss(struct cs_write *w, const char *visible, const char *id,
 			  const char *what, struct cs_error *err);
 /*
- * A delete matched no live row: answers the tombstone as it is (a repeated
- * delete writes nothing) when `get_own` finds the user's row, else 404.
+ * DELETE of the document named by the path's :id, answered: a soft delete.
+ * `delete_statement` marks the user's live row deleted ($1 id, $2 user,
+ * $3 version, $4 time) returning the document's columns; when it matches
+ * nothing, `get_own` ($1 id, $2 user) finds the user's tombstone, answered
+ * as it is (a repeated delete writes nothing), else 404.
  */
-int cs_write_answer_deleted(struct cs_write *w, const char *get_own, enum cs_document_kind kind,
-			    const char *id, struct cs_error *err);
+void cs_write_soft_delete(struct cs_request *req, enum cs_document_kind kind,
+			  const char *delete_statement, const char *get_own);
 
 #endif

@@ -31,32 +31,57 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
+#include "bounds.h"
 #include "buf.h"
+#include "schema.h"
 
 enum cs_legacy_table { CS_LEGACY_CHATS, CS_LEGACY_MESSAGES, CS_LEGACY_SYNC_STATUS };
 #define CS_LEGACY_TABLES 3
 
-/* The store's columns of each table, in the order of the staging lines. */
-#define CS_LEGACY_CHAT_COLUMNS                                                              \
-	"id, user_id, title, \"timestamp\", parent_chat_id, branch_from_message_id, branches, " \
-	"is_deleted, created_at, updated_at"
-#define CS_LEGACY_MESSAGE_COLUMNS                                                         \
-	"id, chat_id, user_id, content, role, \"timestamp\", position, attachments, is_deleted, " \
-	"created_at, updated_at"
-#define CS_LEGACY_SYNC_STATUS_COLUMNS "user_id, device_id, last_sync_timestamp, cursor, updated_at"
+/*
+ * The store's columns of each table that an export carries (common/schema.h:
+ * all but version), in the order of the staging lines.
+ */
+#define CS_LEGACY_CHAT_COLUMNS CS_SCHEMA_LEGACY_COLUMNS(CS_SCHEMA_CHATS, "")
+#define CS_LEGACY_MESSAGE_COLUMNS CS_SCHEMA_LEGACY_COLUMNS(CS_SCHEMA_MESSAGES, "")
+#define CS_LEGACY_SYNC_STATUS_COLUMNS CS_SCHEMA_LEGACY_COLUMNS(CS_SCHEMA_SYNC_STATUS, "")
 
 /* The same, as cs_legacy_write_row reads them from a result. */
-#define CS_LEGACY_CHAT_SELECT                                                                \
-	"id, user_id, title, \"timestamp\", parent_chat_id, branch_from_message_id, branches::text, " \
-	"is_deleted, created_at, updated_at"
-#define CS_LEGACY_MESSAGE_SELECT                                                             \
-	"id, chat_id, user_id, content, role, \"timestamp\", position, attachments::text, "       \
-	"is_deleted, created_at, updated_at"
-#define CS_LEGACY_SYNC_STATUS_SELECT CS_LEGACY_SYNC_STATUS_COLUMNS
+#define CS_LEGACY_CHAT_SELECT CS_SCHEMA_LEGACY_SELECT(CS_SCHEMA_CHATS)
+#define CS_LEGACY_MESSAGE_SELECT CS_SCHEMA_LEGACY_SELECT(CS_SCHEMA_MESSAGES)
+#define CS_LEGACY_SYNC_STATUS_SELECT CS_SCHEMA_LEGACY_SELECT(CS_SCHEMA_SYNC_STATUS)
 
-#define CS_LEGACY_MAX_CONTENT (1 << 20)
-#define CS_LEGACY_MAX_ATTACHMENTS (256 << 10)
-#define CS_LEGACY_MAX_TITLE 500
+/* The same with their types: a staging table's columns after (ord, reason). */
+#define CS_LEGACY_CHAT_STAGING CS_SCHEMA_LEGACY_DDL(CS_SCHEMA_CHATS)
+#define CS_LEGACY_MESSAGE_STAGING CS_SCHEMA_LEGACY_DDL(CS_SCHEMA_MESSAGES)
+#define CS_LEGACY_SYNC_STATUS_STAGING CS_SCHEMA_LEGACY_DDL(CS_SCHEMA_SYNC_STATUS)
+
+/* The index of each column in those lists, and how many each has. */
+enum cs_legacy_chat_column {
+	CS_SCHEMA_LEGACY_INDEXES(CS_SCHEMA_CHATS, CS_LEGACY_CHAT_COL_) CS_LEGACY_CHAT_COLUMN_COUNT
+};
+enum cs_legacy_message_column {
+	CS_SCHEMA_LEGACY_INDEXES(CS_SCHEMA_MESSAGES, CS_LEGACY_MESSAGE_COL_)
+	CS_LEGACY_MESSAGE_COLUMN_COUNT
+};
+enum cs_legacy_sync_status_column {
+	CS_SCHEMA_LEGACY_INDEXES(CS_SCHEMA_SYNC_STATUS, CS_LEGACY_SYNC_STATUS_COL_)
+	CS_LEGACY_SYNC_STATUS_COLUMN_COUNT
+};
+/* Per enum cs_legacy_table, for `static const int columns[CS_LEGACY_TABLES] = ...`. */
+#define CS_LEGACY_COLUMN_COUNTS \
+	{ CS_LEGACY_CHAT_COLUMN_COUNT, CS_LEGACY_MESSAGE_COLUMN_COUNT, CS_LEGACY_SYNC_STATUS_COLUMN_COUNT }
+/* The most columns of the three. */
+#define CS_LEGACY_MAX_COLUMNS \
+	CS_LEGACY_MAX_OF((int)CS_LEGACY_CHAT_COLUMN_COUNT, \
+			 CS_LEGACY_MAX_OF((int)CS_LEGACY_MESSAGE_COLUMN_COUNT, \
+					  (int)CS_LEGACY_SYNC_STATUS_COLUMN_COUNT))
+#define CS_LEGACY_MAX_OF(a, b) ((a) > (b) ? (a) : (b))
+
+/* The limits are the API's (common/bounds.h, checked by common/document.h). */
+#define CS_LEGACY_MAX_CONTENT CS_LIMIT_CONTENT_BYTES
+#define CS_LEGACY_MAX_ATTACHMENTS CS_LIMIT_ATTACHMENTS_BYTES
+#define CS_LEGACY_MAX_TITLE CS_LIMIT_TITLE_CHARS
 
 /* "chats", "messages", "syncStatus": the members of the export object. */
 const char *cs_legacy_member(enum cs_legacy_table table);

@@ -19,6 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The columns of chats_branch_point (main.c): the point's key, the bytes to copy. */
+enum { POINT_POSITION, POINT_TIMESTAMP, POINT_ID, POINT_BYTES };
+
 static int read_branch_body(struct cs_request *req, json_t **body, const char **from,
 			    const char **title, const char **id, struct cs_error *err)
 {
@@ -29,22 +32,22 @@ static int read_branch_body(struct cs_request *req, json_t **body, const char **
 	if (cs_http_body_object(req, allowed, body, err) < 0 ||
 	    cs_json_string(*body, "fromMessageId", CS_JSON_REQUIRED, from, &from_len, err) < 0)
 		return -1;
-	if (!cs_id_valid(*from, from_len))
-		return cs_error_set(err, 400, "fromMessageId: must be 1 to 255 bytes of text");
+	if (cs_document_check_id("fromMessageId", *from, from_len, err) < 0)
+		return -1;
 	rc = cs_json_string(*body, "title", CS_JSON_NULLABLE, title, &title_len, err);
 	if (rc < 0)
 		return -1;
 	if (rc != CS_JSON_PRESENT)
 		*title = NULL;
-	else if (cs_utf8_length(*title, title_len) < 1 || cs_utf8_length(*title, title_len) > 500)
-		return cs_error_set(err, 400, "title: must be 1 to 500 characters");
+	else if (cs_document_check_title(*title, title_len, err) < 0)
+		return -1;
 	rc = cs_json_string(*body, "id", CS_JSON_NULLABLE, id, &id_len, err);
 	if (rc < 0)
 		return -1;
 	if (rc != CS_JSON_PRESENT)
 		*id = NULL;
-	else if (!cs_id_valid(*id, id_len))
-		return cs_error_set(err, 400, "id: must be 1 to 255 bytes of text");
+	else if (cs_document_check_id("id", *id, id_len, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -69,7 +72,7 @@ static void answer_existing_branch(struct cs_request *req, struct cs_write *w,
 		return;
 	cs_http_add_header(req, "Idempotent-Replay", "true");
 	if (PQntuples(res) > 0 && chats_respond_with_messages(req, 200, w->conn, res, err) == 0)
-		cs_write_replayed(w, strtoll(PQgetvalue(res, 0, CS_CHAT_VERSION_COLUMN), NULL, 10));
+		cs_write_replayed(w, strtoll(PQgetvalue(res, 0, CS_CHAT_COL_VERSION), NULL, 10));
 	PQclear(res);
 }
 
@@ -83,11 +86,8 @@ void chats_branch(struct cs_request *req)
 	const char *parent_id = req->params[0], *from = NULL, *title = NULL, *id = NULL;
 	char new_id[CS_ID_NEW_SIZE], chat_version[24];
 
-	if (!cs_id_valid(parent_id, req->param_lens[0])) {
-		cs_error_set(&err, 400, "id: must be 1 to 255 bytes of text");
-		goto out;
-	}
-	if (read_branch_body(req, &body, &from, &title, &id, &err) < 0)
+	if (cs_document_check_id("id", parent_id, req->param_lens[0], &err) < 0 ||
+	    read_branch_body(req, &body, &from, &title, &id, &err) < 0)
 		goto out;
 	if (!id) {
 		cs_id_new("c_", new_id);
@@ -113,7 +113,7 @@ void chats_branch(struct cs_request *req)
 
 		if (cs_db_exec(w.conn, "chats_get_own", 2, params, NULL, &parent, &err) < 0)
 			goto out;
-		if (PQntuples(parent) == 0 || PQgetvalue(parent, 0, CS_CHAT_DELETED_COLUMN)[0] == 't') {
+		if (PQntuples(parent) == 0 || PQgetvalue(parent, 0, CS_CHAT_COL_IS_DELETED)[0] == 't') {
 			cs_error_set(&err, 404, "chat not found");
 			goto out;
 		}
@@ -128,7 +128,7 @@ void chats_branch(struct cs_request *req)
 			goto out;
 		}
 		/* the answer holds every copy: refuse before writing rather than answer unbounded */
-		if (strtoll(PQgetvalue(point, 0, 3), NULL, 10) > CS_LIMIT_ANSWER_BYTES) {
+		if (strtoll(PQgetvalue(point, 0, POINT_BYTES), NULL, 10) > CS_LIMIT_ANSWER_BYTES) {
 			cs_error_set(&err, 422, "fromMessageId: the messages to copy are more than %d MiB",
 				     CS_LIMIT_ANSWER_BYTES >> 20);
 			goto out;
@@ -137,7 +137,7 @@ void chats_branch(struct cs_request *req)
 	snprintf(chat_version, sizeof(chat_version), "%lld", w.version - 1);
 	{
 		const char *params[8] = { id, req->user_id,
-					  title ? title : PQgetvalue(parent, 0, 2), w.now_text,
+					  title ? title : PQgetvalue(parent, 0, CS_CHAT_COL_TITLE), w.now_text,
 					  parent_id, from, chat_version, w.now_text };
 
 		if (cs_db_exec(w.conn, "chats_insert", 8, params, NULL, &chat, &err) < 0)
@@ -160,9 +160,9 @@ void chats_branch(struct cs_request *req)
 		const char *params[8] = { parent_id,
 					  id,
 					  req->user_id,
-					  PQgetvalue(point, 0, 0),
-					  PQgetvalue(point, 0, 1),
-					  PQgetvalue(point, 0, 2),
+					  PQgetvalue(point, 0, POINT_POSITION),
+					  PQgetvalue(point, 0, POINT_TIMESTAMP),
+					  PQgetvalue(point, 0, POINT_ID),
 					  w.version_text,
 					  w.now_text };
 
@@ -178,7 +178,7 @@ void chats_branch(struct cs_request *req)
 	cs_buf_puts(&out, ",\"messages\":");
 	cs_document_messages(&out, copies, 0);
 	cs_buf_putc(&out, '}');
-	cs_http_etag(req, PQgetvalue(chat, 0, CS_CHAT_VERSION_COLUMN));
+	cs_http_etag(req, PQgetvalue(chat, 0, CS_CHAT_COL_VERSION));
 	cs_http_respond(req, 201, out.data, out.len);
 out:
 	if (!cs_http_responded(req))

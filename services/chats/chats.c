@@ -17,23 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TITLE_MAX_CHARS 500
-
 /* Validates the :id of the path; 400 on a malformed one. */
 static int path_id(struct cs_request *req, const char **id, struct cs_error *err)
 {
-	if (!cs_id_valid(req->params[0], req->param_lens[0]))
-		return cs_error_set(err, 400, "id: must be 1 to 255 bytes of text");
+	if (cs_document_check_id("id", req->params[0], req->param_lens[0], err) < 0)
+		return -1;
 	*id = req->params[0];
-	return 0;
-}
-
-static int check_title(const char *title, size_t len, struct cs_error *err)
-{
-	size_t chars = cs_utf8_length(title, len);
-
-	if (chars < 1 || chars > TITLE_MAX_CHARS)
-		return cs_error_set(err, 400, "title: must be 1 to 500 characters");
 	return 0;
 }
 
@@ -42,8 +31,8 @@ static int read_id_field(json_t *body, const char *field, const char **id, struc
 	size_t len = 0;
 	int rc = cs_json_string(body, field, CS_JSON_NULLABLE, id, &len, err);
 
-	if (rc == CS_JSON_PRESENT && !cs_id_valid(*id, len))
-		return cs_error_set(err, 400, "%s: must be 1 to 255 bytes of text", field);
+	if (rc == CS_JSON_PRESENT && cs_document_check_id(field, *id, len, err) < 0)
+		return -1;
 	if (rc != CS_JSON_PRESENT && rc >= 0)
 		*id = NULL;
 	return rc < 0 ? -1 : 0;
@@ -98,9 +87,9 @@ void chats_list(struct cs_request *req)
 	if (count < PQntuples(res)) {
 		int last = count - 1;
 		const char *next = cs_cursor_encode(&req->arena,
-						    strtoll(PQgetvalue(res, last, 3), NULL, 10),
-						    PQgetvalue(res, last, 0),
-						    (size_t)PQgetlength(res, last, 0));
+						    strtoll(PQgetvalue(res, last, CS_CHAT_COL_TIMESTAMP), NULL, 10),
+						    PQgetvalue(res, last, CS_CHAT_COL_ID),
+						    (size_t)PQgetlength(res, last, CS_CHAT_COL_ID));
 
 		cs_buf_json_string(&body, next, strlen(next));
 	} else {
@@ -120,7 +109,7 @@ int chats_respond_with_messages(struct cs_request *req, int status, struct cs_db
 				const PGresult *chat, struct cs_error *err)
 {
 	struct cs_buf body = CS_BUF_INIT;
-	const char *params[2] = { PQgetvalue(chat, 0, 0), req->user_id };
+	const char *params[2] = { PQgetvalue(chat, 0, CS_CHAT_COL_ID), req->user_id };
 	PGresult *messages = NULL;
 	int row, rows;
 
@@ -144,7 +133,7 @@ int chats_respond_with_messages(struct cs_request *req, int status, struct cs_db
 	}
 	cs_buf_puts(&body, "]}");
 	PQclear(messages);
-	cs_http_etag(req, PQgetvalue(chat, 0, CS_CHAT_VERSION_COLUMN));
+	cs_http_etag(req, PQgetvalue(chat, 0, CS_CHAT_COL_VERSION));
 	cs_http_respond(req, status, body.data, body.len);
 	cs_buf_release(&body);
 	return 0;
@@ -167,7 +156,7 @@ void chats_get(struct cs_request *req)
 		if (cs_db_exec(conn, "chats_get_own", 2, params, NULL, &res, &err) < 0)
 			goto out;
 	}
-	if (PQntuples(res) == 0 || PQgetvalue(res, 0, CS_CHAT_DELETED_COLUMN)[0] == 't') {
+	if (PQntuples(res) == 0 || PQgetvalue(res, 0, CS_CHAT_COL_IS_DELETED)[0] == 't') {
 		cs_error_set(&err, 404, "chat not found");
 		goto out;
 	}
@@ -201,7 +190,7 @@ static int answer_existing(struct cs_request *req, struct cs_write *w, const cha
 			cs_db_rollback(w->conn);
 			cs_http_add_header(req, "Idempotent-Replay", "true");
 			cs_document_respond(req, 200, CS_DOCUMENT_CHAT, res, 0, 1);
-			cs_write_replayed(w, strtoll(PQgetvalue(res, 0, 1 + CS_CHAT_VERSION_COLUMN),
+			cs_write_replayed(w, strtoll(PQgetvalue(res, 0, 1 + CS_CHAT_COL_VERSION),
 						     NULL, 10));
 			answered = 1;
 		}
@@ -227,15 +216,12 @@ void chats_create(struct cs_request *req)
 	if (cs_http_body_object(req, allowed, &body, &err) < 0 ||
 	    read_id_field(body, "id", &id, &err) < 0 ||
 	    cs_json_string(body, "title", CS_JSON_REQUIRED, &title, &title_len, &err) < 0 ||
-	    check_title(title, title_len, &err) < 0 ||
+	    cs_document_check_title(title, title_len, &err) < 0 ||
 	    cs_json_int64(body, "timestamp", CS_JSON_NULLABLE, &timestamp, &err) < 0 ||
 	    read_id_field(body, "parentChatId", &parent, &err) < 0 ||
-	    read_id_field(body, "branchFromMessageId", &branch_from, &err) < 0)
+	    read_id_field(body, "branchFromMessageId", &branch_from, &err) < 0 ||
+	    cs_document_check_timestamp(timestamp, &err) < 0)
 		goto out;
-	if (timestamp < 0) {
-		cs_error_set(&err, 400, "timestamp: must not be negative");
-		goto out;
-	}
 	if (!id) {
 		cs_id_new("c_", new_id);
 		id = new_id;
@@ -327,7 +313,7 @@ void chats_update(struct cs_request *req)
 	    cs_http_body_object(req, allowed, &body, &err) < 0)
 		goto out;
 	rc = cs_json_string(body, "title", 0, &title, &title_len, &err);
-	if (rc < 0 || (rc == CS_JSON_PRESENT && check_title(title, title_len, &err) < 0) ||
+	if (rc < 0 || (rc == CS_JSON_PRESENT && cs_document_check_title(title, title_len, &err) < 0) ||
 	    read_branches(body, &branches, &err) < 0)
 		goto out;
 	if (rc != CS_JSON_PRESENT)
@@ -360,29 +346,5 @@ out:
 
 void chats_delete(struct cs_request *req)
 {
-	struct cs_error err = CS_ERROR_INIT;
-	struct cs_write w = CS_WRITE_INIT;
-	PGresult *res = NULL;
-	const char *id = NULL;
-
-	if (path_id(req, &id, &err) < 0 || cs_write_begin(&w, req, 1, &err) < 0)
-		goto out;
-	{
-		const char *params[4] = { id, req->user_id, w.version_text, w.now_text };
-
-		if (cs_db_exec(w.conn, "chats_delete", 4, params, NULL, &res, &err) < 0)
-			goto out;
-	}
-	if (PQntuples(res) == 0) {
-		cs_write_answer_deleted(&w, "chats_get_own", CS_DOCUMENT_CHAT, id, &err);
-		goto out;
-	}
-	if (cs_write_commit(&w, &err) < 0)
-		goto out;
-	cs_document_respond(req, 200, CS_DOCUMENT_CHAT, res, 0, 0);
-out:
-	if (!cs_http_responded(req))
-		cs_http_fail(req, &err);
-	cs_write_end(&w);
-	PQclear(res);
+	cs_write_soft_delete(req, CS_DOCUMENT_CHAT, "chats_delete", "chats_get_own");
 }

@@ -19,15 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONTENT_MAX_BYTES (1024 * 1024)
-#define ATTACHMENTS_MAX_BYTES (256 * 1024)
-#define MESSAGE_POSITION_COLUMN 6
-#define MESSAGE_TIMESTAMP_COLUMN 5
-
 static int path_id(struct cs_request *req, const char **id, struct cs_error *err)
 {
-	if (!cs_id_valid(req->params[0], req->param_lens[0]))
-		return cs_error_set(err, 400, "id: must be 1 to 255 bytes of text");
+	if (cs_document_check_id("id", req->params[0], req->param_lens[0], err) < 0)
+		return -1;
 	*id = req->params[0];
 	return 0;
 }
@@ -37,8 +32,8 @@ static int read_content(json_t *body, int flags, const char **content, struct cs
 	size_t len = 0;
 	int rc = cs_json_string(body, "content", flags, content, &len, err);
 
-	if (rc == CS_JSON_PRESENT && len > CONTENT_MAX_BYTES)
-		return cs_error_set(err, 400, "content: must be at most 1 MiB");
+	if (rc == CS_JSON_PRESENT && cs_document_check_content(len, err) < 0)
+		return -1;
 	if (rc != CS_JSON_PRESENT)
 		*content = NULL;
 	return rc < 0 ? -1 : 0;
@@ -57,9 +52,7 @@ static int read_attachments(json_t *body, int *present, char **text, struct cs_e
 	*text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (!*text)
 		return cs_error_set(err, 500, "internal error");
-	if (strlen(*text) > ATTACHMENTS_MAX_BYTES)
-		return cs_error_set(err, 400, "attachments: must be at most 256 KiB of JSON");
-	return 0;
+	return cs_document_check_attachments(strlen(*text), err);
 }
 
 /*
@@ -116,34 +109,24 @@ void messages_append(struct cs_request *req)
 	rc = cs_json_string(body, "id", CS_JSON_NULLABLE, &id, &id_len, &err);
 	if (rc < 0)
 		goto out;
-	if (rc == CS_JSON_PRESENT && !cs_id_valid(id, id_len)) {
-		cs_error_set(&err, 400, "id: must be 1 to 255 bytes of text");
+	if (rc == CS_JSON_PRESENT && cs_document_check_id("id", id, id_len, &err) < 0)
 		goto out;
-	}
 	if (rc != CS_JSON_PRESENT) {
 		cs_id_new("m_", new_id);
 		id = new_id;
 	}
 	if (read_content(body, CS_JSON_REQUIRED, &content, &err) < 0 ||
-	    cs_json_string(body, "role", CS_JSON_REQUIRED, &role, &role_len, &err) < 0)
+	    cs_json_string(body, "role", CS_JSON_REQUIRED, &role, &role_len, &err) < 0 ||
+	    cs_document_check_role(role, &err) < 0)
 		goto out;
-	if (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0) {
-		cs_error_set(&err, 400, "role: must be \"user\" or \"assistant\"");
-		goto out;
-	}
 	has_position = cs_json_int64(body, "position", CS_JSON_NULLABLE, &position, &err);
 	if (has_position < 0 ||
 	    cs_json_int64(body, "timestamp", CS_JSON_NULLABLE, &timestamp, &err) < 0 ||
 	    read_attachments(body, &has_attachments, &attachments, &err) < 0)
 		goto out;
-	if (has_position == CS_JSON_PRESENT && (position < 0 || position > INT_MAX)) {
-		cs_error_set(&err, 400, "position: must be an integer from 0 to %d", INT_MAX);
+	if ((has_position == CS_JSON_PRESENT && cs_document_check_position(position, &err) < 0) ||
+	    cs_document_check_timestamp(timestamp, &err) < 0)
 		goto out;
-	}
-	if (timestamp < 0) {
-		cs_error_set(&err, 400, "timestamp: must not be negative");
-		goto out;
-	}
 	snprintf(position_text, sizeof(position_text), "%lld", position);
 	snprintf(ts_text, sizeof(ts_text), "%lld", timestamp);
 	snprintf(now_text, sizeof(now_text), "%lld", cs_now_ms());
@@ -245,31 +228,7 @@ out:
 
 void messages_delete(struct cs_request *req)
 {
-	struct cs_error err = CS_ERROR_INIT;
-	struct cs_write w = CS_WRITE_INIT;
-	PGresult *res = NULL;
-	const char *id = NULL;
-
-	if (path_id(req, &id, &err) < 0 || cs_write_begin(&w, req, 1, &err) < 0)
-		goto out;
-	{
-		const char *params[4] = { id, req->user_id, w.version_text, w.now_text };
-
-		if (cs_db_exec(w.conn, "messages_delete", 4, params, NULL, &res, &err) < 0)
-			goto out;
-	}
-	if (PQntuples(res) == 0) {
-		cs_write_answer_deleted(&w, "messages_get_own", CS_DOCUMENT_MESSAGE, id, &err);
-		goto out;
-	}
-	if (cs_write_commit(&w, &err) < 0)
-		goto out;
-	cs_document_respond(req, 200, CS_DOCUMENT_MESSAGE, res, 0, 0);
-out:
-	if (!cs_http_responded(req))
-		cs_http_fail(req, &err);
-	cs_write_end(&w);
-	PQclear(res);
+	cs_write_soft_delete(req, CS_DOCUMENT_MESSAGE, "messages_delete", "messages_get_own");
 }
 
 /* The page key: `cursor` (opaque, from nextCursor) or `after` (a position). */
@@ -336,7 +295,7 @@ void messages_page(struct cs_request *req)
 		cs_error_set(&err, 404, "chat not found");
 		goto out;
 	}
-	if (!PQgetisnull(res, 0, 0))
+	if (!PQgetisnull(res, 0, CS_MESSAGE_COL_ID))
 		count = cs_document_answer_rows(res, CS_MESSAGE_COLUMN_COUNT, limit);
 	cs_buf_puts(&body, "{\"messages\":[");
 	for (row = 0; row < count; row++) {
@@ -347,13 +306,13 @@ void messages_page(struct cs_request *req)
 	cs_buf_puts(&body, "],\"nextCursor\":");
 	if (count < rows && count > 0) {
 		int last = count - 1;
-		const char *position = PQgetvalue(res, last, MESSAGE_POSITION_COLUMN);
+		const char *position = PQgetvalue(res, last, CS_MESSAGE_COL_POSITION);
 		char *key = cs_arena_printf(&req->arena, "%s:%s",
-					    PQgetvalue(res, last, MESSAGE_TIMESTAMP_COLUMN),
-					    PQgetvalue(res, last, 0));
+					    PQgetvalue(res, last, CS_MESSAGE_COL_TIMESTAMP),
+					    PQgetvalue(res, last, CS_MESSAGE_COL_ID));
 		const char *next = cs_cursor_encode(
 			&req->arena,
-			PQgetisnull(res, last, MESSAGE_POSITION_COLUMN) ? -1 : strtoll(position, NULL, 10),
+			PQgetisnull(res, last, CS_MESSAGE_COL_POSITION) ? -1 : strtoll(position, NULL, 10),
 			key, strlen(key));
 
 		cs_buf_json_string(&body, next, strlen(next));

@@ -7,13 +7,6 @@
 #include "live.h"
 #include "sync.h"
 
-#define NULL_CHAT                                                                          \
-	"NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::text, NULL::text, NULL::text, " \
-	"NULL::boolean, NULL::bigint, NULL::bigint, NULL::bigint"
-#define NULL_MESSAGE                                                                        \
-	"NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::int, " \
-	"NULL::text, NULL::boolean, NULL::bigint, NULL::bigint, NULL::bigint"
-
 static const struct cs_db_statement statements[] = {
 	/* a user's changes after a version, both tables merged in version order */
 	/* bounded in stored bytes (document.h): stored_bytes follows the documents */
@@ -21,11 +14,11 @@ static const struct cs_db_statement statements[] = {
 	  "SELECT * FROM (SELECT changes.*, "
 	  CS_ANSWER_BYTES_BEFORE("changes.stored_bytes", "changes.v") " AS bytes_before FROM ("
 	  "SELECT * FROM ("
-	  "(SELECT 0 AS kind, c.version AS v, " CS_CHAT_COLUMNS ", " NULL_MESSAGE ", "
+	  "(SELECT 0 AS kind, c.version AS v, " CS_CHAT_COLUMNS ", " CS_MESSAGE_NULLS ", "
 	  CS_CHAT_STORED_BYTES " AS stored_bytes"
 	  " FROM chats c WHERE c.user_id = $1 AND c.version > $2 ORDER BY c.version LIMIT $3) "
 	  "UNION ALL "
-	  "(SELECT 1, m.version, " NULL_CHAT ", " CS_MESSAGE_COLUMNS ", " CS_MESSAGE_STORED_BYTES
+	  "(SELECT 1, m.version, " CS_CHAT_NULLS ", " CS_MESSAGE_COLUMNS ", " CS_MESSAGE_STORED_BYTES
 	  " FROM messages m WHERE m.user_id = $1 AND m.version > $2 ORDER BY m.version LIMIT $3)"
 	  ") merged ORDER BY v LIMIT $3) changes) page "
 	  "WHERE bytes_before < " CS_ANSWER_BUDGET " ORDER BY v" },
@@ -39,10 +32,9 @@ static const struct cs_db_statement statements[] = {
 	  CS_LIMIT_SQL(CS_LIMIT_DEVICES) " ON CONFLICT (user_id, device_id) DO UPDATE SET "
 	  "last_sync_timestamp = coalesce(EXCLUDED.last_sync_timestamp, s.last_sync_timestamp), "
 	  "cursor = coalesce(EXCLUDED.cursor, s.cursor), updated_at = EXCLUDED.updated_at "
-	  "RETURNING s.user_id, s.device_id, s.last_sync_timestamp, s.cursor, s.updated_at" },
+	  "RETURNING " CS_SYNC_STATUS_COLUMNS },
 	{ "sync_status_list",
-	  "SELECT s.user_id, s.device_id, s.last_sync_timestamp, s.cursor, s.updated_at "
-	  "FROM sync_status s WHERE s.user_id = $1 ORDER BY s.device_id LIMIT "
+	  "SELECT " CS_SYNC_STATUS_COLUMNS " FROM sync_status s WHERE s.user_id = $1 ORDER BY s.device_id LIMIT "
 	  CS_LIMIT_SQL(CS_LIMIT_DEVICES) },
 };
 

@@ -1,32 +1,13 @@
 /* status.c - PUT /api/sync-status/{deviceId} and GET /api/sync-status, per user and device. */
 #include "bounds.h"
 #include "db.h"
+#include "document.h"
 #include "id.h"
 #include "json.h"
 #include "sync.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static void append_status(struct cs_buf *out, const PGresult *res, int row)
-{
-	static const char *const names[] = { "userId", "deviceId", "lastSyncTimestamp", "cursor",
-					     "updatedAt" };
-	int col;
-
-	cs_buf_putc(out, '{');
-	for (col = 0; col < 5; col++) {
-		cs_buf_printf(out, "%s\"%s\":", col ? "," : "", names[col]);
-		if (PQgetisnull(res, row, col))
-			cs_buf_puts(out, "null");
-		else if (col == 2 || col == 4)
-			cs_buf_puts(out, PQgetvalue(res, row, col));
-		else
-			cs_buf_json_string(out, PQgetvalue(res, row, col),
-					   (size_t)PQgetlength(res, row, col));
-	}
-	cs_buf_putc(out, '}');
-}
 
 void sync_status_put(struct cs_request *req)
 {
@@ -42,11 +23,8 @@ void sync_status_put(struct cs_request *req)
 	char last_text[24], now_text[24];
 	int has_last, has_cursor;
 
-	if (!cs_id_valid(req->params[0], req->param_lens[0])) {
-		cs_error_set(&err, 400, "deviceId: must be 1 to 255 bytes of text");
-		goto out;
-	}
-	if (cs_http_body_object(req, allowed, &body, &err) < 0 ||
+	if (cs_document_check_id("deviceId", req->params[0], req->param_lens[0], &err) < 0 ||
+	    cs_http_body_object(req, allowed, &body, &err) < 0 ||
 	    (has_last = cs_json_int64(body, "lastSyncTimestamp", CS_JSON_NULLABLE, &last_sync,
 				      &err)) < 0 ||
 	    (has_cursor = cs_json_string(body, "cursor", CS_JSON_NULLABLE, &cursor, &cursor_len,
@@ -73,7 +51,7 @@ void sync_status_put(struct cs_request *req)
 		goto out;
 	}
 	cs_buf_puts(&out, "{\"syncStatus\":");
-	append_status(&out, res, 0);
+	cs_document_sync_status(&out, res, 0, 0);
 	cs_buf_putc(&out, '}');
 	cs_http_respond(req, 200, out.data, out.len);
 out:
@@ -101,7 +79,7 @@ void sync_status_list(struct cs_request *req)
 	for (row = 0; row < PQntuples(res); row++) {
 		if (row)
 			cs_buf_putc(&out, ',');
-		append_status(&out, res, row);
+		cs_document_sync_status(&out, res, row, 0);
 	}
 	cs_buf_puts(&out, "]}");
 	cs_http_respond(req, 200, out.data, out.len);
