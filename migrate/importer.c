@@ -18,18 +18,12 @@ const char *const cs_importer__staged[CS_LEGACY_TABLES] = {
 	CS_IMPORTER_STAGED_CHATS, CS_IMPORTER_STAGED_MESSAGES, CS_IMPORTER_STAGED_SYNC_STATUS
 };
 
+#define STAGING_TABLE(name, columns) \
+	"CREATE TEMP TABLE " name " (ord bigint NOT NULL, reason text, " columns ")"
 static const char *const create_sql[] = {
-	"CREATE TEMP TABLE " CS_IMPORTER_STAGED_CHATS " (ord bigint NOT NULL, reason text, "
-	"id text, user_id text, title text, \"timestamp\" bigint, parent_chat_id text, "
-	"branch_from_message_id text, branches jsonb, is_deleted boolean, created_at bigint, "
-	"updated_at bigint)",
-	"CREATE TEMP TABLE " CS_IMPORTER_STAGED_MESSAGES " (ord bigint NOT NULL, reason text, "
-	"id text, chat_id text, user_id text, content text, role text, \"timestamp\" bigint, "
-	"position integer, attachments jsonb, is_deleted boolean, created_at bigint, "
-	"updated_at bigint)",
-	"CREATE TEMP TABLE " CS_IMPORTER_STAGED_SYNC_STATUS " (ord bigint NOT NULL, reason text, "
-	"user_id text, device_id text, last_sync_timestamp bigint, cursor text, "
-	"updated_at bigint)",
+	STAGING_TABLE(CS_IMPORTER_STAGED_CHATS, CS_LEGACY_CHAT_STAGING),
+	STAGING_TABLE(CS_IMPORTER_STAGED_MESSAGES, CS_LEGACY_MESSAGE_STAGING),
+	STAGING_TABLE(CS_IMPORTER_STAGED_SYNC_STATUS, CS_LEGACY_SYNC_STATUS_STAGING),
 };
 
 /* ---- small helpers ---- */

@@ -85,7 +85,7 @@ static int copy_send(struct cs_importer *imp, int table, const char *data, size_
 static void refused_line(int table, const char *line, size_t len, const char *reason,
 			 struct cs_buf *out)
 {
-	static const int columns[CS_LEGACY_TABLES] = { 10, 11, 5 };
+	static const int columns[CS_LEGACY_TABLES] = CS_LEGACY_COLUMN_COUNTS;
 	int keep = table == CS_LEGACY_SYNC_STATUS ? 2 : 1, field = 0, i;
 	size_t start = 0, pos;
 

@@ -10,6 +10,7 @@
  */
 #include "legacy.h"
 #include "legacy_internal.h"
+#include "document.h"
 #include "id.h"
 #include "jsonstream.h"
 #include "timestamp.h"
@@ -264,7 +265,7 @@ static int read_chat(struct reader *r, struct chat *c)
 		return reject(r, "title: must be a string");
 	if (cs_legacy__decode(c->title->p, c->title->len, NULL, 0, &t, &why) < 0)
 		return reject(r, "title: holds %s", why);
-	if (t.chars == 0 || t.chars > CS_LEGACY_MAX_TITLE)
+	if (!cs_document_title_fits(t.chars))
 		return reject(r, "title: must be 1 to %d characters", CS_LEGACY_MAX_TITLE);
 	if (read_times(r, &c->timestamp, &c->created, &c->updated) < 0 ||
 	    read_id(r, K_PARENT_CHAT_ID, 0, &c->parent) < 0 ||
@@ -309,8 +310,9 @@ static int read_position(struct reader *r, struct message *m)
 	m->has_position = 0;
 	if (!s)
 		return 0;
-	if (number(s, &d) < 0 || d != floor(d) || d < 0 || d > 2147483647.0)
-		return reject(r, "position: must be null or an integer from 0 to 2147483647");
+	if (number(s, &d) < 0 || d != floor(d) || d < 0 || d > CS_DOCUMENT_POSITION_MAX)
+		return reject(r, "position: must be null or an integer from 0 to %d",
+			      CS_DOCUMENT_POSITION_MAX);
 	m->position = (long long)d;
 	m->has_position = 1;
 	return 0;
@@ -344,7 +346,7 @@ static int read_role(struct reader *r, struct message *m)
 	/* the reason goes into a COPY line: it may quote the role only once decoded (UTF-8) */
 	if (short_string(role, m->role) < 0)
 		return reject(r, "role: must be \"user\" or \"assistant\"");
-	if (strcmp(m->role, "user") != 0 && strcmp(m->role, "assistant") != 0)
+	if (!cs_document_role_valid(m->role))
 		return reject(r, "role: must be \"user\" or \"assistant\", not \"%s\"", m->role);
 	return 0;
 }
@@ -445,7 +447,7 @@ static void copy_listed(struct cs_buf *out, const struct reader *r, enum key k)
 
 static void write_reject(enum cs_legacy_table table, const struct reader *r, struct cs_buf *out)
 {
-	static const int columns[CS_LEGACY_TABLES] = { 10, 11, 5 };
+	static const int columns[CS_LEGACY_TABLES] = CS_LEGACY_COLUMN_COUNTS;
 	int i, listed = 1;
 
 	/* what identifies the row: its id, or a sync status's user and device */

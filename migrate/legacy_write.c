@@ -59,42 +59,42 @@ static void json_bool(struct cs_buf *out, const char *key, const PGresult *res, 
 /* Columns of CS_LEGACY_CHAT_SELECT. */
 static void write_legacy_chat(const PGresult *res, int row, struct cs_buf *out)
 {
-	json_text(out, "id", res, row, 0);
-	json_text(out, "user_id", res, row, 1);
-	json_text(out, "title", res, row, 2);
-	json_time(out, "timestamp", res, row, 3);
-	json_text(out, "parent_chat_id", res, row, 4);
-	json_text(out, "branch_from_message_id", res, row, 5);
-	json_raw(out, "branches", res, row, 6);
-	json_time(out, "created_at", res, row, 8);
-	json_time(out, "updated_at", res, row, 9);
-	json_bool(out, "is_deleted", res, row, 7);
+	json_text(out, "id", res, row, CS_LEGACY_CHAT_COL_ID);
+	json_text(out, "user_id", res, row, CS_LEGACY_CHAT_COL_USER_ID);
+	json_text(out, "title", res, row, CS_LEGACY_CHAT_COL_TITLE);
+	json_time(out, "timestamp", res, row, CS_LEGACY_CHAT_COL_TIMESTAMP);
+	json_text(out, "parent_chat_id", res, row, CS_LEGACY_CHAT_COL_PARENT_CHAT_ID);
+	json_text(out, "branch_from_message_id", res, row, CS_LEGACY_CHAT_COL_BRANCH_FROM_MESSAGE_ID);
+	json_raw(out, "branches", res, row, CS_LEGACY_CHAT_COL_BRANCHES);
+	json_time(out, "created_at", res, row, CS_LEGACY_CHAT_COL_CREATED_AT);
+	json_time(out, "updated_at", res, row, CS_LEGACY_CHAT_COL_UPDATED_AT);
+	json_bool(out, "is_deleted", res, row, CS_LEGACY_CHAT_COL_IS_DELETED);
 }
 
 /* Columns of CS_LEGACY_MESSAGE_SELECT. */
 static void write_legacy_message(const PGresult *res, int row, struct cs_buf *out)
 {
-	json_text(out, "id", res, row, 0);
-	json_text(out, "chat_id", res, row, 1);
-	json_text(out, "user_id", res, row, 2);
-	json_text(out, "content", res, row, 3);
-	json_text(out, "role", res, row, 4);
-	json_time(out, "timestamp", res, row, 5);
-	json_raw(out, "position", res, row, 6);
-	json_raw(out, "attachments", res, row, 7);
-	json_time(out, "created_at", res, row, 9);
-	json_time(out, "updated_at", res, row, 10);
-	json_bool(out, "is_deleted", res, row, 8);
+	json_text(out, "id", res, row, CS_LEGACY_MESSAGE_COL_ID);
+	json_text(out, "chat_id", res, row, CS_LEGACY_MESSAGE_COL_CHAT_ID);
+	json_text(out, "user_id", res, row, CS_LEGACY_MESSAGE_COL_USER_ID);
+	json_text(out, "content", res, row, CS_LEGACY_MESSAGE_COL_CONTENT);
+	json_text(out, "role", res, row, CS_LEGACY_MESSAGE_COL_ROLE);
+	json_time(out, "timestamp", res, row, CS_LEGACY_MESSAGE_COL_TIMESTAMP);
+	json_raw(out, "position", res, row, CS_LEGACY_MESSAGE_COL_POSITION);
+	json_raw(out, "attachments", res, row, CS_LEGACY_MESSAGE_COL_ATTACHMENTS);
+	json_time(out, "created_at", res, row, CS_LEGACY_MESSAGE_COL_CREATED_AT);
+	json_time(out, "updated_at", res, row, CS_LEGACY_MESSAGE_COL_UPDATED_AT);
+	json_bool(out, "is_deleted", res, row, CS_LEGACY_MESSAGE_COL_IS_DELETED);
 }
 
 /* Columns of CS_LEGACY_SYNC_STATUS_SELECT. */
 static void write_legacy_sync_status(const PGresult *res, int row, struct cs_buf *out)
 {
-	json_text(out, "user_id", res, row, 0);
-	json_text(out, "device_id", res, row, 1);
-	json_time(out, "last_sync_timestamp", res, row, 2);
-	json_text(out, "cursor", res, row, 3);
-	json_time(out, "updated_at", res, row, 4);
+	json_text(out, "user_id", res, row, CS_LEGACY_SYNC_STATUS_COL_USER_ID);
+	json_text(out, "device_id", res, row, CS_LEGACY_SYNC_STATUS_COL_DEVICE_ID);
+	json_time(out, "last_sync_timestamp", res, row, CS_LEGACY_SYNC_STATUS_COL_LAST_SYNC_TIMESTAMP);
+	json_text(out, "cursor", res, row, CS_LEGACY_SYNC_STATUS_COL_CURSOR);
+	json_time(out, "updated_at", res, row, CS_LEGACY_SYNC_STATUS_COL_UPDATED_AT);
 }
 
 void cs_legacy_write_row(enum cs_legacy_table table, const PGresult *res, int row,

@@ -7,6 +7,7 @@
 #include "verify.h"
 #include "buf.h"
 #include "rowstream.h"
+#include "schema.h"
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -18,25 +19,19 @@
 #define DETAILED_MAX 50 /* differing rows described field by field */
 #define VALUE_SHOWN 60  /* bytes of a differing value shown */
 
-#define CANON_CHAT                                                                        \
-	"jsonb_build_array(x.id, x.user_id, x.title, x.\"timestamp\", x.parent_chat_id, "  \
-	"x.branch_from_message_id, x.branches, x.is_deleted, x.created_at, x.updated_at)"
-#define CANON_MESSAGE                                                                     \
-	"jsonb_build_array(x.id, x.chat_id, x.user_id, x.content, x.role, x.\"timestamp\", " \
-	"x.position, x.attachments, x.is_deleted, x.created_at, x.updated_at)"
-#define CANON_SYNC_STATUS                                                                 \
-	"jsonb_build_array(x.user_id, x.device_id, x.last_sync_timestamp, x.cursor, x.updated_at)"
+#define CANON(TABLE) "jsonb_build_array(" CS_SCHEMA_LEGACY_COLUMNS(TABLE, "x.") ")"
+#define CANON_CHAT CANON(CS_SCHEMA_CHATS)
+#define CANON_MESSAGE CANON(CS_SCHEMA_MESSAGES)
+#define CANON_SYNC_STATUS CANON(CS_SCHEMA_SYNC_STATUS)
 #define HASH(canon) "encode(sha256(convert_to((" canon ")::text, 'UTF8')), 'hex')"
 #define ACCEPTED(staged) " x JOIN " staged CS_IMPORTER_VERDICT_SUFFIX \
 	" v USING (ord) WHERE v.status IN ('i', 'e')"
 #define SORTED(rows) "SELECT * FROM (" rows ") r ORDER BY u COLLATE \"C\", t, id COLLATE \"C\""
 
-static const char *const field_names[CS_LEGACY_TABLES][11] = {
-	{ "id", "user_id", "title", "timestamp", "parent_chat_id", "branch_from_message_id",
-	  "branches", "is_deleted", "created_at", "updated_at" },
-	{ "id", "chat_id", "user_id", "content", "role", "timestamp", "position", "attachments",
-	  "is_deleted", "created_at", "updated_at" },
-	{ "user_id", "device_id", "last_sync_timestamp", "cursor", "updated_at" },
+static const char *const field_names[CS_LEGACY_TABLES][CS_LEGACY_MAX_COLUMNS] = {
+	{ CS_SCHEMA_LEGACY_NAMES(CS_SCHEMA_CHATS) },
+	{ CS_SCHEMA_LEGACY_NAMES(CS_SCHEMA_MESSAGES) },
+	{ CS_SCHEMA_LEGACY_NAMES(CS_SCHEMA_SYNC_STATUS) },
 };
 
 static const char create_users[] =
