@@ -65,8 +65,10 @@ ifneq ($(INSTALL_DEPS),0)
 	@bash deploy/install-deps.sh
 endif
 
-# Service objects are only named through $$(call ...) below, which would make
-# them intermediate: deleted after each build, then rebuilt every time.
+# Service, unit-test and fuzz-target objects are only named through patterns or
+# $$(call ...) below, which would make them intermediate: deleted after each
+# build, then rebuilt every time. An empty .SECONDARY keeps every target; a
+# second .SECONDARY with a list would silently narrow it to that list.
 .SECONDARY:
 
 $(OBJ)/common/%.o $(FUZZ_OBJ)/common/%.o: INCLUDES = -Icommon
@@ -151,8 +153,6 @@ build/fuzz/fuzz_%: $(FUZZ_OBJ)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)/libchatsync-migra
 	$(FUZZ_CC) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $^ $(LDLIBS)
 
 fuzz-build: $(FUZZ_BIN)
-# The targets' objects are not intermediate: a rebuild relinks only what changed.
-.SECONDARY: $(FUZZ_BIN:build/fuzz/%=$(FUZZ_OBJ)/tests/fuzz/%.o)
 
 fuzz: install-deps
 	$(MAKE) --no-print-directory INSTALL_DEPS=0 fuzz-build
