@@ -1,21 +1,27 @@
 # chatsync: one non-recursive Makefile.
 #   make          release build into bin/
+#   make deps     install the Debian packages that are missing (deploy/install-deps.sh, root)
 #   make test     sanitizer build into build/asan/, unit + integration tests
+#   make unit     the unit tests alone (sanitizer build, no stack)
 #   make run      the whole stack in the foreground (Ctrl-C stops it)
 #   make up/down  the same in the background
 #   make fuzz     libFuzzer targets (clang) into build/fuzz/, each run FUZZ_SECONDS
 #   make tsan     ThreadSanitizer build into build/tsan/, unit + integration tests
 #   make faults   the long faults test: kill -9 and broken links under load, history check
 #   make bench    benchmarks (never part of make test)
-# Every target that compiles first runs deploy/install-deps.sh (instant when
-# nothing is missing), so that a fresh Debian 12 needs only `make` itself.
-# INSTALL_DEPS=0 skips it (deploy/Dockerfile installs its own build packages).
+#   make lint     cppcheck and clang-tidy (.clang-tidy); docs/decisions/lint.md
+#   make fmt      clang-format (.clang-format) in place; make fmt-check only reports
+#   make compile_commands.json   the compilation database, for editors and clang-tidy
+# Packages: the targets that run the stack or the tests (test, unit, tsan, fuzz,
+# faults, run, up, bench) first run `make deps`, and say so; so on a fresh Debian 12
+# `make run` (as root) is all there is to do. A build alone (make, lint, ...) never
+# installs: it only checks, and names what is missing. INSTALL_DEPS=0 skips both
+# (deploy/Dockerfile installs its own build packages).
 
 CC      ?= cc
 PKGS    := libpq hiredis jansson libcurl openssl
 # Asked of pkg-config when first used, i.e. in the first recipe, after
-# install-deps has run (on a fresh machine, pkg-config and the .pc files come
-# with it); then kept.
+# check-deps has passed (so pkg-config and the .pc files are there); then kept.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
 INSTALL_DEPS ?= 1
@@ -59,17 +65,27 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 service_objs = $(patsubst %.c,$(OBJ)/%.o,$(wildcard services/$(1)/*.c))
 PROGRAMS := $(SERVICES:%=$(BIN)/%-svc) $(BIN)/chatsync
 
-.PHONY: all test unit tsan fuzz fuzz-build faults run up down bench fmt lint clean install-deps
+.PHONY: all deps check-deps test unit unit-build tsan fuzz fuzz-build faults run up down bench \
+	fmt fmt-check lint compile_commands.json clean
 all: $(PROGRAMS)
 
-# Order-only: it runs before any compile but never makes an object out of date.
-install-deps:
+deps:
 ifneq ($(INSTALL_DEPS),0)
+	@echo "make deps: deploy/install-deps.sh installs the Debian packages that are missing"
 	@bash deploy/install-deps.sh
 endif
 
-# Service objects are only named through $$(call ...) below, which would make
-# them intermediate: deleted after each build, then rebuilt every time.
+# Order-only: it runs before any compile but never makes an object out of date.
+# It installs nothing: a missing package fails the build, named, with a hint.
+check-deps:
+ifneq ($(INSTALL_DEPS),0)
+	@bash deploy/install-deps.sh --check
+endif
+
+# Service, unit-test and fuzz-target objects are only named through patterns or
+# $$(call ...) below, which would make them intermediate: deleted after each
+# build, then rebuilt every time. An empty .SECONDARY keeps every target; a
+# second .SECONDARY with a list would silently narrow it to that list.
 .SECONDARY:
 
 $(OBJ)/common/%.o $(FUZZ_OBJ)/common/%.o: INCLUDES = -Icommon
@@ -77,7 +93,7 @@ $(OBJ)/migrate/%.o $(FUZZ_OBJ)/migrate/%.o: INCLUDES = -Icommon -Imigrate
 $(OBJ)/services/%.o: INCLUDES = -Icommon
 $(OBJ)/services/import/%.o: INCLUDES = -Icommon -Imigrate
 
-$(OBJ)/%.o: %.c | install-deps
+$(OBJ)/%.o: %.c | check-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -104,7 +120,7 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(DEVKEYS_OBJ) $(MIGRATE_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-unit: $(UNIT_BIN)
+unit-build: $(UNIT_BIN)
 
 # The test builds are separate, instrumented trees: release objects never mix in.
 # make test runs, in one report: unit and integration tests against the ASan/UBSan
@@ -116,15 +132,20 @@ TSAN_MAKE = $(MAKE) --no-print-directory INSTALL_DEPS=0 BUILD=build/tsan BIN=bui
 	    SANITIZE=thread CFLAGS="-O1 -g"
 FUZZ_TEST_SECONDS ?= 20
 
-test: install-deps
-	$(ASAN_MAKE) all unit
+test: deps
+	$(ASAN_MAKE) all unit-build
 	$(MAKE) --no-print-directory INSTALL_DEPS=0 fuzz-build
-	$(TSAN_MAKE) all unit
+	$(TSAN_MAKE) all unit-build
 	python3 tests/run.py --bin build/asan/bin --unit build/asan/tests \
 	  --fuzz build/fuzz --fuzz-seconds $(FUZZ_TEST_SECONDS) --tsan-build build/tsan
 
-tsan: install-deps
-	$(TSAN_MAKE) all unit
+# The cmocka binaries of the sanitizer build, run without a stack.
+unit: deps
+	$(ASAN_MAKE) unit-build
+	python3 tests/run.py --unit-only --unit build/asan/tests
+
+tsan: deps
+	$(TSAN_MAKE) all unit-build
 	python3 tests/run.py --sanitizer thread --bin build/tsan/bin --unit build/tsan/tests
 
 # ---- fuzzing: libFuzzer (clang) with ASan and UBSan, an object tree of its own ----
@@ -138,7 +159,7 @@ FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -fsanitize=fuzzer-no-link,
 FUZZ_BIN     := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 60
 
-$(FUZZ_OBJ)/%.o: %.c | install-deps
+$(FUZZ_OBJ)/%.o: %.c | check-deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
@@ -155,32 +176,58 @@ build/fuzz/fuzz_%: $(FUZZ_OBJ)/tests/fuzz/fuzz_%.o $(FUZZ_OBJ)/cli/devkeys.o $(F
 	$(FUZZ_CC) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $^ $(LDLIBS)
 
 fuzz-build: $(FUZZ_BIN)
-# The targets' objects are not intermediate: a rebuild relinks only what changed.
-.SECONDARY: $(FUZZ_BIN:build/fuzz/%=$(FUZZ_OBJ)/tests/fuzz/%.o)
 
-fuzz: install-deps
+fuzz: deps
 	$(MAKE) --no-print-directory INSTALL_DEPS=0 fuzz-build
 	python3 tests/fuzz/run.py --bin build/fuzz --seconds $(FUZZ_SECONDS)
 
 # The long form of the faults test that `make test` runs short (tests/faults/).
-faults: install-deps
+faults: deps
 	$(ASAN_MAKE) all
 	python3 tests/faults/faults.py --long --bin build/asan/bin
 
-run: all
+RELEASE_MAKE = $(MAKE) --no-print-directory INSTALL_DEPS=0
+run: deps
+	$(RELEASE_MAKE) all
 	bash deploy/stack.sh run
-up: all
+up: deps
+	$(RELEASE_MAKE) all
 	bash deploy/stack.sh up
 down:
 	bash deploy/stack.sh down
-bench: all
+bench: deps
+	$(RELEASE_MAKE) all
 	bash tests/bench/run.sh
 
-fmt:
-	clang-format -i common/*.[ch] migrate/*.[ch] services/*/*.[ch] cli/*.[ch] tests/unit/*.c tests/fuzz/*.[ch]
-lint:
+# ---- style and static checks (docs/decisions/lint.md) ----
+C_FILES = $(sort $(wildcard common/*.[ch] migrate/*.[ch] services/*/*.[ch] cli/*.[ch] \
+	  tests/unit/*.[ch] tests/fuzz/*.[ch]))
+
+fmt: | check-deps
+	clang-format -i $(C_FILES)
+fmt-check: | check-deps
+	clang-format --dry-run -Werror $(C_FILES)
+
+# Made from make's own compile lines (-nB: printed, not run), so that the flags
+# have one home; every C file once, with the release build's flags.
+compile_commands.json: | check-deps
+	$(RELEASE_MAKE) -nB all unit-build fuzz-build | python3 tools/compile_commands.py > $@.tmp
+	@mv $@.tmp $@
+
+# cppcheck and clang-tidy read each file's flags from the database (every C file
+# the build compiles); -j2 keeps to the two cores this project is measured on.
+# clang-tidy's log loses only its "N warnings generated." lines (system headers'
+# warnings, never shown); a finding fails the target (.clang-tidy: WarningsAsErrors).
+LINT_JOBS ?= 2
+lint: compile_commands.json | check-deps
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --suppress=missingIncludeSystem --inline-suppr -Icommon -Imigrate common migrate services cli
+	  --suppress=missingIncludeSystem --inline-suppr -j$(LINT_JOBS) --project=compile_commands.json
+	@mkdir -p $(BUILD)
+	@echo "clang-tidy -quiet -p . (.clang-tidy) over $(words $(filter %.c,$(C_FILES))) files"
+	@printf '%s\n' $(filter %.c,$(C_FILES)) | xargs -P $(LINT_JOBS) -n 4 clang-tidy -quiet -p . \
+	  > $(BUILD)/clang-tidy.log 2>&1; rc=$$?; \
+	  grep -v ' warnings\? generated\.$$' $(BUILD)/clang-tidy.log; \
+	  [ $$rc -eq 0 ] || { echo "lint: clang-tidy found the above (docs/decisions/lint.md)"; exit 1; }
 
 clean:
 	rm -rf build bin

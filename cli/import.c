@@ -121,10 +121,8 @@ static int parse_args(int argc, char **argv, const char **path, struct import_ui
 		else if (!strcmp(argv[i], "--batch-rows") && i + 1 < argc &&
 			 (ui->batch_rows = strtoll(argv[++i], NULL, 10)) > 0)
 			continue;
-		else if (argv[i][0] == '-' && argv[i][1] != '\0')
-			return -1;
-		else if (*path)
-			return -1;
+		else if ((argv[i][0] == '-' && argv[i][1] != '\0') || *path)
+			return -1; /* an unknown option, or a second path */
 		else
 			*path = argv[i];
 	}

@@ -48,7 +48,7 @@ int cs_events_parse_url(const char *url, char *host, size_t hostlen, int *port)
 		return -1;
 	memcpy(host, p, len);
 	host[len] = '\0';
-	*port = colon ? atoi(colon + 1) : 6379;
+	*port = colon ? (int)strtol(colon + 1, NULL, 10) : 6379;
 	return *port > 0 && *port < 65536 ? 0 : -1;
 }
 

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages chatsync needs to build, run, test and benchmark,
-# and only those that are missing, so that a second run costs nothing.
+# Installs the Debian packages chatsync needs to build, run, test, lint and
+# benchmark, and only those that are missing, so that a second run costs nothing.
+#   deploy/install-deps.sh           install what is missing (root; `make deps`)
+#   deploy/install-deps.sh --check   install nothing: name what is missing, exit 1
 set -euo pipefail
+check_only=0
+[ "${1:-}" = --check ] && check_only=1
 
 packages=(
   build-essential pkg-config
@@ -12,10 +16,11 @@ packages=(
   openssl curl python3 procps iproute2
   wrk nghttp2-client
   clang libclang-rt-14-dev
+  clang-format clang-tidy cppcheck
 )
 
-# One dpkg-query for all of them: `make` runs this script before every build,
-# so the answer must come at once when nothing is missing.
+# One dpkg-query for all of them: `make` runs this script (--check) before every
+# build, so the answer must come at once when nothing is missing.
 installed=" $(dpkg-query -W -f='${Status} ${Package}\n' "${packages[@]}" 2>/dev/null \
   | sed -n 's/^install ok installed //p' | tr '\n' ' ' || true)"
 missing=()
@@ -24,6 +29,10 @@ for p in "${packages[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
+if [ "$check_only" = 1 ]; then
+  echo "install-deps: missing packages: ${missing[*]} (\`make deps\` as root installs them)" >&2
+  exit 1
+fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: missing packages: ${missing[*]} (run as root, or install them)" >&2
   exit 1

@@ -32,7 +32,7 @@ int cs_importer_each_reject(struct cs_importer *imp, cs_importer_reject_fn fn, v
 		return -1;
 	rc = cs_rowstream_open(&rs, imp->conn, "cs_import_rejects", list_rejects, 0, NULL, err);
 	while (rc == 0 && (rc = cs_rowstream_next(&rs, &res, &row, err)) == 1) {
-		rc = fn(arg, (enum cs_legacy_table)atoi(PQgetvalue(res, row, 0)),
+		rc = fn(arg, (enum cs_legacy_table)strtol(PQgetvalue(res, row, 0), NULL, 10),
 			PQgetisnull(res, row, 2) ? NULL : PQgetvalue(res, row, 2),
 			strtoll(PQgetvalue(res, row, 1), NULL, 10), PQgetvalue(res, row, 3));
 		if (rc < 0)

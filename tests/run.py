@@ -17,10 +17,12 @@
    ThreadSanitizer build (make tsan alone is --sanitizer thread);
 9. prints the results per suite and, as its last line, "N passed, M failed".
 
-Exit status 1 when anything failed or nothing ran.
+Exit status 1 when anything failed or nothing ran. --unit-only does step 1 alone
+(`make unit`): no stack, no faults test.
 
     python3 tests/run.py [--bin DIR] [--unit DIR] [--sanitizer address|thread]
                          [--fuzz DIR [--fuzz-seconds S]] [--tsan-build DIR] [-k PATTERN]...
+    python3 tests/run.py --unit-only [--unit DIR] [-k PATTERN]...
 
 -k selects unit binaries, integration tests and fuzz targets whose name contains
 PATTERN (unittest's -k rules); the stack starts only when an integration test is
@@ -342,11 +344,15 @@ def main():
     parser.add_argument("--tsan-build", metavar="DIR",
                         help="then the unit and integration tests again with DIR/tests and "
                              "DIR/bin, a ThreadSanitizer build")
+    parser.add_argument("--unit-only", action="store_true",
+                        help="only the unit tests: no stack, no faults test")
     parser.add_argument("-k", dest="patterns", action="append", default=[],
                         help="only tests whose name contains this (repeatable)")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # in order with the children's output
 
+    if args.unit_only:
+        sys.exit(report([run_unit(os.path.abspath(args.unit), args.patterns)]))
     bin_dir = os.path.abspath(args.bin)
     suites = run_pass(bin_dir, os.path.abspath(args.unit), args.patterns, args.sanitizer)
     if selected("faults", args.patterns) and args.sanitizer == "address":

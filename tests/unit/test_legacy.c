@@ -57,7 +57,7 @@ static void test_bad_role_reason_is_utf8_for_copy(void **state)
 
 	(void)state;
 	assert_int_equal(rejected, 1);
-	assert_null(strchr(line, '\xbe'));
+	assert_null(strchr(line, 0xbe));
 	assert_non_null(strstr(line, "\trole: must be \"user\" or \"assistant\"\tm1\t"));
 }
 
