@@ -12,6 +12,7 @@
  * total. With --json, stdout is the API.md report instead.
  */
 #include "buf.h"
+#include "clock.h"
 #include "id.h"
 #include "importer.h"
 #include "migration.h"
@@ -38,7 +39,7 @@ struct import_ui {
 static void show_table_done(struct import_ui *ui, const struct cs_importer_progress *p)
 {
 	const struct cs_importer_counts *c = p->counts;
-	long long us = cs_monotonic_us() - ui->table_started_us;
+	long long us = cs_clock_monotonic_us() - ui->table_started_us;
 
 	cli_progress_clear(&ui->bar);
 	if (ui->json)
@@ -60,7 +61,7 @@ static void on_progress(void *arg, const struct cs_importer_progress *p)
 		cli_progress_show(&ui->bar, "reading", ui->in->done, ui->in->size, p->rows);
 		break;
 	case CS_IMPORTER_CHECKING:
-		ui->table_started_us = cs_monotonic_us();
+		ui->table_started_us = cs_clock_monotonic_us();
 		snprintf(label, sizeof(label), "checking %s", cs_legacy_member(p->table));
 		cli_progress_show(&ui->bar, label, 0, 0, p->total);
 		break;
@@ -89,7 +90,7 @@ static int print_reject(void *arg, enum cs_legacy_table table, const char *id, l
 static int print_report(struct cs_importer *imp, const struct import_ui *ui, struct cs_error *err)
 {
 	struct cs_buf json = CS_BUF_INIT;
-	long long read = 0, us = cs_monotonic_us() - ui->started_us;
+	long long read = 0, us = cs_clock_monotonic_us() - ui->started_us;
 	int t, rc = 0;
 
 	if (ui->json) {
@@ -146,7 +147,7 @@ int cli_import(int argc, char **argv)
 	}
 	cli_progress_init(&ui.bar);
 	ui.in = &in;
-	ui.started_us = cs_monotonic_us();
+	ui.started_us = cs_clock_monotonic_us();
 	if (cli_input_open(&in, path, "import") < 0 ||
 	    cli_store_open(&store, !ui.dry_run, "import") < 0)
 		goto out;

@@ -1,5 +1,6 @@
 /* progress.c - the terminal progress line of chatsync import/verify. */
 #include "progress.h"
+#include "clock.h"
 #include "id.h"
 
 #include <stdio.h>
@@ -33,7 +34,7 @@ static const char *grouped(long long n, char out[32])
 void cli_progress_show(struct cli_progress *bar, const char *label, long long done,
 		       long long total, long long rows)
 {
-	long long now = cs_monotonic_us(), elapsed;
+	long long now = cs_clock_monotonic_us(), elapsed;
 	char line[200], rows_text[32], rate_text[32];
 	double rate, rows_rate;
 	int n;

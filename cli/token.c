@@ -5,6 +5,7 @@
  * fuzz targets and the bench's token minter use them too.
  */
 #include "token.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>

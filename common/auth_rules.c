@@ -5,6 +5,7 @@
  * after it.
  */
 #include "auth_internal.h"
+#include "utf8.h"
 
 #include <limits.h>
 #include <openssl/err.h>

@@ -3,7 +3,7 @@
 
 #include <time.h>
 
-long long cs_now_ms(void)
+long long cs_clock_now_ms(void)
 {
 	struct timespec ts;
 
@@ -11,7 +11,7 @@ long long cs_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-long long cs_monotonic_us(void)
+long long cs_clock_monotonic_us(void)
 {
 	struct timespec ts;
 

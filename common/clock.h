@@ -7,7 +7,7 @@
 #define CS_CLOCK_H
 
 /* Milliseconds since the Unix epoch, and microseconds of a monotonic clock. */
-long long cs_now_ms(void);
-long long cs_monotonic_us(void);
+long long cs_clock_now_ms(void);
+long long cs_clock_monotonic_us(void);
 
 #endif

@@ -11,6 +11,7 @@
  * run again on a new connection is db.c's rule (cs_db__reconnect_if_stale).
  */
 #include "db.h"
+#include "clock.h"
 #include "db_internal.h"
 #include "id.h"
 #include "log.h"
@@ -28,7 +29,7 @@
  */
 static int await_answer(struct cs_db_conn *conn)
 {
-	long long deadline = cs_monotonic_us() / 1000 + conn->answer_timeout_ms;
+	long long deadline = cs_clock_monotonic_us() / 1000 + conn->answer_timeout_ms;
 	int sending = 1;
 
 	while (conn->pg) {
@@ -44,7 +45,7 @@ static int await_answer(struct cs_db_conn *conn)
 		}
 		if (!sending && !PQisBusy(conn->pg))
 			return 0;
-		left = deadline - cs_monotonic_us() / 1000;
+		left = deadline - cs_clock_monotonic_us() / 1000;
 		if (left <= 0) {
 			cs_log_warn("could not get an answer from the database within %ld ms: "
 				    "closing the connection",

@@ -4,6 +4,7 @@
  * has not decoded yet, and so asks only the yes-or-no forms.
  */
 #include "document.h"
+#include "utf8.h"
 #include "id.h"
 #include "json.h"
 

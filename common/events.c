@@ -25,7 +25,7 @@ struct cs_events {
 
 static long long now_ms(void)
 {
-	return cs_monotonic_us() / 1000;
+	return cs_clock_monotonic_us() / 1000;
 }
 
 static struct timeval timeval_ms(long long ms)

@@ -11,7 +11,7 @@ void cs_id_new(const char *prefix, char out[CS_ID_NEW_SIZE])
 {
 	static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 	unsigned char random_bytes[10];
-	uint64_t ms = (uint64_t)cs_now_ms();
+	uint64_t ms = (uint64_t)cs_clock_now_ms();
 	size_t plen = strnlen(prefix, 4), i;
 	char *p = out + plen;
 	unsigned bits = 0, nbits = 0;

@@ -19,10 +19,4 @@ void cs_id_new(const char *prefix, char out[CS_ID_NEW_SIZE]);
 /* 1 when s is an acceptable id. */
 int cs_id_valid(const char *s, size_t len);
 
-/*
- * Transitional: common/db_query.c and migrate/exporter.c still reach the
- * clocks through this header; once they include clock.h, this goes.
- */
-#include "clock.h"
-
 #endif

@@ -49,10 +49,4 @@ int cs_json_int64(json_t *obj, const char *key, int flags, long long *value,
 /* Any JSON value; *value is borrowed. */
 int cs_json_value(json_t *obj, const char *key, int flags, json_t **value, struct cs_error *err);
 
-/*
- * Transitional: common/auth.c, cli/ and the handlers still reach the UTF-8
- * helpers through this header; once they include utf8.h, this goes.
- */
-#include "utf8.h"
-
 #endif

@@ -43,7 +43,7 @@ static void serve(struct cs_server *server, FCGX_Request *fcgi)
 {
 	struct cs_http_exchange exchange;
 	struct cs_request req;
-	long long started = cs_monotonic_us();
+	long long started = cs_clock_monotonic_us();
 	size_t route;
 
 	cs_http_init(&req, &exchange, server, fcgi);
@@ -52,8 +52,8 @@ static void serve(struct cs_server *server, FCGX_Request *fcgi)
 	/* 503 is an answer by design (a dependency down, a full process), not a fault of ours */
 	if (cs_http_status(&req) >= 500 && cs_http_status(&req) != 503)
 		cs_metrics_add(server->metrics, CS_COUNTER_INTERNAL_ERRORS, 1);
-	cs_metrics_observe(server->metrics, route, cs_http_status(&req), cs_monotonic_us() - started);
-	cs_log_request(req.method, req.path, cs_http_status(&req), cs_monotonic_us() - started,
+	cs_metrics_observe(server->metrics, route, cs_http_status(&req), cs_clock_monotonic_us() - started);
+	cs_log_request(req.method, req.path, cs_http_status(&req), cs_clock_monotonic_us() - started,
 		       req.request_id, req.user_id);
 	cs_http_release(&req);
 }
@@ -177,8 +177,8 @@ static void wait_for_shutdown(struct cs_server *server, pthread_t *threads, long
 		server->service->drain(server);
 	FCGX_ShutdownPending();
 	shutdown(server->listen_fd, SHUT_RDWR);
-	deadline = cs_monotonic_us() + SHUTDOWN_GRACE_MS * 1000LL;
-	while (atomic_load(&server->threads_done) < count && cs_monotonic_us() < deadline)
+	deadline = cs_clock_monotonic_us() + SHUTDOWN_GRACE_MS * 1000LL;
+	while (atomic_load(&server->threads_done) < count && cs_clock_monotonic_us() < deadline)
 		usleep(10000);
 	if (atomic_load(&server->threads_done) < count) {
 		cs_log_warn("%ld requests still running at shutdown",

@@ -18,7 +18,7 @@ int cs_write_begin(struct cs_write *w, struct cs_request *req, long long version
 	    cs_version_reserve(w->conn, req->user_id, versions, &w->version, err) < 0)
 		return -1;
 	snprintf(w->version_text, sizeof(w->version_text), "%lld", w->version);
-	snprintf(w->now_text, sizeof(w->now_text), "%lld", cs_now_ms());
+	snprintf(w->now_text, sizeof(w->now_text), "%lld", cs_clock_now_ms());
 	return 0;
 }
 

@@ -1,5 +1,6 @@
 /* exporter.c - streaming the store out as a legacy export. */
 #include "exporter.h"
+#include "clock.h"
 #include "buf.h"
 #include "id.h"
 #include "rowstream.h"
@@ -100,7 +101,7 @@ int cs_exporter_run(struct cs_db_conn *conn, const char *const *user_ids, size_t
 				 &counts->rows[t], err) < 0)
 			goto out;
 	}
-	cs_timestamp_format(cs_now_ms(), now);
+	cs_timestamp_format(cs_clock_now_ms(), now);
 	cs_buf_printf(&w.buf, ",\n\"exportedAt\":\"%s\"}\n", now);
 	if (cs_db_commit(conn, err) < 0 || flush(&w, 1, err) < 0)
 		goto out;

@@ -6,6 +6,7 @@
  * filtered by the token's user, so another user's chat is simply not found.
  */
 #include "chats.h"
+#include "clock.h"
 #include "cursor.h"
 #include "db.h"
 #include "document.h"
@@ -209,7 +210,7 @@ void chats_create(struct cs_request *req)
 	PGresult *res = NULL;
 	const char *id = NULL, *title = NULL, *parent = NULL, *branch_from = NULL;
 	size_t title_len = 0;
-	long long timestamp = cs_now_ms();
+	long long timestamp = cs_clock_now_ms();
 	char new_id[CS_ID_NEW_SIZE], ts_text[24], chat_version[24];
 	int rc;
 

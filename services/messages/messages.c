@@ -6,6 +6,7 @@
  * chats), check, write, COMMIT, publish the wake-up.
  */
 #include "cursor.h"
+#include "clock.h"
 #include "db.h"
 #include "document.h"
 #include "id.h"
@@ -100,7 +101,7 @@ void messages_append(struct cs_request *req)
 	const char *chat_id = NULL, *id = NULL, *content = NULL, *role = NULL;
 	char *attachments = NULL;
 	size_t id_len = 0, role_len = 0;
-	long long position = -1, timestamp = cs_now_ms();
+	long long position = -1, timestamp = cs_clock_now_ms();
 	char new_id[CS_ID_NEW_SIZE], position_text[24], ts_text[24], now_text[24];
 	int rc, i, has_attachments, has_position, inserted;
 
@@ -129,7 +130,7 @@ void messages_append(struct cs_request *req)
 		goto out;
 	snprintf(position_text, sizeof(position_text), "%lld", position);
 	snprintf(ts_text, sizeof(ts_text), "%lld", timestamp);
-	snprintf(now_text, sizeof(now_text), "%lld", cs_now_ms());
+	snprintf(now_text, sizeof(now_text), "%lld", cs_clock_now_ms());
 	{
 		const char *reserve[2] = { req->user_id, "1" };
 		const char *owner[1] = { id };

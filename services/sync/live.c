@@ -128,7 +128,7 @@ void sync_long_poll(struct cs_request *req, long long after, long long limit)
 	}
 	if (enter(req, live, &waiter) < 0)
 		return;
-	deadline = cs_monotonic_us() + timeout_s * 1000000LL;
+	deadline = cs_clock_monotonic_us() + timeout_s * 1000000LL;
 	for (;;) {
 		long long now, wake_at;
 
@@ -137,7 +137,7 @@ void sync_long_poll(struct cs_request *req, long long after, long long limit)
 			cs_http_fail(req, &err);
 			break;
 		}
-		now = cs_monotonic_us();
+		now = cs_clock_monotonic_us();
 		if (page.count > 0 || now >= deadline || sync_hub_draining(live->hub)) {
 			cs_http_respond(req, 200, body.data, body.len);
 			break;
@@ -181,7 +181,7 @@ void sync_event_stream(struct cs_request *req, long long after, long long limit)
 	struct cs_buf page_json = CS_BUF_INIT;
 	struct sync_waiter waiter;
 	struct sync_page page;
-	long long now = cs_monotonic_us(), next_ping = now + live->ping_us, next_check = now;
+	long long now = cs_clock_monotonic_us(), next_ping = now + live->ping_us, next_check = now;
 	/* the token's expiry on the monotonic clock */
 	long long expires = now + ((long long)req->token_exp - (long long)time(NULL)) * 1000000LL;
 	int page_ready;
@@ -205,7 +205,7 @@ void sync_event_stream(struct cs_request *req, long long after, long long limit)
 		long long wake_at;
 		int woken;
 
-		now = cs_monotonic_us();
+		now = cs_clock_monotonic_us();
 		if (now >= expires) {
 			cs_http_stream_write(req, reauth, sizeof(reauth) - 1);
 			break;
@@ -218,7 +218,7 @@ void sync_event_stream(struct cs_request *req, long long after, long long limit)
 			if (!page_ready) {
 				/* Postgres is away: the stream stays (with its pings) and reads again soon */
 				cs_log_warn("event stream could not read changes: %s", err.message);
-				next_check = cs_monotonic_us() + READ_RETRY_US;
+				next_check = cs_clock_monotonic_us() + READ_RETRY_US;
 				goto read_later;
 			}
 			page_ready = 0;
@@ -226,11 +226,11 @@ void sync_event_stream(struct cs_request *req, long long after, long long limit)
 				if (send_changes(req, &page_json, &page) < 0)
 					break;
 				after = page.last;
-				next_ping = cs_monotonic_us() + live->ping_us;
+				next_ping = cs_clock_monotonic_us() + live->ping_us;
 				if (page.has_more)
 					continue;
 			}
-			next_check = cs_monotonic_us() + sync_hub_recheck_us(live->hub);
+			next_check = cs_clock_monotonic_us() + sync_hub_recheck_us(live->hub);
 		}
 read_later:
 		if (sync_hub_draining(live->hub))

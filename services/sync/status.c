@@ -1,5 +1,6 @@
 /* status.c - PUT /api/sync-status/{deviceId} and GET /api/sync-status, per user and device. */
 #include "bounds.h"
+#include "clock.h"
 #include "db.h"
 #include "document.h"
 #include "id.h"
@@ -35,7 +36,7 @@ void sync_status_put(struct cs_request *req)
 		goto out;
 	}
 	snprintf(last_text, sizeof(last_text), "%lld", last_sync);
-	snprintf(now_text, sizeof(now_text), "%lld", cs_now_ms());
+	snprintf(now_text, sizeof(now_text), "%lld", cs_clock_now_ms());
 	if (cs_db_acquire_for(cs_server_db(req->server), req->user_id, &conn, &err) < 0)
 		goto out;
 	{

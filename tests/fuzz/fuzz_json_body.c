@@ -8,6 +8,7 @@
  * control character; attachments serialize (as messages-svc stores them).
  */
 #include "fuzz.h"
+#include "utf8.h"
 
 #include "json.h"
 
