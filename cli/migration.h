@@ -32,7 +32,9 @@ struct cli_store {
 	struct cs_events *events;
 };
 
+/* clang-format off */
 #define CLI_STORE_INIT { CS_CONFIG_INIT, NULL, NULL, NULL }
+/* clang-format on */
 
 /* Prints why on stderr and returns -1 when the store cannot be reached. */
 int cli_store_open(struct cli_store *store, int with_events, const char *command);
@@ -45,7 +47,9 @@ struct cli_input {
 	long long done;
 };
 
+/* clang-format off */
 #define CLI_INPUT_INIT { -1, -1, 0 }
+/* clang-format on */
 
 /* Opens path ("-": stdin); prints why on stderr and returns -1 when it cannot. */
 int cli_input_open(struct cli_input *in, const char *path, const char *command);

@@ -17,7 +17,9 @@ struct cs_arena {
 	struct cs_arena_block *head;
 };
 
+/* clang-format off */
 #define CS_ARENA_INIT { NULL }
+/* clang-format on */
 
 void *cs_arena_alloc(struct cs_arena *a, size_t size);               /* 16-byte aligned */
 char *cs_arena_strndup(struct cs_arena *a, const char *s, size_t len); /* NUL-terminated copy */

@@ -22,7 +22,9 @@ struct cs_auth__rules {
 	EVP_MD *digests[CS_JWKS_ALG_COUNT]; /* fetched once; NULL: not allowed */
 };
 
+/* clang-format off */
 #define CS_AUTH__RULES_INIT { NULL, NULL, 0, NULL, 0, { NULL } }
+/* clang-format on */
 
 /* Writes the message to err (when err is not NULL) and returns -1. */
 int cs_auth__fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -20,7 +20,9 @@ struct cs_buf {
 	size_t cap;
 };
 
+/* clang-format off */
 #define CS_BUF_INIT { NULL, 0, 0 }
+/* clang-format on */
 
 void cs_buf_grow(struct cs_buf *b, size_t extra);
 void cs_buf_append(struct cs_buf *b, const void *data, size_t len);

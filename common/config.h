@@ -56,7 +56,9 @@ struct cs_config {
 	long sse_ping_s;          /* SYNC_SSE_PING_S */
 };
 
+/* clang-format off */
 #define CS_CONFIG_INIT { 0 }
+/* clang-format on */
 
 int cs_config_load(struct cs_config *cfg, char *err, size_t errlen);
 void cs_config_release(struct cs_config *cfg);

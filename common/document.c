@@ -16,12 +16,14 @@ struct field {
 #define FIELD(arg, NAME, sql, api, legacy, KIND, type, EXPORT) { api, FIELD_##KIND },
 
 static const struct field chat_fields[CS_CHAT_COLUMN_COUNT] = { CS_SCHEMA_CHATS(FIELD, FIELD, ) };
+/* clang-format off */
 static const struct field message_fields[CS_MESSAGE_COLUMN_COUNT] = {
 	CS_SCHEMA_MESSAGES(FIELD, FIELD, )
 };
 static const struct field sync_status_fields[CS_SYNC_STATUS_COLUMN_COUNT] = {
 	CS_SCHEMA_SYNC_STATUS(FIELD, FIELD, )
 };
+/* clang-format on */
 
 static void put_object(struct cs_buf *out, const PGresult *res, int row, int first,
 		       const struct field *fields, int count)

@@ -34,6 +34,7 @@
  *
  * and cs_document_answer_rows says how many of them the answer holds.
  */
+/* clang-format off */
 #define CS_CHAT_STORED_BYTES                                     \
 	"(" CS_LIMIT_SQL(CS_LIMIT_DOCUMENT_BYTES) " + octet_length(c.title) " \
 	"+ octet_length(c.branches::text))"
@@ -44,6 +45,7 @@
 #define CS_ANSWER_BYTES_BEFORE(size, order) \
 	"coalesce(sum(" size ") OVER (ORDER BY " order \
 	" ROWS BETWEEN UNBOUNDED PRECEDING AND 2 PRECEDING), 0)"
+/* clang-format on */
 #define CS_ANSWER_BUDGET CS_LIMIT_SQL(CS_LIMIT_ANSWER_BYTES)
 
 enum cs_document_kind { CS_DOCUMENT_CHAT, CS_DOCUMENT_MESSAGE };

@@ -19,7 +19,9 @@ struct cs_error {
 	int retry;             /* the operation may succeed if tried again */
 };
 
+/* clang-format off */
 #define CS_ERROR_INIT { 500, "internal", "internal error", 0 }
+/* clang-format on */
 
 /* Fills err (when not NULL) and returns -1, so that `return cs_error_set(...)` works. */
 int cs_error_set(struct cs_error *err, int status, const char *fmt, ...)

@@ -16,11 +16,13 @@
 #include "db.h"
 #include "http.h"
 
+/* clang-format off */
 #define CS_VERSION_STATEMENT                                                                  \
 	{ "cs_version_reserve",                                                                  \
 	  "INSERT INTO user_versions AS u (user_id, version) VALUES ($1, $2) "                    \
 	  "ON CONFLICT (user_id) DO UPDATE SET version = u.version + EXCLUDED.version "         \
 	  "RETURNING version" }
+/* clang-format on */
 
 /* Locks the user's counter and takes count (≥ 0) numbers: *last is the highest. */
 int cs_version_reserve(struct cs_db_conn *conn, const char *user_id, long long count,

@@ -33,7 +33,9 @@ struct cs_write {
 	long long replayed;    /* cs_write_replayed's version, published by cs_write_end */
 };
 
+/* clang-format off */
 #define CS_WRITE_INIT { NULL, NULL, 0, "", "", 0 }
+/* clang-format on */
 
 int cs_write_begin(struct cs_write *w, struct cs_request *req, long long versions,
 		   struct cs_error *err);

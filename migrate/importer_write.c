@@ -54,6 +54,7 @@ static const char write_messages[] =
 	"SELECT user_id, max(version), count(*) FROM ins GROUP BY user_id";
 
 /* Sync status has no versions and no wake-up: it is no document of the sync. */
+/* clang-format off */
 static const char write_sync_status[] =
 	"INSERT INTO sync_status (" CS_LEGACY_SYNC_STATUS_COLUMNS ") "
 	"SELECT " CS_LEGACY_SYNC_STATUS_COLUMNS " FROM " CS_IMPORTER_STAGED_SYNC_STATUS
@@ -82,6 +83,7 @@ static const char *const reclassify[CS_LEGACY_TABLES][2] = {
 	  "AND t.user_id = v.user_id AND t.device_id = v.device_id",
 	  NULL },
 };
+/* clang-format on */
 
 static int runf(struct cs_importer *imp, const char *what, struct cs_error *err, const char *fmt,
 		long long lo, long long hi)

@@ -31,7 +31,9 @@ struct cs_rowstream {
 	int done;
 };
 
+/* clang-format off */
 #define CS_ROWSTREAM_INIT { NULL, "", NULL, 0, 0, 0 }
+/* clang-format on */
 
 /* DECLARE name CURSOR FOR sql (with text parameters $1..); name: a plain identifier. */
 int cs_rowstream_open(struct cs_rowstream *rs, struct cs_db_conn *conn, const char *name,

@@ -24,8 +24,10 @@
 #define CANON_MESSAGE CANON(CS_SCHEMA_MESSAGES)
 #define CANON_SYNC_STATUS CANON(CS_SCHEMA_SYNC_STATUS)
 #define HASH(canon) "encode(sha256(convert_to((" canon ")::text, 'UTF8')), 'hex')"
+/* clang-format off */
 #define ACCEPTED(staged) " x JOIN " staged CS_IMPORTER_VERDICT_SUFFIX \
 	" v USING (ord) WHERE v.status IN ('i', 'e')"
+/* clang-format on */
 #define SORTED(rows) "SELECT * FROM (" rows ") r ORDER BY u COLLATE \"C\", t, id COLLATE \"C\""
 
 static const char *const field_names[CS_LEGACY_TABLES][CS_LEGACY_MAX_COLUMNS] = {
@@ -43,6 +45,7 @@ static const char create_users[] =
 	"SELECT user_id FROM " CS_IMPORTER_STAGED_SYNC_STATUS CS_IMPORTER_VERDICT_SUFFIX
 	" WHERE status IN ('i', 'e')";
 
+/* clang-format off */
 static const char file_rows[] = SORTED(
 	"SELECT x.user_id AS u, 'c' AS t, x.id, " HASH(CANON_CHAT) " AS h FROM "
 	CS_IMPORTER_STAGED_CHATS ACCEPTED(CS_IMPORTER_STAGED_CHATS)
@@ -50,8 +53,10 @@ static const char file_rows[] = SORTED(
 	CS_IMPORTER_STAGED_MESSAGES ACCEPTED(CS_IMPORTER_STAGED_MESSAGES)
 	" UNION ALL SELECT x.user_id, 's', x.device_id, " HASH(CANON_SYNC_STATUS) " FROM "
 	CS_IMPORTER_STAGED_SYNC_STATUS ACCEPTED(CS_IMPORTER_STAGED_SYNC_STATUS));
+/* clang-format on */
 
 #define OF_USERS " WHERE x.user_id IN (SELECT user_id FROM cs_verify_users)"
+/* clang-format off */
 static const char store_rows[] = SORTED(
 	"SELECT x.user_id AS u, 'c' AS t, x.id, " HASH(CANON_CHAT) " AS h FROM chats x" OF_USERS
 	" UNION ALL SELECT x.user_id, 'm', x.id, " HASH(CANON_MESSAGE) " FROM messages x" OF_USERS
@@ -73,6 +78,7 @@ static const char *const store_row[CS_LEGACY_TABLES] = {
 	"SELECT (" CANON_SYNC_STATUS ")::text FROM sync_status x "
 	"WHERE x.device_id = $1 AND x.user_id = $2",
 };
+/* clang-format on */
 
 enum side { FILE_SIDE, STORE_SIDE };
 

@@ -17,6 +17,7 @@
  * Answers of many documents are bounded in stored bytes (document.h): the
  * rows carry stored_bytes after the documents' columns, and one row past it.
  */
+/* clang-format off */
 #define CHAT_PAGE(after, limit)                                                        \
 	"SELECT * FROM (SELECT " CS_CHAT_COLUMNS ", " CS_CHAT_STORED_BYTES " AS stored_bytes, " \
 	CS_ANSWER_BYTES_BEFORE(CS_CHAT_STORED_BYTES, CHAT_ORDER) " AS bytes_before"          \
@@ -82,6 +83,7 @@ static const struct cs_db_statement statements[] = {
 	  "SELECT " CS_MESSAGE_COLUMNS " FROM copied m "
 	  "ORDER BY coalesce(m.position, -1), m.\"timestamp\", m.id" },
 };
+/* clang-format on */
 
 static const struct cs_route routes[] = {
 	{ "GET", "/api/chats", chats_list, CS_ROUTE_USER, "chats_list" },

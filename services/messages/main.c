@@ -11,6 +11,7 @@
 #define MESSAGE_KEY "coalesce(m.position, -1), m.\"timestamp\", m.id"
 #define MESSAGE_ORDER " ORDER BY " MESSAGE_KEY " "
 
+/* clang-format off */
 static const struct cs_db_statement statements[] = {
 	CS_VERSION_STATEMENT,
 	{ "messages_owner", "SELECT m.user_id, " CS_MESSAGE_COLUMNS MESSAGE_FROM "WHERE m.id = $1" },
@@ -55,6 +56,7 @@ static const struct cs_db_statement statements[] = {
 	  "WHERE m.bytes_before < " CS_ANSWER_BUDGET ") m ON true "
 	  "WHERE c.id = $1 AND c.user_id = $2 AND NOT c.is_deleted" MESSAGE_ORDER },
 };
+/* clang-format on */
 
 static const struct cs_route routes[] = {
 	{ "GET", "/api/chats/:id/messages", messages_page, CS_ROUTE_USER, "messages_page" },

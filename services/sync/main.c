@@ -7,6 +7,7 @@
 #include "live.h"
 #include "sync.h"
 
+/* clang-format off */
 static const struct cs_db_statement statements[] = {
 	/* a user's changes after a version, both tables merged in version order */
 	/* bounded in stored bytes (document.h): stored_bytes follows the documents */
@@ -37,6 +38,7 @@ static const struct cs_db_statement statements[] = {
 	  "SELECT " CS_SYNC_STATUS_COLUMNS " FROM sync_status s WHERE s.user_id = $1 ORDER BY s.device_id LIMIT "
 	  CS_LIMIT_SQL(CS_LIMIT_DEVICES) },
 };
+/* clang-format on */
 
 static const struct cs_route routes[] = {
 	{ "GET", "/api/sync", sync_changes, CS_ROUTE_USER, "sync" },
