@@ -61,8 +61,7 @@ static void append_bignum(struct cs_buf *b, const BIGNUM *bn)
 	free(bytes);
 }
 
-int cli_devkeys_make(const char *kid, char **private_pem, char **jwk_json, char *err,
-		     size_t errlen)
+int cli_devkeys_make(const char *kid, char **private_pem, char **jwk_json, char *err, size_t errlen)
 {
 	EVP_PKEY *pkey = NULL;
 	BIO *bio = NULL;
@@ -79,19 +78,22 @@ int cli_devkeys_make(const char *kid, char **private_pem, char **jwk_json, char 
 	}
 	pkey = EVP_RSA_gen(2048);
 	if (!pkey) {
-		snprintf(err, errlen, "could not generate an rsa key: %s", openssl_reason(reason, sizeof reason));
+		snprintf(err, errlen, "could not generate an rsa key: %s",
+			 openssl_reason(reason, sizeof reason));
 		goto out;
 	}
 	bio = BIO_new(BIO_s_mem());
 	if (!bio || !PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL) ||
 	    (pem_len = BIO_get_mem_data(bio, &data)) <= 0) {
-		snprintf(err, errlen, "could not write the private key: %s", openssl_reason(reason, sizeof reason));
+		snprintf(err, errlen, "could not write the private key: %s",
+			 openssl_reason(reason, sizeof reason));
 		goto out;
 	}
 	pem = strndup(data, (size_t)pem_len);
 	if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) ||
 	    !EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e)) {
-		snprintf(err, errlen, "could not read the public key: %s", openssl_reason(reason, sizeof reason));
+		snprintf(err, errlen, "could not read the public key: %s",
+			 openssl_reason(reason, sizeof reason));
 		goto out;
 	}
 	append_bignum(&nb, n);
@@ -139,7 +141,8 @@ int cli_devkeys_sign(const char *pem, size_t pem_len, const char *kid, const cha
 	}
 	if (pem_len > INT_MAX || !(bio = BIO_new_mem_buf(pem, (int)pem_len)) ||
 	    !(pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL))) {
-		snprintf(err, errlen, "could not read the private key: %s", openssl_reason(reason, sizeof reason));
+		snprintf(err, errlen, "could not read the private key: %s",
+			 openssl_reason(reason, sizeof reason));
 		goto out;
 	}
 	if (!EVP_PKEY_is_a(pkey, "RSA")) {
@@ -160,7 +163,8 @@ int cli_devkeys_sign(const char *pem, size_t pem_len, const char *kid, const cha
 	    EVP_DigestSign(md_ctx, NULL, &sig_len, (const unsigned char *)b.data, b.len) != 1 ||
 	    !(sig = malloc(sig_len)) ||
 	    EVP_DigestSign(md_ctx, sig, &sig_len, (const unsigned char *)b.data, b.len) != 1) {
-		snprintf(err, errlen, "could not sign the token: %s", openssl_reason(reason, sizeof reason));
+		snprintf(err, errlen, "could not sign the token: %s",
+			 openssl_reason(reason, sizeof reason));
 		goto out;
 	}
 	cs_buf_putc(&b, '.');

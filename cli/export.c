@@ -79,7 +79,7 @@ int cli_export(int argc, char **argv)
 	if (cli_store_open(&store, 0, "export") < 0)
 		goto out;
 	if (cs_exporter_run(store.conn, args.users, args.user_count, write_all, &fd, &counts,
-			  &err) < 0) {
+			    &err) < 0) {
 		fprintf(stderr, "chatsync export: %s\n", err.message);
 		goto out;
 	}

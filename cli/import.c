@@ -23,8 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char usage[] =
-	"usage: chatsync import FILE [--dry-run] [--json] [--batch-rows N]\n";
+static const char usage[] = "usage: chatsync import FILE [--dry-run] [--json] [--batch-rows N]\n";
 
 struct import_ui {
 	struct cli_progress bar;

@@ -17,12 +17,13 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: chatsync token USER_ID [--ttl SECONDS]\n"
-			"       chatsync dev-keys DIR\n"
-			"       chatsync config\n"
-			"       chatsync import FILE [--dry-run] [--json] [--batch-rows N]\n"
-			"       chatsync export [--user USER_ID]... [--output FILE]\n"
-			"       chatsync verify FILE [--verbose]\n");
+	fprintf(stderr,
+		"usage: chatsync token USER_ID [--ttl SECONDS]\n"
+		"       chatsync dev-keys DIR\n"
+		"       chatsync config\n"
+		"       chatsync import FILE [--dry-run] [--json] [--batch-rows N]\n"
+		"       chatsync export [--user USER_ID]... [--output FILE]\n"
+		"       chatsync verify FILE [--verbose]\n");
 	return 2;
 }
 

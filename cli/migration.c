@@ -31,7 +31,8 @@ int cli_store_open(struct cli_store *store, int with_events, const char *command
 		return -1;
 	}
 	if (cs_db_acquire(store->db, &store->conn, &err) < 0 || cs_db_bulk(store->conn, &err) < 0) {
-		fprintf(stderr, "chatsync %s: could not connect to the database (DATABASE_URL): %s\n",
+		fprintf(stderr,
+			"chatsync %s: could not connect to the database (DATABASE_URL): %s\n",
 			command, err.message);
 		return -1;
 	}

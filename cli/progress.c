@@ -31,8 +31,8 @@ static const char *grouped(long long n, char out[32])
 	return out;
 }
 
-void cli_progress_show(struct cli_progress *bar, const char *label, long long done,
-		       long long total, long long rows)
+void cli_progress_show(struct cli_progress *bar, const char *label, long long done, long long total,
+		       long long rows)
 {
 	long long now = cs_clock_monotonic_us(), elapsed;
 	char line[200], rows_text[32], rate_text[32];

@@ -25,8 +25,8 @@ struct cli_progress {
 
 void cli_progress_init(struct cli_progress *bar);
 /* done of total drives the bar and the time left; rows and their rate are shown beside. */
-void cli_progress_show(struct cli_progress *bar, const char *label, long long done,
-		       long long total, long long rows);
+void cli_progress_show(struct cli_progress *bar, const char *label, long long done, long long total,
+		       long long rows);
 void cli_progress_clear(struct cli_progress *bar);
 
 #endif

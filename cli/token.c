@@ -293,11 +293,13 @@ int cli_token(int argc, char **argv)
 	if (!claims || (azp && *azp && json_object_set_new(claims, "azp", json_string(azp)) < 0) ||
 	    (aud && *aud && json_object_set_new(claims, "aud", json_string(aud)) < 0) ||
 	    !(claims_json = json_dumps(claims, JSON_COMPACT))) {
-		fprintf(stderr, "chatsync token: could not build the claims (is DEV_TOKEN_AZP or "
-				"JWT_AUDIENCE valid UTF-8?)\n");
+		fprintf(stderr,
+			"chatsync token: could not build the claims (is DEV_TOKEN_AZP or "
+			"JWT_AUDIENCE valid UTF-8?)\n");
 		goto out;
 	}
-	if (cli_devkeys_sign(key.data, key.len, DEV_KID, claims_json, &token, err, sizeof err) < 0) {
+	if (cli_devkeys_sign(key.data, key.len, DEV_KID, claims_json, &token, err, sizeof err) <
+	    0) {
 		fprintf(stderr, "chatsync token: %s (key \"%s\")\n", err, key_path.data);
 		goto out;
 	}

@@ -46,7 +46,8 @@ static void print_file_counts(struct cs_importer *imp)
 	int t;
 
 	for (t = 0; t < CS_LEGACY_TABLES; t++) {
-		const struct cs_importer_counts *c = cs_importer_counts(imp, (enum cs_legacy_table)t);
+		const struct cs_importer_counts *c =
+			cs_importer_counts(imp, (enum cs_legacy_table)t);
 
 		printf("file: %s: %lld rows, %lld accepted, %lld duplicates, %lld rejected\n",
 		       cs_legacy_member((enum cs_legacy_table)t), c->read,
@@ -61,7 +62,8 @@ static void print_verdict(const struct cs_verify_result *r)
 
 	for (t = 0; t < CS_LEGACY_TABLES; t++) {
 		printf("store: %s: %lld rows of the file's users, %lld in the file\n",
-		       cs_legacy_member((enum cs_legacy_table)t), r->rows_store[t], r->rows_file[t]);
+		       cs_legacy_member((enum cs_legacy_table)t), r->rows_store[t],
+		       r->rows_file[t]);
 		file += r->rows_file[t];
 		store += r->rows_store[t];
 	}

@@ -21,9 +21,10 @@ struct cs_arena {
 #define CS_ARENA_INIT { NULL }
 /* clang-format on */
 
-void *cs_arena_alloc(struct cs_arena *a, size_t size);               /* 16-byte aligned */
+void *cs_arena_alloc(struct cs_arena *a, size_t size);                 /* 16-byte aligned */
 char *cs_arena_strndup(struct cs_arena *a, const char *s, size_t len); /* NUL-terminated copy */
-char *cs_arena_printf(struct cs_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *cs_arena_printf(struct cs_arena *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 void cs_arena_release(struct cs_arena *a); /* frees all; the arena is usable again */
 
 #endif

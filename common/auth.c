@@ -73,7 +73,8 @@ static int cache_get(struct cs_auth *auth, const unsigned char *hash, long long 
 	pthread_mutex_lock(&auth->cache_lock);
 	e = cache_slot(auth, hash);
 	if (e->used && memcmp(e->hash, hash, sizeof e->hash) == 0) {
-		if (e->exp <= now_s - auth->rules.leeway || e->not_before > now_s + auth->rules.leeway) {
+		if (e->exp <= now_s - auth->rules.leeway ||
+		    e->not_before > now_s + auth->rules.leeway) {
 			e->used = 0;
 			rc = -1;
 		} else {
@@ -86,8 +87,8 @@ static int cache_get(struct cs_auth *auth, const unsigned char *hash, long long 
 	return rc;
 }
 
-static void cache_put(struct cs_auth *auth, const unsigned char *hash, const struct cs_auth_user *user,
-		      long long not_before)
+static void cache_put(struct cs_auth *auth, const unsigned char *hash,
+		      const struct cs_auth_user *user, long long not_before)
 {
 	struct cache_entry *e;
 
@@ -176,7 +177,8 @@ int cs_auth_verify(struct cs_auth *auth, const char *token, size_t len, long lon
 
 	header = segment_object(token, header_len);
 	if (!header) {
-		cs_auth__fail(err, errlen, "token header is not base64url json (an object with unique names)");
+		cs_auth__fail(err, errlen,
+			      "token header is not base64url json (an object with unique names)");
 		goto out;
 	}
 	if (cs_auth__check_header(&auth->rules, header, &alg, &kid, err, errlen) < 0)
@@ -213,7 +215,8 @@ int cs_auth_verify(struct cs_auth *auth, const char *token, size_t len, long lon
 
 	claims = segment_object(payload, payload_len);
 	if (!claims) {
-		cs_auth__fail(err, errlen, "token payload is not base64url json (an object with unique names)");
+		cs_auth__fail(err, errlen,
+			      "token payload is not base64url json (an object with unique names)");
 		goto out;
 	}
 	if (cs_auth__check_claims(&auth->rules, claims, now_s, &user, &not_before, err, errlen) < 0)

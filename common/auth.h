@@ -47,13 +47,14 @@
  * freed once it returns. NULL and "" both mean "not set".
  */
 struct cs_auth_config {
-	const char *issuer;             /* CLERK_JWT_ISSUER_DOMAIN, "host" or "https://host"; required */
-	const char *authorized_parties; /* CLERK_AUTHORIZED_PARTIES: comma list of origins for azp */
-	const char *audience;           /* JWT_AUDIENCE: required aud */
-	const char *jwks_file;          /* JWKS_FILE: wins over jwks_url, re-read on refresh */
-	const char *jwks_url;           /* JWKS_URL: default https://<issuer>/.well-known/jwks.json */
-	int leeway_s;                   /* JWT_LEEWAY_S: 0..300; negative means the default, 5 */
-	const char *algorithms;         /* JWT_ALGORITHMS: comma list, default "RS256" */
+	const char *issuer; /* CLERK_JWT_ISSUER_DOMAIN, "host" or "https://host"; required */
+	const char
+		*authorized_parties; /* CLERK_AUTHORIZED_PARTIES: comma list of origins for azp */
+	const char *audience;        /* JWT_AUDIENCE: required aud */
+	const char *jwks_file;       /* JWKS_FILE: wins over jwks_url, re-read on refresh */
+	const char *jwks_url;        /* JWKS_URL: default https://<issuer>/.well-known/jwks.json */
+	int leeway_s;                /* JWT_LEEWAY_S: 0..300; negative means the default, 5 */
+	const char *algorithms;      /* JWT_ALGORITHMS: comma list, default "RS256" */
 };
 
 struct cs_auth; /* opaque */

@@ -27,7 +27,8 @@ struct cs_auth__rules {
 /* clang-format on */
 
 /* Writes the message to err (when err is not NULL) and returns -1. */
-int cs_auth__fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int cs_auth__fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /*
  * Reads cfg's issuer, leeway, algorithms, authorized parties and audience
@@ -51,6 +52,7 @@ int cs_auth__check_header(const struct cs_auth__rules *rules, json_t *header, en
  * now_s: 0 with *user and *not_before (max(nbf, iat), or LLONG_MIN); -1 and why.
  */
 int cs_auth__check_claims(const struct cs_auth__rules *rules, json_t *claims, long long now_s,
-			  struct cs_auth_user *user, long long *not_before, char *err, size_t errlen);
+			  struct cs_auth_user *user, long long *not_before, char *err,
+			  size_t errlen);
 
 #endif

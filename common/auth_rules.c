@@ -114,8 +114,9 @@ int cs_auth__rules_init(struct cs_auth__rules *rules, const struct cs_auth_confi
 		return cs_auth__fail(err, errlen, "CLERK_JWT_ISSUER_DOMAIN: an issuer is required");
 	rules->issuer = normalize_issuer(cfg->issuer);
 	if (!rules->issuer)
-		return cs_auth__fail(err, errlen,
-				     "CLERK_JWT_ISSUER_DOMAIN: must be a host name or an https:// url");
+		return cs_auth__fail(
+			err, errlen,
+			"CLERK_JWT_ISSUER_DOMAIN: must be a host name or an https:// url");
 
 	if (cfg->leeway_s > AUTH_MAX_LEEWAY_S)
 		return cs_auth__fail(err, errlen, "JWT_LEEWAY_S: must be 0 to %d seconds",
@@ -127,14 +128,16 @@ int cs_auth__rules_init(struct cs_auth__rules *rules, const struct cs_auth_confi
 		int a = cs_jwks_alg_from_name(item, len);
 
 		if (a < 0)
-			return cs_auth__fail(err, errlen,
-					     "JWT_ALGORITHMS: \"%.*s\" is not supported (RS256, RS384, RS512)",
-					     len > 32 ? 32 : (int)len, item);
+			return cs_auth__fail(
+				err, errlen,
+				"JWT_ALGORITHMS: \"%.*s\" is not supported (RS256, RS384, RS512)",
+				len > 32 ? 32 : (int)len, item);
 		if (!rules->digests[a] &&
 		    !(rules->digests[a] = EVP_MD_fetch(NULL, cs_jwks_alg_digest(a), NULL))) {
 			unsigned long e = ERR_get_error();
 
-			cs_auth__fail(err, errlen, "could not load digest %s: %s", cs_jwks_alg_digest(a),
+			cs_auth__fail(err, errlen, "could not load digest %s: %s",
+				      cs_jwks_alg_digest(a),
 				      e ? ERR_error_string(e, reason) : "unknown error");
 			ERR_clear_error();
 			return -1;
@@ -148,19 +151,22 @@ int cs_auth__rules_init(struct cs_auth__rules *rules, const struct cs_auth_confi
 	if (is_set(cfg->authorized_parties)) {
 		p = cfg->authorized_parties;
 		while (list_next(&p, &item, &len)) {
-			char **grown = realloc(rules->parties, (rules->party_count + 1) * sizeof *grown);
+			char **grown =
+				realloc(rules->parties, (rules->party_count + 1) * sizeof *grown);
 
 			if (!grown)
 				return cs_auth__fail(err, errlen, "out of memory");
 			rules->parties = grown;
-			while (len > 0 && item[len - 1] == '/') /* an origin has no trailing slash */
+			while (len > 0 &&
+			       item[len - 1] == '/') /* an origin has no trailing slash */
 				len--;
 			rules->parties[rules->party_count++] = strndup(item, len);
 			if (!rules->parties[rules->party_count - 1])
 				return cs_auth__fail(err, errlen, "out of memory");
 		}
 		if (rules->party_count == 0)
-			return cs_auth__fail(err, errlen, "CLERK_AUTHORIZED_PARTIES: lists no origin");
+			return cs_auth__fail(err, errlen,
+					     "CLERK_AUTHORIZED_PARTIES: lists no origin");
 	}
 	if (is_set(cfg->audience) && !(rules->audience = strdup(cfg->audience)))
 		return cs_auth__fail(err, errlen, "out of memory");
@@ -229,7 +235,8 @@ int cs_auth__check_header(const struct cs_auth__rules *rules, json_t *header, en
 }
 
 int cs_auth__check_claims(const struct cs_auth__rules *rules, json_t *claims, long long now_s,
-			  struct cs_auth_user *user, long long *not_before, char *err, size_t errlen)
+			  struct cs_auth_user *user, long long *not_before, char *err,
+			  size_t errlen)
 {
 	long long exp = 0, nbf = 0, iat = 0;
 	int has_exp, has_nbf, has_iat;
@@ -281,8 +288,9 @@ int cs_auth__check_claims(const struct cs_auth__rules *rules, json_t *claims, lo
 			ok = string_equals(aud, rules->audience);
 		}
 		if (!ok)
-			return cs_auth__fail(err, errlen, aud ? "token audience does not match"
-						     : "token has no aud claim");
+			return cs_auth__fail(err, errlen,
+					     aud ? "token audience does not match"
+						 : "token has no aud claim");
 	}
 
 	memcpy(user->sub, json_string_value(sub), json_string_length(sub) + 1);
@@ -294,4 +302,3 @@ int cs_auth__check_claims(const struct cs_auth__rules *rules, json_t *claims, lo
 		*not_before = iat;
 	return 0;
 }
-

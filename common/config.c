@@ -126,7 +126,8 @@ static int load_setting(struct cs_config *cfg, const struct setting *s, char *er
 	parsed = strtol(value, &end, s->type == SETTING_OCTAL ? 8 : 10);
 	if (errno || end == value || *end || parsed < s->min || parsed > s->max) {
 		if (s->type == SETTING_OCTAL)
-			snprintf(err, errlen, "%s: must be an octal mode from %04lo to %04lo, got \"%s\"",
+			snprintf(err, errlen,
+				 "%s: must be an octal mode from %04lo to %04lo, got \"%s\"",
 				 s->name, s->min, s->max, value);
 		else
 			snprintf(err, errlen, "%s: must be an integer from %ld to %ld, got \"%s\"",

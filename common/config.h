@@ -15,31 +15,31 @@
 
 struct cs_config {
 	/* process */
-	char *socket_path;        /* CHATSYNC_SOCKET */
-	long socket_mode;         /* CHATSYNC_SOCKET_MODE */
-	char *socket_group;       /* CHATSYNC_SOCKET_GROUP */
-	long threads;             /* CHATSYNC_THREADS */
-	long thread_stack_kb;     /* CHATSYNC_THREAD_STACK_KB */
-	long max_body;            /* CHATSYNC_MAX_BODY */
+	char *socket_path;    /* CHATSYNC_SOCKET */
+	long socket_mode;     /* CHATSYNC_SOCKET_MODE */
+	char *socket_group;   /* CHATSYNC_SOCKET_GROUP */
+	long threads;         /* CHATSYNC_THREADS */
+	long thread_stack_kb; /* CHATSYNC_THREAD_STACK_KB */
+	long max_body;        /* CHATSYNC_MAX_BODY */
 	/* stores */
-	char *database_url;       /* DATABASE_URL */
-	long db_pool_size;        /* DB_POOL_SIZE */
-	long db_acquire_timeout_ms; /* DB_ACQUIRE_TIMEOUT_MS */
-	long db_pool_user_max;    /* DB_POOL_USER_MAX */
-	long db_statement_timeout_ms; /* DB_STATEMENT_TIMEOUT_MS */
-	long db_lock_timeout_ms;  /* DB_LOCK_TIMEOUT_MS */
+	char *database_url;                     /* DATABASE_URL */
+	long db_pool_size;                      /* DB_POOL_SIZE */
+	long db_acquire_timeout_ms;             /* DB_ACQUIRE_TIMEOUT_MS */
+	long db_pool_user_max;                  /* DB_POOL_USER_MAX */
+	long db_statement_timeout_ms;           /* DB_STATEMENT_TIMEOUT_MS */
+	long db_lock_timeout_ms;                /* DB_LOCK_TIMEOUT_MS */
 	long db_idle_in_transaction_timeout_ms; /* DB_IDLE_IN_TRANSACTION_TIMEOUT_MS */
-	long db_bulk_timeout_ms;  /* DB_BULK_TIMEOUT_MS */
-	long db_connect_timeout_s; /* DB_CONNECT_TIMEOUT_S */
-	long db_keepalives_idle_s; /* DB_KEEPALIVES_IDLE_S */
-	long db_keepalives_interval_s; /* DB_KEEPALIVES_INTERVAL_S */
-	long db_keepalives_count; /* DB_KEEPALIVES_COUNT */
-	long db_tcp_user_timeout_ms; /* DB_TCP_USER_TIMEOUT_MS */
-	char *redis_url;          /* REDIS_URL */
-	long redis_stream_maxlen; /* REDIS_STREAM_MAXLEN */
-	long redis_connect_timeout_ms; /* REDIS_CONNECT_TIMEOUT_MS */
-	long redis_command_timeout_ms; /* REDIS_COMMAND_TIMEOUT_MS */
-	long redis_retry_ms;      /* REDIS_RETRY_MS */
+	long db_bulk_timeout_ms;                /* DB_BULK_TIMEOUT_MS */
+	long db_connect_timeout_s;              /* DB_CONNECT_TIMEOUT_S */
+	long db_keepalives_idle_s;              /* DB_KEEPALIVES_IDLE_S */
+	long db_keepalives_interval_s;          /* DB_KEEPALIVES_INTERVAL_S */
+	long db_keepalives_count;               /* DB_KEEPALIVES_COUNT */
+	long db_tcp_user_timeout_ms;            /* DB_TCP_USER_TIMEOUT_MS */
+	char *redis_url;                        /* REDIS_URL */
+	long redis_stream_maxlen;               /* REDIS_STREAM_MAXLEN */
+	long redis_connect_timeout_ms;          /* REDIS_CONNECT_TIMEOUT_MS */
+	long redis_command_timeout_ms;          /* REDIS_COMMAND_TIMEOUT_MS */
+	long redis_retry_ms;                    /* REDIS_RETRY_MS */
 	/* auth */
 	char *issuer;             /* CLERK_JWT_ISSUER_DOMAIN */
 	char *authorized_parties; /* CLERK_AUTHORIZED_PARTIES */
@@ -50,10 +50,10 @@ struct cs_config {
 	char *jwt_algorithms;     /* JWT_ALGORITHMS */
 	char *import_token;       /* IMPORT_TOKEN */
 	/* sync */
-	long live_max;            /* SYNC_LIVE_MAX */
-	long live_per_user;       /* SYNC_LIVE_PER_USER */
-	long live_recheck_ms;     /* SYNC_LIVE_RECHECK_MS */
-	long sse_ping_s;          /* SYNC_SSE_PING_S */
+	long live_max;        /* SYNC_LIVE_MAX */
+	long live_per_user;   /* SYNC_LIVE_PER_USER */
+	long live_recheck_ms; /* SYNC_LIVE_RECHECK_MS */
+	long sse_ping_s;      /* SYNC_SSE_PING_S */
 };
 
 /* clang-format off */

@@ -50,7 +50,8 @@ int cs_cursor_decode(struct cs_arena *arena, const char *cursor, long long *numb
 	 * cs_cursor_encode makes ("+5", " 5", "05") is refused; the strict
 	 * decoder has already refused unused bits set.
 	 */
-	if (strcmp(cs_cursor_encode(arena, parsed, colon + 1, o - (size_t)(colon + 1 - (char *)raw)),
+	if (strcmp(cs_cursor_encode(arena, parsed, colon + 1,
+				    o - (size_t)(colon + 1 - (char *)raw)),
 		   cursor) != 0)
 		return -1;
 	*number = parsed;

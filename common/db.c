@@ -102,8 +102,8 @@ static int connect_params(struct cs_db *db, const struct cs_config *cfg, char *e
 	return 0;
 }
 
-int cs_db_new(const struct cs_config *cfg, const struct cs_db_statement *statements,
-	      size_t count, struct cs_db **out, char *err, size_t errlen)
+int cs_db_new(const struct cs_config *cfg, const struct cs_db_statement *statements, size_t count,
+	      struct cs_db **out, char *err, size_t errlen)
 {
 	struct cs_db *db = calloc(1, sizeof(*db));
 	int i, size = (int)cfg->db_pool_size;

@@ -42,14 +42,14 @@ struct cs_db_statement {
 
 struct cs_db;
 struct cs_db_conn {
-	PGconn *pg;      /* NULL once closed (lost, or no answer in time) */
+	PGconn *pg; /* NULL once closed (lost, or no answer in time) */
 	struct cs_db *db;
 	int slot;
 	/* private to the pool (common/db*.c) */
-	int used;                 /* statements run since acquire (cs_db__statement_done) */
-	const char *user;         /* the borrower's user id (cs_db_acquire_for), or NULL */
-	long answer_timeout_ms;   /* longest wait for one answer on this borrow */
-	int bulk;                 /* cs_db_bulk changed the session's timeouts */
+	int used;               /* statements run since acquire (cs_db__statement_done) */
+	const char *user;       /* the borrower's user id (cs_db_acquire_for), or NULL */
+	long answer_timeout_ms; /* longest wait for one answer on this borrow */
+	int bulk;               /* cs_db_bulk changed the session's timeouts */
 };
 
 /*
@@ -57,8 +57,8 @@ struct cs_db_conn {
  * DB_*_TIMEOUT and keepalive rows). The statements are prepared on every
  * connection; the table must outlive the pool.
  */
-int cs_db_new(const struct cs_config *cfg, const struct cs_db_statement *statements,
-	      size_t count, struct cs_db **out, char *err, size_t errlen);
+int cs_db_new(const struct cs_config *cfg, const struct cs_db_statement *statements, size_t count,
+	      struct cs_db **out, char *err, size_t errlen);
 void cs_db_free(struct cs_db *db);
 
 /* Borrows a connection, connecting if needed; 503 when Postgres cannot be reached. */

@@ -47,9 +47,10 @@ static int await_answer(struct cs_db_conn *conn)
 			return 0;
 		left = deadline - cs_clock_monotonic_us() / 1000;
 		if (left <= 0) {
-			cs_log_warn("could not get an answer from the database within %ld ms: "
-				    "closing the connection",
-				    conn->answer_timeout_ms);
+			cs_log_warn(
+				"could not get an answer from the database within %ld ms: "
+				"closing the connection",
+				conn->answer_timeout_ms);
 			cs_db__close_conn(conn);
 			return -1;
 		}
@@ -108,8 +109,8 @@ PGresult *cs_db__run_step(struct cs_db_conn *conn, const struct cs_db_step *step
 /* ---- statements ---- */
 
 /* what: NULL for the client's short message, else the operator's (cs_db_error_for). */
-static int check_result(struct cs_db_conn *conn, PGresult *res, const char *what,
-			PGresult **out, struct cs_error *err)
+static int check_result(struct cs_db_conn *conn, PGresult *res, const char *what, PGresult **out,
+			struct cs_error *err)
 {
 	ExecStatusType status = PQresultStatus(res);
 
@@ -177,14 +178,14 @@ static int send_steps(struct cs_db_conn *conn, const struct cs_db_step *steps, i
 			ok = PQsendQueryPrepared(conn->pg, steps[i].name, steps[i].nparams,
 						 steps[i].values, NULL, NULL, 0);
 		else
-			ok = PQsendQueryParams(conn->pg, steps[i].sql, 0, NULL, NULL, NULL, NULL, 0);
+			ok = PQsendQueryParams(conn->pg, steps[i].sql, 0, NULL, NULL, NULL, NULL,
+					       0);
 	}
 	return ok && PQpipelineSync(conn->pg) ? 0 : -1;
 }
 
 /* Reads every result up to the pipeline's sync; the first failure fills err. */
-static int read_steps(struct cs_db_conn *conn, int count, PGresult **results,
-		      struct cs_error *err)
+static int read_steps(struct cs_db_conn *conn, int count, PGresult **results, struct cs_error *err)
 {
 	int i, rc = 0;
 
@@ -229,7 +230,8 @@ int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int 
 		else
 			cs_db_error(conn->pg, NULL, err);
 		if (PQpipelineStatus(conn->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn->pg))
-			cs_db__close_conn(conn); /* results left unread: the connection cannot be reused */
+			cs_db__close_conn(
+				conn); /* results left unread: the connection cannot be reused */
 		if (rc == 0 || (stale = cs_db__reconnect_if_stale(conn, err)) == 0)
 			break;
 		for (i = 0; i < count; i++)
@@ -240,7 +242,8 @@ int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int 
 	cs_db__statement_done(conn);
 	if (rc < 0) {
 		/* an error inside BEGIN … COMMIT leaves the transaction open and failed */
-		if (PQstatus(conn->pg) == CONNECTION_OK && PQtransactionStatus(conn->pg) != PQTRANS_IDLE)
+		if (PQstatus(conn->pg) == CONNECTION_OK &&
+		    PQtransactionStatus(conn->pg) != PQTRANS_IDLE)
 			cs_db_rollback(conn);
 		for (i = 0; i < count; i++) {
 			PQclear(results[i]);

@@ -13,7 +13,8 @@
 int cs_document_check_id(const char *field, const char *id, size_t len, struct cs_error *err)
 {
 	if (!cs_id_valid(id, len))
-		return cs_error_set(err, 400, "%s: must be 1 to %d bytes of text", field, CS_ID_MAX);
+		return cs_error_set(err, 400, "%s: must be 1 to %d bytes of text", field,
+				    CS_ID_MAX);
 	return 0;
 }
 

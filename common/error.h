@@ -13,10 +13,10 @@
 #include <stddef.h>
 
 struct cs_error {
-	int status;            /* HTTP status */
-	const char *code;      /* API.md code: "bad_request", "not_found", ... (status.h) */
+	int status;       /* HTTP status */
+	const char *code; /* API.md code: "bad_request", "not_found", ... (status.h) */
 	char message[256];
-	int retry;             /* the operation may succeed if tried again */
+	int retry; /* the operation may succeed if tried again */
 };
 
 /* clang-format off */

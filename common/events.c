@@ -262,7 +262,8 @@ int cs_events_tail(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64])
 }
 
 static void deliver_entries(const redisReply *stream, char last_id[64],
-			    void (*on_event)(const struct cs_event *, void *), void *arg, int *count)
+			    void (*on_event)(const struct cs_event *, void *), void *arg,
+			    int *count)
 {
 	const redisReply *entries = stream->element[1];
 	size_t i, j;

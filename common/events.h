@@ -33,11 +33,11 @@ struct cs_event {
 };
 
 struct cs_events_options {
-	const char *url;          /* redis://host:port */
-	long stream_maxlen;       /* XADD MAXLEN ~ */
+	const char *url;    /* redis://host:port */
+	long stream_maxlen; /* XADD MAXLEN ~ */
 	long connect_timeout_ms;
 	long command_timeout_ms;
-	long retry_ms;            /* no new attempt this long after a failure */
+	long retry_ms; /* no new attempt this long after a failure */
 };
 
 /* The options of cfg (REDIS_URL, REDIS_STREAM_MAXLEN, the REDIS_*_MS rows). */

@@ -27,13 +27,13 @@ struct cs_request {
 	struct cs_server *server;
 	struct cs_arena arena;
 	const char *method;
-	const char *path;       /* raw path, without the query */
+	const char *path; /* raw path, without the query */
 	const char *request_id;
-	const char *user_id;    /* with CS_ROUTE_USER */
-	long long token_exp;    /* with CS_ROUTE_USER: the token's exp, seconds */
+	const char *user_id;                     /* with CS_ROUTE_USER */
+	long long token_exp;                     /* with CS_ROUTE_USER: the token's exp, seconds */
 	const char *params[CS_ROUTE_MAX_PARAMS]; /* decoded ":name" segments, in order */
 	size_t param_lens[CS_ROUTE_MAX_PARAMS];
-	const char *body;       /* with CS_ROUTE_BODY: NUL-terminated */
+	const char *body; /* with CS_ROUTE_BODY: NUL-terminated */
 	size_t body_len;
 	struct cs_http_exchange *exchange; /* http's own (http_internal.h) */
 };
@@ -45,8 +45,8 @@ const char *cs_http_param(const struct cs_request *req, const char *cgi_name);
 /* A query parameter, percent-decoded into the arena, or NULL when absent (url.h). */
 const char *cs_http_query(struct cs_request *req, const char *name);
 /* An integer query parameter in [min, max], fallback when absent; -1 with a 400 in err. */
-int cs_http_query_long(struct cs_request *req, const char *name, long long fallback,
-		       long long min, long long max, long long *value, struct cs_error *err);
+int cs_http_query_long(struct cs_request *req, const char *name, long long fallback, long long min,
+		       long long max, long long *value, struct cs_error *err);
 /* The same from the parameter's decoded text (NULL: absent); name is for the message. */
 int cs_http_parse_long(const char *text, const char *name, long long fallback, long long min,
 		       long long max, long long *value, struct cs_error *err);

@@ -79,8 +79,8 @@ int cs_http_parse_long(const char *text, const char *name, long long fallback, l
 	return 0;
 }
 
-int cs_http_query_long(struct cs_request *req, const char *name, long long fallback,
-		       long long min, long long max, long long *value, struct cs_error *err)
+int cs_http_query_long(struct cs_request *req, const char *name, long long fallback, long long min,
+		       long long max, long long *value, struct cs_error *err)
 {
 	return cs_http_parse_long(cs_http_query(req, name), name, fallback, min, max, value, err);
 }
@@ -176,7 +176,8 @@ int cs_http_read_body(struct cs_request *req, long max_body)
 	body = cs_arena_alloc(&req->arena, (size_t)length + 1);
 	while (got < length) {
 		size_t want = (size_t)(length - got);
-		int n = FCGX_GetStr(body + got, (int)(want < CS_HTTP_IO_CHUNK ? want : CS_HTTP_IO_CHUNK),
+		int n = FCGX_GetStr(body + got,
+				    (int)(want < CS_HTTP_IO_CHUNK ? want : CS_HTTP_IO_CHUNK),
 				    fcgi->in);
 
 		if (n <= 0)

@@ -42,8 +42,9 @@ static void write_head(struct cs_request *req, int status, const char *content_t
 	struct cs_http_exchange *exchange = req->exchange;
 	struct cs_buf head = CS_BUF_INIT;
 
-	cs_buf_printf(&head, "Status: %d %s\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n"
-			     "Cache-Control: no-store\r\n",
+	cs_buf_printf(&head,
+		      "Status: %d %s\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n"
+		      "Cache-Control: no-store\r\n",
 		      status, cs_status_reason(status), content_type, req->request_id);
 	if (content_length >= 0)
 		cs_buf_printf(&head, "Content-Length: %lld\r\n", content_length);

@@ -124,8 +124,7 @@ int cs_json_string(json_t *obj, const char *key, int flags, const char **value, 
 	return CS_JSON_PRESENT;
 }
 
-int cs_json_int64(json_t *obj, const char *key, int flags, long long *value,
-		  struct cs_error *err)
+int cs_json_int64(json_t *obj, const char *key, int flags, long long *value, struct cs_error *err)
 {
 	json_t *v = NULL;
 	int rc = lookup(obj, key, flags, &v, err);

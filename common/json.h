@@ -44,8 +44,7 @@ int cs_json_parse_object(const char *body, size_t len, json_t **out, struct cs_e
 int cs_json_only_keys(json_t *obj, const char *const *allowed, struct cs_error *err);
 int cs_json_string(json_t *obj, const char *key, int flags, const char **value, size_t *len,
 		   struct cs_error *err);
-int cs_json_int64(json_t *obj, const char *key, int flags, long long *value,
-		  struct cs_error *err);
+int cs_json_int64(json_t *obj, const char *key, int flags, long long *value, struct cs_error *err);
 /* Any JSON value; *value is borrowed. */
 int cs_json_value(json_t *obj, const char *key, int flags, json_t **value, struct cs_error *err);
 

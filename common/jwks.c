@@ -62,7 +62,7 @@ struct cs_jwks {
 	struct jwks_keyset *keys; /* NULL until the first successful load */
 	int loading;              /* a load runs outside the lock */
 	int load_attempted;
-	long long last_load;      /* now_s of the last load attempt */
+	long long last_load; /* now_s of the last load attempt */
 	atomic_ullong loads, load_errors;
 };
 
@@ -148,7 +148,8 @@ static int jwk_to_key(json_t *jwk, struct jwks_key *key, const char **why)
 	}
 	if (alg) {
 		if (!json_is_string(alg) ||
-		    (alg_index = cs_jwks_alg_from_name(json_string_value(alg), json_string_length(alg))) < 0) {
+		    (alg_index = cs_jwks_alg_from_name(json_string_value(alg),
+						       json_string_length(alg))) < 0) {
 			*why = "a key has an unsupported alg";
 			goto out;
 		}
@@ -340,7 +341,6 @@ int cs_jwks_key(struct cs_jwks *jwks, const char *kid, enum cs_jwks_alg alg, lon
 	snprintf(err, errlen, "%s", loaded < 0 ? why : found < 0 ? wrong_alg : no_key);
 	return -1;
 }
-
 
 void cs_jwks_stats(struct cs_jwks *jwks, struct cs_jwks_stats *out)
 {

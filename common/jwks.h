@@ -35,12 +35,7 @@
 #define CS_JWKS_KID_MAX 128 /* bytes of a kid, in a token or a JWKS */
 
 /* What a key may sign with: RSA PKCS#1 v1.5 with SHA-2, nothing else. */
-enum cs_jwks_alg {
-	CS_JWKS_RS256,
-	CS_JWKS_RS384,
-	CS_JWKS_RS512,
-	CS_JWKS_ALG_COUNT
-};
+enum cs_jwks_alg { CS_JWKS_RS256, CS_JWKS_RS384, CS_JWKS_RS512, CS_JWKS_ALG_COUNT };
 
 /* The algorithm named by the JWS "alg" name (len bytes, exact case), or -1. */
 int cs_jwks_alg_from_name(const char *name, size_t len);

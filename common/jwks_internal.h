@@ -15,7 +15,6 @@
  * NULL) when it cannot be read, is an HTTP error or exceeds
  * CS_LIMIT_JWKS_BYTES; body may then hold a part of it.
  */
-int cs_jwks__read(const char *file, const char *url, struct cs_buf *body, char *err,
-		  size_t errlen);
+int cs_jwks__read(const char *file, const char *url, struct cs_buf *body, char *err, size_t errlen);
 
 #endif

@@ -28,7 +28,8 @@ static int read_jwks_file(const char *path, struct cs_buf *b, char *err, size_t 
 	}
 	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
 		if (b->len + n > CS_LIMIT_JWKS_BYTES) {
-			snprintf(err, errlen, "jwks file \"%s\" is larger than %d bytes", path, CS_LIMIT_JWKS_BYTES);
+			snprintf(err, errlen, "jwks file \"%s\" is larger than %d bytes", path,
+				 CS_LIMIT_JWKS_BYTES);
 			goto out;
 		}
 		cs_buf_append(b, chunk, n);
@@ -87,7 +88,8 @@ static int fetch_jwks_url(const char *url, struct cs_buf *b, char *err, size_t e
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &st);
 	res = curl_easy_perform(curl);
 	if (st.too_large) {
-		snprintf(err, errlen, "jwks at \"%s\" is larger than %d bytes", url, CS_LIMIT_JWKS_BYTES);
+		snprintf(err, errlen, "jwks at \"%s\" is larger than %d bytes", url,
+			 CS_LIMIT_JWKS_BYTES);
 		goto out;
 	}
 	if (res != CURLE_OK) {
@@ -101,8 +103,7 @@ out:
 	return rc;
 }
 
-int cs_jwks__read(const char *file, const char *url, struct cs_buf *body, char *err,
-		  size_t errlen)
+int cs_jwks__read(const char *file, const char *url, struct cs_buf *body, char *err, size_t errlen)
 {
 	if (file)
 		return read_jwks_file(file, body, err, errlen);

@@ -7,8 +7,8 @@
 #define STATUS_MIN 100
 #define STATUS_SLOTS 500
 
-static const double bucket_seconds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-					 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60 };
+static const double bucket_seconds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+					 0.1,    0.25,  0.5,    1,     2.5,  10,    60 };
 #define BUCKETS (sizeof(bucket_seconds) / sizeof(bucket_seconds[0]))
 
 struct route_metrics {
@@ -26,9 +26,9 @@ struct cs_metrics {
 };
 
 static const char *const counter_names[CS_COUNTER_COUNT] = {
-	"chatsync_internal_errors_total", "chatsync_redis_errors_total", "chatsync_live_subscribers",
-	"chatsync_import_rows_total", "chatsync_wakeups_published_total",
-	"chatsync_wakeups_received_total",
+	"chatsync_internal_errors_total",   "chatsync_redis_errors_total",
+	"chatsync_live_subscribers",        "chatsync_import_rows_total",
+	"chatsync_wakeups_published_total", "chatsync_wakeups_received_total",
 };
 
 struct cs_metrics *cs_metrics_new(const char *service, const char *const *route_names,
@@ -89,9 +89,10 @@ void cs_metrics_render(struct cs_metrics *m, struct cs_buf *out)
 			long long n = atomic_load(&m->routes[r].by_status[s]);
 
 			if (n)
-				cs_buf_printf(out,
-					      "chatsync_requests_total{service=\"%s\",route=\"%s\",status=\"%zu\"} %lld\n",
-					      m->service, m->route_names[r], s + STATUS_MIN, n);
+				cs_buf_printf(
+					out,
+					"chatsync_requests_total{service=\"%s\",route=\"%s\",status=\"%zu\"} %lld\n",
+					m->service, m->route_names[r], s + STATUS_MIN, n);
 		}
 	cs_buf_puts(out, "# TYPE chatsync_request_seconds histogram\n");
 	for (r = 0; r < m->route_count; r++) {
@@ -100,18 +101,23 @@ void cs_metrics_render(struct cs_metrics *m, struct cs_buf *out)
 		for (b = 0; b <= BUCKETS; b++) {
 			cumulative += atomic_load(&m->routes[r].buckets[b]);
 			if (b < BUCKETS)
-				cs_buf_printf(out,
-					      "chatsync_request_seconds_bucket{service=\"%s\",route=\"%s\",le=\"%g\"} %lld\n",
-					      m->service, m->route_names[r], bucket_seconds[b], cumulative);
+				cs_buf_printf(
+					out,
+					"chatsync_request_seconds_bucket{service=\"%s\",route=\"%s\",le=\"%g\"} %lld\n",
+					m->service, m->route_names[r], bucket_seconds[b],
+					cumulative);
 			else
-				cs_buf_printf(out,
-					      "chatsync_request_seconds_bucket{service=\"%s\",route=\"%s\",le=\"+Inf\"} %lld\n",
-					      m->service, m->route_names[r], cumulative);
+				cs_buf_printf(
+					out,
+					"chatsync_request_seconds_bucket{service=\"%s\",route=\"%s\",le=\"+Inf\"} %lld\n",
+					m->service, m->route_names[r], cumulative);
 		}
-		cs_buf_printf(out, "chatsync_request_seconds_sum{service=\"%s\",route=\"%s\"} %.6f\n",
+		cs_buf_printf(out,
+			      "chatsync_request_seconds_sum{service=\"%s\",route=\"%s\"} %.6f\n",
 			      m->service, m->route_names[r],
 			      (double)atomic_load(&m->routes[r].sum_us) / 1e6);
-		cs_buf_printf(out, "chatsync_request_seconds_count{service=\"%s\",route=\"%s\"} %lld\n",
+		cs_buf_printf(out,
+			      "chatsync_request_seconds_count{service=\"%s\",route=\"%s\"} %lld\n",
 			      m->service, m->route_names[r], cumulative);
 	}
 	for (s = 0; s < CS_COUNTER_COUNT; s++)

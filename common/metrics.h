@@ -14,12 +14,12 @@
 
 /* Each counts what its name says; docs/OPERATIONS.md lists them with where they count. */
 enum cs_counter {
-	CS_COUNTER_INTERNAL_ERRORS,    /* answers 5xx other than 503 (server.c) */
-	CS_COUNTER_REDIS_ERRORS,       /* wake-ups that could not be published (version.c) */
-	CS_COUNTER_LIVE_SUBSCRIBERS,   /* a gauge: add 1 / -1 */
+	CS_COUNTER_INTERNAL_ERRORS,  /* answers 5xx other than 503 (server.c) */
+	CS_COUNTER_REDIS_ERRORS,     /* wake-ups that could not be published (version.c) */
+	CS_COUNTER_LIVE_SUBSCRIBERS, /* a gauge: add 1 / -1 */
 	CS_COUNTER_IMPORT_ROWS,
-	CS_COUNTER_WAKEUPS_PUBLISHED,  /* wake-ups a writer published (version.c) */
-	CS_COUNTER_WAKEUPS_RECEIVED,   /* wake-ups sync-svc's reader took from Redis (hub.c) */
+	CS_COUNTER_WAKEUPS_PUBLISHED, /* wake-ups a writer published (version.c) */
+	CS_COUNTER_WAKEUPS_RECEIVED,  /* wake-ups sync-svc's reader took from Redis (hub.c) */
 	CS_COUNTER_COUNT
 };
 

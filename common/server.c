@@ -29,13 +29,34 @@
 
 #define SHUTDOWN_GRACE_MS 1800
 
-const struct cs_config *cs_server_config(const struct cs_server *server) { return &server->config; }
-struct cs_db *cs_server_db(const struct cs_server *server) { return server->db; }
-struct cs_events *cs_server_events(const struct cs_server *server) { return server->events; }
-struct cs_metrics *cs_server_metrics(const struct cs_server *server) { return server->metrics; }
-void *cs_server_app(const struct cs_server *server) { return server->app; }
-void cs_server_set_app(struct cs_server *server, void *app) { server->app = app; }
-int cs_server_stopping(const struct cs_server *server) { return atomic_load(&server->stopping); }
+const struct cs_config *cs_server_config(const struct cs_server *server)
+{
+	return &server->config;
+}
+struct cs_db *cs_server_db(const struct cs_server *server)
+{
+	return server->db;
+}
+struct cs_events *cs_server_events(const struct cs_server *server)
+{
+	return server->events;
+}
+struct cs_metrics *cs_server_metrics(const struct cs_server *server)
+{
+	return server->metrics;
+}
+void *cs_server_app(const struct cs_server *server)
+{
+	return server->app;
+}
+void cs_server_set_app(struct cs_server *server, void *app)
+{
+	server->app = app;
+}
+int cs_server_stopping(const struct cs_server *server)
+{
+	return atomic_load(&server->stopping);
+}
 
 /* ---- one request ---- */
 
@@ -52,9 +73,10 @@ static void serve(struct cs_server *server, FCGX_Request *fcgi)
 	/* 503 is an answer by design (a dependency down, a full process), not a fault of ours */
 	if (cs_http_status(&req) >= 500 && cs_http_status(&req) != 503)
 		cs_metrics_add(server->metrics, CS_COUNTER_INTERNAL_ERRORS, 1);
-	cs_metrics_observe(server->metrics, route, cs_http_status(&req), cs_clock_monotonic_us() - started);
-	cs_log_request(req.method, req.path, cs_http_status(&req), cs_clock_monotonic_us() - started,
-		       req.request_id, req.user_id);
+	cs_metrics_observe(server->metrics, route, cs_http_status(&req),
+			   cs_clock_monotonic_us() - started);
+	cs_log_request(req.method, req.path, cs_http_status(&req),
+		       cs_clock_monotonic_us() - started, req.request_id, req.user_id);
 	cs_http_release(&req);
 }
 
@@ -218,7 +240,8 @@ int cs_server_main(const struct cs_service *service)
 		snprintf(err, sizeof(err), "could not initialise libfcgi");
 		goto out;
 	}
-	if (start_parts(&server, err, sizeof(err)) < 0 || open_socket(&server, err, sizeof(err)) < 0)
+	if (start_parts(&server, err, sizeof(err)) < 0 ||
+	    open_socket(&server, err, sizeof(err)) < 0)
 		goto out;
 	threads = calloc((size_t)server.config.threads, sizeof(*threads));
 	if (!threads) {

@@ -35,7 +35,7 @@ struct cs_route {
 	const char *pattern; /* "/api/chats/:id/branch": ":name" matches one segment (router.h) */
 	cs_handler handler;
 	unsigned flags;
-	const char *name;    /* metrics label */
+	const char *name; /* metrics label */
 };
 
 struct cs_db_statement;

@@ -21,7 +21,8 @@ const char *const cs_server_builtin_names[CS_SERVER_BUILTIN_COUNT] = { "healthz"
 
 static int same_method(const char *route_method, const char *method)
 {
-	return !strcmp(route_method, method) || (!strcmp(method, "HEAD") && !strcmp(route_method, "GET"));
+	return !strcmp(route_method, method) ||
+	       (!strcmp(method, "HEAD") && !strcmp(route_method, "GET"));
 }
 
 /* ---- built-in routes ---- */
@@ -74,7 +75,8 @@ static int authenticate(struct cs_request *req, unsigned flags)
 			return -1;
 		token = authorization + 7;
 		token_len = strlen(token);
-		return token_len == expected_len && CRYPTO_memcmp(token, expected, expected_len) == 0
+		return token_len == expected_len &&
+				       CRYPTO_memcmp(token, expected, expected_len) == 0
 			       ? 0
 			       : -1;
 	}
@@ -122,7 +124,8 @@ size_t cs_server_dispatch(struct cs_request *req)
 		return service->route_count + CS_SERVER_UNMATCHED;
 	}
 	if (segments.count == 1 && !strcmp(req->method, "GET")) {
-		static const cs_handler builtins[] = { handle_healthz, handle_readyz, handle_metrics };
+		static const cs_handler builtins[] = { handle_healthz, handle_readyz,
+						       handle_metrics };
 
 		for (i = 0; i < 3; i++) {
 			if (!strcmp(segments.segs[0], cs_server_builtin_names[i])) {

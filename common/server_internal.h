@@ -11,8 +11,13 @@
 #include "server.h"
 
 /* Built-in routes come after the service's in the metrics table. */
-enum { CS_SERVER_HEALTHZ, CS_SERVER_READYZ, CS_SERVER_METRICS, CS_SERVER_UNMATCHED,
-       CS_SERVER_BUILTIN_COUNT };
+enum {
+	CS_SERVER_HEALTHZ,
+	CS_SERVER_READYZ,
+	CS_SERVER_METRICS,
+	CS_SERVER_UNMATCHED,
+	CS_SERVER_BUILTIN_COUNT
+};
 extern const char *const cs_server_builtin_names[CS_SERVER_BUILTIN_COUNT];
 
 struct cs_server {

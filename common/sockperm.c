@@ -27,8 +27,8 @@ static int resolve_group(const char *group, gid_t *gid, char *err, size_t errlen
 	}
 	rc = getgrnam_r(group, &entry, buf, sizeof(buf), &found);
 	if (rc != 0 || !found) {
-		snprintf(err, errlen, "CHATSYNC_SOCKET_GROUP: could not find group \"%s\": %s", group,
-			 rc ? strerror(rc) : "no such group");
+		snprintf(err, errlen, "CHATSYNC_SOCKET_GROUP: could not find group \"%s\": %s",
+			 group, rc ? strerror(rc) : "no such group");
 		return -1;
 	}
 	*gid = found->gr_gid;
@@ -41,8 +41,8 @@ int cs_sockperm_apply(const char *path, long mode, const char *group, char *err,
 
 	if (mode & ~0777L || mode & 0007) {
 		snprintf(err, errlen,
-			 "CHATSYNC_SOCKET_MODE: %04lo gives others access to %s; at most 0770", mode,
-			 path);
+			 "CHATSYNC_SOCKET_MODE: %04lo gives others access to %s; at most 0770",
+			 mode, path);
 		return -1;
 	}
 	/* the group first: until chmod, the socket has the umask's mode, which
@@ -51,9 +51,10 @@ int cs_sockperm_apply(const char *path, long mode, const char *group, char *err,
 		if (resolve_group(group, &gid, err, errlen) < 0)
 			return -1;
 		if (chown(path, (uid_t)-1, gid) < 0) {
-			snprintf(err, errlen,
-				 "could not give %s the group \"%s\" (the service must be a member): %s",
-				 path, group, strerror(errno));
+			snprintf(
+				err, errlen,
+				"could not give %s the group \"%s\" (the service must be a member): %s",
+				path, group, strerror(errno));
 			return -1;
 		}
 	}

@@ -47,8 +47,8 @@ void cs_write_replayed(struct cs_write *w, long long version)
 	w->replayed = version;
 }
 
-int cs_write_explain_miss(struct cs_write *w, const char *visible, const char *id,
-			  const char *what, struct cs_error *err)
+int cs_write_explain_miss(struct cs_write *w, const char *visible, const char *id, const char *what,
+			  struct cs_error *err)
 {
 	const char *params[2] = { id, w->req->user_id };
 	PGresult *res = NULL;
@@ -73,7 +73,8 @@ static int answer_deleted(struct cs_write *w, const char *get_own, enum cs_docum
 	if (cs_db_exec(w->conn, get_own, 2, params, NULL, &res, err) < 0)
 		return -1;
 	if (PQntuples(res) == 0) {
-		cs_error_set(err, 404, "%s not found", kind == CS_DOCUMENT_CHAT ? "chat" : "message");
+		cs_error_set(err, 404, "%s not found",
+			     kind == CS_DOCUMENT_CHAT ? "chat" : "message");
 		PQclear(res);
 		return -1;
 	}

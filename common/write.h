@@ -53,8 +53,8 @@ void cs_write_replayed(struct cs_write *w, long long version);
  * id (`visible` selects its version by id and user), else 412 naming the
  * current version. Always -1 with err filled.
  */
-int cs_write_explain_miss(struct cs_write *w, const char *visible, const char *id,
-			  const char *what, struct cs_error *err);
+int cs_write_explain_miss(struct cs_write *w, const char *visible, const char *id, const char *what,
+			  struct cs_error *err);
 /*
  * DELETE of the document named by the path's :id, answered: a soft delete.
  * `delete_statement` marks the user's live row deleted ($1 id, $2 user,

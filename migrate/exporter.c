@@ -80,8 +80,8 @@ static int export_table(struct cs_db_conn *conn, enum cs_legacy_table table, con
 }
 
 int cs_exporter_run(struct cs_db_conn *conn, const char *const *user_ids, size_t count,
-		  cs_exporter_write_fn write, void *arg, struct cs_exporter_counts *counts,
-		  struct cs_error *err)
+		    cs_exporter_write_fn write, void *arg, struct cs_exporter_counts *counts,
+		    struct cs_error *err)
 {
 	struct writer w = { write, arg, CS_BUF_INIT };
 	struct cs_buf users = CS_BUF_INIT;

@@ -31,7 +31,7 @@ struct cs_exporter_counts {
  * document is left unfinished, so that no reader can take it for complete.
  */
 int cs_exporter_run(struct cs_db_conn *conn, const char *const *user_ids, size_t count,
-		  cs_exporter_write_fn write, void *arg, struct cs_exporter_counts *counts,
-		  struct cs_error *err);
+		    cs_exporter_write_fn write, void *arg, struct cs_exporter_counts *counts,
+		    struct cs_error *err);
 
 #endif

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const cs_importer__staged[CS_LEGACY_TABLES] = {
-	CS_IMPORTER_STAGED_CHATS, CS_IMPORTER_STAGED_MESSAGES, CS_IMPORTER_STAGED_SYNC_STATUS
-};
+const char *const cs_importer__staged[CS_LEGACY_TABLES] = { CS_IMPORTER_STAGED_CHATS,
+							    CS_IMPORTER_STAGED_MESSAGES,
+							    CS_IMPORTER_STAGED_SYNC_STATUS };
 
 #define STAGING_TABLE(name, columns) \
 	"CREATE TEMP TABLE " name " (ord bigint NOT NULL, reason text, " columns ")"
@@ -35,7 +35,7 @@ int cs_importer__run(struct cs_importer *imp, const char *sql, const char *what,
 }
 
 void cs_importer__progress(struct cs_importer *imp, enum cs_importer_step step,
-				  enum cs_legacy_table table, long long rows, long long total)
+			   enum cs_legacy_table table, long long rows, long long total)
 {
 	struct cs_importer_progress p = { step, table, rows, total, &imp->counts[table] };
 
@@ -48,8 +48,10 @@ void cs_importer__progress(struct cs_importer *imp, enum cs_importer_step step,
 static int session_setup(struct cs_importer *imp, struct cs_error *err)
 {
 	static const char *const settings[] = {
-		"SET client_encoding = 'UTF8'", "SET client_min_messages = warning",
-		"SET work_mem = '64MB'", "SET jit = off",
+		"SET client_encoding = 'UTF8'",
+		"SET client_min_messages = warning",
+		"SET work_mem = '64MB'",
+		"SET jit = off",
 	};
 	size_t i;
 
@@ -72,13 +74,14 @@ static void drop_tables(struct cs_importer *imp)
 		cs_db_rollback(imp->conn);
 	for (t = 0; t < CS_LEGACY_TABLES; t++) {
 		snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS pg_temp.%s, pg_temp.%s%s",
-			 cs_importer__staged[t], cs_importer__staged[t], CS_IMPORTER_VERDICT_SUFFIX);
+			 cs_importer__staged[t], cs_importer__staged[t],
+			 CS_IMPORTER_VERDICT_SUFFIX);
 		cs_db_command(imp->conn, sql, NULL);
 	}
 }
 
 int cs_importer_new(struct cs_db_conn *conn, const struct cs_importer_options *options,
-		  struct cs_importer **out, struct cs_error *err)
+		    struct cs_importer **out, struct cs_error *err)
 {
 	struct cs_importer *imp = calloc(1, sizeof(*imp));
 	int t;
@@ -130,7 +133,7 @@ struct cs_db_conn *cs_importer_conn(const struct cs_importer *imp)
 }
 
 const struct cs_importer_counts *cs_importer_counts(const struct cs_importer *imp,
-						enum cs_legacy_table table)
+						    enum cs_legacy_table table)
 {
 	return &imp->counts[table];
 }

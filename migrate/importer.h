@@ -100,13 +100,13 @@ struct cs_importer_options {
 
 /* Creates the staging tables on conn (borrowed until cs_importer_free). */
 int cs_importer_new(struct cs_db_conn *conn, const struct cs_importer_options *options,
-		  struct cs_importer **out, struct cs_error *err);
+		    struct cs_importer **out, struct cs_error *err);
 /* Drops the staging tables and frees imp. NULL is fine. */
 void cs_importer_free(struct cs_importer *imp);
 
 /* Reads and stages the whole document; a malformed document is a 400 naming where. */
 int cs_importer_stage(struct cs_importer *imp, cs_jsonstream_read_fn read, void *ctx,
-		    struct cs_error *err);
+		      struct cs_error *err);
 /* Classifies every staged row and writes nothing (a dry run; verify). */
 int cs_importer_check(struct cs_importer *imp, struct cs_error *err);
 /* Classifies and writes, table by table. */
@@ -117,7 +117,7 @@ struct cs_db_conn *cs_importer_conn(const struct cs_importer *imp);
 
 /* The counts of a table, final after cs_importer_check or cs_importer_write. */
 const struct cs_importer_counts *cs_importer_counts(const struct cs_importer *imp,
-						enum cs_legacy_table table);
+						    enum cs_legacy_table table);
 
 /*
  * Calls fn for every rejected row, table by table in file order: id is the
@@ -125,9 +125,9 @@ const struct cs_importer_counts *cs_importer_counts(const struct cs_importer *im
  * that can be shown; index its position in the file's array.
  */
 typedef int (*cs_importer_reject_fn)(void *arg, enum cs_legacy_table table, const char *id,
-				   long long index, const char *reason);
+				     long long index, const char *reason);
 int cs_importer_each_reject(struct cs_importer *imp, cs_importer_reject_fn fn, void *arg,
-			  struct cs_error *err);
+			    struct cs_error *err);
 
 /*
  * Appends the API.md report: {"chats": {"read", "inserted", "skipped",

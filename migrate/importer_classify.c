@@ -79,7 +79,7 @@ static const char classify_sync_status[] =
 
 /* Counts from the verdicts; read must come out as their sum. */
 int cs_importer__count_verdicts(struct cs_importer *imp, enum cs_legacy_table table,
-				       struct cs_error *err)
+				struct cs_error *err)
 {
 	struct cs_importer_counts *c = &imp->counts[table];
 	char sql[192];
@@ -112,12 +112,10 @@ int cs_importer__count_verdicts(struct cs_importer *imp, enum cs_legacy_table ta
 	return 0;
 }
 
-int cs_importer__classify(struct cs_importer *imp, enum cs_legacy_table table,
-				 struct cs_error *err)
+int cs_importer__classify(struct cs_importer *imp, enum cs_legacy_table table, struct cs_error *err)
 {
-	static const char *const statements[CS_LEGACY_TABLES] = {
-		classify_chats, classify_messages, classify_sync_status
-	};
+	static const char *const statements[CS_LEGACY_TABLES] = { classify_chats, classify_messages,
+								  classify_sync_status };
 	char sql[192];
 
 	cs_importer__progress(imp, CS_IMPORTER_CHECKING, table, 0, imp->counts[table].read);

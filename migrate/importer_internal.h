@@ -13,7 +13,7 @@
 struct batches {
 	long long *starts; /* the first ord of each batch */
 	size_t count, cap;
-	long long rows;    /* rows and bytes of the last batch so far */
+	long long rows; /* rows and bytes of the last batch so far */
 	size_t bytes;
 };
 
@@ -26,9 +26,9 @@ struct copier {
 	pthread_cond_t changed;
 	struct cs_buf chunk; /* the staging lines being COPYed */
 	int table;
-	int busy;            /* a chunk is handed over and not done */
+	int busy; /* a chunk is handed over and not done */
 	int quit;
-	int failed;          /* a chunk failed: err says why; later ones are dropped */
+	int failed; /* a chunk failed: err says why; later ones are dropped */
 	int running;
 	struct cs_error err;
 };
@@ -39,8 +39,8 @@ struct cs_importer {
 	struct cs_importer_counts counts[CS_LEGACY_TABLES];
 	struct batches batches[CS_LEGACY_TABLES];
 	long long rows_read;
-	int copy_table;      /* the table of the lines in copy; -1: none */
-	struct cs_buf copy;  /* staging lines not handed to the copier yet */
+	int copy_table;     /* the table of the lines in copy; -1: none */
+	struct cs_buf copy; /* staging lines not handed to the copier yet */
 	struct copier copier;
 	struct cs_error *stage_err;
 	int tables_created;

@@ -22,7 +22,7 @@ static const char list_rejects[] =
 /* ---- the report ---- */
 
 int cs_importer_each_reject(struct cs_importer *imp, cs_importer_reject_fn fn, void *arg,
-			  struct cs_error *err)
+			    struct cs_error *err)
 {
 	struct cs_rowstream rs = CS_ROWSTREAM_INIT;
 	const PGresult *res;

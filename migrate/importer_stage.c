@@ -15,13 +15,12 @@
 #define COPY_CHUNK_BYTES (8 << 20)
 #define PROGRESS_EVERY_ROWS 2000
 
-static const char *const stage_columns[CS_LEGACY_TABLES] = {
-	CS_LEGACY_CHAT_COLUMNS, CS_LEGACY_MESSAGE_COLUMNS, CS_LEGACY_SYNC_STATUS_COLUMNS
-};
+static const char *const stage_columns[CS_LEGACY_TABLES] = { CS_LEGACY_CHAT_COLUMNS,
+							     CS_LEGACY_MESSAGE_COLUMNS,
+							     CS_LEGACY_SYNC_STATUS_COLUMNS };
 
 /* err from a failed result of the raw COPY, with Postgres' own words for the operator. */
-static int copy_fail(struct cs_importer *imp, PGresult *res, const char *what,
-		     struct cs_error *err)
+static int copy_fail(struct cs_importer *imp, PGresult *res, const char *what, struct cs_error *err)
 {
 	cs_db_error_for(imp->conn->pg, res, what, err);
 	PQclear(res);
@@ -38,8 +37,8 @@ static int copy_begin(struct cs_importer *imp, int table, struct cs_error *err)
 	char sql[512];
 	PGresult *res;
 
-	snprintf(sql, sizeof(sql), "COPY %s (ord, reason, %s) FROM STDIN", cs_importer__staged[table],
-		 stage_columns[table]);
+	snprintf(sql, sizeof(sql), "COPY %s (ord, reason, %s) FROM STDIN",
+		 cs_importer__staged[table], stage_columns[table]);
 	res = PQexec(imp->conn->pg, sql);
 	if (PQresultStatus(res) != PGRES_COPY_IN)
 		return copy_fail(imp, res, "stage rows", err);
@@ -57,7 +56,8 @@ static int copy_send(struct cs_importer *imp, int table, const char *data, size_
 
 	*data_error = 0;
 	if (len > INT_MAX)
-		return cs_error_set(err, 500, "could not copy: a batch of %zu bytes is too large", len);
+		return cs_error_set(err, 500, "could not copy: a batch of %zu bytes is too large",
+				    len);
 	if (copy_begin(imp, table, err) < 0)
 		return -1;
 	if (PQputCopyData(pg, data, (int)len) != 1 || PQputCopyEnd(pg, NULL) != 1) {
@@ -130,7 +130,8 @@ static int copy_line_by_line(struct cs_importer *imp, int table, const struct cs
 				rc = -1;
 				break;
 			}
-			snprintf(reason, sizeof(reason), "refused by the database (%s)", err->message);
+			snprintf(reason, sizeof(reason), "refused by the database (%s)",
+				 err->message);
 			cs_buf_reset(&rejected);
 			refused_line(table, line, len, reason, &rejected);
 			rc = copy_send(imp, table, rejected.data, rejected.len, &data_error, err);
@@ -291,7 +292,7 @@ static int on_row(void *arg, const char *key, const char *row, size_t len)
 }
 
 int cs_importer_stage(struct cs_importer *imp, cs_jsonstream_read_fn read, void *ctx,
-		    struct cs_error *err)
+		      struct cs_error *err)
 {
 	struct cs_jsonstream_error parse_err;
 	char sql[160];

@@ -118,15 +118,14 @@ static void publish(struct cs_importer *imp, const PGresult *res)
 static int write_batch(struct cs_importer *imp, enum cs_legacy_table table, long long lo,
 		       long long hi, long long *written, struct cs_error *err)
 {
-	static const char *const statements[CS_LEGACY_TABLES] = {
-		write_chats, write_messages, write_sync_status
-	};
+	static const char *const statements[CS_LEGACY_TABLES] = { write_chats, write_messages,
+								  write_sync_status };
 	size_t size = strlen(statements[table]) + 64;
 	char *sql = malloc(size);
 	PGresult *results[3] = { NULL, NULL, NULL };
-	struct cs_db_step steps[3] = {
-		{ NULL, "BEGIN", 0, NULL }, { NULL, sql, 0, NULL }, { NULL, "COMMIT", 0, NULL }
-	};
+	struct cs_db_step steps[3] = { { NULL, "BEGIN", 0, NULL },
+				       { NULL, sql, 0, NULL },
+				       { NULL, "COMMIT", 0, NULL } };
 	int rc, i;
 
 	if (!sql)

@@ -23,13 +23,13 @@ enum state {
 	ST_OBJECT_FIRST, /* after '{': a member name or '}' */
 	ST_KEY,          /* after ',' in an object: a member name */
 	ST_COLON,
-	ST_AFTER,        /* after a value in a container: ',' or the closing bracket */
+	ST_AFTER, /* after a value in a container: ',' or the closing bracket */
 	ST_STRING,
 	ST_ESCAPE,
 	ST_UNICODE,
 	ST_NUMBER,
 	ST_LITERAL,
-	ST_DONE,         /* after the top-level object: whitespace only */
+	ST_DONE, /* after the top-level object: whitespace only */
 };
 
 /* Where a number is in -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
@@ -66,7 +66,7 @@ struct parser {
 
 	/* the element being cut out */
 	int in_element;
-	int spilled;        /* part of it is in row already */
+	int spilled; /* part of it is in row already */
 	int oversize;
 	size_t element_start;
 	size_t element_size;
@@ -98,11 +98,17 @@ static int fail(struct parser *p, size_t pos, const char *fmt, ...)
 static const char *describe(char c)
 {
 	switch (c) {
-	case '[': return "an array";
-	case '"': return "a string";
-	case 't': case 'f': return "a boolean";
-	case 'n': return "null";
-	default: return c == '-' || (c >= '0' && c <= '9') ? "a number" : NULL;
+	case '[':
+		return "an array";
+	case '"':
+		return "a string";
+	case 't':
+	case 'f':
+		return "a boolean";
+	case 'n':
+		return "null";
+	default:
+		return c == '-' || (c >= '0' && c <= '9') ? "a number" : NULL;
 	}
 }
 
@@ -164,10 +170,12 @@ static int value_begin(struct parser *p, size_t pos, char c)
 		const char *what = describe(c);
 
 		if (what)
-			return fail(p, pos, "expected a JSON object at the top level, found %s", what);
+			return fail(p, pos, "expected a JSON object at the top level, found %s",
+				    what);
 		if (c >= 0x20 && c < 0x7F)
 			return fail(p, pos, "not a JSON document: unexpected '%c'", c);
-		return fail(p, pos, "not a JSON document: unexpected byte 0x%02X", (unsigned char)c);
+		return fail(p, pos, "not a JSON document: unexpected byte 0x%02X",
+			    (unsigned char)c);
 	}
 	if (p->depth == 1 && p->member) {
 		if (c == 'n') {

@@ -71,11 +71,14 @@ enum cs_legacy_sync_status_column {
 };
 /* clang-format on */
 /* Per enum cs_legacy_table, for `static const int columns[CS_LEGACY_TABLES] = ...`. */
-#define CS_LEGACY_COLUMN_COUNTS \
-	{ CS_LEGACY_CHAT_COLUMN_COUNT, CS_LEGACY_MESSAGE_COLUMN_COUNT, CS_LEGACY_SYNC_STATUS_COLUMN_COUNT }
+#define CS_LEGACY_COLUMN_COUNTS                                              \
+	{                                                                    \
+		CS_LEGACY_CHAT_COLUMN_COUNT, CS_LEGACY_MESSAGE_COLUMN_COUNT, \
+			CS_LEGACY_SYNC_STATUS_COLUMN_COUNT                   \
+	}
 /* The most columns of the three. */
-#define CS_LEGACY_MAX_COLUMNS \
-	CS_LEGACY_MAX_OF((int)CS_LEGACY_CHAT_COLUMN_COUNT, \
+#define CS_LEGACY_MAX_COLUMNS                                                  \
+	CS_LEGACY_MAX_OF((int)CS_LEGACY_CHAT_COLUMN_COUNT,                     \
 			 CS_LEGACY_MAX_OF((int)CS_LEGACY_MESSAGE_COLUMN_COUNT, \
 					  (int)CS_LEGACY_SYNC_STATUS_COLUMN_COUNT))
 #define CS_LEGACY_MAX_OF(a, b) ((a) > (b) ? (a) : (b))

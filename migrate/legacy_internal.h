@@ -9,9 +9,9 @@
 #include "legacy.h"
 
 struct text {
-	size_t bytes;  /* of the decoded string */
-	size_t chars;  /* code points */
-	int control;   /* holds C0, DEL or C1 control characters */
+	size_t bytes; /* of the decoded string */
+	size_t chars; /* code points */
+	int control;  /* holds C0, DEL or C1 control characters */
 };
 
 /* COPY text: s escaped for a COPY field (no tab before it). */

@@ -29,15 +29,46 @@
 /* ---- reading one row ---- */
 
 enum key {
-	K_ID, K_USER_ID, K_TITLE, K_TIMESTAMP, K_PARENT_CHAT_ID, K_BRANCH_FROM_MESSAGE_ID,
-	K_BRANCHES, K_CREATED_AT, K_UPDATED_AT, K_IS_DELETED, K_CHAT_ID, K_CONTENT, K_ROLE,
-	K_POSITION, K_ATTACHMENTS, K_DEVICE_ID, K_LAST_SYNC_TIMESTAMP, K_CURSOR, KEY_COUNT
+	K_ID,
+	K_USER_ID,
+	K_TITLE,
+	K_TIMESTAMP,
+	K_PARENT_CHAT_ID,
+	K_BRANCH_FROM_MESSAGE_ID,
+	K_BRANCHES,
+	K_CREATED_AT,
+	K_UPDATED_AT,
+	K_IS_DELETED,
+	K_CHAT_ID,
+	K_CONTENT,
+	K_ROLE,
+	K_POSITION,
+	K_ATTACHMENTS,
+	K_DEVICE_ID,
+	K_LAST_SYNC_TIMESTAMP,
+	K_CURSOR,
+	KEY_COUNT
 };
 
 static const char *const key_names[KEY_COUNT] = {
-	"id", "user_id", "title", "timestamp", "parent_chat_id", "branch_from_message_id",
-	"branches", "created_at", "updated_at", "is_deleted", "chat_id", "content", "role",
-	"position", "attachments", "device_id", "last_sync_timestamp", "cursor",
+	"id",
+	"user_id",
+	"title",
+	"timestamp",
+	"parent_chat_id",
+	"branch_from_message_id",
+	"branches",
+	"created_at",
+	"updated_at",
+	"is_deleted",
+	"chat_id",
+	"content",
+	"role",
+	"position",
+	"attachments",
+	"device_id",
+	"last_sync_timestamp",
+	"cursor",
 };
 
 struct span {
@@ -72,7 +103,8 @@ static int key_of(const struct cs_jsonstream_field *f)
 	int k, found = -1;
 
 	/* the name's quotes are just around it */
-	if (memchr(name, '\\', len) && cs_legacy__decode(name - 1, len + 2, &decoded, 0, &t, &why) == 0) {
+	if (memchr(name, '\\', len) &&
+	    cs_legacy__decode(name - 1, len + 2, &decoded, 0, &t, &why) == 0) {
 		name = decoded.data ? decoded.data : "";
 		len = t.bytes;
 	}
@@ -270,7 +302,8 @@ static int read_chat(struct reader *r, struct chat *c)
 	if (read_times(r, &c->timestamp, &c->created, &c->updated) < 0 ||
 	    read_id(r, K_PARENT_CHAT_ID, 0, &c->parent) < 0 ||
 	    read_id(r, K_BRANCH_FROM_MESSAGE_ID, 0, &c->branch_from) < 0 ||
-	    read_bool(r, K_IS_DELETED, &c->deleted) < 0 || read_raw(r, K_BRANCHES, &c->branches) < 0)
+	    read_bool(r, K_IS_DELETED, &c->deleted) < 0 ||
+	    read_raw(r, K_BRANCHES, &c->branches) < 0)
 		return -1;
 	if (c->branches && c->branches->p[0] != '[')
 		return reject(r, "branches: must be an array or null");
@@ -399,7 +432,8 @@ static int read_sync_status(struct reader *r, struct sync_status *s)
 	const char *why;
 	struct text t;
 
-	if (read_id(r, K_USER_ID, 1, &s->user_id) < 0 || read_id(r, K_DEVICE_ID, 1, &s->device_id) < 0)
+	if (read_id(r, K_USER_ID, 1, &s->user_id) < 0 ||
+	    read_id(r, K_DEVICE_ID, 1, &s->device_id) < 0)
 		return -1;
 	if ((s->has_last_sync = read_time(r, K_LAST_SYNC_TIMESTAMP, &s->last_sync)) < 0 ||
 	    (has_updated = read_time(r, K_UPDATED_AT, &s->updated)) < 0 ||

@@ -17,11 +17,20 @@
 static void copy_byte(struct cs_buf *out, unsigned char c)
 {
 	switch (c) {
-	case '\\': cs_buf_append(out, "\\\\", 2); break;
-	case '\t': cs_buf_append(out, "\\t", 2); break;
-	case '\n': cs_buf_append(out, "\\n", 2); break;
-	case '\r': cs_buf_append(out, "\\r", 2); break;
-	default: cs_buf_putc(out, (char)c);
+	case '\\':
+		cs_buf_append(out, "\\\\", 2);
+		break;
+	case '\t':
+		cs_buf_append(out, "\\t", 2);
+		break;
+	case '\n':
+		cs_buf_append(out, "\\n", 2);
+		break;
+	case '\r':
+		cs_buf_append(out, "\\r", 2);
+		break;
+	default:
+		cs_buf_putc(out, (char)c);
 	}
 }
 
@@ -146,8 +155,8 @@ static int put_escape(const unsigned char **pp, const unsigned char *end, struct
  * Decodes the JSON string literal raw (quotes included) into out (NULL: only
  * check), as COPY text when copy is set; *t describes the decoded string.
  */
-int cs_legacy__decode(const char *raw, size_t len, struct cs_buf *out, int copy,
-			     struct text *t, const char **why)
+int cs_legacy__decode(const char *raw, size_t len, struct cs_buf *out, int copy, struct text *t,
+		      const char **why)
 {
 	const unsigned char *p = (const unsigned char *)raw + 1;
 	const unsigned char *end = (const unsigned char *)raw + len - 1;

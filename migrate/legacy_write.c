@@ -64,7 +64,8 @@ static void write_legacy_chat(const PGresult *res, int row, struct cs_buf *out)
 	json_text(out, "title", res, row, CS_LEGACY_CHAT_COL_TITLE);
 	json_time(out, "timestamp", res, row, CS_LEGACY_CHAT_COL_TIMESTAMP);
 	json_text(out, "parent_chat_id", res, row, CS_LEGACY_CHAT_COL_PARENT_CHAT_ID);
-	json_text(out, "branch_from_message_id", res, row, CS_LEGACY_CHAT_COL_BRANCH_FROM_MESSAGE_ID);
+	json_text(out, "branch_from_message_id", res, row,
+		  CS_LEGACY_CHAT_COL_BRANCH_FROM_MESSAGE_ID);
 	json_raw(out, "branches", res, row, CS_LEGACY_CHAT_COL_BRANCHES);
 	json_time(out, "created_at", res, row, CS_LEGACY_CHAT_COL_CREATED_AT);
 	json_time(out, "updated_at", res, row, CS_LEGACY_CHAT_COL_UPDATED_AT);
@@ -92,7 +93,8 @@ static void write_legacy_sync_status(const PGresult *res, int row, struct cs_buf
 {
 	json_text(out, "user_id", res, row, CS_LEGACY_SYNC_STATUS_COL_USER_ID);
 	json_text(out, "device_id", res, row, CS_LEGACY_SYNC_STATUS_COL_DEVICE_ID);
-	json_time(out, "last_sync_timestamp", res, row, CS_LEGACY_SYNC_STATUS_COL_LAST_SYNC_TIMESTAMP);
+	json_time(out, "last_sync_timestamp", res, row,
+		  CS_LEGACY_SYNC_STATUS_COL_LAST_SYNC_TIMESTAMP);
 	json_text(out, "cursor", res, row, CS_LEGACY_SYNC_STATUS_COL_CURSOR);
 	json_time(out, "updated_at", res, row, CS_LEGACY_SYNC_STATUS_COL_UPDATED_AT);
 }

@@ -24,7 +24,8 @@ int cs_rowstream_open(struct cs_rowstream *rs, struct cs_db_conn *conn, const ch
 
 	rs->conn = conn;
 	snprintf(rs->name, sizeof(rs->name), "%s", name);
-	head_len = (size_t)snprintf(head, sizeof(head), "DECLARE %s NO SCROLL CURSOR FOR ", rs->name);
+	head_len =
+		(size_t)snprintf(head, sizeof(head), "DECLARE %s NO SCROLL CURSOR FOR ", rs->name);
 	declare = malloc(head_len + sql_len + 1);
 	if (!declare)
 		return cs_error_set(err, 500, "out of memory");
@@ -42,8 +43,7 @@ int cs_rowstream_open(struct cs_rowstream *rs, struct cs_db_conn *conn, const ch
 	return 0;
 }
 
-int cs_rowstream_next(struct cs_rowstream *rs, const PGresult **res, int *row,
-		      struct cs_error *err)
+int cs_rowstream_next(struct cs_rowstream *rs, const PGresult **res, int *row, struct cs_error *err)
 {
 	char fetch[96];
 

@@ -37,7 +37,8 @@ struct cs_rowstream {
 
 /* DECLARE name CURSOR FOR sql (with text parameters $1..); name: a plain identifier. */
 int cs_rowstream_open(struct cs_rowstream *rs, struct cs_db_conn *conn, const char *name,
-		      const char *sql, int nparams, const char *const *params, struct cs_error *err);
+		      const char *sql, int nparams, const char *const *params,
+		      struct cs_error *err);
 /* 1 with the next row (*res borrowed until the next call), 0 at the end, -1 on error. */
 int cs_rowstream_next(struct cs_rowstream *rs, const PGresult **res, int *row,
 		      struct cs_error *err);

@@ -196,7 +196,8 @@ size_t cs_timestamp_format(long long ms, char out[CS_TIMESTAMP_MAX])
 	else
 		n = snprintf(out, CS_TIMESTAMP_MAX, "%c%06lld", year < 0 ? '-' : '+',
 			     year < 0 ? -year : year);
-	n += snprintf(out + n, (size_t)(CS_TIMESTAMP_MAX - n), "-%02d-%02dT%02lld:%02lld:%02lld.%03lldZ",
-		      month, day, rest / 3600000, rest / 60000 % 60, rest / 1000 % 60, rest % 1000);
+	n += snprintf(out + n, (size_t)(CS_TIMESTAMP_MAX - n),
+		      "-%02d-%02dT%02lld:%02lld:%02lld.%03lldZ", month, day, rest / 3600000,
+		      rest / 60000 % 60, rest / 1000 % 60, rest % 1000);
 	return (size_t)n;
 }

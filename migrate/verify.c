@@ -224,7 +224,8 @@ static void user_end(struct verify *v, int verbose)
 		say(v, "user \"%s\": checksum differs: file %s, store %s", user, digest[FILE_SIDE],
 		    digest[STORE_SIDE]);
 	} else if (verbose) {
-		say(v, "user \"%s\": chats %lld, messages %lld, syncStatus %lld, checksum %s: match",
+		say(v,
+		    "user \"%s\": chats %lld, messages %lld, syncStatus %lld, checksum %s: match",
 		    user, v->totals.rows[FILE_SIDE][0], v->totals.rows[FILE_SIDE][1],
 		    v->totals.rows[FILE_SIDE][2], digest[FILE_SIDE]);
 	}
@@ -288,8 +289,8 @@ static int merge(struct verify *v, struct stream *file, struct stream *store, in
 /* ---- describing a differing row ---- */
 
 /* The canonical row of one side (NULL when it has none any more); -1 on a database error. */
-static int canonical_row(struct verify *v, const char *sql, const struct detailed *d,
-			 json_t **row, struct cs_error *err)
+static int canonical_row(struct verify *v, const char *sql, const struct detailed *d, json_t **row,
+			 struct cs_error *err)
 {
 	PGconn *pg = cs_importer_conn(v->imp)->pg;
 	const char *params[2] = { d->id, d->user };
@@ -363,8 +364,10 @@ static int open_streams(struct verify *v, struct stream *file, struct stream *st
 int cs_verify_compare(struct cs_importer *imp, int verbose, cs_verify_print_fn print, void *arg,
 		      struct cs_verify_result *result, struct cs_error *err)
 {
-	struct verify v = { imp, print, arg, result, { CS_BUF_INIT, { { 0 } }, { NULL, NULL } },
-			    { { 0 } }, 0, CS_BUF_INIT };
+	struct verify v = {
+		imp,       print, arg,        result, { CS_BUF_INIT, { { 0 } }, { NULL, NULL } },
+		{ { 0 } }, 0,     CS_BUF_INIT
+	};
 	struct stream file = { CS_ROWSTREAM_INIT, NULL, 0, 0 };
 	struct stream store = { CS_ROWSTREAM_INIT, NULL, 0, 0 };
 	int rc = -1, i;

@@ -113,7 +113,8 @@ void chats_branch(struct cs_request *req)
 
 		if (cs_db_exec(w.conn, "chats_get_own", 2, params, NULL, &parent, &err) < 0)
 			goto out;
-		if (PQntuples(parent) == 0 || PQgetvalue(parent, 0, CS_CHAT_COL_IS_DELETED)[0] == 't') {
+		if (PQntuples(parent) == 0 ||
+		    PQgetvalue(parent, 0, CS_CHAT_COL_IS_DELETED)[0] == 't') {
 			cs_error_set(&err, 404, "chat not found");
 			goto out;
 		}
@@ -129,16 +130,22 @@ void chats_branch(struct cs_request *req)
 		}
 		/* the answer holds every copy: refuse before writing rather than answer unbounded */
 		if (strtoll(PQgetvalue(point, 0, POINT_BYTES), NULL, 10) > CS_LIMIT_ANSWER_BYTES) {
-			cs_error_set(&err, 422, "fromMessageId: the messages to copy are more than %d MiB",
+			cs_error_set(&err, 422,
+				     "fromMessageId: the messages to copy are more than %d MiB",
 				     CS_LIMIT_ANSWER_BYTES >> 20);
 			goto out;
 		}
 	}
 	snprintf(chat_version, sizeof(chat_version), "%lld", w.version - 1);
 	{
-		const char *params[8] = { id, req->user_id,
-					  title ? title : PQgetvalue(parent, 0, CS_CHAT_COL_TITLE), w.now_text,
-					  parent_id, from, chat_version, w.now_text };
+		const char *params[8] = { id,
+					  req->user_id,
+					  title ? title : PQgetvalue(parent, 0, CS_CHAT_COL_TITLE),
+					  w.now_text,
+					  parent_id,
+					  from,
+					  chat_version,
+					  w.now_text };
 
 		if (cs_db_exec(w.conn, "chats_insert", 8, params, NULL, &chat, &err) < 0)
 			goto out;

@@ -87,10 +87,11 @@ void chats_list(struct cs_request *req)
 	cs_buf_puts(&body, "],\"nextCursor\":");
 	if (count < PQntuples(res)) {
 		int last = count - 1;
-		const char *next = cs_cursor_encode(&req->arena,
-						    strtoll(PQgetvalue(res, last, CS_CHAT_COL_TIMESTAMP), NULL, 10),
-						    PQgetvalue(res, last, CS_CHAT_COL_ID),
-						    (size_t)PQgetlength(res, last, CS_CHAT_COL_ID));
+		const char *next = cs_cursor_encode(
+			&req->arena,
+			strtoll(PQgetvalue(res, last, CS_CHAT_COL_TIMESTAMP), NULL, 10),
+			PQgetvalue(res, last, CS_CHAT_COL_ID),
+			(size_t)PQgetlength(res, last, CS_CHAT_COL_ID));
 
 		cs_buf_json_string(&body, next, strlen(next));
 	} else {
@@ -191,8 +192,8 @@ static int answer_existing(struct cs_request *req, struct cs_write *w, const cha
 			cs_db_rollback(w->conn);
 			cs_http_add_header(req, "Idempotent-Replay", "true");
 			cs_document_respond(req, 200, CS_DOCUMENT_CHAT, res, 0, 1);
-			cs_write_replayed(w, strtoll(PQgetvalue(res, 0, 1 + CS_CHAT_COL_VERSION),
-						     NULL, 10));
+			cs_write_replayed(
+				w, strtoll(PQgetvalue(res, 0, 1 + CS_CHAT_COL_VERSION), NULL, 10));
 			answered = 1;
 		}
 	}
@@ -202,8 +203,9 @@ static int answer_existing(struct cs_request *req, struct cs_write *w, const cha
 
 void chats_create(struct cs_request *req)
 {
-	static const char *const allowed[] = { "id", "title", "timestamp", "parentChatId",
-					       "branchFromMessageId", NULL };
+	static const char *const allowed[] = {
+		"id", "title", "timestamp", "parentChatId", "branchFromMessageId", NULL
+	};
 	struct cs_error err = CS_ERROR_INIT;
 	struct cs_write w = CS_WRITE_INIT;
 	json_t *body = NULL;
@@ -249,8 +251,8 @@ void chats_create(struct cs_request *req)
 		}
 	}
 	{
-		const char *params[8] = { id, req->user_id, title, ts_text, parent, branch_from,
-					  chat_version, w.now_text };
+		const char *params[8] = { id,     req->user_id, title,        ts_text,
+					  parent, branch_from,  chat_version, w.now_text };
 
 		if (cs_db_exec(w.conn, "chats_insert", 8, params, NULL, &res, &err) < 0)
 			goto out;
@@ -314,7 +316,8 @@ void chats_update(struct cs_request *req)
 	    cs_http_body_object(req, allowed, &body, &err) < 0)
 		goto out;
 	rc = cs_json_string(body, "title", 0, &title, &title_len, &err);
-	if (rc < 0 || (rc == CS_JSON_PRESENT && cs_document_check_title(title, title_len, &err) < 0) ||
+	if (rc < 0 ||
+	    (rc == CS_JSON_PRESENT && cs_document_check_title(title, title_len, &err) < 0) ||
 	    read_branches(body, &branches, &err) < 0)
 		goto out;
 	if (rc != CS_JSON_PRESENT)
@@ -323,8 +326,13 @@ void chats_update(struct cs_request *req)
 	if (cs_write_begin(&w, req, 1, &err) < 0)
 		goto out;
 	{
-		const char *params[7] = { id,	     req->user_id, title, branches, w.version_text,
-					  w.now_text, has_expected ? expected_text : NULL };
+		const char *params[7] = { id,
+					  req->user_id,
+					  title,
+					  branches,
+					  w.version_text,
+					  w.now_text,
+					  has_expected ? expected_text : NULL };
 
 		if (cs_db_exec(w.conn, "chats_update", 7, params, NULL, &res, &err) < 0)
 			goto out;

@@ -49,7 +49,8 @@ void import_post(struct cs_request *req)
 	struct cs_db_conn *conn = NULL;
 	struct cs_buf report = CS_BUF_INIT;
 
-	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 || cs_db_bulk(conn, &err) < 0 ||
+	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
+	    cs_db_bulk(conn, &err) < 0 ||
 	    run_import(req, conn, query_flag(req, "dryRun"), &report, &err) < 0)
 		cs_http_fail(req, &err);
 	else
@@ -79,7 +80,8 @@ void export_get(struct cs_request *req)
 		cs_http_error(req, 400, "userId: empty");
 		return;
 	}
-	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 || cs_db_bulk(conn, &err) < 0 ||
+	if (cs_db_acquire(cs_server_db(req->server), &conn, &err) < 0 ||
+	    cs_db_bulk(conn, &err) < 0 ||
 	    cs_exporter_run(conn, &user, user ? 1 : 0, stream_piece, req, &counts, &err) < 0) {
 		/* once streaming, the unfinished document is the error a reader sees */
 		if (!cs_http_responded(req))

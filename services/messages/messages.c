@@ -91,8 +91,8 @@ static void answer_not_inserted(struct cs_request *req, struct cs_db_conn *conn,
  */
 void messages_append(struct cs_request *req)
 {
-	static const char *const allowed[] = { "id",	      "content",   "role",
-					       "position", "attachments", "timestamp", NULL };
+	static const char *const allowed[] = { "id",          "content",   "role", "position",
+					       "attachments", "timestamp", NULL };
 	enum { BEGIN, RESERVE, OWNER, INSERT, COMMIT, STEPS };
 	struct cs_error err = CS_ERROR_INIT;
 	struct cs_db_conn *conn = NULL;
@@ -134,9 +134,15 @@ void messages_append(struct cs_request *req)
 	{
 		const char *reserve[2] = { req->user_id, "1" };
 		const char *owner[1] = { id };
-		const char *insert[9] = { id, chat_id, req->user_id, content, role, ts_text,
+		const char *insert[9] = { id,
+					  chat_id,
+					  req->user_id,
+					  content,
+					  role,
+					  ts_text,
 					  has_position == CS_JSON_PRESENT ? position_text : NULL,
-					  attachments, now_text };
+					  attachments,
+					  now_text };
 		const struct cs_db_step steps[STEPS] = {
 			[BEGIN] = { NULL, "BEGIN", 0, NULL },
 			[RESERVE] = { "cs_version_reserve", NULL, 2, reserve },
@@ -199,14 +205,10 @@ void messages_update(struct cs_request *req)
 	if (cs_write_begin(&w, req, 1, &err) < 0)
 		goto out;
 	{
-		const char *params[8] = { id,
-					  req->user_id,
-					  content,
-					  has_attachments ? "true" : "false",
-					  attachments,
-					  w.version_text,
-					  w.now_text,
-					  has_expected ? expected_text : NULL };
+		const char *params[8] = { id,          req->user_id,
+					  content,     has_attachments ? "true" : "false",
+					  attachments, w.version_text,
+					  w.now_text,  has_expected ? expected_text : NULL };
 
 		if (cs_db_exec(w.conn, "messages_update", 8, params, NULL, &res, &err) < 0)
 			goto out;
@@ -311,10 +313,11 @@ void messages_page(struct cs_request *req)
 		char *key = cs_arena_printf(&req->arena, "%s:%s",
 					    PQgetvalue(res, last, CS_MESSAGE_COL_TIMESTAMP),
 					    PQgetvalue(res, last, CS_MESSAGE_COL_ID));
-		const char *next = cs_cursor_encode(
-			&req->arena,
-			PQgetisnull(res, last, CS_MESSAGE_COL_POSITION) ? -1 : strtoll(position, NULL, 10),
-			key, strlen(key));
+		const char *next = cs_cursor_encode(&req->arena,
+						    PQgetisnull(res, last, CS_MESSAGE_COL_POSITION)
+							    ? -1
+							    : strtoll(position, NULL, 10),
+						    key, strlen(key));
 
 		cs_buf_json_string(&body, next, strlen(next));
 	} else {

@@ -292,7 +292,8 @@ int sync_hub_join(struct sync_hub *hub, struct sync_waiter *w, const char *user_
 	 * that closed before this call is reported at once.
 	 */
 	watch.events = EPOLLRDHUP | EPOLLONESHOT;
-	if (connection_fd >= 0 && epoll_ctl(hub->epoll_fd, EPOLL_CTL_ADD, connection_fd, &watch) < 0) {
+	if (connection_fd >= 0 &&
+	    epoll_ctl(hub->epoll_fd, EPOLL_CTL_ADD, connection_fd, &watch) < 0) {
 		/* still correct, only slower: the slot comes back at the request's timeout */
 		cs_log_warn("could not watch a live connection: %s", strerror(errno));
 		w->connection_fd = -1;

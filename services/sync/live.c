@@ -95,7 +95,8 @@ static int enter(struct cs_request *req, struct sync_live *live, struct sync_wai
 		break;
 	case SYNC_HUB_USER_FULL:
 		cs_http_add_header(req, "Retry-After", USER_FULL_RETRY_AFTER_S);
-		cs_http_error(req, 429, "too many live requests for this user (at most %ld at once)",
+		cs_http_error(req, 429,
+			      "too many live requests for this user (at most %ld at once)",
 			      live->max_per_user);
 		return -1;
 	default:
@@ -143,7 +144,8 @@ void sync_long_poll(struct cs_request *req, long long after, long long limit)
 			break;
 		}
 		wake_at = now + sync_hub_recheck_us(live->hub);
-		if (sync_hub_wait(live->hub, &waiter, wake_at < deadline ? wake_at : deadline) < 0) {
+		if (sync_hub_wait(live->hub, &waiter, wake_at < deadline ? wake_at : deadline) <
+		    0) {
 			cs_http_abandon(req);
 			break;
 		}
@@ -213,7 +215,8 @@ void sync_event_stream(struct cs_request *req, long long after, long long limit)
 		if (now >= next_check) {
 			if (!page_ready) {
 				cs_buf_reset(&page_json);
-				page_ready = sync_load_page(req, after, limit, &page_json, &page, &err) == 0;
+				page_ready = sync_load_page(req, after, limit, &page_json, &page,
+							    &err) == 0;
 			}
 			if (!page_ready) {
 				/* Postgres is away: the stream stays (with its pings) and reads again soon */

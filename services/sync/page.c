@@ -20,11 +20,12 @@ static void append_change(struct cs_buf *out, const PGresult *res, int row)
 {
 	int is_message = PQgetvalue(res, row, 0)[0] == '1';
 	int first = FIRST_DOC_COLUMN + (is_message ? CS_CHAT_COLUMN_COUNT : 0);
-	int deleted_column = first + (is_message ? CS_MESSAGE_COL_IS_DELETED : CS_CHAT_COL_IS_DELETED);
+	int deleted_column =
+		first + (is_message ? CS_MESSAGE_COL_IS_DELETED : CS_CHAT_COL_IS_DELETED);
 	int id_column = first + (is_message ? CS_MESSAGE_COL_ID : CS_CHAT_COL_ID);
 
-	cs_buf_printf(out, "{\"table\":\"%s\",\"op\":\"%s\",\"id\":",
-		      is_message ? "messages" : "chats",
+	cs_buf_printf(out,
+		      "{\"table\":\"%s\",\"op\":\"%s\",\"id\":", is_message ? "messages" : "chats",
 		      PQgetvalue(res, row, deleted_column)[0] == 't' ? "delete" : "upsert");
 	cs_buf_json_string(out, PQgetvalue(res, row, id_column),
 			   (size_t)PQgetlength(res, row, id_column));

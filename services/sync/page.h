@@ -6,9 +6,9 @@
 #include "http.h"
 
 struct sync_page {
-	long long last;  /* the cursor's version after this page */
+	long long last;     /* the cursor's version after this page */
 	const char *cursor; /* the same, as the client sees it (in the request's arena) */
-	int count;       /* changes in the page */
+	int count;          /* changes in the page */
 	int has_more;
 };
 

@@ -31,7 +31,8 @@ void sync_status_put(struct cs_request *req)
 	    (has_cursor = cs_json_string(body, "cursor", CS_JSON_NULLABLE, &cursor, &cursor_len,
 					 &err)) < 0)
 		goto out;
-	if (has_cursor == CS_JSON_PRESENT && (cursor_len > 1024 || !cs_id_valid(cursor, cursor_len))) {
+	if (has_cursor == CS_JSON_PRESENT &&
+	    (cursor_len > 1024 || !cs_id_valid(cursor, cursor_len))) {
 		cs_error_set(&err, 400, "cursor: must be a cursor returned by /api/sync");
 		goto out;
 	}
@@ -48,7 +49,8 @@ void sync_status_put(struct cs_request *req)
 			goto out;
 	}
 	if (PQntuples(res) == 0) {
-		cs_error_set(&err, 409, "deviceId: a user has at most %d devices", CS_LIMIT_DEVICES);
+		cs_error_set(&err, 409, "deviceId: a user has at most %d devices",
+			     CS_LIMIT_DEVICES);
 		goto out;
 	}
 	cs_buf_puts(&out, "{\"syncStatus\":");

@@ -33,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((size_t)snprintf(prefix, sizeof prefix, "%lld:", number) + size - 8 <=
 		    CURSOR_MAX_RAW) {
 			FUZZ_CHECK(cs_cursor_decode(&arena, made, &back, &text, &len) == 0);
-			FUZZ_CHECK(back == number && len == size - 8 && !memcmp(text, data + 8, len));
+			FUZZ_CHECK(back == number && len == size - 8 &&
+				   !memcmp(text, data + 8, len));
 		}
 	}
 	free(cursor);

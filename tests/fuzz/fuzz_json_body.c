@@ -12,7 +12,7 @@
 
 #include "json.h"
 
-static const char *const allowed[] = { "id", "title", "content", "role", "position",
+static const char *const allowed[] = { "id",        "title",       "content",  "role", "position",
 				       "timestamp", "attachments", "branches", NULL };
 
 static void check_error(const struct cs_error *err)

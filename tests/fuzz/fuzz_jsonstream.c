@@ -30,8 +30,8 @@ struct source {
 };
 
 struct rows {
-	json_t *doc;     /* jansson's object, or NULL */
-	size_t seen[2];  /* elements handed over per key */
+	json_t *doc;    /* jansson's object, or NULL */
+	size_t seen[2]; /* elements handed over per key */
 };
 
 static long read_steps(void *ctx, char *buf, size_t cap)
@@ -59,8 +59,8 @@ static void check_members(const char *row, size_t len, json_t *element)
 
 		FUZZ_CHECK(value != NULL);
 		if (!memchr(field.name, '\\', field.name_len))
-			FUZZ_CHECK(json_equal(value, json_object_getn(element, field.name,
-								       field.name_len)));
+			FUZZ_CHECK(json_equal(
+				value, json_object_getn(element, field.name, field.name_len)));
 		json_decref(value);
 	}
 	FUZZ_CHECK(rc == 0);
@@ -102,8 +102,13 @@ static int members_are_arrays(json_t *doc)
 static int left_to_caller(const char *why)
 {
 	static const char *const reasons[] = {
-		"unable to decode byte", "\\u0000 is not allowed", "invalid Unicode",
-		"too big", "overflow", "duplicate object key", "maximum parsing depth",
+		"unable to decode byte",
+		"\\u0000 is not allowed",
+		"invalid Unicode",
+		"too big",
+		"overflow",
+		"duplicate object key",
+		"maximum parsing depth",
 		"NUL byte in object key",
 	};
 	size_t i;
@@ -144,10 +149,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rows.doc) {
 		FUZZ_CHECK(rc == (members_are_arrays(rows.doc) ? 0 : -1));
 		for (i = 0; rc == 0 && keys[i]; i++)
-			FUZZ_CHECK(rows.seen[i] == json_array_size(json_object_get(rows.doc, keys[i])));
+			FUZZ_CHECK(rows.seen[i] ==
+				   json_array_size(json_object_get(rows.doc, keys[i])));
 	} else if (rc == 0) {
 		if (!left_to_caller(jerr.text))
-			fprintf(stderr, "jansson refused what the reader accepted: %s\n", jerr.text);
+			fprintf(stderr, "jansson refused what the reader accepted: %s\n",
+				jerr.text);
 		FUZZ_CHECK(left_to_caller(jerr.text));
 	}
 	if (rc < 0)

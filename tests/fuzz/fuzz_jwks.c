@@ -63,9 +63,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	fd = memfd_create("jwks", 0);
 	if (fd < 0 || cli_devkeys_sign(k1_pem, strlen(k1_pem), "k1",
-					 "{\"sub\":\"user_1\",\"iss\":\"https://clerk.example.com\","
-					 "\"exp\":1800000000}",
-					 &token, err, sizeof err) < 0) {
+				       "{\"sub\":\"user_1\",\"iss\":\"https://clerk.example.com\","
+				       "\"exp\":1800000000}",
+				       &token, err, sizeof err) < 0) {
 		fprintf(stderr, "fuzz_jwks: could not sign the token: %s\n", err);
 		abort();
 	}
@@ -75,7 +75,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct cs_auth_config cfg = { .issuer = "clerk.example.com", .leeway_s = -1,
+	struct cs_auth_config cfg = { .issuer = "clerk.example.com",
+				      .leeway_s = -1,
 				      .jwks_file = path };
 	struct cs_auth *auth = NULL;
 	struct cs_auth_stats stats;

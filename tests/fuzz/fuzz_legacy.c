@@ -24,7 +24,7 @@
 
 /* Column types of the staging tables: ord, reason, then CS_LEGACY_*_COLUMNS. */
 static const char *const column_types[CS_LEGACY_TABLES] = {
-	"bttttbttjBbb",  /* t text, b bigint, i integer, j jsonb, B boolean */
+	"bttttbttjBbb", /* t text, b bigint, i integer, j jsonb, B boolean */
 	"bttttttbijBbb",
 	"btttbtb",
 };
@@ -55,11 +55,20 @@ static long unescape(const char *f, size_t len, char *out)
 		if (++i == len)
 			return -1;
 		switch (f[i]) {
-		case '\\': out[n++] = '\\'; break;
-		case 't': out[n++] = '\t'; break;
-		case 'n': out[n++] = '\n'; break;
-		case 'r': out[n++] = '\r'; break;
-		default: return -1;
+		case '\\':
+			out[n++] = '\\';
+			break;
+		case 't':
+			out[n++] = '\t';
+			break;
+		case 'n':
+			out[n++] = '\n';
+			break;
+		case 'r':
+			out[n++] = '\r';
+			break;
+		default:
+			return -1;
 		}
 	}
 	out[n] = '\0';

@@ -15,16 +15,9 @@
 
 /* The patterns of services/<name>/main.c. */
 static const char *const patterns[] = {
-	"/api/chats",
-	"/api/chats/:id",
-	"/api/chats/:id/branch",
-	"/api/chats/:id/messages",
-	"/api/messages/:id",
-	"/api/sync",
-	"/api/sync-status",
-	"/api/sync-status/:device",
-	"/api/import",
-	"/api/export",
+	"/api/chats",        "/api/chats/:id", "/api/chats/:id/branch", "/api/chats/:id/messages",
+	"/api/messages/:id", "/api/sync",      "/api/sync-status",      "/api/sync-status/:device",
+	"/api/import",       "/api/export",
 };
 
 static size_t count_params(const char *pattern)
@@ -73,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (cs_router_split(&arena, raw, &path) == 0) {
 		FUZZ_CHECK(path.count >= 0 && path.count <= CS_ROUTER_MAX_SEGMENTS);
 		for (k = 0; k < path.count; k++)
-			FUZZ_CHECK(path.lens[k] <= strlen(raw) && path.segs[k][path.lens[k]] == '\0');
+			FUZZ_CHECK(path.lens[k] <= strlen(raw) &&
+				   path.segs[k][path.lens[k]] == '\0');
 		for (i = 0; i < sizeof patterns / sizeof patterns[0]; i++)
 			check_match(patterns[i], &path);
 		if (pattern)

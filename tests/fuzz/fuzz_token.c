@@ -27,7 +27,8 @@ static struct cs_auth *auth;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct cs_auth_config cfg = { .issuer = "clerk.example.com", .leeway_s = -1,
+	struct cs_auth_config cfg = { .issuer = "clerk.example.com",
+				      .leeway_s = -1,
 				      .algorithms = "RS256,RS384" };
 	char *pem = NULL, *jwk = NULL, path[64], err[256];
 	int fd = memfd_create("jwks", 0);

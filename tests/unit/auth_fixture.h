@@ -34,8 +34,8 @@
 #define ISSUER "https://clerk.example.com"
 
 struct test_key {
-	char *pem;      /* private, PKCS#8 */
-	char *jwk;      /* public JWK object text */
+	char *pem; /* private, PKCS#8 */
+	char *jwk; /* public JWK object text */
 	EVP_PKEY *pkey;
 };
 
@@ -88,7 +88,8 @@ static inline char *b64url_str(const char *s)
  * says: "RS256"/"RS512" with key, "HS256" with secret as the HMAC key, "none"
  * with an empty signature.
  */
-static inline char *sign_input(const char *input, const char *how, EVP_PKEY *key, const char *secret)
+static inline char *sign_input(const char *input, const char *how, EVP_PKEY *key,
+			       const char *secret)
 {
 	size_t input_len = strlen(input);
 	char *token = malloc(input_len + 2048);
@@ -99,16 +100,20 @@ static inline char *sign_input(const char *input, const char *how, EVP_PKEY *key
 	if (strcmp(how, "HS256") == 0) {
 		unsigned int n = 0;
 
-		assert_non_null(HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)input,
-				     input_len, sig, &n));
+		assert_non_null(HMAC(EVP_sha256(), secret, (int)strlen(secret),
+				     (const unsigned char *)input, input_len, sig, &n));
 		sig_len = n;
 	} else if (strcmp(how, "none") != 0) {
 		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
 		sig_len = sizeof sig;
-		assert_int_equal(EVP_DigestSignInit_ex(ctx, NULL, strcmp(how, "RS512") == 0 ? "SHA512" : "SHA256",
-						       NULL, NULL, key, NULL), 1);
-		assert_int_equal(EVP_DigestSign(ctx, sig, &sig_len, (const unsigned char *)input, input_len), 1);
+		assert_int_equal(EVP_DigestSignInit_ex(
+					 ctx, NULL, strcmp(how, "RS512") == 0 ? "SHA512" : "SHA256",
+					 NULL, NULL, key, NULL),
+				 1);
+		assert_int_equal(
+			EVP_DigestSign(ctx, sig, &sig_len, (const unsigned char *)input, input_len),
+			1);
 		EVP_MD_CTX_free(ctx);
 	}
 	memcpy(token, input, input_len);
@@ -119,7 +124,7 @@ static inline char *sign_input(const char *input, const char *how, EVP_PKEY *key
 
 /* A token of header and payload (JSON or not, whatever alg the header claims), signed as `how` says. */
 static inline char *forge(const char *header, const char *payload, const char *how, EVP_PKEY *key,
-		   const char *secret)
+			  const char *secret)
 {
 	char *h = b64url_str(header), *p = b64url_str(payload), *input = NULL, *token;
 
@@ -146,8 +151,9 @@ static inline char *claims_with(const char *fmt, ...)
 
 static inline char *valid_claims(void)
 {
-	return claims_with("{\"sub\":\"user_1\",\"iss\":\"%s\",\"iat\":%lld,\"nbf\":%lld,\"exp\":%lld}",
-			   ISSUER, NOW - 10, NOW - 10, NOW + 3600);
+	return claims_with(
+		"{\"sub\":\"user_1\",\"iss\":\"%s\",\"iat\":%lld,\"nbf\":%lld,\"exp\":%lld}",
+		ISSUER, NOW - 10, NOW - 10, NOW + 3600);
 }
 
 /* A standard RS256 token by the production signer. */
@@ -155,7 +161,8 @@ static inline char *sign(const struct test_key *k, const char *kid, const char *
 {
 	char *token = NULL, err[256];
 
-	assert_int_equal(cli_devkeys_sign(k->pem, strlen(k->pem), kid, claims, &token, err, sizeof err), 0);
+	assert_int_equal(
+		cli_devkeys_sign(k->pem, strlen(k->pem), kid, claims, &token, err, sizeof err), 0);
 	return token;
 }
 
@@ -178,19 +185,22 @@ static inline void write_file(const char *path, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
-static inline void write_jwks(const char *path, const char *jwk_a, const char *jwk_b, const char *jwk_c)
+static inline void write_jwks(const char *path, const char *jwk_a, const char *jwk_b,
+			      const char *jwk_c)
 {
 	char *doc = NULL;
 
-	assert_true(asprintf(&doc, "{\"keys\":[%s%s%s%s%s]}", jwk_a, jwk_b ? "," : "", jwk_b ? jwk_b : "",
-			     jwk_c ? "," : "", jwk_c ? jwk_c : "") >= 0);
+	assert_true(asprintf(&doc, "{\"keys\":[%s%s%s%s%s]}", jwk_a, jwk_b ? "," : "",
+			     jwk_b ? jwk_b : "", jwk_c ? "," : "", jwk_c ? jwk_c : "") >= 0);
 	write_file(path, doc);
 	free(doc);
 }
 
 static inline struct cs_auth_config base_config(const struct fixture *f)
 {
-	struct cs_auth_config cfg = { .issuer = "clerk.example.com", .jwks_file = f->jwks, .leeway_s = -1 };
+	struct cs_auth_config cfg = { .issuer = "clerk.example.com",
+				      .jwks_file = f->jwks,
+				      .leeway_s = -1 };
 
 	return cfg;
 }
@@ -279,7 +289,8 @@ static inline int group_teardown(void **state)
 }
 
 /* Verifies at now; the result, with the user and error kept in f. */
-static inline int verify_at(struct fixture *f, const char *token, long long now, struct cs_auth_user *user)
+static inline int verify_at(struct fixture *f, const char *token, long long now,
+			    struct cs_auth_user *user)
 {
 	struct cs_auth_user ignored;
 
@@ -289,7 +300,8 @@ static inline int verify_at(struct fixture *f, const char *token, long long now,
 }
 
 /* Rejected, and for the reason expected: why is a part of the error message. */
-static inline void assert_rejected(struct fixture *f, char *token, const char *why) /* takes token */
+static inline void assert_rejected(struct fixture *f, char *token,
+				   const char *why) /* takes token */
 {
 	struct cs_auth_user user = { "untouched", 42 };
 

@@ -26,8 +26,10 @@ static void test_verify_accepts_valid_token_and_returns_sub(void **state)
 
 static void test_verify_rejects_expired_token(void **state)
 {
-	assert_rejected(*state, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":%lld}",
-							ISSUER, NOW - 60)), "expired");
+	assert_rejected(*state,
+			sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":%lld}",
+						ISSUER, NOW - 60)),
+			"expired");
 }
 
 static void test_verify_applies_leeway_to_exp(void **state)
@@ -35,53 +37,75 @@ static void test_verify_applies_leeway_to_exp(void **state)
 	struct fixture *f = *state;
 
 	/* default leeway 5 s: 4 s past exp passes, 5 s past does not */
-	assert_accepted(f, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":%lld}", ISSUER, NOW - 4)));
-	assert_rejected(f, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":%lld}", ISSUER, NOW - 5)), "expired");
+	assert_accepted(f, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":%lld}",
+						   ISSUER, NOW - 4)));
+	assert_rejected(f,
+			sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":%lld}",
+						ISSUER, NOW - 5)),
+			"expired");
 }
 
 static void test_verify_rejects_missing_exp(void **state)
 {
-	assert_rejected(*state, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\"}", ISSUER)), "no exp claim");
+	assert_rejected(*state, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\"}", ISSUER)),
+			"no exp claim");
 }
 
 static void test_verify_rejects_string_exp(void **state)
 {
-	assert_rejected(*state, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":\"%lld\"}",
-							ISSUER, NOW + 3600)), "exp claim is not an integer");
+	assert_rejected(*state,
+			sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":\"%lld\"}",
+						ISSUER, NOW + 3600)),
+			"exp claim is not an integer");
 }
 
 static void test_verify_rejects_float_exp(void **state)
 {
-	assert_rejected(*state, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":%lld.0}",
-							ISSUER, NOW + 3600)), "exp claim is not an integer");
+	assert_rejected(*state,
+			sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":%lld.0}",
+						ISSUER, NOW + 3600)),
+			"exp claim is not an integer");
 }
 
 static void test_verify_rejects_null_exp(void **state)
 {
-	assert_rejected(*state, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":null}", ISSUER)), "exp claim is not an integer");
+	assert_rejected(
+		*state,
+		sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":null}", ISSUER)),
+		"exp claim is not an integer");
 }
 
 static void test_verify_rejects_nbf_in_future(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_rejected(f, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"nbf\":%lld,\"exp\":%lld}",
-						   ISSUER, NOW + 60, NOW + 3600)), "not valid yet");
+	assert_rejected(
+		f,
+		sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"nbf\":%lld,\"exp\":%lld}",
+					ISSUER, NOW + 60, NOW + 3600)),
+		"not valid yet");
 	/* within the leeway is fine */
-	assert_accepted(f, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"nbf\":%lld,\"exp\":%lld}",
-						   ISSUER, NOW + 3, NOW + 3600)));
+	assert_accepted(f, sign_claims(claims_with(
+				   "{\"sub\":\"u\",\"iss\":\"%s\",\"nbf\":%lld,\"exp\":%lld}",
+				   ISSUER, NOW + 3, NOW + 3600)));
 }
 
 static void test_verify_rejects_string_nbf(void **state)
 {
-	assert_rejected(*state, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"nbf\":\"0\",\"exp\":%lld}",
-							ISSUER, NOW + 3600)), "nbf claim is not an integer");
+	assert_rejected(
+		*state,
+		sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"nbf\":\"0\",\"exp\":%lld}",
+					ISSUER, NOW + 3600)),
+		"nbf claim is not an integer");
 }
 
 static void test_verify_rejects_iat_in_future(void **state)
 {
-	assert_rejected(*state, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
-							ISSUER, NOW + 60, NOW + 3600)), "issued in the future");
+	assert_rejected(
+		*state,
+		sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"iat\":%lld,\"exp\":%lld}",
+					ISSUER, NOW + 60, NOW + 3600)),
+		"issued in the future");
 }
 
 /* ---- issuer, subject, azp, aud ---- */
@@ -90,17 +114,25 @@ static void test_verify_rejects_wrong_issuer(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_rejected(f, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"https://evil.example.com\",\"exp\":%lld}",
-						   NOW + 3600)), "issuer");
-	assert_rejected(f, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s.evil.com\",\"exp\":%lld}",
-						   ISSUER, NOW + 3600)), "issuer");
-	assert_rejected(f, sign_claims(claims_with("{\"sub\":\"u\",\"exp\":%lld}", NOW + 3600)), "issuer");
+	assert_rejected(f,
+			sign_claims(claims_with(
+				"{\"sub\":\"u\",\"iss\":\"https://evil.example.com\",\"exp\":%lld}",
+				NOW + 3600)),
+			"issuer");
+	assert_rejected(
+		f,
+		sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s.evil.com\",\"exp\":%lld}",
+					ISSUER, NOW + 3600)),
+		"issuer");
+	assert_rejected(f, sign_claims(claims_with("{\"sub\":\"u\",\"exp\":%lld}", NOW + 3600)),
+			"issuer");
 }
 
 static void test_verify_accepts_issuer_configured_with_or_without_https(void **state)
 {
 	struct fixture *f = *state;
-	const char *forms[] = { "clerk.example.com", "https://clerk.example.com", "https://clerk.example.com/" };
+	const char *forms[] = { "clerk.example.com", "https://clerk.example.com",
+				"https://clerk.example.com/" };
 	size_t i;
 
 	for (i = 0; i < sizeof forms / sizeof forms[0]; i++) {
@@ -111,8 +143,12 @@ static void test_verify_accepts_issuer_configured_with_or_without_https(void **s
 		f->auth = new_auth(&cfg);
 		assert_accepted(f, sign_claims(valid_claims()));
 		/* the token's iss itself must be the full https:// form */
-		assert_rejected(f, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"clerk.example.com\",\"exp\":%lld}",
-							   NOW + 3600)), "issuer");
+		assert_rejected(
+			f,
+			sign_claims(claims_with(
+				"{\"sub\":\"u\",\"iss\":\"clerk.example.com\",\"exp\":%lld}",
+				NOW + 3600)),
+			"issuer");
 	}
 }
 
@@ -120,16 +156,30 @@ static void test_verify_rejects_missing_or_empty_sub(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_rejected(f, sign_claims(claims_with("{\"iss\":\"%s\",\"exp\":%lld}", ISSUER, NOW + 3600)), "no sub claim");
-	assert_rejected(f, sign_claims(claims_with("{\"sub\":\"\",\"iss\":\"%s\",\"exp\":%lld}", ISSUER, NOW + 3600)), "no sub claim");
-	assert_rejected(f, sign_claims(claims_with("{\"sub\":42,\"iss\":\"%s\",\"exp\":%lld}", ISSUER, NOW + 3600)), "no sub claim");
-	assert_rejected(f, sign_claims(claims_with("{\"sub\":\"a\\nb\",\"iss\":\"%s\",\"exp\":%lld}", ISSUER, NOW + 3600)), "sub claim is not a usable user id");
+	assert_rejected(
+		f, sign_claims(claims_with("{\"iss\":\"%s\",\"exp\":%lld}", ISSUER, NOW + 3600)),
+		"no sub claim");
+	assert_rejected(f,
+			sign_claims(claims_with("{\"sub\":\"\",\"iss\":\"%s\",\"exp\":%lld}",
+						ISSUER, NOW + 3600)),
+			"no sub claim");
+	assert_rejected(f,
+			sign_claims(claims_with("{\"sub\":42,\"iss\":\"%s\",\"exp\":%lld}", ISSUER,
+						NOW + 3600)),
+			"no sub claim");
+	assert_rejected(f,
+			sign_claims(claims_with("{\"sub\":\"a\\nb\",\"iss\":\"%s\",\"exp\":%lld}",
+						ISSUER, NOW + 3600)),
+			"sub claim is not a usable user id");
 }
 
 static void test_verify_rejects_duplicate_claims(void **state)
 {
-	assert_rejected(*state, sign_claims(claims_with("{\"sub\":\"a\",\"sub\":\"b\",\"iss\":\"%s\",\"exp\":%lld}",
-							ISSUER, NOW + 3600)), "payload");
+	assert_rejected(
+		*state,
+		sign_claims(claims_with("{\"sub\":\"a\",\"sub\":\"b\",\"iss\":\"%s\",\"exp\":%lld}",
+					ISSUER, NOW + 3600)),
+		"payload");
 }
 
 static void use_parties(struct fixture *f)
@@ -146,8 +196,11 @@ static void test_verify_accepts_authorized_azp(void **state)
 	struct fixture *f = *state;
 
 	use_parties(f);
-	assert_accepted(f, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"azp\":\"http://localhost:3000\",\"exp\":%lld}",
-						   ISSUER, NOW + 3600)));
+	assert_accepted(
+		f,
+		sign_claims(claims_with(
+			"{\"sub\":\"u\",\"iss\":\"%s\",\"azp\":\"http://localhost:3000\",\"exp\":%lld}",
+			ISSUER, NOW + 3600)));
 }
 
 static void test_verify_rejects_unauthorized_azp(void **state)
@@ -155,10 +208,18 @@ static void test_verify_rejects_unauthorized_azp(void **state)
 	struct fixture *f = *state;
 
 	use_parties(f);
-	assert_rejected(f, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"azp\":\"https://evil.example.com\",\"exp\":%lld}",
-						   ISSUER, NOW + 3600)), "azp is not an authorized party");
-	assert_rejected(f, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"azp\":[\"https://app.example.com\"],\"exp\":%lld}",
-						   ISSUER, NOW + 3600)), "azp is not an authorized party");
+	assert_rejected(
+		f,
+		sign_claims(claims_with(
+			"{\"sub\":\"u\",\"iss\":\"%s\",\"azp\":\"https://evil.example.com\",\"exp\":%lld}",
+			ISSUER, NOW + 3600)),
+		"azp is not an authorized party");
+	assert_rejected(
+		f,
+		sign_claims(claims_with(
+			"{\"sub\":\"u\",\"iss\":\"%s\",\"azp\":[\"https://app.example.com\"],\"exp\":%lld}",
+			ISSUER, NOW + 3600)),
+		"azp is not an authorized party");
 }
 
 static void test_verify_rejects_missing_azp_when_parties_configured(void **state)
@@ -183,10 +244,13 @@ static void test_verify_checks_audience_string_or_array(void **state)
 	struct fixture *f = *state;
 
 	use_audience(f);
-	assert_accepted(f, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"aud\":\"convex\",\"exp\":%lld}",
-						   ISSUER, NOW + 3600)));
-	assert_accepted(f, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"aud\":[\"x\",\"convex\"],\"exp\":%lld}",
-						   ISSUER, NOW + 3600)));
+	assert_accepted(f, sign_claims(claims_with(
+				   "{\"sub\":\"u\",\"iss\":\"%s\",\"aud\":\"convex\",\"exp\":%lld}",
+				   ISSUER, NOW + 3600)));
+	assert_accepted(
+		f, sign_claims(claims_with(
+			   "{\"sub\":\"u\",\"iss\":\"%s\",\"aud\":[\"x\",\"convex\"],\"exp\":%lld}",
+			   ISSUER, NOW + 3600)));
 }
 
 static void test_verify_rejects_wrong_or_missing_audience(void **state)
@@ -194,10 +258,16 @@ static void test_verify_rejects_wrong_or_missing_audience(void **state)
 	struct fixture *f = *state;
 
 	use_audience(f);
-	assert_rejected(f, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"aud\":\"other\",\"exp\":%lld}",
-						   ISSUER, NOW + 3600)), "audience does not match");
-	assert_rejected(f, sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"aud\":[\"other\"],\"exp\":%lld}",
-						   ISSUER, NOW + 3600)), "audience does not match");
+	assert_rejected(f,
+			sign_claims(claims_with(
+				"{\"sub\":\"u\",\"iss\":\"%s\",\"aud\":\"other\",\"exp\":%lld}",
+				ISSUER, NOW + 3600)),
+			"audience does not match");
+	assert_rejected(f,
+			sign_claims(claims_with(
+				"{\"sub\":\"u\",\"iss\":\"%s\",\"aud\":[\"other\"],\"exp\":%lld}",
+				ISSUER, NOW + 3600)),
+			"audience does not match");
 	assert_rejected(f, sign_claims(valid_claims()), "no aud claim");
 }
 
@@ -207,7 +277,8 @@ static void test_verify_rejects_tampered_payload(void **state)
 {
 	struct fixture *f = *state;
 	char *good = sign_claims(valid_claims());
-	char *claims = claims_with("{\"sub\":\"admin\",\"iss\":\"%s\",\"exp\":%lld}", ISSUER, NOW + 3600);
+	char *claims =
+		claims_with("{\"sub\":\"admin\",\"iss\":\"%s\",\"exp\":%lld}", ISSUER, NOW + 3600);
 	char *payload = b64url_str(claims);
 	char *dot1 = strchr(good, '.'), *dot2 = strchr(dot1 + 1, '.');
 	char *forged = NULL;
@@ -233,7 +304,8 @@ static void test_verify_rejects_token_signed_by_another_key(void **state)
 {
 	char *claims = valid_claims();
 
-	assert_rejected(*state, sign(&k2, "k1", claims), "signature is invalid"); /* k2's signature under k1's kid */
+	assert_rejected(*state, sign(&k2, "k1", claims),
+			"signature is invalid"); /* k2's signature under k1's kid */
 	free(claims);
 }
 
@@ -242,10 +314,15 @@ static void test_verify_rejects_alg_none(void **state)
 	struct fixture *f = *state;
 	char *claims = valid_claims();
 
-	assert_rejected(f, forge("{\"alg\":\"none\",\"typ\":\"JWT\",\"kid\":\"k1\"}", claims, "none", NULL, NULL), "algorithm is not allowed");
-	assert_rejected(f, forge("{\"alg\":\"None\",\"kid\":\"k1\"}", claims, "none", NULL, NULL), "algorithm is not allowed");
+	assert_rejected(f,
+			forge("{\"alg\":\"none\",\"typ\":\"JWT\",\"kid\":\"k1\"}", claims, "none",
+			      NULL, NULL),
+			"algorithm is not allowed");
+	assert_rejected(f, forge("{\"alg\":\"None\",\"kid\":\"k1\"}", claims, "none", NULL, NULL),
+			"algorithm is not allowed");
 	/* an RS256 header with the signature left off */
-	assert_rejected(f, forge("{\"alg\":\"RS256\",\"kid\":\"k1\"}", claims, "none", NULL, NULL), "signature is not base64url");
+	assert_rejected(f, forge("{\"alg\":\"RS256\",\"kid\":\"k1\"}", claims, "none", NULL, NULL),
+			"signature is not base64url");
 	free(claims);
 }
 
@@ -254,11 +331,15 @@ static void test_verify_rejects_hs256_signed_with_public_key(void **state)
 	struct fixture *f = *state;
 	char *claims = valid_claims();
 
-	assert_rejected(f, forge("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"k1\"}", claims, "HS256", NULL,
-				 k1_public_pem), "algorithm is not allowed");
+	assert_rejected(f,
+			forge("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"k1\"}", claims, "HS256",
+			      NULL, k1_public_pem),
+			"algorithm is not allowed");
 	/* the same HMAC under a header that claims RS256 */
-	assert_rejected(f, forge("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k1\"}", claims, "HS256", NULL,
-				 k1_public_pem), "signature has the wrong length");
+	assert_rejected(f,
+			forge("{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k1\"}", claims, "HS256",
+			      NULL, k1_public_pem),
+			"signature has the wrong length");
 	free(claims);
 }
 
@@ -284,8 +365,10 @@ static void test_verify_rejects_rs512_when_only_rs256_allowed(void **state)
 {
 	char *claims = valid_claims();
 
-	assert_rejected(*state, forge("{\"alg\":\"RS512\",\"typ\":\"JWT\",\"kid\":\"k1\"}", claims, "RS512", k1.pkey,
-				      NULL), "algorithm is not allowed");
+	assert_rejected(*state,
+			forge("{\"alg\":\"RS512\",\"typ\":\"JWT\",\"kid\":\"k1\"}", claims, "RS512",
+			      k1.pkey, NULL),
+			"algorithm is not allowed");
 	free(claims);
 }
 
@@ -309,21 +392,30 @@ static void test_verify_accepts_rs512_when_allowed_by_config(void **state)
 	cfg.algorithms = "RS256, RS512";
 	cs_auth_free(f->auth);
 	f->auth = new_auth(&cfg);
-	assert_accepted(f, forge("{\"alg\":\"RS512\",\"typ\":\"JWT\",\"kid\":\"k1\"}", claims, "RS512", k1.pkey, NULL));
+	assert_accepted(f, forge("{\"alg\":\"RS512\",\"typ\":\"JWT\",\"kid\":\"k1\"}", claims,
+				 "RS512", k1.pkey, NULL));
 	/* a header that says RS512 over an RS256 signature fails */
-	assert_rejected(f, forge("{\"alg\":\"RS512\",\"kid\":\"k1\"}", claims, "RS256", k1.pkey, NULL), "signature is invalid");
+	assert_rejected(f,
+			forge("{\"alg\":\"RS512\",\"kid\":\"k1\"}", claims, "RS256", k1.pkey, NULL),
+			"signature is invalid");
 	free(claims);
 }
-
 
 static void test_verify_rejects_typ_other_than_jwt(void **state)
 {
 	struct fixture *f = *state;
 	char *claims = valid_claims();
 
-	assert_rejected(f, forge("{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"k1\"}", claims, "RS256", k1.pkey, NULL), "typ is not JWT");
-	assert_rejected(f, forge("{\"alg\":\"RS256\",\"typ\":1,\"kid\":\"k1\"}", claims, "RS256", k1.pkey, NULL), "typ is not JWT");
-	assert_accepted(f, forge("{\"alg\":\"RS256\",\"kid\":\"k1\"}", claims, "RS256", k1.pkey, NULL));
+	assert_rejected(f,
+			forge("{\"alg\":\"RS256\",\"typ\":\"at+jwt\",\"kid\":\"k1\"}", claims,
+			      "RS256", k1.pkey, NULL),
+			"typ is not JWT");
+	assert_rejected(f,
+			forge("{\"alg\":\"RS256\",\"typ\":1,\"kid\":\"k1\"}", claims, "RS256",
+			      k1.pkey, NULL),
+			"typ is not JWT");
+	assert_accepted(
+		f, forge("{\"alg\":\"RS256\",\"kid\":\"k1\"}", claims, "RS256", k1.pkey, NULL));
 	free(claims);
 }
 
@@ -342,7 +434,9 @@ static void test_verify_bounds_the_nesting_of_header_and_payload(void **state)
 	free(header);
 	claims[strlen(claims) - 1] = '\0';
 	assert_true(asprintf(&payload, "%s,\"x\":%s}", claims, deep32) >= 0);
-	assert_rejected(f, forge("{\"alg\":\"RS256\",\"kid\":\"k1\"}", payload, "RS256", k1.pkey, NULL), "payload");
+	assert_rejected(
+		f, forge("{\"alg\":\"RS256\",\"kid\":\"k1\"}", payload, "RS256", k1.pkey, NULL),
+		"payload");
 	free(payload);
 	free(claims);
 	free(deep31);
@@ -394,13 +488,14 @@ static void test_verify_refuses_a_deep_forged_header_on_a_64_kib_stack(void **st
 	free(claims);
 }
 
-
 static void test_verify_rejects_crit_header(void **state)
 {
 	char *claims = valid_claims();
 
-	assert_rejected(*state, forge("{\"alg\":\"RS256\",\"kid\":\"k1\",\"crit\":[\"exp\"]}", claims, "RS256",
-				      k1.pkey, NULL), "crit");
+	assert_rejected(*state,
+			forge("{\"alg\":\"RS256\",\"kid\":\"k1\",\"crit\":[\"exp\"]}", claims,
+			      "RS256", k1.pkey, NULL),
+			"crit");
 	free(claims);
 }
 
@@ -409,9 +504,12 @@ static void test_verify_ignores_jku_and_x5u(void **state)
 	char *claims = valid_claims();
 
 	/* signed by k2, pointing at a key set that would hold k2: still only our JWKS counts */
-	assert_rejected(*state, forge("{\"alg\":\"RS256\",\"kid\":\"k1\",\"jku\":\"https://evil.example.com/jwks.json\","
-				      "\"x5u\":\"https://evil.example.com/cert.pem\"}",
-				      claims, "RS256", k2.pkey, NULL), "signature is invalid");
+	assert_rejected(
+		*state,
+		forge("{\"alg\":\"RS256\",\"kid\":\"k1\",\"jku\":\"https://evil.example.com/jwks.json\","
+		      "\"x5u\":\"https://evil.example.com/cert.pem\"}",
+		      claims, "RS256", k2.pkey, NULL),
+		"signature is invalid");
 	free(claims);
 }
 
@@ -438,9 +536,14 @@ static void test_verify_rejects_header_without_kid(void **state)
 	struct fixture *f = *state;
 	char *claims = valid_claims();
 
-	assert_rejected(f, forge("{\"alg\":\"RS256\",\"typ\":\"JWT\"}", claims, "RS256", k1.pkey, NULL), "no usable kid");
-	assert_rejected(f, forge("{\"alg\":\"RS256\",\"kid\":\"\"}", claims, "RS256", k1.pkey, NULL), "no usable kid");
-	assert_rejected(f, forge("{\"alg\":\"RS256\",\"kid\":7}", claims, "RS256", k1.pkey, NULL), "no usable kid");
+	assert_rejected(
+		f, forge("{\"alg\":\"RS256\",\"typ\":\"JWT\"}", claims, "RS256", k1.pkey, NULL),
+		"no usable kid");
+	assert_rejected(f,
+			forge("{\"alg\":\"RS256\",\"kid\":\"\"}", claims, "RS256", k1.pkey, NULL),
+			"no usable kid");
+	assert_rejected(f, forge("{\"alg\":\"RS256\",\"kid\":7}", claims, "RS256", k1.pkey, NULL),
+			"no usable kid");
 	free(claims);
 }
 
@@ -454,9 +557,6 @@ static void test_verify_rejects_overlong_kid(void **state)
 	assert_rejected(*state, forge(header, claims, "RS256", k1.pkey, NULL), "no usable kid");
 	free(claims);
 }
-
-
-
 
 static void test_new_fails_without_issuer(void **state)
 {
@@ -480,8 +580,6 @@ static void test_new_fails_without_issuer(void **state)
 	assert_int_equal(cs_auth_new(&cfg, &auth, err, sizeof err), -1);
 	assert_null(auth);
 }
-
-
 
 /* ---- malformed tokens ---- */
 
@@ -550,11 +648,20 @@ static void test_verify_rejects_non_json_header_or_payload(void **state)
 
 	assert_rejected(f, forge("not json", claims, "RS256", k1.pkey, NULL), "header");
 	assert_rejected(f, forge("[\"RS256\"]", claims, "RS256", k1.pkey, NULL), "header");
-	assert_rejected(f, forge("{\"alg\":\"RS256\",\"kid\":\"k1\"} trailing", claims, "RS256", k1.pkey, NULL), "header");
+	assert_rejected(f,
+			forge("{\"alg\":\"RS256\",\"kid\":\"k1\"} trailing", claims, "RS256",
+			      k1.pkey, NULL),
+			"header");
 	/* properly signed, but the payload is no JSON object */
-	assert_rejected(f, forge("{\"alg\":\"RS256\",\"kid\":\"k1\"}", "not json", "RS256", k1.pkey, NULL), "payload");
-	assert_rejected(f, forge("{\"alg\":\"RS256\",\"kid\":\"k1\"}", "\"user_1\"", "RS256", k1.pkey, NULL), "payload");
-	assert_rejected(f, forge("{\"alg\":\"RS256\",\"kid\":\"k1\"}", "", "RS256", k1.pkey, NULL), "payload");
+	assert_rejected(
+		f, forge("{\"alg\":\"RS256\",\"kid\":\"k1\"}", "not json", "RS256", k1.pkey, NULL),
+		"payload");
+	assert_rejected(
+		f,
+		forge("{\"alg\":\"RS256\",\"kid\":\"k1\"}", "\"user_1\"", "RS256", k1.pkey, NULL),
+		"payload");
+	assert_rejected(f, forge("{\"alg\":\"RS256\",\"kid\":\"k1\"}", "", "RS256", k1.pkey, NULL),
+			"payload");
 	free(claims);
 }
 
@@ -576,7 +683,8 @@ static void test_verify_rejects_100kb_token(void **state)
 
 		memset(pad, 'x', 20 * 1024 - 1);
 		pad[20 * 1024 - 1] = '\0';
-		claims = claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":%lld,\"pad\":\"%s\"}", ISSUER, NOW + 3600, pad);
+		claims = claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":%lld,\"pad\":\"%s\"}",
+				     ISSUER, NOW + 3600, pad);
 		assert_rejected(f, sign_claims(claims), "longer than");
 		free(pad);
 	}
@@ -613,7 +721,8 @@ static void test_verify_serves_repeated_token_from_cache(void **state)
 static void test_verify_rejects_cached_token_after_exp(void **state)
 {
 	struct fixture *f = *state;
-	char *token = sign_claims(claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":%lld}", ISSUER, NOW + 60));
+	char *token = sign_claims(
+		claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":%lld}", ISSUER, NOW + 60));
 	struct cs_auth_stats stats;
 
 	assert_int_equal(verify_at(f, token, NOW, NULL), 0);
@@ -624,11 +733,6 @@ static void test_verify_rejects_cached_token_after_exp(void **state)
 	assert_int_equal(stats.rejected, 2);
 	free(token);
 }
-
-
-
-
-
 
 int main(void)
 {

@@ -58,7 +58,9 @@ static void test_token_from_request_takes_session_cookie_for_get_and_head(void *
 	char tok[64];
 
 	(void)state;
-	assert_int_equal(from("GET", NULL, "theme=dark; __session=abc.def.ghi; other=1", tok, sizeof tok), 0);
+	assert_int_equal(
+		from("GET", NULL, "theme=dark; __session=abc.def.ghi; other=1", tok, sizeof tok),
+		0);
 	assert_string_equal(tok, "abc.def.ghi");
 	assert_int_equal(from("HEAD", "", "__session=\"quoted\"", tok, sizeof tok), 0);
 	assert_string_equal(tok, "quoted");
@@ -77,7 +79,8 @@ static void test_token_from_request_refuses_cookie_for_writes(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof methods / sizeof methods[0]; i++)
-		assert_int_equal(from(methods[i], NULL, "__session=abc.def.ghi", tok, sizeof tok), -1);
+		assert_int_equal(from(methods[i], NULL, "__session=abc.def.ghi", tok, sizeof tok),
+				 -1);
 }
 
 int main(void)

@@ -30,8 +30,13 @@ static int decode(const char *text, char *out, size_t outlen)
 static void test_encode_matches_rfc4648_vectors_without_padding(void **state)
 {
 	static const char *const vectors[][2] = {
-		{ "", "" },         { "f", "Zg" },          { "fo", "Zm8" },         { "foo", "Zm9v" },
-		{ "foob", "Zm9vYg" }, { "fooba", "Zm9vYmE" }, { "foobar", "Zm9vYmFy" },
+		{ "", "" },
+		{ "f", "Zg" },
+		{ "fo", "Zm8" },
+		{ "foo", "Zm9v" },
+		{ "foob", "Zm9vYg" },
+		{ "fooba", "Zm9vYmE" },
+		{ "foobar", "Zm9vYmFy" },
 	};
 	char out[16];
 	size_t i;
@@ -41,8 +46,9 @@ static void test_encode_matches_rfc4648_vectors_without_padding(void **state)
 		size_t len = strlen(vectors[i][0]);
 
 		assert_int_equal(cs_base64url_encoded_len(len), strlen(vectors[i][1]));
-		assert_int_equal(cs_base64url_encode((const unsigned char *)vectors[i][0], len, out),
-				 strlen(vectors[i][1]));
+		assert_int_equal(
+			cs_base64url_encode((const unsigned char *)vectors[i][0], len, out),
+			strlen(vectors[i][1]));
 		assert_string_equal(out, vectors[i][1]);
 		assert_int_equal(decode(vectors[i][1], out, sizeof out), 0);
 		assert_string_equal(out, vectors[i][0]);
@@ -72,15 +78,13 @@ static void test_decoded_max_is_exact_for_valid_lengths(void **state)
 static void test_decode_refuses_all_but_one_encoding(void **state)
 {
 	static const char *const refused[] = {
-		"Zm9v=",   /* padding */
-		"Zg==",    /* padding */
-		"+_8",     /* base64's alphabet */
-		"/_8",
-		"Zm 9v",   /* white space */
-		"Zm9v\n",
-		"Zm9vY",   /* 6 dangling bits (length % 4 == 1) */
-		"Zh",      /* "f" with a non-zero unused bit: a second encoding of it */
-		"Zm9",     /* "fo" is Zm8 */
+		"Zm9v=",           /* padding */
+		"Zg==",            /* padding */
+		"+_8",             /* base64's alphabet */
+		"/_8",    "Zm 9v", /* white space */
+		"Zm9v\n", "Zm9vY", /* 6 dangling bits (length % 4 == 1) */
+		"Zh",              /* "f" with a non-zero unused bit: a second encoding of it */
+		"Zm9",             /* "fo" is Zm8 */
 	};
 	char out[16];
 	size_t i;

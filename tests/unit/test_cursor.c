@@ -38,9 +38,16 @@ static void test_cursor_rejects_malformed_input(void **state)
 	 * cs_cursor_encode never makes them ("Mjr" is "Mjo", "2:", with unused bits
 	 * set; strtoll took a sign, a blank, a leading zero).
 	 */
-	const char *bad[] = { "", "!!!!", "a", "aGVsbG8", /* "hello": no colon */
-			      "OmFiYw" /* ":abc": no number */, "Mjr", "KzU6eA" /* "+5:x" */,
-			      "IDU6eA" /* " 5:x" */, "MDU6eA" /* "05:x" */, "LTA6eA" /* "-0:x" */ };
+	const char *bad[] = { "",
+			      "!!!!",
+			      "a",
+			      "aGVsbG8", /* "hello": no colon */
+			      "OmFiYw" /* ":abc": no number */,
+			      "Mjr",
+			      "KzU6eA" /* "+5:x" */,
+			      "IDU6eA" /* " 5:x" */,
+			      "MDU6eA" /* "05:x" */,
+			      "LTA6eA" /* "-0:x" */ };
 	const char *text;
 	size_t len, i;
 	long long number;

@@ -28,9 +28,9 @@ static PGresult *one_row(char *const *values, int count)
 	}
 	assert_int_equal(PQsetResultAttrs(res, count, attrs), 1);
 	for (i = 0; i < count; i++)
-		assert_int_equal(PQsetvalue(res, 0, i, values[i],
-					    values[i] ? (int)strlen(values[i]) : -1),
-				 1);
+		assert_int_equal(
+			PQsetvalue(res, 0, i, values[i], values[i] ? (int)strlen(values[i]) : -1),
+			1);
 	return res;
 }
 
@@ -50,8 +50,8 @@ static void assert_renders(render_fn *render, char *const *values, int count, co
 
 static void test_document_chat_names_each_column_as_the_api_does(void **state)
 {
-	char *values[CS_CHAT_COLUMN_COUNT] = { "c1", "u1", "T \"q\"", "5", NULL, NULL,
-					      "[\"c2\"]", "f", "9", "3", "4" };
+	char *values[CS_CHAT_COLUMN_COUNT] = { "c1",       "u1", "T \"q\"", "5", NULL, NULL,
+					       "[\"c2\"]", "f",  "9",       "3", "4" };
 
 	(void)state;
 	assert_renders(cs_document_chat, values, CS_CHAT_COLUMN_COUNT,
@@ -62,8 +62,8 @@ static void test_document_chat_names_each_column_as_the_api_does(void **state)
 
 static void test_document_message_names_each_column_as_the_api_does(void **state)
 {
-	char *values[CS_MESSAGE_COLUMN_COUNT] = { "m1", "c1", "u1", "hi", "user", "5", NULL,
-						 "{\"a\":1}", "t", "9", "3", "4" };
+	char *values[CS_MESSAGE_COLUMN_COUNT] = { "m1", "c1",        "u1", "hi", "user", "5",
+						  NULL, "{\"a\":1}", "t",  "9",  "3",    "4" };
 
 	(void)state;
 	assert_renders(cs_document_message, values, CS_MESSAGE_COLUMN_COUNT,

@@ -15,7 +15,8 @@ static void test_parse_url_reads_host_and_port(void **state)
 	int port = 0;
 
 	(void)state;
-	assert_int_equal(cs_events_parse_url("redis://127.0.0.1:6380", host, sizeof(host), &port), 0);
+	assert_int_equal(cs_events_parse_url("redis://127.0.0.1:6380", host, sizeof(host), &port),
+			 0);
 	assert_string_equal(host, "127.0.0.1");
 	assert_int_equal(port, 6380);
 	assert_int_equal(cs_events_parse_url("redis://cache", host, sizeof(host), &port), 0);
@@ -28,8 +29,13 @@ static void test_parse_url_reads_host_and_port(void **state)
 
 static void test_parse_url_refuses_empty_hosts_long_hosts_and_bad_ports(void **state)
 {
-	const char *bad[] = { "redis://:6379", "redis://", "redis://h:0", "redis://h:65536",
-			      "redis://h:-1", "redis://h:x", "redis://a-host-name-too-long:1" };
+	const char *bad[] = { "redis://:6379",
+			      "redis://",
+			      "redis://h:0",
+			      "redis://h:65536",
+			      "redis://h:-1",
+			      "redis://h:x",
+			      "redis://a-host-name-too-long:1" };
 	size_t i;
 
 	(void)state;

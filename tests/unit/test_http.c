@@ -29,8 +29,9 @@ static void test_if_match_reads_versions(void **state)
  */
 static void test_if_match_refuses_signs_blanks_and_junk(void **state)
 {
-	const char *bad[] = { "\n\n-3", "W/\" -3\"", "\"-3\"", "+3", " 3", "\"3", "3\"", "\"\"",
-			      "W/", "99999999999999999999", "\"1\" ", "0x10" };
+	const char *bad[] = { "\n\n-3", "W/\" -3\"", "\"-3\"", "+3", " 3",
+			      "\"3",    "3\"",       "\"\"",   "W/", "99999999999999999999",
+			      "\"1\" ", "0x10" };
 	size_t i;
 
 	(void)state;
@@ -63,8 +64,9 @@ static void test_parse_long_takes_integers_in_range_and_the_fallback_when_absent
 
 static void test_parse_long_refuses_junk_and_out_of_range_naming_the_parameter(void **state)
 {
-	const char *bad[] = { "", "0", "1001", "-1", "12x", "1.5", "0x10", "abc",
-			      "99999999999999999999" };
+	const char *bad[] = { "",     "0",   "1001",
+			      "-1",   "12x", "1.5",
+			      "0x10", "abc", "99999999999999999999" };
 	size_t i;
 
 	(void)state;
@@ -72,7 +74,8 @@ static void test_parse_long_refuses_junk_and_out_of_range_naming_the_parameter(v
 		struct cs_error err = CS_ERROR_INIT;
 		long long value = 77;
 
-		assert_int_equal(cs_http_parse_long(bad[i], "limit", 500, 1, 1000, &value, &err), -1);
+		assert_int_equal(cs_http_parse_long(bad[i], "limit", 500, 1, 1000, &value, &err),
+				 -1);
 		assert_int_equal(err.status, 400);
 		assert_string_equal(err.code, "bad_request");
 		assert_string_equal(err.message, "limit: must be an integer from 1 to 1000");
@@ -85,8 +88,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_if_match_reads_versions),
 		cmocka_unit_test(test_if_match_refuses_signs_blanks_and_junk),
-		cmocka_unit_test(test_parse_long_takes_integers_in_range_and_the_fallback_when_absent),
-		cmocka_unit_test(test_parse_long_refuses_junk_and_out_of_range_naming_the_parameter),
+		cmocka_unit_test(
+			test_parse_long_takes_integers_in_range_and_the_fallback_when_absent),
+		cmocka_unit_test(
+			test_parse_long_refuses_junk_and_out_of_range_naming_the_parameter),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

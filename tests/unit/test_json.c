@@ -87,9 +87,10 @@ static void test_measure_counts_only_structural_brackets(void **state)
 	assert_int_equal(depth_of("[[[1]]]"), 3);
 	assert_int_equal(depth_of("{\"a\":{\"b\":[1]}}"), 3);
 	assert_int_equal(depth_of("{\"a\":\"[[[[{{{{\"}"), 1);
-	assert_int_equal(depth_of("{\"a\\\"[[\":1}"), 1); /* an escaped quote keeps the string open */
-	assert_int_equal(depth_of("[][][][]"), 1);              /* siblings are not deeper */
-	assert_int_equal(depth_of("]]]][]"), 1);                /* stray closers cannot go below 0 */
+	assert_int_equal(depth_of("{\"a\\\"[[\":1}"),
+			 1);                       /* an escaped quote keeps the string open */
+	assert_int_equal(depth_of("[][][][]"), 1); /* siblings are not deeper */
+	assert_int_equal(depth_of("]]]][]"), 1);   /* stray closers cannot go below 0 */
 	assert_int_equal(depth_of("\"x\""), 0);
 }
 

@@ -76,25 +76,26 @@ static void expect_error(const char *doc, const char *fragment)
 
 	assert_int_equal(parse_with_step(doc, 5, &out, &err), -1);
 	if (!strstr(err.message, fragment))
-		fail_msg("error \"%s\" does not contain \"%s\" (document %s)", err.message, fragment,
-			 doc);
+		fail_msg("error \"%s\" does not contain \"%s\" (document %s)", err.message,
+			 fragment, doc);
 	cs_buf_release(&out);
 }
 
 static void test_rows_split_across_chunks_come_out_whole(void **state)
 {
 	(void)state;
-	expect_rows("{\"chats\": [{\"id\":\"c1\",\"n\":[1,2,{\"x\":null}]}, {\"id\":\"c2\"} ],\n"
-		    " \"messages\":[ {\"id\":\"m1\",\"position\":-1.5e+3} ,17,\"s\",true,null,[]],"
-		    " \"exportedAt\":\"2024-01-01T00:00:00Z\"}",
-		    "chats:{\"id\":\"c1\",\"n\":[1,2,{\"x\":null}]}\n"
-		    "chats:{\"id\":\"c2\"}\n"
-		    "messages:{\"id\":\"m1\",\"position\":-1.5e+3}\n"
-		    "messages:17\n"
-		    "messages:\"s\"\n"
-		    "messages:true\n"
-		    "messages:null\n"
-		    "messages:[]\n");
+	expect_rows(
+		"{\"chats\": [{\"id\":\"c1\",\"n\":[1,2,{\"x\":null}]}, {\"id\":\"c2\"} ],\n"
+		" \"messages\":[ {\"id\":\"m1\",\"position\":-1.5e+3} ,17,\"s\",true,null,[]],"
+		" \"exportedAt\":\"2024-01-01T00:00:00Z\"}",
+		"chats:{\"id\":\"c1\",\"n\":[1,2,{\"x\":null}]}\n"
+		"chats:{\"id\":\"c2\"}\n"
+		"messages:{\"id\":\"m1\",\"position\":-1.5e+3}\n"
+		"messages:17\n"
+		"messages:\"s\"\n"
+		"messages:true\n"
+		"messages:null\n"
+		"messages:[]\n");
 }
 
 static void test_strings_with_escaped_quotes_and_brackets_stay_in_the_row(void **state)
@@ -107,9 +108,10 @@ static void test_strings_with_escaped_quotes_and_brackets_stay_in_the_row(void *
 static void test_other_members_are_checked_and_skipped(void **state)
 {
 	(void)state;
-	expect_rows("{\"meta\":{\"chats\":[1,2]},\"list\":[[\"chats\"]],\"chats\":null,"
-		    "\"messages\":[],\"n\":0}",
-		    "");
+	expect_rows(
+		"{\"meta\":{\"chats\":[1,2]},\"list\":[[\"chats\"]],\"chats\":null,"
+		"\"messages\":[],\"n\":0}",
+		"");
 	expect_error("{\"meta\":{\"a\":tru}}", "unexpected '}'");
 }
 
@@ -251,9 +253,8 @@ static void test_memory_reader_reads_everything(void **state)
 	struct cs_jsonstream_error err;
 
 	(void)state;
-	assert_int_equal(cs_jsonstream_parse(cs_jsonstream_read_memory, &m, keys, collect, &out,
-					     &err),
-			 0);
+	assert_int_equal(
+		cs_jsonstream_parse(cs_jsonstream_read_memory, &m, keys, collect, &out, &err), 0);
 	assert_string_equal(out.data, "messages:{\"id\":\"m\"}\n");
 	cs_buf_release(&out);
 }

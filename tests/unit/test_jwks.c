@@ -15,7 +15,9 @@ static void test_verify_rejects_algorithm_other_than_the_jwk_alg(void **state)
 	cfg.algorithms = "RS256,RS512"; /* k1's JWK says alg RS256 */
 	cs_auth_free(f->auth);
 	f->auth = new_auth(&cfg);
-	assert_rejected(f, forge("{\"alg\":\"RS512\",\"kid\":\"k1\"}", claims, "RS512", k1.pkey, NULL), "not for its algorithm");
+	assert_rejected(f,
+			forge("{\"alg\":\"RS512\",\"kid\":\"k1\"}", claims, "RS512", k1.pkey, NULL),
+			"not for its algorithm");
 	free(claims);
 }
 
@@ -41,9 +43,10 @@ static void test_verify_rejects_jwks_key_of_wrong_type(void **state)
 {
 	struct fixture *f = *state;
 	struct cs_auth_config cfg = base_config(f);
-	const char *ec = "{\"kty\":\"EC\",\"kid\":\"k1\",\"use\":\"sig\",\"crv\":\"P-256\","
-			 "\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","
-			 "\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}";
+	const char *ec =
+		"{\"kty\":\"EC\",\"kid\":\"k1\",\"use\":\"sig\",\"crv\":\"P-256\","
+		"\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","
+		"\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"}";
 
 	write_jwks(f->jwks, ec, NULL, NULL);
 	cs_auth_free(f->auth);
@@ -66,8 +69,10 @@ static void test_verify_rejects_jwks_key_of_wrong_type(void **state)
 static void test_verify_rejects_when_jwks_is_unusable(void **state)
 {
 	struct fixture *f = *state;
-	const char *docs[] = { "", "not json", "{\"keys\":{}}", "[]",
-			       "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"k1\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}" };
+	const char *docs[] = {
+		"", "not json", "{\"keys\":{}}", "[]",
+		"{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"k1\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}"
+	};
 	size_t i;
 
 	for (i = 0; i < sizeof docs / sizeof docs[0]; i++) {
@@ -91,7 +96,8 @@ static void test_verify_rejects_when_jwks_is_unusable(void **state)
 static void test_new_succeeds_with_unreachable_jwks_url(void **state)
 {
 	struct fixture *f = *state;
-	struct cs_auth_config cfg = { .issuer = "clerk.example.com", .jwks_url = "http://127.0.0.1:1/jwks.json",
+	struct cs_auth_config cfg = { .issuer = "clerk.example.com",
+				      .jwks_url = "http://127.0.0.1:1/jwks.json",
 				      .leeway_s = -1 };
 	struct cs_auth_stats stats;
 
@@ -109,7 +115,8 @@ static void test_verify_picks_up_rotated_key_and_rate_limits_refetch(void **stat
 {
 	struct fixture *f = *state;
 	char *claims = valid_claims();
-	char *t1 = sign(&k1, "k1", claims), *t2 = sign(&k2, "k2", claims), *t3 = sign(&k3, "k3", claims);
+	char *t1 = sign(&k1, "k1", claims), *t2 = sign(&k2, "k2", claims),
+	     *t3 = sign(&k3, "k3", claims);
 	struct cs_auth_stats stats;
 
 	assert_int_equal(verify_at(f, t1, NOW, NULL), 0); /* first use loads the file */
@@ -148,8 +155,9 @@ static void test_verify_keeps_old_keys_when_reload_fails(void **state)
 {
 	struct fixture *f = *state;
 	char *claims = valid_claims();
-	char *t1 = sign(&k1, "k1", claims), *t1b = sign_claims(claims_with(
-		"{\"sub\":\"other\",\"iss\":\"%s\",\"exp\":%lld}", ISSUER, NOW + 3600));
+	char *t1 = sign(&k1, "k1", claims),
+	     *t1b = sign_claims(claims_with("{\"sub\":\"other\",\"iss\":\"%s\",\"exp\":%lld}",
+					    ISSUER, NOW + 3600));
 	char *t2 = sign(&k2, "k2", claims);
 
 	assert_int_equal(verify_at(f, t1, NOW, NULL), 0);
@@ -178,7 +186,8 @@ static void *verify_many(void *p)
 	for (i = 0; i < 50; i++) {
 		struct cs_auth_user user;
 
-		if (cs_auth_verify(a->auth, a->token, strlen(a->token), NOW + i / 10, &user, NULL, 0) != 0 ||
+		if (cs_auth_verify(a->auth, a->token, strlen(a->token), NOW + i / 10, &user, NULL,
+				   0) != 0 ||
 		    strncmp(user.sub, "user_", 5) != 0)
 			a->failures++;
 	}
@@ -195,8 +204,8 @@ static void test_verify_is_thread_safe_from_first_load(void **state)
 
 	write_jwks(f->jwks, k1.jwk, k2.jwk, NULL);
 	for (i = 0; i < 8; i++) {
-		char *claims = claims_with("{\"sub\":\"user_%d\",\"iss\":\"%s\",\"exp\":%lld}", i, ISSUER,
-					   NOW + 3600);
+		char *claims = claims_with("{\"sub\":\"user_%d\",\"iss\":\"%s\",\"exp\":%lld}", i,
+					   ISSUER, NOW + 3600);
 
 		args[i].auth = f->auth;
 		args[i].token = sign(i % 2 ? &k2 : &k1, i % 2 ? "k2" : "k1", claims);

@@ -64,14 +64,15 @@ static void test_bad_role_reason_is_utf8_for_copy(void **state)
 static void test_chat_row_becomes_its_columns(void **state)
 {
 	(void)state;
-	expect_line(CS_LEGACY_CHATS,
-		    "{\"id\":\"c1\",\"user_id\":\"u1\",\"title\":\"Trip \\\"plan\\\" \\u00e9\","
-		    "\"timestamp\":\"2024-01-02T03:04:05.678Z\",\"parent_chat_id\":null,"
-		    "\"branch_from_message_id\":null,\"branches\":[\"c2\", \"c3\"],"
-		    "\"created_at\":\"2024-01-02T03:04:05.678Z\",\"updated_at\":\"2024-01-02T03:04:06Z\","
-		    "\"is_deleted\":true,\"extra_column\":{\"ignored\":1}}",
-		    "7\t\\N\tc1\tu1\tTrip \"plan\" \xc3\xa9\t1704164645678\t\\N\t\\N\t[\"c2\", \"c3\"]\tt\t"
-		    "1704164645678\t1704164646000");
+	expect_line(
+		CS_LEGACY_CHATS,
+		"{\"id\":\"c1\",\"user_id\":\"u1\",\"title\":\"Trip \\\"plan\\\" \\u00e9\","
+		"\"timestamp\":\"2024-01-02T03:04:05.678Z\",\"parent_chat_id\":null,"
+		"\"branch_from_message_id\":null,\"branches\":[\"c2\", \"c3\"],"
+		"\"created_at\":\"2024-01-02T03:04:05.678Z\",\"updated_at\":\"2024-01-02T03:04:06Z\","
+		"\"is_deleted\":true,\"extra_column\":{\"ignored\":1}}",
+		"7\t\\N\tc1\tu1\tTrip \"plan\" \xc3\xa9\t1704164645678\t\\N\t\\N\t[\"c2\", \"c3\"]\tt\t"
+		"1704164645678\t1704164646000");
 }
 
 static void test_missing_times_fall_back_and_null_branches_are_empty(void **state)
@@ -81,36 +82,40 @@ static void test_missing_times_fall_back_and_null_branches_are_empty(void **stat
 		    "{\"id\":\"c1\",\"user_id\":\"u1\",\"title\":\"t\",\"timestamp\":1000,"
 		    "\"branches\":null}",
 		    "7\t\\N\tc1\tu1\tt\t1000\t\\N\t\\N\t[]\tf\t1000\t1000");
-	expect_line(CS_LEGACY_CHATS,
-		    "{\"id\":\"c1\",\"user_id\":\"u1\",\"title\":\"t\",\"created_at\":\"1970-01-01T00:00:02Z\"}",
-		    "7\t\\N\tc1\tu1\tt\t2000\t\\N\t\\N\t[]\tf\t2000\t2000");
+	expect_line(
+		CS_LEGACY_CHATS,
+		"{\"id\":\"c1\",\"user_id\":\"u1\",\"title\":\"t\",\"created_at\":\"1970-01-01T00:00:02Z\"}",
+		"7\t\\N\tc1\tu1\tt\t2000\t\\N\t\\N\t[]\tf\t2000\t2000");
 }
 
 static void test_message_text_is_decoded_into_copy_text(void **state)
 {
 	(void)state;
-	expect_line(CS_LEGACY_MESSAGES,
-		    "{\"id\":\"m1\",\"chat_id\":\"c1\",\"user_id\":\"u1\","
-		    "\"content\":\"a\\tb\\nc\\\\d\\/e \\ud83d\\ude00 \xf0\x9f\x91\x8b\",\"role\":\"assistant\","
-		    "\"timestamp\":\"2024-01-02T03:04:05.678\",\"position\":null,"
-		    "\"attachments\":{\"n\": 0.10, \"s\": \"x\\ny\"},\"is_deleted\":false}",
-		    "7\t\\N\tm1\tc1\tu1\ta\\tb\\nc\\\\d/e \xf0\x9f\x98\x80 \xf0\x9f\x91\x8b\tassistant\t"
-		    "1704164645678\t\\N\t{\"n\": 0.10, \"s\": \"x\\\\ny\"}\tf\t1704164645678\t1704164645678");
+	expect_line(
+		CS_LEGACY_MESSAGES,
+		"{\"id\":\"m1\",\"chat_id\":\"c1\",\"user_id\":\"u1\","
+		"\"content\":\"a\\tb\\nc\\\\d\\/e \\ud83d\\ude00 \xf0\x9f\x91\x8b\",\"role\":\"assistant\","
+		"\"timestamp\":\"2024-01-02T03:04:05.678\",\"position\":null,"
+		"\"attachments\":{\"n\": 0.10, \"s\": \"x\\ny\"},\"is_deleted\":false}",
+		"7\t\\N\tm1\tc1\tu1\ta\\tb\\nc\\\\d/e \xf0\x9f\x98\x80 \xf0\x9f\x91\x8b\tassistant\t"
+		"1704164645678\t\\N\t{\"n\": 0.10, \"s\": \"x\\\\ny\"}\tf\t1704164645678\t1704164645678");
 }
 
 static void test_positions_and_attachments_of_every_type(void **state)
 {
-	static const char *const attachments[] = { "[]", "{}", "\"s\"", "42", "-1.5e3", "true",
-						   "false", "12345678901234567890" };
+	static const char *const attachments[] = {
+		"[]", "{}", "\"s\"", "42", "-1.5e3", "true", "false", "12345678901234567890"
+	};
 	char row[512], want[512];
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(attachments) / sizeof(attachments[0]); i++) {
-		snprintf(row, sizeof(row),
-			 "{\"id\":\"m\",\"chat_id\":\"c\",\"user_id\":\"u\",\"content\":\"\",\"role\":\"user\","
-			 "\"timestamp\":5,\"position\":3,\"attachments\":%s}",
-			 attachments[i]);
+		snprintf(
+			row, sizeof(row),
+			"{\"id\":\"m\",\"chat_id\":\"c\",\"user_id\":\"u\",\"content\":\"\",\"role\":\"user\","
+			"\"timestamp\":5,\"position\":3,\"attachments\":%s}",
+			attachments[i]);
 		snprintf(want, sizeof(want), "7\t\\N\tm\tc\tu\t\tuser\t5\t3\t%s\tf\t5\t5",
 			 attachments[i]);
 		expect_line(CS_LEGACY_MESSAGES, row, want);
@@ -138,10 +143,11 @@ static void test_bad_rows_are_rejected_with_their_id_and_reason(void **state)
 		      "{\"id\":\"m1\",\"chat_id\":\"c\",\"user_id\":\"u\",\"content\":\"x\","
 		      "\"role\":\"user\",\"timestamp\":\"yesterday\"}",
 		      "timestamp: must be an ISO-8601 timestamp");
-	expect_reject(CS_LEGACY_MESSAGES,
-		      "{\"id\":\"m1\",\"chat_id\":\"c\",\"user_id\":\"u\",\"content\":\"a\\u0000b\","
-		      "\"role\":\"user\",\"timestamp\":1}",
-		      "content: holds \\\\u0000");
+	expect_reject(
+		CS_LEGACY_MESSAGES,
+		"{\"id\":\"m1\",\"chat_id\":\"c\",\"user_id\":\"u\",\"content\":\"a\\u0000b\","
+		"\"role\":\"user\",\"timestamp\":1}",
+		"content: holds \\\\u0000");
 	expect_reject(CS_LEGACY_MESSAGES,
 		      "{\"id\":\"m1\",\"chat_id\":\"c\",\"user_id\":\"u\",\"content\":\"\\ud800\","
 		      "\"role\":\"user\",\"timestamp\":1}",
@@ -154,19 +160,24 @@ static void test_bad_rows_are_rejected_with_their_id_and_reason(void **state)
 		      "{\"id\":\"m1\",\"chat_id\":\"c\",\"user_id\":\"u\",\"content\":\"x\","
 		      "\"role\":\"user\",\"timestamp\":1,\"attachments\":[\"\\u0000\"]}",
 		      "attachments: holds");
-	expect_reject(CS_LEGACY_CHATS, "{\"id\":\"c\",\"user_id\":\"u\",\"title\":\"\",\"timestamp\":1}",
+	expect_reject(CS_LEGACY_CHATS,
+		      "{\"id\":\"c\",\"user_id\":\"u\",\"title\":\"\",\"timestamp\":1}",
 		      "title: must be 1 to 500 characters");
 	expect_reject(CS_LEGACY_CHATS, "{\"id\":\"c\",\"user_id\":\"u\",\"title\":\"t\"}",
 		      "timestamp: missing");
+	expect_reject(
+		CS_LEGACY_CHATS,
+		"{\"id\":\"c\",\"user_id\":\"u\",\"title\":\"t\",\"timestamp\":1,\"branches\":{}}",
+		"branches: must be an array or null");
+	expect_reject(
+		CS_LEGACY_CHATS,
+		"{\"id\":\"c\",\"user_id\":\"u\",\"title\":\"t\",\"timestamp\":1,\"is_deleted\":1}",
+		"is_deleted: must be true, false or null");
 	expect_reject(CS_LEGACY_CHATS,
-		      "{\"id\":\"c\",\"user_id\":\"u\",\"title\":\"t\",\"timestamp\":1,\"branches\":{}}",
-		      "branches: must be an array or null");
-	expect_reject(CS_LEGACY_CHATS,
-		      "{\"id\":\"c\",\"user_id\":\"u\",\"title\":\"t\",\"timestamp\":1,\"is_deleted\":1}",
-		      "is_deleted: must be true, false or null");
-	expect_reject(CS_LEGACY_CHATS, "{\"id\":\"a\\tb\",\"user_id\":\"u\",\"title\":\"t\",\"timestamp\":1}",
+		      "{\"id\":\"a\\tb\",\"user_id\":\"u\",\"title\":\"t\",\"timestamp\":1}",
 		      "id: contains control characters\ta\\tb\t");
-	expect_reject(CS_LEGACY_CHATS, "{\"id\":7,\"user_id\":\"u\",\"title\":\"t\",\"timestamp\":1}",
+	expect_reject(CS_LEGACY_CHATS,
+		      "{\"id\":7,\"user_id\":\"u\",\"title\":\"t\",\"timestamp\":1}",
 		      "id: must be a string\t\\N");
 	expect_reject(CS_LEGACY_CHATS, "[1,2]", "row: must be a JSON object");
 	expect_reject(CS_LEGACY_CHATS, NULL, "row: larger than");
@@ -175,7 +186,8 @@ static void test_bad_rows_are_rejected_with_their_id_and_reason(void **state)
 	{
 		char row[600];
 
-		snprintf(row, sizeof(row), "{\"id\":\"%s\",\"user_id\":\"u\",\"title\":\"t\",\"timestamp\":1}",
+		snprintf(row, sizeof(row),
+			 "{\"id\":\"%s\",\"user_id\":\"u\",\"title\":\"t\",\"timestamp\":1}",
 			 long_id);
 		expect_reject(CS_LEGACY_CHATS, row, "id: longer than 255 bytes\txxxx");
 	}
@@ -188,10 +200,11 @@ static void test_sync_status_rows(void **state)
 		    "{\"id\":3,\"user_id\":\"u\",\"device_id\":\"d\",\"last_sync_timestamp\":null,"
 		    "\"updated_at\":\"1970-01-01T00:00:01Z\"}",
 		    "7\t\\N\tu\td\t\\N\t\\N\t1000");
-	expect_line(CS_LEGACY_SYNC_STATUS,
-		    "{\"user_id\":\"u\",\"device_id\":\"d\",\"last_sync_timestamp\":\"1970-01-01T00:00:02Z\","
-		    "\"cursor\":\"abc\"}",
-		    "7\t\\N\tu\td\t2000\tabc\t2000");
+	expect_line(
+		CS_LEGACY_SYNC_STATUS,
+		"{\"user_id\":\"u\",\"device_id\":\"d\",\"last_sync_timestamp\":\"1970-01-01T00:00:02Z\","
+		"\"cursor\":\"abc\"}",
+		"7\t\\N\tu\td\t2000\tabc\t2000");
 	expect_reject(CS_LEGACY_SYNC_STATUS, "{\"user_id\":\"u\",\"updated_at\":1}",
 		      "device_id: missing\tu\t\\N\t");
 }
@@ -199,9 +212,10 @@ static void test_sync_status_rows(void **state)
 static void test_member_names_with_escapes_and_repeats(void **state)
 {
 	(void)state;
-	expect_line(CS_LEGACY_CHATS,
-		    "{\"id\":\"old\",\"\\u0069d\":\"c1\",\"user_id\":\"u\",\"title\":\"t\",\"timestamp\":1}",
-		    "7\t\\N\tc1\tu\tt\t1\t\\N\t\\N\t[]\tf\t1\t1");
+	expect_line(
+		CS_LEGACY_CHATS,
+		"{\"id\":\"old\",\"\\u0069d\":\"c1\",\"user_id\":\"u\",\"title\":\"t\",\"timestamp\":1}",
+		"7\t\\N\tc1\tu\tt\t1\t\\N\t\\N\t[]\tf\t1\t1");
 }
 
 static void test_tables_and_members(void **state)

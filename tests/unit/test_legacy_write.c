@@ -52,8 +52,8 @@ static void expect_written(enum cs_legacy_table table, const char *const *values
 
 static void test_chat_times_become_iso_and_branches_stay_raw(void **state)
 {
-	const char *chat[] = { "c1",   "u1", "T\"1\"", "1700000000123", NULL, "m0",
-			       "[{\"n\": 0.10}]", "t", "0", "-1" };
+	const char *chat[] = { "c1", "u1", "T\"1\"", "1700000000123", NULL, "m0", "[{\"n\": 0.10}]",
+			       "t",  "0",  "-1" };
 
 	(void)state;
 	expect_written(CS_LEGACY_CHATS, chat, 10,
@@ -66,8 +66,8 @@ static void test_chat_times_become_iso_and_branches_stay_raw(void **state)
 
 static void test_message_null_position_and_attachments_are_null(void **state)
 {
-	const char *message[] = { "m1", "c1", "u1", "a\nb", "assistant", "5", NULL, NULL, "t",
-				  "5", "6" };
+	const char *message[] = { "m1", "c1", "u1", "a\nb", "assistant", "5",
+				  NULL, NULL, "t",  "5",    "6" };
 
 	(void)state;
 	expect_written(CS_LEGACY_MESSAGES, message, 11,

@@ -33,9 +33,15 @@ static void test_render_counts_requests_by_route_and_status(void **state)
 	cs_metrics_observe(m, 1, 200, 100);
 	cs_metrics_observe(m, 2, 200, 100); /* no such route: ignored */
 	text = render(m, &out);
-	assert_non_null(strstr(text, "chatsync_requests_total{service=\"chats\",route=\"chats_get\",status=\"200\"} 2\n"));
-	assert_non_null(strstr(text, "chatsync_requests_total{service=\"chats\",route=\"chats_get\",status=\"404\"} 1\n"));
-	assert_non_null(strstr(text, "chatsync_requests_total{service=\"chats\",route=\"metrics\",status=\"200\"} 1\n"));
+	assert_non_null(strstr(
+		text,
+		"chatsync_requests_total{service=\"chats\",route=\"chats_get\",status=\"200\"} 2\n"));
+	assert_non_null(strstr(
+		text,
+		"chatsync_requests_total{service=\"chats\",route=\"chats_get\",status=\"404\"} 1\n"));
+	assert_non_null(strstr(
+		text,
+		"chatsync_requests_total{service=\"chats\",route=\"metrics\",status=\"200\"} 1\n"));
 	cs_buf_release(&out);
 	cs_metrics_free(m);
 }
@@ -47,18 +53,32 @@ static void test_render_histogram_is_cumulative_with_sum_and_count(void **state)
 	char *text;
 
 	(void)state;
-	cs_metrics_observe(m, 0, 200, 400);     /* 0.4 ms: in le=0.0005 */
-	cs_metrics_observe(m, 0, 200, 3000);    /* 3 ms: first in le=0.005 */
+	cs_metrics_observe(m, 0, 200, 400);      /* 0.4 ms: in le=0.0005 */
+	cs_metrics_observe(m, 0, 200, 3000);     /* 3 ms: first in le=0.005 */
 	cs_metrics_observe(m, 0, 200, 90000000); /* 90 s: only +Inf */
 	text = render(m, &out);
-	assert_non_null(strstr(text, "chatsync_request_seconds_bucket{service=\"sync\",route=\"chats_get\",le=\"0.0005\"} 1\n"));
-	assert_non_null(strstr(text, "chatsync_request_seconds_bucket{service=\"sync\",route=\"chats_get\",le=\"0.0025\"} 1\n"));
-	assert_non_null(strstr(text, "chatsync_request_seconds_bucket{service=\"sync\",route=\"chats_get\",le=\"0.005\"} 2\n"));
-	assert_non_null(strstr(text, "chatsync_request_seconds_bucket{service=\"sync\",route=\"chats_get\",le=\"60\"} 2\n"));
-	assert_non_null(strstr(text, "chatsync_request_seconds_bucket{service=\"sync\",route=\"chats_get\",le=\"+Inf\"} 3\n"));
-	assert_non_null(strstr(text, "chatsync_request_seconds_sum{service=\"sync\",route=\"chats_get\"} 90.003400\n"));
-	assert_non_null(strstr(text, "chatsync_request_seconds_count{service=\"sync\",route=\"chats_get\"} 3\n"));
-	assert_non_null(strstr(text, "chatsync_request_seconds_count{service=\"sync\",route=\"metrics\"} 0\n"));
+	assert_non_null(strstr(
+		text,
+		"chatsync_request_seconds_bucket{service=\"sync\",route=\"chats_get\",le=\"0.0005\"} 1\n"));
+	assert_non_null(strstr(
+		text,
+		"chatsync_request_seconds_bucket{service=\"sync\",route=\"chats_get\",le=\"0.0025\"} 1\n"));
+	assert_non_null(strstr(
+		text,
+		"chatsync_request_seconds_bucket{service=\"sync\",route=\"chats_get\",le=\"0.005\"} 2\n"));
+	assert_non_null(strstr(
+		text,
+		"chatsync_request_seconds_bucket{service=\"sync\",route=\"chats_get\",le=\"60\"} 2\n"));
+	assert_non_null(strstr(
+		text,
+		"chatsync_request_seconds_bucket{service=\"sync\",route=\"chats_get\",le=\"+Inf\"} 3\n"));
+	assert_non_null(strstr(
+		text,
+		"chatsync_request_seconds_sum{service=\"sync\",route=\"chats_get\"} 90.003400\n"));
+	assert_non_null(strstr(
+		text, "chatsync_request_seconds_count{service=\"sync\",route=\"chats_get\"} 3\n"));
+	assert_non_null(strstr(
+		text, "chatsync_request_seconds_count{service=\"sync\",route=\"metrics\"} 0\n"));
 	cs_buf_release(&out);
 	cs_metrics_free(m);
 }

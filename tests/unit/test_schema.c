@@ -105,7 +105,8 @@ static void check_legacy(const char *store, int store_count, int version, const 
 		snprintf(with_type, sizeof(with_type), "%s ", legacy_items[j]);
 		assert_int_equal(strncmp(staging_items[j], with_type, strlen(with_type)), 0);
 		if (strstr(column, "::text"))
-			assert_int_equal(strncmp(legacy_items[j], column, strlen(legacy_items[j])), 0);
+			assert_int_equal(strncmp(legacy_items[j], column, strlen(legacy_items[j])),
+					 0);
 		else
 			assert_string_equal(legacy_items[j], column);
 		j++;

@@ -63,11 +63,24 @@ static void test_extended_years(void **state)
 static void test_nonsense_is_refused(void **state)
 {
 	static const char *const bad[] = {
-		"", "2024", "2024-1-02", "2024-13-01", "2023-02-29", "2024-04-31T00:00Z",
-		"2024-01-02T24:00:00Z", "2024-01-02T23:60:00Z", "2024-01-02T23:59:60Z",
-		"2024-01-02T03:04:05.Z", "2024-01-02T03:04:05+2", "2024-01-02T03:04:05+24:00",
-		"2024-01-02T03:04:05Zjunk", "2024-01-02X03:04", "yesterday", "-000000-01-01",
-		"+9999999999-01-01T00:00:00Z", "12024-01-01",
+		"",
+		"2024",
+		"2024-1-02",
+		"2024-13-01",
+		"2023-02-29",
+		"2024-04-31T00:00Z",
+		"2024-01-02T24:00:00Z",
+		"2024-01-02T23:60:00Z",
+		"2024-01-02T23:59:60Z",
+		"2024-01-02T03:04:05.Z",
+		"2024-01-02T03:04:05+2",
+		"2024-01-02T03:04:05+24:00",
+		"2024-01-02T03:04:05Zjunk",
+		"2024-01-02X03:04",
+		"yesterday",
+		"-000000-01-01",
+		"+9999999999-01-01T00:00:00Z",
+		"12024-01-01",
 	};
 	size_t i;
 
@@ -105,7 +118,7 @@ static void test_format_is_javascript_iso_and_parses_back(void **state)
 
 static void test_format_round_trips_the_whole_range(void **state)
 {
-	static const long long samples[] = { LLONG_MIN, LLONG_MIN + 1, -1000000000000000000LL,
+	static const long long samples[] = { LLONG_MIN,      LLONG_MIN + 1, -1000000000000000000LL,
 					     951868799999LL, LLONG_MAX - 1, LLONG_MAX };
 	long long ms;
 	size_t i;

@@ -20,10 +20,10 @@ static void test_utf8_valid_text_rejects_controls_and_bad_sequences(void **state
 	assert_true(cs_utf8_valid_text("c_01J ü 😀", strlen("c_01J ü 😀")));
 	assert_false(cs_utf8_valid_text("a\nb", 3));
 	assert_false(cs_utf8_valid_text("a\x7f", 2));
-	assert_false(cs_utf8_valid_text("\xc2\x85", 2));         /* C1 control */
-	assert_false(cs_utf8_valid_text("\xc0\xaf", 2));         /* overlong */
-	assert_false(cs_utf8_valid_text("\xed\xa0\x80", 3));     /* surrogate */
-	assert_false(cs_utf8_valid_text("\xe2\x82", 2));         /* truncated */
+	assert_false(cs_utf8_valid_text("\xc2\x85", 2));     /* C1 control */
+	assert_false(cs_utf8_valid_text("\xc0\xaf", 2));     /* overlong */
+	assert_false(cs_utf8_valid_text("\xed\xa0\x80", 3)); /* surrogate */
+	assert_false(cs_utf8_valid_text("\xe2\x82", 2));     /* truncated */
 	assert_false(cs_utf8_valid_text("a\0b", 3));
 }
 
@@ -48,16 +48,16 @@ static void test_decode_refuses_what_is_not_utf8(void **state)
 		const char *s;
 		size_t len;
 	} bad[] = {
-		{ "", 0 },                     /* nothing */
-		{ "\x80", 1 },                 /* a stray continuation byte */
-		{ "\xc0\xaf", 2 },             /* overlong '/' */
-		{ "\xe0\x80\xaf", 3 },         /* overlong, three bytes */
-		{ "\xf0\x80\x80\xaf", 4 },     /* overlong, four bytes */
-		{ "\xed\xa0\x80", 3 },         /* surrogate U+D800 */
-		{ "\xf4\x90\x80\x80", 4 },     /* U+110000 */
-		{ "\xe2\x82\xac", 2 },         /* cut short by len */
-		{ "\xe2\x28\xac", 3 },         /* not a continuation */
-		{ "\xf8\x88\x80\x80", 4 },     /* five-byte lead */
+		{ "", 0 },                 /* nothing */
+		{ "\x80", 1 },             /* a stray continuation byte */
+		{ "\xc0\xaf", 2 },         /* overlong '/' */
+		{ "\xe0\x80\xaf", 3 },     /* overlong, three bytes */
+		{ "\xf0\x80\x80\xaf", 4 }, /* overlong, four bytes */
+		{ "\xed\xa0\x80", 3 },     /* surrogate U+D800 */
+		{ "\xf4\x90\x80\x80", 4 }, /* U+110000 */
+		{ "\xe2\x82\xac", 2 },     /* cut short by len */
+		{ "\xe2\x28\xac", 3 },     /* not a continuation */
+		{ "\xf8\x88\x80\x80", 4 }, /* five-byte lead */
 	};
 	size_t i;
 
@@ -81,7 +81,10 @@ static void test_encode_inverts_decode_at_every_length(void **state)
 		unsigned back = 0;
 		size_t n = cs_utf8_encode(cps[i], out);
 
-		assert_int_equal(n, cps[i] < 0x80 ? 1 : cps[i] < 0x800 ? 2 : cps[i] < 0x10000 ? 3 : 4);
+		assert_int_equal(n, cps[i] < 0x80      ? 1
+				    : cps[i] < 0x800   ? 2
+				    : cps[i] < 0x10000 ? 3
+						       : 4);
 		assert_int_equal(cs_utf8_decode(out, n, &back), n);
 		assert_int_equal(back, cps[i]);
 	}
