@@ -9,8 +9,11 @@
  *
  * Adding a column is one line here, where 001_init.sql and later migrations
  * put it (tests/integration/test_schema.py compares the two), plus its
- * migration in db/migrations/. The statements that write a document name
- * the columns they write themselves, beside the parameters they bind.
+ * migration in db/migrations/: the API's documents, the import (staging,
+ * checks by FORMAT, rejects by KEY), the export, verify and a branch's copy of
+ * its messages follow from the line. The statements that write a document
+ * from a request name the columns they write themselves, beside the
+ * parameters they bind.
  *
  * Each line of a table is
  *
