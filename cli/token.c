@@ -5,7 +5,6 @@
  * fuzz targets and the bench's token minter use them too.
  */
 #include "token.h"
-#include "utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +20,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "devkeys.h"
+#include "document.h"
 #include "json.h"
 
 #define DEV_KID "dev-1"
@@ -270,9 +270,9 @@ int cli_token(int argc, char **argv)
 		fprintf(stderr, "chatsync token: --ttl: must be 1 to %lld seconds\n", MAX_TTL_S);
 		return 2;
 	}
-	if (strlen(user) > CS_AUTH_SUB_MAX || !cs_utf8_valid_text(user, strlen(user))) {
+	if (!cs_document_id_fits(user, strlen(user))) {
 		fprintf(stderr, "chatsync token: USER_ID: must be 1 to %d bytes of UTF-8 text\n",
-			CS_AUTH_SUB_MAX);
+			CS_ID_MAX);
 		return 2;
 	}
 

@@ -42,7 +42,7 @@ struct cache_entry {
 	unsigned char hash[SHA256_DIGEST_LENGTH];
 	long long exp;
 	long long not_before; /* max(nbf, iat), or LLONG_MIN */
-	char sub[CS_AUTH_SUB_MAX + 1];
+	char sub[CS_ID_MAX + 1];
 };
 
 struct cs_auth {

@@ -39,8 +39,9 @@
 
 #include <stddef.h>
 
+#include "id.h"
+
 #define CS_AUTH_TOKEN_MAX 16384 /* bytes; a longer token is rejected unread */
-#define CS_AUTH_SUB_MAX 255     /* bytes of sub */
 
 /*
  * Borrowed by cs_auth_new, which copies what it keeps: the strings may be
@@ -60,8 +61,8 @@ struct cs_auth_config {
 struct cs_auth; /* opaque */
 
 struct cs_auth_user {
-	char sub[CS_AUTH_SUB_MAX + 1]; /* the user id, NUL-terminated, no control characters */
-	long long exp;                 /* the token's exp, seconds since the epoch */
+	char sub[CS_ID_MAX + 1]; /* the user id (document.h's id rule), NUL-terminated */
+	long long exp;           /* the token's exp, seconds since the epoch */
 };
 
 /* Counters since cs_auth_new, for /metrics and the tests. */

@@ -5,7 +5,7 @@
  * after it.
  */
 #include "auth_internal.h"
-#include "utf8.h"
+#include "document.h"
 
 #include <limits.h>
 #include <openssl/err.h>
@@ -261,8 +261,7 @@ int cs_auth__check_claims(const struct cs_auth__rules *rules, json_t *claims, lo
 	sub = json_object_get(claims, "sub");
 	if (!json_is_string(sub) || json_string_length(sub) == 0)
 		return cs_auth__fail(err, errlen, "token has no sub claim");
-	if (json_string_length(sub) > CS_AUTH_SUB_MAX ||
-	    !cs_utf8_valid_text(json_string_value(sub), json_string_length(sub)))
+	if (!cs_document_id_fits(json_string_value(sub), json_string_length(sub)))
 		return cs_auth__fail(err, errlen, "token sub claim is not a usable user id");
 
 	if (rules->parties) {

@@ -13,7 +13,7 @@ struct field {
 };
 
 /* The API's name and kind of each column of a table, in the order of its select list. */
-#define FIELD(arg, NAME, sql, api, legacy, KIND, type, EXPORT) { api, FIELD_##KIND },
+#define FIELD(arg, NAME, sql, api, legacy, KIND, type, FORMAT, KEY) { api, FIELD_##KIND },
 
 static const struct field chat_fields[CS_CHAT_COLUMN_COUNT] = { CS_SCHEMA_CHATS(FIELD, FIELD, ) };
 /* clang-format off */

@@ -10,8 +10,8 @@
  * tree, no quadratic copying.
  *
  * The rules of a document's fields are checked here too (document_rules.c),
- * for the API's handlers and for the import (migrate/legacy.c), which words
- * its own reasons; the numbers are in bounds.h.
+ * for the API's handlers and for the import (migrate/legacy_stage.c) and
+ * auth, which word their own reasons; the numbers are in bounds.h.
  */
 #ifndef CS_DOCUMENT_H
 #define CS_DOCUMENT_H
@@ -87,8 +87,16 @@ int cs_document_check_role(const char *role, struct cs_error *err);
 int cs_document_check_attachments(size_t len, struct cs_error *err);
 int cs_document_check_position(long long position, struct cs_error *err);
 int cs_document_check_timestamp(long long timestamp, struct cs_error *err);
-/* The same rules, for a caller that words its own reasons: 1 acceptable, 0 not. */
+/*
+ * The same rules, for a caller that words its own reasons (the import, auth):
+ * 1 acceptable, 0 not. The checks above decide by these.
+ */
+/* The id rule (id.h's cs_id_valid: 1-255 bytes of UTF-8 without control characters). */
+int cs_document_id_fits(const char *id, size_t len);
 int cs_document_title_fits(size_t chars);
+int cs_document_content_fits(size_t bytes);
+/* bytes: of the attachments' compact JSON (the import gives their text as written) */
+int cs_document_attachments_fits(size_t bytes);
 int cs_document_role_valid(const char *role);
 
 #endif

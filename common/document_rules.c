@@ -1,7 +1,8 @@
 /*
  * document_rules.c - the rules of a document's fields, with the API's words
- * for a value that breaks one. The import checks the same rules on text it
- * has not decoded yet, and so asks only the yes-or-no forms.
+ * for a value that breaks one. Each rule is decided by its yes-or-no form
+ * (cs_document_*_fits, *_valid), which the check uses and which the import
+ * and auth ask directly, wording their own reasons.
  */
 #include "document.h"
 #include "utf8.h"
@@ -10,9 +11,14 @@
 
 #include <string.h>
 
+int cs_document_id_fits(const char *id, size_t len)
+{
+	return cs_id_valid(id, len);
+}
+
 int cs_document_check_id(const char *field, const char *id, size_t len, struct cs_error *err)
 {
-	if (!cs_id_valid(id, len))
+	if (!cs_document_id_fits(id, len))
 		return cs_error_set(err, 400, "%s: must be 1 to %d bytes of text", field,
 				    CS_ID_MAX);
 	return 0;
@@ -31,9 +37,14 @@ int cs_document_check_title(const char *title, size_t len, struct cs_error *err)
 	return 0;
 }
 
+int cs_document_content_fits(size_t bytes)
+{
+	return bytes <= CS_LIMIT_CONTENT_BYTES;
+}
+
 int cs_document_check_content(size_t len, struct cs_error *err)
 {
-	if (len > CS_LIMIT_CONTENT_BYTES)
+	if (!cs_document_content_fits(len))
 		return cs_error_set(err, 400, "content: must be at most %d MiB",
 				    CS_LIMIT_CONTENT_BYTES >> 20);
 	return 0;
@@ -51,9 +62,14 @@ int cs_document_check_role(const char *role, struct cs_error *err)
 	return 0;
 }
 
+int cs_document_attachments_fits(size_t bytes)
+{
+	return bytes <= CS_LIMIT_ATTACHMENTS_BYTES;
+}
+
 int cs_document_check_attachments(size_t len, struct cs_error *err)
 {
-	if (len > CS_LIMIT_ATTACHMENTS_BYTES)
+	if (!cs_document_attachments_fits(len))
 		return cs_error_set(err, 400, "attachments: must be at most %d KiB of JSON",
 				    CS_LIMIT_ATTACHMENTS_BYTES >> 10);
 	return 0;

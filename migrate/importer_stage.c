@@ -80,33 +80,37 @@ static int copy_send(struct cs_importer *imp, int table, const char *data, size_
 
 /*
  * A line Postgres refused becomes a reject line: its ord, the reason, and the
- * fields that identify the row (already COPY text).
+ * fields of the columns that identify the row (already COPY text; the
+ * schema's KEY columns), \N for the others.
  */
 static void refused_line(int table, const char *line, size_t len, const char *reason,
 			 struct cs_buf *out)
 {
-	static const int columns[CS_LEGACY_TABLES] = CS_LEGACY_COLUMN_COUNTS;
-	int keep = table == CS_LEGACY_SYNC_STATUS ? 2 : 1, field = 0, i;
+	int count, field = 0, i;
+	const struct cs_legacy_column *columns =
+		cs_legacy_columns((enum cs_legacy_table)table, &count);
 	size_t start = 0, pos;
 
 	for (pos = 0; pos <= len; pos++) {
 		if (pos < len && line[pos] != '\t')
 			continue;
-		if (field == 0 || (field >= 2 && field < 2 + keep)) {
-			if (field > 0)
-				cs_buf_putc(out, '\t');
-			cs_buf_append(out, line + start, pos - start);
-		}
 		if (field == 0) {
+			cs_buf_append(out, line + start, pos - start);
 			cs_buf_puts(out, "\t");
 			for (i = 0; reason[i]; i++)
 				if (reason[i] != '\\' && reason[i] != '\t' && reason[i] != '\n')
 					cs_buf_putc(out, reason[i]);
+		} else if (field >= 2 && field - 2 < count) {
+			cs_buf_putc(out, '\t');
+			if (columns[field - 2].key)
+				cs_buf_append(out, line + start, pos - start);
+			else
+				cs_buf_puts(out, "\\N");
 		}
 		field++;
 		start = pos + 1;
 	}
-	for (i = keep; i < columns[table]; i++)
+	for (i = field > 2 ? field - 2 : 0; i < count; i++)
 		cs_buf_puts(out, "\t\\N");
 	cs_buf_putc(out, '\n');
 }

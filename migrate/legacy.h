@@ -31,7 +31,6 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
-#include "bounds.h"
 #include "buf.h"
 #include "schema.h"
 
@@ -83,10 +82,25 @@ enum cs_legacy_sync_status_column {
 					  (int)CS_LEGACY_SYNC_STATUS_COLUMN_COUNT))
 #define CS_LEGACY_MAX_OF(a, b) ((a) > (b) ? (a) : (b))
 
-/* The limits are the API's (common/bounds.h, checked by common/document.h). */
-#define CS_LEGACY_MAX_CONTENT CS_LIMIT_CONTENT_BYTES
-#define CS_LEGACY_MAX_ATTACHMENTS CS_LIMIT_ATTACHMENTS_BYTES
-#define CS_LEGACY_MAX_TITLE CS_LIMIT_TITLE_CHARS
+/* How an export carries a column (common/schema.h's FORMAT). */
+enum cs_legacy_format {
+	CS_LEGACY_FORMAT_ID,
+	CS_LEGACY_FORMAT_TEXT,
+	CS_LEGACY_FORMAT_TIME,
+	CS_LEGACY_FORMAT_RAW,
+	CS_LEGACY_FORMAT_INT,
+	CS_LEGACY_FORMAT_BOOL
+};
+
+/* An exported column of a table, in the order of CS_LEGACY_*_COLUMNS. */
+struct cs_legacy_column {
+	const char *name; /* its member in a legacy row */
+	enum cs_legacy_format format;
+	int key; /* identifies the row: a rejected row keeps it */
+};
+
+/* The exported columns of table; *count gets how many (CS_LEGACY_*_COLUMN_COUNT). */
+const struct cs_legacy_column *cs_legacy_columns(enum cs_legacy_table table, int *count);
 
 /* "chats", "messages", "syncStatus": the members of the export object. */
 const char *cs_legacy_member(enum cs_legacy_table table);

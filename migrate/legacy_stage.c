@@ -28,56 +28,43 @@
 
 /* ---- reading one row ---- */
 
-enum key {
-	K_ID,
-	K_USER_ID,
-	K_TITLE,
-	K_TIMESTAMP,
-	K_PARENT_CHAT_ID,
-	K_BRANCH_FROM_MESSAGE_ID,
-	K_BRANCHES,
-	K_CREATED_AT,
-	K_UPDATED_AT,
-	K_IS_DELETED,
-	K_CHAT_ID,
-	K_CONTENT,
-	K_ROLE,
-	K_POSITION,
-	K_ATTACHMENTS,
-	K_DEVICE_ID,
-	K_LAST_SYNC_TIMESTAMP,
-	K_CURSOR,
-	KEY_COUNT
-};
-
-static const char *const key_names[KEY_COUNT] = {
-	"id",
-	"user_id",
-	"title",
-	"timestamp",
-	"parent_chat_id",
-	"branch_from_message_id",
-	"branches",
-	"created_at",
-	"updated_at",
-	"is_deleted",
-	"chat_id",
-	"content",
-	"role",
-	"position",
-	"attachments",
-	"device_id",
-	"last_sync_timestamp",
-	"cursor",
-};
+/*
+ * The members a row is read by: its table's exported columns (common/schema.h,
+ * indexed by CS_LEGACY_*_COL_*), then the members that fill in for one.
+ */
+#define K_SYNC_STATUS_CREATED_AT CS_LEGACY_SYNC_STATUS_COLUMN_COUNT /* updated_at's fallback */
+#define KEYS_MAX (CS_LEGACY_MAX_COLUMNS + 1)
 
 struct span {
 	const char *p; /* NULL: the member is absent */
 	size_t len;
 };
 
+/* What a column's field in the staging line is. */
+enum how {
+	V_UNSET, /* not read yet: read by its format (read_column) */
+	V_NULL,
+	V_STRING, /* a JSON string literal, decoded into COPY text */
+	V_RAW,    /* JSON text as written */
+	V_INT,
+	V_BOOL,
+	V_EMPTY_ARRAY
+};
+
+struct value {
+	enum how how;
+	const struct span *s;
+	long long n;
+};
+
 struct reader {
-	struct span field[KEY_COUNT];
+	const struct cs_legacy_column *columns;
+	int count;                   /* columns */
+	int keys;                    /* names: the columns, then the fill-ins */
+	const char *names[KEYS_MAX]; /* the members */
+	struct span field[KEYS_MAX];
+	struct value value[CS_LEGACY_MAX_COLUMNS];
+	struct cs_buf decoded; /* scratch: a string decoded to check it */
 	char reason[REASON_MAX];
 };
 
@@ -94,7 +81,7 @@ static int reject(struct reader *r, const char *fmt, ...)
 }
 
 /* A member's name (decoded when written with escapes): which of ours, or -1. */
-static int key_of(const struct cs_jsonstream_field *f)
+static int key_of(const struct reader *r, const struct cs_jsonstream_field *f)
 {
 	struct cs_buf decoded = CS_BUF_INIT;
 	const char *name = f->name, *why;
@@ -108,8 +95,8 @@ static int key_of(const struct cs_jsonstream_field *f)
 		name = decoded.data ? decoded.data : "";
 		len = t.bytes;
 	}
-	for (k = 0; k < KEY_COUNT && found < 0; k++)
-		if (strlen(key_names[k]) == len && !memcmp(key_names[k], name, len))
+	for (k = 0; k < r->keys && found < 0; k++)
+		if (strlen(r->names[k]) == len && !memcmp(r->names[k], name, len))
 			found = k;
 	cs_buf_release(&decoded);
 	return found;
@@ -124,7 +111,7 @@ static int read_members(struct reader *r, const char *row, size_t len)
 
 	memset(r->field, 0, sizeof(r->field));
 	while ((rc = cs_jsonstream_next_member(row, len, &pos, &f)) == 1) {
-		if ((k = key_of(&f)) >= 0) {
+		if ((k = key_of(r, &f)) >= 0) {
 			r->field[k].p = f.value;
 			r->field[k].len = f.value_len;
 		}
@@ -133,7 +120,7 @@ static int read_members(struct reader *r, const char *row, size_t len)
 }
 
 /* A member that is absent or null counts as absent. */
-static const struct span *member(const struct reader *r, enum key k)
+static const struct span *member(const struct reader *r, int k)
 {
 	const struct span *s = &r->field[k];
 
@@ -145,25 +132,76 @@ static int is_string(const struct span *s)
 	return s && s->p[0] == '"';
 }
 
-/* An id-like string (1-255 bytes, no control characters); *s NULL when absent and optional. */
-static int read_id(struct reader *r, enum key k, int required, const struct span **s)
+static void set(struct reader *r, int k, enum how how, const struct span *s, long long n)
 {
-	const char *name = key_names[k], *why;
+	if (k < r->count) {
+		r->value[k].how = how;
+		r->value[k].s = s;
+		r->value[k].n = n;
+	}
+}
+
+/*
+ * An id (document.h's rule, on the decoded string); NULL when absent and
+ * optional. The rule decides; the reason only says which part it broke.
+ */
+static int read_id(struct reader *r, int k, int required)
+{
+	const struct span *s = member(r, k);
+	const char *name = r->names[k], *why;
 	struct text t;
 
-	*s = member(r, k);
-	if (!*s)
+	if (!s) {
+		set(r, k, V_NULL, NULL, 0);
 		return required ? reject(r, "%s: missing", name) : 0;
-	if (!is_string(*s))
+	}
+	if (!is_string(s))
 		return reject(r, "%s: must be a string", name);
-	if (cs_legacy__decode((*s)->p, (*s)->len, NULL, 0, &t, &why) < 0)
+	cs_buf_reset(&r->decoded);
+	if (cs_legacy__decode(s->p, s->len, &r->decoded, 0, &t, &why) < 0)
 		return reject(r, "%s: holds %s", name, why);
-	if (t.bytes == 0)
-		return reject(r, "%s: empty", name);
-	if (t.bytes > CS_ID_MAX)
-		return reject(r, "%s: longer than %d bytes", name, CS_ID_MAX);
-	if (t.control)
+	if (!cs_document_id_fits(r->decoded.data, t.bytes)) {
+		if (t.bytes == 0)
+			return reject(r, "%s: empty", name);
+		if (t.bytes > CS_ID_MAX)
+			return reject(r, "%s: longer than %d bytes", name, CS_ID_MAX);
 		return reject(r, "%s: contains control characters", name);
+	}
+	set(r, k, V_STRING, s, 0);
+	return 0;
+}
+
+/* A string that must be there; *t describes it decoded. */
+static int read_string(struct reader *r, int k, struct text *t)
+{
+	const struct span *s = member(r, k);
+	const char *name = r->names[k], *why;
+
+	if (!s)
+		return reject(r, "%s: missing", name);
+	if (!is_string(s))
+		return reject(r, "%s: must be a string", name);
+	if (cs_legacy__decode(s->p, s->len, NULL, 0, t, &why) < 0)
+		return reject(r, "%s: holds %s", name, why);
+	set(r, k, V_STRING, s, 0);
+	return 0;
+}
+
+/* A string or null. */
+static int read_text(struct reader *r, int k)
+{
+	const struct span *s = member(r, k);
+	const char *name = r->names[k], *why;
+	struct text t;
+
+	set(r, k, V_NULL, NULL, 0);
+	if (!s)
+		return 0;
+	if (!is_string(s))
+		return reject(r, "%s: must be a string or null", name);
+	if (cs_legacy__decode(s->p, s->len, NULL, 0, &t, &why) < 0)
+		return reject(r, "%s: holds %s", name, why);
+	set(r, k, V_STRING, s, 0);
 	return 0;
 }
 
@@ -199,7 +237,7 @@ static int number(const struct span *s, double *value)
 }
 
 /* A time: ISO string or integer milliseconds. 0 absent, 1 present, -1 malformed. */
-static int read_time(struct reader *r, enum key k, long long *ms)
+static int read_time(struct reader *r, int k, long long *ms)
 {
 	const struct span *s = member(r, k);
 	char text[SHORT_TEXT];
@@ -214,51 +252,112 @@ static int read_time(struct reader *r, enum key k, long long *ms)
 		*ms = (long long)d;
 		return 1;
 	}
-	return reject(r, "%s: must be an ISO-8601 timestamp or integer milliseconds", key_names[k]);
+	return reject(r, "%s: must be an ISO-8601 timestamp or integer milliseconds", r->names[k]);
 }
 
-/* The row's own time (timestamp, else created_at) and its created_at/updated_at. */
-static int read_times(struct reader *r, long long *timestamp, long long *created,
-		      long long *updated)
+/*
+ * The row's own time (timestamp, else created_at) and its created_at and
+ * updated_at (else the row's time), given by their columns.
+ */
+static int read_times(struct reader *r, int k_time, int k_created, int k_updated)
 {
+	long long timestamp = 0, created = 0, updated = 0;
 	int has_time, has_created, has_updated;
 
-	if ((has_time = read_time(r, K_TIMESTAMP, timestamp)) < 0 ||
-	    (has_created = read_time(r, K_CREATED_AT, created)) < 0 ||
-	    (has_updated = read_time(r, K_UPDATED_AT, updated)) < 0)
+	if ((has_time = read_time(r, k_time, &timestamp)) < 0 ||
+	    (has_created = read_time(r, k_created, &created)) < 0 ||
+	    (has_updated = read_time(r, k_updated, &updated)) < 0)
 		return -1;
 	if (!has_time && !has_created)
 		return reject(r, "timestamp: missing");
 	if (!has_time)
-		*timestamp = *created;
+		timestamp = created;
 	if (!has_created)
-		*created = *timestamp;
+		created = timestamp;
 	if (!has_updated)
-		*updated = *timestamp;
+		updated = timestamp;
+	set(r, k_time, V_INT, NULL, timestamp);
+	set(r, k_created, V_INT, NULL, created);
+	set(r, k_updated, V_INT, NULL, updated);
 	return 0;
 }
 
-static int read_bool(struct reader *r, enum key k, int *value)
+/* A time that may be absent (NULL). */
+static int read_optional_time(struct reader *r, int k)
+{
+	long long ms = 0;
+	int rc = read_time(r, k, &ms);
+
+	if (rc > 0)
+		set(r, k, V_INT, NULL, ms);
+	else if (rc == 0)
+		set(r, k, V_NULL, NULL, 0);
+	return rc < 0 ? -1 : 0;
+}
+
+/* true, false, or null and absent as false. */
+static int read_bool(struct reader *r, int k)
 {
 	const struct span *s = member(r, k);
 
-	*value = 0;
+	set(r, k, V_BOOL, NULL, 0);
 	if (!s)
 		return 0;
 	if (s->p[0] != 't' && s->p[0] != 'f')
-		return reject(r, "%s: must be true, false or null", key_names[k]);
-	*value = s->p[0] == 't';
+		return reject(r, "%s: must be true, false or null", r->names[k]);
+	set(r, k, V_BOOL, NULL, s->p[0] == 't');
 	return 0;
 }
 
 /* Raw JSON for jsonb (NULL when absent or null), its strings checked. */
-static int read_raw(struct reader *r, enum key k, const struct span **s)
+static int read_raw(struct reader *r, int k)
 {
+	const struct span *s = member(r, k);
 	const char *why;
 
-	*s = member(r, k);
-	if (*s && cs_legacy__strings_valid((*s)->p, (*s)->len, &why) < 0)
-		return reject(r, "%s: holds %s", key_names[k], why);
+	set(r, k, V_NULL, NULL, 0);
+	if (s && cs_legacy__strings_valid(s->p, s->len, &why) < 0)
+		return reject(r, "%s: holds %s", r->names[k], why);
+	if (s)
+		set(r, k, V_RAW, s, 0);
+	return 0;
+}
+
+/* An integer or null. */
+static int read_int(struct reader *r, int k)
+{
+	const struct span *s = member(r, k);
+	double d;
+
+	set(r, k, V_NULL, NULL, 0);
+	if (!s)
+		return 0;
+	if (number(s, &d) < 0 || d != floor(d) || fabs(d) > MAX_SAFE_INTEGER)
+		return reject(r, "%s: must be null or an integer", r->names[k]);
+	set(r, k, V_INT, NULL, (long long)d);
+	return 0;
+}
+
+/*
+ * A column no table's reader below asks for, by its format alone: what a
+ * column added to common/schema.h gets without a line of code here.
+ */
+static int read_column(struct reader *r, int k)
+{
+	switch (r->columns[k].format) {
+	case CS_LEGACY_FORMAT_ID:
+		return read_id(r, k, 0);
+	case CS_LEGACY_FORMAT_TEXT:
+		return read_text(r, k);
+	case CS_LEGACY_FORMAT_TIME:
+		return read_optional_time(r, k);
+	case CS_LEGACY_FORMAT_RAW:
+		return read_raw(r, k);
+	case CS_LEGACY_FORMAT_INT:
+		return read_int(r, k);
+	case CS_LEGACY_FORMAT_BOOL:
+		return read_bool(r, k);
+	}
 	return 0;
 }
 
@@ -275,198 +374,161 @@ static void copy_member(struct cs_buf *out, const struct span *s)
 		cs_buf_puts(out, "\\N");
 }
 
-/* ---- the three tables ---- */
-
-struct chat {
-	const struct span *id, *user_id, *title, *parent, *branch_from, *branches;
-	long long timestamp, created, updated;
-	int deleted;
-};
-
-static int read_chat(struct reader *r, struct chat *c)
+static void copy_value(struct cs_buf *out, const struct value *v)
 {
-	const char *why;
+	switch (v->how) {
+	case V_UNSET:
+	case V_NULL:
+		cs_legacy__copy_null(out);
+		break;
+	case V_STRING:
+		copy_member(out, v->s);
+		break;
+	case V_RAW:
+		cs_buf_putc(out, '\t');
+		cs_legacy__copy_text(out, v->s->p, v->s->len);
+		break;
+	case V_INT:
+		cs_legacy__copy_int(out, v->n);
+		break;
+	case V_BOOL:
+		cs_legacy__copy_bool(out, (int)v->n);
+		break;
+	case V_EMPTY_ARRAY:
+		cs_buf_puts(out, "\t[]");
+		break;
+	}
+}
+
+/* ---- the three tables: the checks of their own columns ---- */
+
+static int read_chat(struct reader *r)
+{
 	struct text t;
 
-	if (read_id(r, K_ID, 1, &c->id) < 0 || read_id(r, K_USER_ID, 1, &c->user_id) < 0)
+	if (read_id(r, CS_LEGACY_CHAT_COL_ID, 1) < 0 ||
+	    read_id(r, CS_LEGACY_CHAT_COL_USER_ID, 1) < 0 ||
+	    read_string(r, CS_LEGACY_CHAT_COL_TITLE, &t) < 0)
 		return -1;
-	c->title = member(r, K_TITLE);
-	if (!c->title)
-		return reject(r, "title: missing");
-	if (!is_string(c->title))
-		return reject(r, "title: must be a string");
-	if (cs_legacy__decode(c->title->p, c->title->len, NULL, 0, &t, &why) < 0)
-		return reject(r, "title: holds %s", why);
 	if (!cs_document_title_fits(t.chars))
-		return reject(r, "title: must be 1 to %d characters", CS_LEGACY_MAX_TITLE);
-	if (read_times(r, &c->timestamp, &c->created, &c->updated) < 0 ||
-	    read_id(r, K_PARENT_CHAT_ID, 0, &c->parent) < 0 ||
-	    read_id(r, K_BRANCH_FROM_MESSAGE_ID, 0, &c->branch_from) < 0 ||
-	    read_bool(r, K_IS_DELETED, &c->deleted) < 0 ||
-	    read_raw(r, K_BRANCHES, &c->branches) < 0)
+		return reject(r, "title: must be 1 to %d characters", CS_LIMIT_TITLE_CHARS);
+	if (read_times(r, CS_LEGACY_CHAT_COL_TIMESTAMP, CS_LEGACY_CHAT_COL_CREATED_AT,
+		       CS_LEGACY_CHAT_COL_UPDATED_AT) < 0 ||
+	    read_id(r, CS_LEGACY_CHAT_COL_PARENT_CHAT_ID, 0) < 0 ||
+	    read_id(r, CS_LEGACY_CHAT_COL_BRANCH_FROM_MESSAGE_ID, 0) < 0 ||
+	    read_bool(r, CS_LEGACY_CHAT_COL_IS_DELETED) < 0 ||
+	    read_raw(r, CS_LEGACY_CHAT_COL_BRANCHES) < 0)
 		return -1;
-	if (c->branches && c->branches->p[0] != '[')
+	if (r->value[CS_LEGACY_CHAT_COL_BRANCHES].how == V_NULL)
+		set(r, CS_LEGACY_CHAT_COL_BRANCHES, V_EMPTY_ARRAY, NULL, 0);
+	else if (r->value[CS_LEGACY_CHAT_COL_BRANCHES].s->p[0] != '[')
 		return reject(r, "branches: must be an array or null");
 	return 0;
 }
 
-static void write_chat(const struct chat *c, struct cs_buf *out)
+static int read_position(struct reader *r)
 {
-	copy_member(out, c->id);
-	copy_member(out, c->user_id);
-	copy_member(out, c->title);
-	cs_legacy__copy_int(out, c->timestamp);
-	copy_member(out, c->parent);
-	copy_member(out, c->branch_from);
-	cs_buf_putc(out, '\t');
-	if (c->branches)
-		cs_legacy__copy_text(out, c->branches->p, c->branches->len);
-	else
-		cs_buf_puts(out, "[]");
-	cs_legacy__copy_bool(out, c->deleted);
-	cs_legacy__copy_int(out, c->created);
-	cs_legacy__copy_int(out, c->updated);
-}
-
-struct message {
-	const struct span *id, *chat_id, *user_id, *content, *attachments;
-	char role[SHORT_TEXT];
-	long long timestamp, created, updated, position;
-	int has_position, deleted;
-};
-
-static int read_position(struct reader *r, struct message *m)
-{
-	const struct span *s = member(r, K_POSITION);
+	const struct span *s = member(r, CS_LEGACY_MESSAGE_COL_POSITION);
 	double d;
 
-	m->has_position = 0;
+	set(r, CS_LEGACY_MESSAGE_COL_POSITION, V_NULL, NULL, 0);
 	if (!s)
 		return 0;
 	if (number(s, &d) < 0 || d != floor(d) || d < 0 || d > CS_DOCUMENT_POSITION_MAX)
 		return reject(r, "position: must be null or an integer from 0 to %d",
 			      CS_DOCUMENT_POSITION_MAX);
-	m->position = (long long)d;
-	m->has_position = 1;
+	set(r, CS_LEGACY_MESSAGE_COL_POSITION, V_INT, NULL, (long long)d);
 	return 0;
 }
 
-static int read_content(struct reader *r, struct message *m)
+static int read_content(struct reader *r)
 {
-	const char *why;
 	struct text t;
 
-	m->content = member(r, K_CONTENT);
-	if (!m->content)
-		return reject(r, "content: missing");
-	if (!is_string(m->content))
-		return reject(r, "content: must be a string");
-	if (cs_legacy__decode(m->content->p, m->content->len, NULL, 0, &t, &why) < 0)
-		return reject(r, "content: holds %s", why);
-	if (t.bytes > CS_LEGACY_MAX_CONTENT)
-		return reject(r, "content: longer than %d bytes", CS_LEGACY_MAX_CONTENT);
+	if (read_string(r, CS_LEGACY_MESSAGE_COL_CONTENT, &t) < 0)
+		return -1;
+	if (!cs_document_content_fits(t.bytes))
+		return reject(r, "content: longer than %d bytes", CS_LIMIT_CONTENT_BYTES);
 	return 0;
 }
 
-static int read_role(struct reader *r, struct message *m)
+static int read_role(struct reader *r)
 {
-	const struct span *role = member(r, K_ROLE);
+	const struct span *role = member(r, CS_LEGACY_MESSAGE_COL_ROLE);
+	char text[SHORT_TEXT];
 
 	if (!role)
 		return reject(r, "role: missing");
 	if (!is_string(role))
 		return reject(r, "role: must be a string");
 	/* the reason goes into a COPY line: it may quote the role only once decoded (UTF-8) */
-	if (short_string(role, m->role) < 0)
+	if (short_string(role, text) < 0)
 		return reject(r, "role: must be \"user\" or \"assistant\"");
-	if (!cs_document_role_valid(m->role))
-		return reject(r, "role: must be \"user\" or \"assistant\", not \"%s\"", m->role);
+	if (!cs_document_role_valid(text))
+		return reject(r, "role: must be \"user\" or \"assistant\", not \"%s\"", text);
+	set(r, CS_LEGACY_MESSAGE_COL_ROLE, V_STRING, role, 0);
 	return 0;
 }
 
-static int read_message(struct reader *r, struct message *m)
+/*
+ * Attachments are measured as written in the file, where the API measures
+ * their compact JSON (docs/import.md, Limits, says where the two differ).
+ */
+static int read_attachments(struct reader *r)
 {
-	if (read_id(r, K_ID, 1, &m->id) < 0 || read_id(r, K_CHAT_ID, 1, &m->chat_id) < 0 ||
-	    read_id(r, K_USER_ID, 1, &m->user_id) < 0 || read_content(r, m) < 0 ||
-	    read_role(r, m) < 0 || read_times(r, &m->timestamp, &m->created, &m->updated) < 0 ||
-	    read_position(r, m) < 0 || read_bool(r, K_IS_DELETED, &m->deleted) < 0 ||
-	    read_raw(r, K_ATTACHMENTS, &m->attachments) < 0)
+	const struct value *v = &r->value[CS_LEGACY_MESSAGE_COL_ATTACHMENTS];
+
+	if (read_raw(r, CS_LEGACY_MESSAGE_COL_ATTACHMENTS) < 0)
 		return -1;
-	if (m->attachments && m->attachments->len > CS_LEGACY_MAX_ATTACHMENTS)
-		return reject(r, "attachments: larger than %d bytes", CS_LEGACY_MAX_ATTACHMENTS);
+	if (v->how == V_RAW && !cs_document_attachments_fits(v->s->len))
+		return reject(r, "attachments: larger than %d bytes", CS_LIMIT_ATTACHMENTS_BYTES);
 	return 0;
 }
 
-static void write_message(const struct message *m, struct cs_buf *out)
+static int read_message(struct reader *r)
 {
-	copy_member(out, m->id);
-	copy_member(out, m->chat_id);
-	copy_member(out, m->user_id);
-	copy_member(out, m->content);
-	cs_legacy__copy_cstring(out, m->role);
-	cs_legacy__copy_int(out, m->timestamp);
-	if (m->has_position)
-		cs_legacy__copy_int(out, m->position);
-	else
-		cs_legacy__copy_null(out);
-	cs_buf_putc(out, '\t');
-	if (m->attachments)
-		cs_legacy__copy_text(out, m->attachments->p, m->attachments->len);
-	else
-		cs_buf_puts(out, "\\N");
-	cs_legacy__copy_bool(out, m->deleted);
-	cs_legacy__copy_int(out, m->created);
-	cs_legacy__copy_int(out, m->updated);
+	if (read_id(r, CS_LEGACY_MESSAGE_COL_ID, 1) < 0 ||
+	    read_id(r, CS_LEGACY_MESSAGE_COL_CHAT_ID, 1) < 0 ||
+	    read_id(r, CS_LEGACY_MESSAGE_COL_USER_ID, 1) < 0 || read_content(r) < 0 ||
+	    read_role(r) < 0 ||
+	    read_times(r, CS_LEGACY_MESSAGE_COL_TIMESTAMP, CS_LEGACY_MESSAGE_COL_CREATED_AT,
+		       CS_LEGACY_MESSAGE_COL_UPDATED_AT) < 0 ||
+	    read_position(r) < 0 || read_bool(r, CS_LEGACY_MESSAGE_COL_IS_DELETED) < 0 ||
+	    read_attachments(r) < 0)
+		return -1;
+	return 0;
 }
 
-struct sync_status {
-	const struct span *user_id, *device_id, *cursor;
-	long long last_sync, updated;
-	int has_last_sync;
-};
-
-static int read_sync_status(struct reader *r, struct sync_status *s)
+/* updated_at falls back on last_sync_timestamp, then on created_at (not a column). */
+static int read_sync_status(struct reader *r)
 {
-	long long created = 0;
-	int has_updated, has_created;
-	const char *why;
-	struct text t;
+	long long last_sync = 0, updated = 0, created = 0;
+	int has_last_sync, has_updated, has_created;
 
-	if (read_id(r, K_USER_ID, 1, &s->user_id) < 0 ||
-	    read_id(r, K_DEVICE_ID, 1, &s->device_id) < 0)
+	if (read_id(r, CS_LEGACY_SYNC_STATUS_COL_USER_ID, 1) < 0 ||
+	    read_id(r, CS_LEGACY_SYNC_STATUS_COL_DEVICE_ID, 1) < 0)
 		return -1;
-	if ((s->has_last_sync = read_time(r, K_LAST_SYNC_TIMESTAMP, &s->last_sync)) < 0 ||
-	    (has_updated = read_time(r, K_UPDATED_AT, &s->updated)) < 0 ||
-	    (has_created = read_time(r, K_CREATED_AT, &created)) < 0)
+	if ((has_last_sync =
+		     read_time(r, CS_LEGACY_SYNC_STATUS_COL_LAST_SYNC_TIMESTAMP, &last_sync)) < 0 ||
+	    (has_updated = read_time(r, CS_LEGACY_SYNC_STATUS_COL_UPDATED_AT, &updated)) < 0 ||
+	    (has_created = read_time(r, K_SYNC_STATUS_CREATED_AT, &created)) < 0)
 		return -1;
-	if (!has_updated && !s->has_last_sync && !has_created)
+	if (!has_updated && !has_last_sync && !has_created)
 		return reject(r, "updated_at: missing");
 	if (!has_updated)
-		s->updated = s->has_last_sync ? s->last_sync : created;
-	s->cursor = member(r, K_CURSOR);
-	if (s->cursor && !is_string(s->cursor))
-		return reject(r, "cursor: must be a string or null");
-	if (s->cursor && cs_legacy__decode(s->cursor->p, s->cursor->len, NULL, 0, &t, &why) < 0)
-		return reject(r, "cursor: holds %s", why);
-	return 0;
-}
-
-static void write_sync_status(const struct sync_status *s, struct cs_buf *out)
-{
-	copy_member(out, s->user_id);
-	copy_member(out, s->device_id);
-	if (s->has_last_sync)
-		cs_legacy__copy_int(out, s->last_sync);
+		updated = has_last_sync ? last_sync : created;
+	if (has_last_sync)
+		set(r, CS_LEGACY_SYNC_STATUS_COL_LAST_SYNC_TIMESTAMP, V_INT, NULL, last_sync);
 	else
-		cs_legacy__copy_null(out);
-	copy_member(out, s->cursor);
-	cs_legacy__copy_int(out, s->updated);
+		set(r, CS_LEGACY_SYNC_STATUS_COL_LAST_SYNC_TIMESTAMP, V_NULL, NULL, 0);
+	set(r, CS_LEGACY_SYNC_STATUS_COL_UPDATED_AT, V_INT, NULL, updated);
+	return read_text(r, CS_LEGACY_SYNC_STATUS_COL_CURSOR);
 }
 
 /* ---- rejected rows ---- */
 
 /* A string member fit to list with a rejected row, as a COPY field; \N when there is none. */
-static void copy_listed(struct cs_buf *out, const struct reader *r, enum key k)
+static void copy_listed(struct cs_buf *out, const struct reader *r, int k)
 {
 	const struct span *s = member(r, k);
 	const char *why;
@@ -479,61 +541,64 @@ static void copy_listed(struct cs_buf *out, const struct reader *r, enum key k)
 		cs_legacy__copy_null(out);
 }
 
-static void write_reject(enum cs_legacy_table table, const struct reader *r, struct cs_buf *out)
-{
-	static const int columns[CS_LEGACY_TABLES] = CS_LEGACY_COLUMN_COUNTS;
-	int i, listed = 1;
+/* ---- a row ---- */
 
-	/* what identifies the row: its id, or a sync status's user and device */
-	if (table == CS_LEGACY_SYNC_STATUS) {
-		copy_listed(out, r, K_USER_ID);
-		copy_listed(out, r, K_DEVICE_ID);
-		listed = 2;
-	} else {
-		copy_listed(out, r, K_ID);
-	}
-	for (i = listed; i < columns[table]; i++)
-		cs_legacy__copy_null(out);
+static void reader_init(struct reader *r, enum cs_legacy_table table)
+{
+	int k;
+
+	memset(r, 0, sizeof(*r));
+	r->columns = cs_legacy_columns(table, &r->count);
+	for (k = 0; k < r->count; k++)
+		r->names[k] = r->columns[k].name;
+	r->keys = r->count;
+	if (table == CS_LEGACY_SYNC_STATUS)
+		r->names[r->keys++] = "created_at";
 }
 
-static int read_row(enum cs_legacy_table table, struct reader *r, const char *row, size_t len,
-		    struct chat *chat, struct message *message, struct sync_status *status)
+static int read_row(enum cs_legacy_table table, struct reader *r, const char *row, size_t len)
 {
+	int k, rc;
+
 	if (!row)
 		return reject(r, "row: larger than %d bytes", CS_JSONSTREAM_MAX_ROW);
 	if (read_members(r, row, len) < 0)
 		return -1;
 	if (table == CS_LEGACY_CHATS)
-		return read_chat(r, chat);
-	if (table == CS_LEGACY_MESSAGES)
-		return read_message(r, message);
-	return read_sync_status(r, status);
+		rc = read_chat(r);
+	else if (table == CS_LEGACY_MESSAGES)
+		rc = read_message(r);
+	else
+		rc = read_sync_status(r);
+	for (k = 0; rc == 0 && k < r->count; k++)
+		if (r->value[k].how == V_UNSET)
+			rc = read_column(r, k);
+	return rc;
 }
 
 int cs_legacy_stage_row(enum cs_legacy_table table, long long ord, const char *row, size_t len,
 			struct cs_buf *out)
 {
 	struct reader r;
-	struct chat chat;
-	struct message message;
-	struct sync_status status;
-	int rc;
+	int rc, k;
 
-	memset(&r, 0, sizeof(r));
-	rc = read_row(table, &r, row, len, &chat, &message, &status);
+	reader_init(&r, table);
+	rc = read_row(table, &r, row, len);
 	cs_buf_printf(out, "%lld", ord);
 	if (rc < 0) {
+		/* only what identifies the row: its id, or a sync status's user and device */
 		cs_legacy__copy_cstring(out, r.reason);
-		write_reject(table, &r, out);
+		for (k = 0; k < r.count; k++)
+			if (r.columns[k].key)
+				copy_listed(out, &r, k);
+			else
+				cs_legacy__copy_null(out);
 	} else {
 		cs_legacy__copy_null(out);
-		if (table == CS_LEGACY_CHATS)
-			write_chat(&chat, out);
-		else if (table == CS_LEGACY_MESSAGES)
-			write_message(&message, out);
-		else
-			write_sync_status(&status, out);
+		for (k = 0; k < r.count; k++)
+			copy_value(out, &r.value[k]);
 	}
 	cs_buf_putc(out, '\n');
+	cs_buf_release(&r.decoded);
 	return rc < 0 ? 1 : 0;
 }

@@ -32,6 +32,35 @@
 	"WHERE m.chat_id = $1 AND m.user_id = $2 AND NOT m.is_deleted) page "                     \
 	"WHERE bytes_before < " CS_ANSWER_BUDGET " ORDER BY answer_row"
 
+/*
+ * A branch's copy of a message (chats_copy_messages): every column of
+ * schema.h copied from the source row s, except those the copy sets itself
+ * (COPY_SET_<NAME>, defined as "~, its item in the SELECT list", with the
+ * ", " before it but for the first column) and those it leaves to their
+ * default (COPY_SET_<NAME> and COPY_SKIP_<NAME> defined as "~,"). A column
+ * added to schema.h is copied without a line here. COPY_PICK(probe, dflt) is
+ * what follows "~," when probe is defined so, else dflt (an undefined probe
+ * stays one argument). One probe per list: cppcheck's preprocessor cannot
+ * expand one inside another.
+ */
+#define COPY_SET_ID ~, "'m_' || replace(gen_random_uuid()::text, '-', '')"
+#define COPY_SET_CHAT_ID ~, ", $2"
+#define COPY_SET_IS_DELETED ~,
+#define COPY_SET_VERSION ~, \
+	", $7::bigint + row_number() OVER (ORDER BY coalesce(s.position, -1), s.\"timestamp\", s.id)"
+#define COPY_SET_CREATED_AT ~, ", $8"
+#define COPY_SET_UPDATED_AT ~, ", $8"
+#define COPY_SKIP_IS_DELETED ~,
+/* variadic: a preprocessor may split the probe's comma before COPY_PICK sees it (cppcheck) */
+#define COPY_PICK(...) COPY_SECOND(__VA_ARGS__, )
+#define COPY_SECOND(a, b, ...) b
+#define COPY_COLUMN_FIRST(p, NAME, sql, ...) COPY_PICK(COPY_SKIP_##NAME, sql)
+#define COPY_COLUMN_NEXT(p, NAME, sql, ...) COPY_PICK(COPY_SKIP_##NAME, ", " sql)
+#define COPY_VALUE_FIRST(p, NAME, sql, ...) COPY_PICK(COPY_SET_##NAME, "s." sql)
+#define COPY_VALUE_NEXT(p, NAME, sql, ...) COPY_PICK(COPY_SET_##NAME, ", s." sql)
+#define COPY_COLUMNS CS_SCHEMA_MESSAGES(COPY_COLUMN_FIRST, COPY_COLUMN_NEXT, )
+#define COPY_VALUES CS_SCHEMA_MESSAGES(COPY_VALUE_FIRST, COPY_VALUE_NEXT, )
+
 static const struct cs_db_statement statements[] = {
 	CS_VERSION_STATEMENT,
 	{ "chats_list_first", CHAT_PAGE("", "$2") },
@@ -71,12 +100,8 @@ static const struct cs_db_statement statements[] = {
 	  "WHERE p.id = $1 AND p.chat_id = $2 AND p.user_id = $3 AND NOT p.is_deleted" },
 	/* copies keep order, content and position; each gets its own version */
 	{ "chats_copy_messages",
-	  "WITH copied AS (INSERT INTO messages (id, chat_id, user_id, content, role, "
-	  "\"timestamp\", position, attachments, version, created_at, updated_at) "
-	  "SELECT 'm_' || replace(gen_random_uuid()::text, '-', ''), $2, s.user_id, s.content, "
-	  "s.role, s.\"timestamp\", s.position, s.attachments, "
-	  "$7::bigint + row_number() OVER (ORDER BY coalesce(s.position, -1), s.\"timestamp\", s.id), "
-	  "$8, $8 FROM messages s "
+	  "WITH copied AS (INSERT INTO messages (" COPY_COLUMNS ") "
+	  "SELECT " COPY_VALUES " FROM messages s "
 	  "WHERE s.chat_id = $1 AND s.user_id = $3 AND NOT s.is_deleted "
 	  "AND (coalesce(s.position, -1), s.\"timestamp\", s.id) <= ($4::int, $5::bigint, $6::text) "
 	  "RETURNING *) "

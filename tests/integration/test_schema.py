@@ -11,7 +11,7 @@ SCHEMA_H = os.path.join(lib.REPO, "common", "schema.h")
 TABLES = {"CHATS": "chats", "MESSAGES": "messages", "SYNC_STATUS": "sync_status"}
 ROW = re.compile(r'\s*(?:FIRST|NEXT)\(arg,\s*(\w+),\s*"((?:[^"\\]|\\.)*)",\s*"(\w+)",\s*'
                  r'("\w+"|NULL),\s*(STRING|NUMBER|BOOL|JSON),\s*"(\w+)",\s*'
-                 r'(LEGACY|STORE_ONLY)\)\s*\\?$')
+                 r'(ID|TEXT|TIME|RAW|INT|BOOL|STORE_ONLY),\s*(KEY|PLAIN)\)\s*\\?$')
 
 
 def schema_tables():

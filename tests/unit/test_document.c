@@ -104,6 +104,15 @@ static void test_document_rules_accept_their_bounds_and_refuse_past_them(void **
 		       "deviceId: must be 1 to 255 bytes of text");
 	assert_refused(cs_document_check_id("id", "", 0, &err), &err,
 		       "id: must be 1 to 255 bytes of text");
+	/* the yes/no forms the import and auth ask decide the same */
+	assert_true(cs_document_id_fits(id, CS_ID_MAX));
+	assert_false(cs_document_id_fits(id, CS_ID_MAX + 1));
+	assert_false(cs_document_id_fits("", 0));
+	assert_false(cs_document_id_fits("a\x01", 2));
+	assert_true(cs_document_content_fits(CS_LIMIT_CONTENT_BYTES));
+	assert_false(cs_document_content_fits(CS_LIMIT_CONTENT_BYTES + 1));
+	assert_true(cs_document_attachments_fits(CS_LIMIT_ATTACHMENTS_BYTES));
+	assert_false(cs_document_attachments_fits(CS_LIMIT_ATTACHMENTS_BYTES + 1));
 
 	/* characters, not bytes: 500 two-byte characters fit */
 	for (i = 0; i < CS_LIMIT_TITLE_CHARS + 1; i++)

@@ -227,9 +227,60 @@ static void test_tables_and_members(void **state)
 	assert_null(cs_legacy_members()[CS_LEGACY_TABLES]);
 }
 
+/* Fields of a staging line: tabs plus one. */
+static int fields(const char *line)
+{
+	int n = 1;
+
+	for (; *line; line++)
+		n += *line == '\t';
+	return n;
+}
+
+/*
+ * A staging line, accepted or rejected, has ord, reason and one field per
+ * column of its staging table (CS_LEGACY_*_STAGING): a column added to
+ * common/schema.h is staged without a line in legacy_stage.c.
+ */
+static void test_staged_lines_have_one_field_per_staging_column(void **state)
+{
+	static const struct {
+		enum cs_legacy_table table;
+		const char *good;
+		int columns;
+	} cases[] = {
+		{ CS_LEGACY_CHATS,
+		  "{\"id\":\"c1\",\"user_id\":\"u1\",\"title\":\"T\",\"timestamp\":1}",
+		  CS_LEGACY_CHAT_COLUMN_COUNT },
+		{ CS_LEGACY_MESSAGES,
+		  "{\"id\":\"m1\",\"chat_id\":\"c1\",\"user_id\":\"u1\",\"content\":\"hi\","
+		  "\"role\":\"user\",\"timestamp\":1}",
+		  CS_LEGACY_MESSAGE_COLUMN_COUNT },
+		{ CS_LEGACY_SYNC_STATUS,
+		  "{\"user_id\":\"u1\",\"device_id\":\"d1\",\"updated_at\":1}",
+		  CS_LEGACY_SYNC_STATUS_COLUMN_COUNT },
+	};
+	size_t i;
+	int rejected = -1;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(fields(stage(cases[i].table, cases[i].good, &rejected)),
+				 2 + cases[i].columns);
+		assert_int_equal(rejected, 0);
+		assert_int_equal(fields(stage(cases[i].table, "{}", &rejected)),
+				 2 + cases[i].columns);
+		assert_int_equal(rejected, 1);
+		assert_int_equal(fields(stage(cases[i].table, NULL, &rejected)),
+				 2 + cases[i].columns);
+		assert_int_equal(rejected, 1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_staged_lines_have_one_field_per_staging_column),
 		cmocka_unit_test(test_chat_row_becomes_its_columns),
 		cmocka_unit_test(test_missing_times_fall_back_and_null_branches_are_empty),
 		cmocka_unit_test(test_message_text_is_decoded_into_copy_text),
