@@ -93,8 +93,9 @@ export function createClient(options = {}) {
   }
 
   const ready = (async () => {
-    const token = await getToken();
-    userId = tokenSubject(token);
+    // With options.userId the replica opens without the network (an offline
+    // reload); otherwise the first token's sub names it.
+    userId = options.userId || tokenSubject(await getToken());
     if (!userId) throw new ChatsyncError({ status: 401, code: 'unauthorized', message: 'the token has no user (sub)' });
     replica = await openReplica(userId, factory);
     deviceId = options.deviceId || (await replica.getMeta('deviceId'));

@@ -76,7 +76,14 @@ export function createHttp({ url, getToken, fetch, userId }) {
   const base = String(url || '').replace(/\/+$/, '');
 
   async function token() {
-    const t = await getToken();
+    let t;
+    try {
+      t = await getToken();
+    } catch (cause) {
+      // The app could not get a token now (offline, its auth server down): wait
+      // and retry like any request that got no answer.
+      throw new ChatsyncError({ status: 0, code: 'token_unavailable', message: `getToken failed: ${cause && cause.message}`, cause });
+    }
     if (!t) throw new ChatsyncError({ status: 401, code: 'unauthorized', message: 'no token: the user is signed out' });
     const sub = tokenSubject(t);
     if (userId && sub !== userId) {

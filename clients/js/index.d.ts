@@ -78,6 +78,8 @@ export interface ClientOptions {
   url: string;
   /** Called for every request, once more after a 401, and after the stream's reauth. */
   getToken: () => Promise<string | null | undefined> | string | null | undefined;
+  /** The signed-in user's id (Clerk's user.id): opens the replica without asking for a token, so that an offline reload shows local data. Default: the first token's sub. A token for another user is refused. */
+  userId?: string;
   /** This device's id; default: one made once and kept in the replica. */
   deviceId?: string;
   /** An IDBFactory (default globalThis.indexedDB; fake-indexeddb in Node). */

@@ -136,7 +136,8 @@ export function createOutbox(opts) {
         attempt = 0;
       } catch (err) {
         if (!running || signal.aborted) break;
-        if (!isRetryable(err)) {
+        // Only an HTTP answer can refuse a write; anything else is retried.
+        if (err.status >= 400 && !isRetryable(err)) {
           await fail(entry, err);
           continue;
         }

@@ -37,9 +37,13 @@ export function createTabs({ name, BroadcastChannel: Channel, locks, onMessage, 
       become(true);
     })).catch(() => {});
   } else if (channel) {
+    const startedAt = Date.now();
     const beat = () => {
       if (closed) return;
       channel.postMessage({ type: 'hb', from: self });
+      // Nobody leads before having heard the others' heartbeats for a while:
+      // never two leaders at start.
+      if (Date.now() - startedAt < 2.5 * HEARTBEAT_MS) return;
       const now = Date.now();
       let smallest = self;
       for (const [id, at] of seen) {
@@ -48,10 +52,8 @@ export function createTabs({ name, BroadcastChannel: Channel, locks, onMessage, 
       }
       become(smallest === self);
     };
-    // The first heartbeats are heard before anyone leads: no two leaders at start.
     timer = setInterval(beat, HEARTBEAT_MS);
     channel.postMessage({ type: 'hb', from: self });
-    setTimeout(beat, HEARTBEAT_MS * 1.5);
   } else {
     queueMicrotask(() => become(true));
   }
