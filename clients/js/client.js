@@ -71,8 +71,12 @@ export function createClient(options = {}) {
   async function refresh() {
     if (!replica || closed) return;
     for (const w of watchers) w.run();
-    const [pending, lastVersion, cursor] = await Promise.all([replica.outboxCount(), replica.getMeta('lastVersion'), replica.getMeta('cursor')]);
-    if (!closed) setStatus({ pending, lastVersion: lastVersion || 0, cursor: cursor ?? null });
+    try {
+      const [pending, lastVersion, cursor] = await Promise.all([replica.outboxCount(), replica.getMeta('lastVersion'), replica.getMeta('cursor')]);
+      if (!closed) setStatus({ pending, lastVersion: lastVersion || 0, cursor: cursor ?? null });
+    } catch (err) {
+      if (!closed) emit('error', err);
+    }
   }
   // The replica changed here: update this tab and tell the others.
   function changed() {

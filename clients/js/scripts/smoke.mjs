@@ -68,6 +68,11 @@ try {
   const view = await a.getChat(chat.id);
   check(view.messages.length === 3, 'rolled back: 3 messages shown');
 
+  const branch = await a.branchChat({ chatId: chat.id, fromMessageId: sent[1].id });
+  check(branch.parentChatId === chat.id && branch.messages.map((m) => m.content).join() === 'one,two', 'branch made with copies up to the message');
+  await until(async () => (await b.getChat(branch.id))?.messages.length === 2, 'B sees the branch');
+  check((await b.getChat(chat.id)).branches.includes(branch.id), "the parent's branches name it on B");
+
   const before = tokens;
   await new Promise((r) => setTimeout(r, 9000));
   const late = await a.addMessage({ chatId: chat.id, content: 'after reauth' });

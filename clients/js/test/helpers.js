@@ -77,6 +77,20 @@ export function fakeServer() {
       }
       if (method === 'DELETE') return json(200, { chat: chat.isDeleted ? chat : write(u, 'chats', { ...chat, isDeleted: true }, 'delete') });
     }
+    if ((m = path.match(/^\/api\/chats\/([^/]+)\/branch$/)) && method === 'POST') {
+      const parent = u.chats.get(decodeURIComponent(m[1]));
+      const from = u.messages.get(body.fromMessageId);
+      if (!parent || !from || from.chatId !== parent.id) return errorResponse(404, 'not_found', 'chat not found');
+      if (u.chats.has(body.id)) {
+        const chat = u.chats.get(body.id);
+        return json(200, { chat, messages: [...u.messages.values()].filter((x) => x.chatId === chat.id) }, { 'Idempotent-Replay': 'true' });
+      }
+      const chat = write(u, 'chats', { id: body.id, userId: req.sub, title: body.title ?? parent.title, timestamp: Date.now(), parentChatId: parent.id, branchFromMessageId: from.id, branches: [], isDeleted: false });
+      write(u, 'chats', { ...parent, branches: [...parent.branches, chat.id] });
+      const copies = [...u.messages.values()].filter((x) => x.chatId === parent.id && !x.isDeleted && x.position <= from.position)
+        .map((x, i) => write(u, 'messages', { ...x, id: `m_copy${u.version}_${i}`, chatId: chat.id }));
+      return json(201, { chat, messages: copies });
+    }
     if ((m = path.match(/^\/api\/chats\/([^/]+)\/messages$/)) && method === 'POST') {
       const chatId = decodeURIComponent(m[1]);
       if (!u.chats.get(chatId)) return errorResponse(404, 'not_found', 'chat not found');
