@@ -133,6 +133,8 @@ function wire(api) {
 }
 
 async function main() {
+  // the page's files for a reload while offline (sw.js); the data is the library's
+  navigator.serviceWorker?.register('/sw.js').catch((err) => showError(err));
   const user = signedInUser();
   if (!user) {
     $('signin').hidden = false;
