@@ -150,6 +150,28 @@ def run_unit(unit_dir, patterns, label=""):
     return suite
 
 
+def run_streaming(name, cmd, timeout, suite, on_line, env=None):
+    """Runs cmd in the repo, its output shown as it comes and each line given to
+    on_line; returns its exit status (None when it could not run), a timeout or a
+    failure to start noted in suite."""
+    try:
+        with subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              errors="replace") as proc:
+            try:
+                for line in proc.stdout:
+                    print(line, end="")
+                    on_line(line)
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                suite.notes.append("%s timed out after %d s" % (name, timeout))
+        return proc.returncode
+    except OSError as e:
+        suite.notes.append("could not run %s: %s" % (name, e))
+        return None
+
+
 # ---- 2-4. the stack and the integration tests ----
 
 def stack_env(bin_dir):
@@ -217,25 +239,16 @@ def run_e2e():
         suite.failed, suite.notes = 1, ["tests/e2e/node_modules is missing: run deploy/install-deps.sh"]
         return suite
     env = dict(os.environ, E2E_ARTIFACTS_DIR=os.path.join(RUN_DIR, "e2e"))
-    counts, code = {}, None
-    try:
-        with subprocess.Popen(["node", "--test", "--test-concurrency=1", "--test-reporter=tap",
-                               E2E_DIR], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              errors="replace") as proc:
-            try:
-                for line in proc.stdout:
-                    print(line, end="")
-                    match = TAP_COUNT.match(line.strip())
-                    if match:
-                        counts[match.group(1)] = int(match.group(2))
-                proc.wait(E2E_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                suite.notes.append("node --test timed out after %d s" % E2E_TIMEOUT_S)
-        code = proc.returncode
-    except OSError as e:
-        suite.notes.append("could not run node: %s" % e)
+    counts = {}
+
+    def count(line):
+        match = TAP_COUNT.match(line.strip())
+        if match:
+            counts[match.group(1)] = int(match.group(2))
+
+    code = run_streaming("node --test", ["node", "--test", "--test-concurrency=1",
+                                         "--test-reporter=tap", E2E_DIR],
+                         E2E_TIMEOUT_S, suite, count, env=env)
     suite.passed = counts.get("pass", 0)
     suite.failed = counts.get("fail", 0) + counts.get("cancelled", 0)
     suite.skipped = counts.get("skipped", 0) + counts.get("todo", 0)
@@ -339,24 +352,15 @@ def run_faults(bin_dir):
     suite = Suite("faults")
     banner("faults under load: tests/faults/faults.py --short")
     counts = None
-    try:
-        with subprocess.Popen([sys.executable, FAULTS_SCRIPT, "--short", "--bin", bin_dir],
-                              cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
-            try:
-                for line in proc.stdout:
-                    print(line, end="")
-                    match = FAULTS_RESULT.match(line.strip())
-                    if match:
-                        counts = (int(match.group(1)), int(match.group(2)))
-                proc.wait(FAULTS_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                suite.notes.append("faults.py timed out after %d s" % FAULTS_TIMEOUT_S)
-        code = proc.returncode
-    except OSError as e:
-        code = None
-        suite.notes.append("could not run faults.py: %s" % e)
+
+    def count(line):
+        nonlocal counts
+        match = FAULTS_RESULT.match(line.strip())
+        if match:
+            counts = (int(match.group(1)), int(match.group(2)))
+
+    code = run_streaming("faults.py", [sys.executable, FAULTS_SCRIPT, "--short", "--bin",
+                                       bin_dir], FAULTS_TIMEOUT_S, suite, count)
     if counts:
         suite.passed, suite.failed = counts
     if code != 0 and suite.failed == 0:

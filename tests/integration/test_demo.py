@@ -10,27 +10,19 @@ scratch nginx of that render answers 404 JSON)."""
 import base64
 import glob
 import hashlib
-import http.client
-import json
 import os
 import re
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 import unittest
 import urllib.parse
 
 import lib
+import test_edge
 import tokens
 
-NGINX_CONFIG = os.path.join(lib.REPO, "deploy", "nginx-config.sh")
 DEMO = os.path.join(lib.REPO, "clients", "demo")
-# the settings of the stack's own environment that a scratch render must not inherit
-RENDER_SETTINGS = ("NGINX_PROFILE", "ROLLOUT_PERCENT", "LEGACY_BACKEND", "TLS_CERT", "TLS_KEY",
-                   "TLS_DIR", "HTTP_LISTEN", "HTTPS_LISTEN", "ERROR_LOG", "ACCESS_LOG",
-                   "DEV_KEY_FILE", "CLIENTS_DIR")
 
 
 def dev_token(user, ttl=None, method="GET"):
@@ -163,52 +155,29 @@ class DemoFilesTest(unittest.TestCase):
         self.assertNotIn("Content-Security-Policy", lib.get("/healthz").headers)
 
 
-class ProductionProfileTest(unittest.TestCase):
+class ProductionProfileTest(test_edge.ScratchRender):
     """The production render has no development sign-in, demo or library."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.scratch = tempfile.mkdtemp(prefix="cs-demo-")
-        os.chmod(cls.scratch, 0o755)
-        cls.cert = os.path.join(cls.scratch, "cert.pem")
-        cls.key = os.path.join(cls.scratch, "key.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                        "-subj", "/CN=chat.example.com", "-keyout", cls.key, "-out", cls.cert],
-                       check=True, capture_output=True, timeout=60)
+    def rendered(self, name, **settings):
+        run_dir, files, failed = self.render(name, **settings)
+        self.assertIsNone(failed)
+        return run_dir, files
 
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.scratch, ignore_errors=True)
-
-    def render(self, run_dir, **settings):
-        env = {k: v for k, v in os.environ.items() if k not in RENDER_SETTINGS}
-        env.update(RUN_DIR=run_dir, **settings)
-        for step in ("render", "cert", "check"):
-            done = subprocess.run(["bash", NGINX_CONFIG, step], env=env, capture_output=True,
-                                  text=True, timeout=60)
-            self.assertEqual(done.returncode, 0, "%s: %s%s" % (step, done.stdout, done.stderr))
-        files = {}
-        for path in glob.glob(os.path.join(run_dir, "nginx", "*.conf")):
-            with open(path) as f:
-                files[os.path.basename(path)] = f.read()
-        return files
-
-    def production(self, run_dir, **settings):
-        return self.render(run_dir, NGINX_PROFILE="production", TLS_CERT=self.cert,
-                           TLS_KEY=self.key, ROLLOUT_PERCENT="100",
-                           # a key lying where the local profile would take it
-                           DEV_KEY_FILE=tokens.dev_key_file(), **settings)
+    def production(self, name, **settings):
+        return self.rendered(name, NGINX_PROFILE="production", TLS_CERT=self.cert,
+                             TLS_KEY=self.key, ROLLOUT_PERCENT="100",
+                             # a key lying where the local profile would take it
+                             DEV_KEY_FILE=tokens.dev_key_file(), **settings)
 
     def test_rendered_config_has_no_dev_route_key_or_files(self):
-        run_dir = os.path.join(self.scratch, "render")
         # first a local render in the same folder: nothing of it may stay
-        local = self.render(run_dir, DEV_KEY_FILE=tokens.dev_key_file())
+        run_dir, local = self.rendered("render", DEV_KEY_FILE=tokens.dev_key_file())
         self.assertIn("location = /dev/token", local["routes-local.conf"])
         self.assertTrue(os.path.exists(os.path.join(run_dir, "nginx", "dev-token.json")))
-        files = self.production(run_dir)
+        _, files = self.production("render")
         self.assertFalse(os.path.exists(os.path.join(run_dir, "nginx", "dev-token.json")))
-        active = {name: text for name, text in files.items()
-                  if name not in ("routes-local.conf", "profile-local.conf")}
+        active = {name: text for name, text in files.items() if name.endswith(".conf")
+                  and name not in ("routes-local.conf", "profile-local.conf")}
         self.assertIn("include routes-production.conf;", active["routes.conf"])
         self.assertIn("include profile-production.conf;", active["nginx.conf"])
         for name, text in active.items():
@@ -224,8 +193,7 @@ class ProductionProfileTest(unittest.TestCase):
             with socket.socket() as probe:
                 probe.bind(("127.0.0.1", 0))
                 ports.append(probe.getsockname()[1])
-        run_dir = os.path.join(self.scratch, "live")
-        self.production(run_dir, HTTP_LISTEN="127.0.0.1:%d" % ports[0],
+        run_dir, _ = self.production("live", HTTP_LISTEN="127.0.0.1:%d" % ports[0],
                         HTTPS_LISTEN="127.0.0.1:%d" % ports[1])
         nginx = subprocess.Popen(["nginx", "-g", "daemon off;", "-p", os.path.join(run_dir, "nginx"),
                                   "-e", os.path.join(run_dir, "log", "nginx-error.log"),
