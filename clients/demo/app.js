@@ -3,10 +3,13 @@
 // Built only on the library, through client.js. No framework, no build step.
 //
 // For tests and people alike: <body data-library="loaded|failed"> says how the
-// library load went, #user holds the signed-in user id, the open chat is in
+// library load went, data-offline="ready" that a reload while offline will
+// open the page, #user holds the signed-in user id, the open chat is in
 // the URL (#chat=ID) so that a reload comes back to it, and each message <li>
-// carries data-id, data-role and data-pending.
+// carries data-id, data-role, data-pending and data-timestamp.
 import { connect, isPending, loadLibrary, signedInUser } from './client.js';
+
+const OFFLINE_CACHE = 'chatsync-demo-v1'; // sw.js's CACHE
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, props = {}, ...children) => {
@@ -79,7 +82,7 @@ function renderChat(api, { chat, messages }) {
       el('div', { className: 'meta' }, el('span', { textContent: m.role }),
         el('span', { textContent: pending ? 'pending' : `#${m.position ?? '-'}` }), branch),
       el('div', { className: 'content', textContent: m.content }));
-    Object.assign(li.dataset, { id: m.id, role: m.role, pending: String(pending) });
+    Object.assign(li.dataset, { id: m.id, role: m.role, pending: String(pending), timestamp: String(m.timestamp) });
     return li;
   }));
 }
@@ -132,8 +135,24 @@ function wire(api) {
   });
 }
 
+// The page's files for a reload while offline: the service worker (sw.js)
+// answers from its cache when the network fails, and this puts in it every file
+// this page loaded (the document, its modules, the library's, idb), once the
+// library is in. The data comes from the library's IndexedDB replica.
+// <body data-offline="ready"> says it is done.
+async function keepForOffline() {
+  if (!navigator.serviceWorker || !window.caches) return;
+  await navigator.serviceWorker.ready;
+  const files = new Set(['/']);
+  for (const entry of performance.getEntriesByType('resource')) {
+    const url = new URL(entry.name);
+    if (url.origin === location.origin && !/^\/(api|dev)\//.test(url.pathname)) files.add(url.pathname);
+  }
+  await (await caches.open(OFFLINE_CACHE)).addAll([...files]);
+  document.body.dataset.offline = 'ready';
+}
+
 async function main() {
-  // the page's files for a reload while offline (sw.js); the data is the library's
   navigator.serviceWorker?.register('/sw.js').catch((err) => showError(err));
   const user = signedInUser();
   if (!user) {
@@ -161,6 +180,7 @@ async function main() {
   try {
     wire(connect(lib, user));
     document.body.dataset.library = 'loaded';
+    keepForOffline().catch(showError);
   } catch (err) {
     document.body.dataset.library = 'failed';
     showError(err);

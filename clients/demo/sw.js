@@ -1,7 +1,9 @@
 // The demo's service worker: the page's own files (/, the modules, the CSS,
 // /js/...) network first, from the cache when the network fails, so that a
 // reload while offline still opens the page, whose data then comes from the
-// library's IndexedDB replica. The API and the sign-in are never touched.
+// library's IndexedDB replica. The API and the sign-in are never touched. The
+// page itself fills the cache with every file it loaded (app.js,
+// keepForOffline), since its first load happens before this worker runs.
 const CACHE = 'chatsync-demo-v1';
 
 self.addEventListener('install', () => self.skipWaiting());

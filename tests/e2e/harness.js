@@ -20,12 +20,6 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 mkdirSync(ARTIFACTS, { recursive: true });
 
-// Whether the library is served (clients/js/ merged and installed): the
-// scenarios of the issue need it, the page's own tests do not.
-export const LIBRARY = await fetch(`${BASE}/js/index.js`).then((r) => r.ok, () => false);
-export const NO_LIBRARY = LIBRARY ? false :
-  'the library (clients/js/index.js) is not served yet: these scenarios run once it is merged';
-
 export async function launch() {
   return chromium.launch({
     executablePath: CHROMIUM,
