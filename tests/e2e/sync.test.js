@@ -1,6 +1,5 @@
 // The issue's end-to-end scenarios (issue 12, "Tests"), through the demo page
-// and the library, in headless Chromium against the real stack. Each is
-// skipped, saying why, while the library (clients/js/) is not served.
+// and the library, in headless Chromium against the real stack.
 //
 // Two browser contexts are two devices (each its own IndexedDB); two pages of
 // one context are two tabs of one browser.
@@ -8,11 +7,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { api, ARTIFACTS, launch, messageTexts, NO_LIBRARY, openDemo, screenshot, uniqueUser,
-  waitFor } from './harness.js';
+import { api, ARTIFACTS, launch, messageTexts, openDemo, screenshot, uniqueUser, waitFor } from './harness.js';
 
 let browser;
-before(async () => { if (!NO_LIBRARY) browser = await launch(); });
+before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
 const figures = {};
@@ -45,38 +43,75 @@ function showsSettled(page, texts, ms = 10000) {
   }, texts, { timeout: ms });
 }
 
+// Waits until the open chat shows the acknowledged texts settled, then the
+// texts pending, in that order.
+function showsPending(page, settled, pending, ms) {
+  return page.waitForFunction(([done, waiting]) => {
+    const items = [...document.querySelectorAll('#messages li')];
+    const want = [...done.map((t) => [t, 'false']), ...waiting.map((t) => [t, 'true'])];
+    return items.length === want.length &&
+      items.every((li, i) => li.dataset.pending === want[i][1] &&
+        li.querySelector('.content').textContent === want[i][0]);
+  }, [settled, pending], { timeout: ms });
+}
+
 async function storedTexts(user, chatId) {
   const res = await api(user, 'GET', `/api/chats/${encodeURIComponent(chatId)}/messages?limit=500`);
   assert.equal(res.status, 200);
   return res.body.messages.map((m) => m.content);
 }
 
-test('two devices: a message sent on one shows on the other without a reload', { skip: NO_LIBRARY },
-  async () => {
-    const user = uniqueUser('e2e-devices');
-    const [a, b] = [await browser.newContext(), await browser.newContext()];
-    try {
-      const pageA = await openDemo(a, user);
-      const chatId = await newChat(pageA, 'two devices');
-      const pageB = await openDemo(b, user, {}, `#chat=${encodeURIComponent(chatId)}`);
-      await pageB.waitForSelector('#chat:not([hidden])');
-      let navigations = 0;
-      pageB.on('framenavigated', () => navigations++);
-      const started = Date.now();
-      await send(pageA, 'hello from A');
-      await pageB.waitForFunction(() => [...document.querySelectorAll('#messages li .content')]
-        .some((e) => e.textContent === 'hello from A'), null, { timeout: 5000 });
-      figures.otherDeviceRenderMs = Date.now() - started; // the issue aims at 1 s: a figure, not a test
-      assert.equal(navigations, 0, 'B must not reload');
-      await screenshot(pageB, 'two-devices-b');
-    } finally {
-      await a.close();
-      await b.close();
+// The p-th percentile (nearest rank) of numbers.
+function percentile(values, p) {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+test('two devices: a message sent on one shows on the other without a reload', async () => {
+  const user = uniqueUser('e2e-devices');
+  const [a, b] = [await browser.newContext(), await browser.newContext()];
+  try {
+    const pageA = await openDemo(a, user);
+    const chatId = await newChat(pageA, 'two devices');
+    const pageB = await openDemo(b, user, {}, `#chat=${encodeURIComponent(chatId)}`);
+    await pageB.waitForSelector('#chat:not([hidden])');
+    await pageB.waitForSelector('#status[data-state="online"]');
+    let navigations = 0;
+    pageB.on('framenavigated', () => navigations++);
+    // Each sample: from the write call on A (the message's timestamp, which
+    // the library takes from the clock at addMessage) to B's page showing it
+    // (B's clock: the same machine's). Asserted within 5 s; the issue's 1 s
+    // goal is a figure (figures.json), not a test.
+    const samples = [];
+    const texts = [];
+    for (let i = 0; i < 10; i++) {
+      const text = `hello from A ${i}`;
+      texts.push(text);
+      await send(pageA, text);
+      const shownAt = await (await pageB.waitForFunction((t) => [...document.querySelectorAll('#messages li .content')]
+        .some((e) => e.textContent === t) && Date.now(), text, { timeout: 5000 })).jsonValue();
+      const written = await pageA.waitForFunction((t) => {
+        const li = [...document.querySelectorAll('#messages li')].find((e) => e.querySelector('.content').textContent === t);
+        return li && Number(li.dataset.timestamp);
+      }, text, { timeout: 5000 });
+      samples.push(shownAt - await written.jsonValue());
     }
-  });
+    await showsSettled(pageB, texts);
+    assert.equal(navigations, 0, 'B must not reload');
+    figures.otherDeviceRender = {
+      what: 'ms from addMessage on device A to device B rendering it, through the stack (SSE)',
+      samples: samples.length, p50: percentile(samples, 50), p99: percentile(samples, 99),
+      max: Math.max(...samples),
+    };
+    await screenshot(pageB, 'two-devices-b');
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
 
 test('offline: 5 messages shown at once, kept across a reload, sent once each in order',
-  { skip: NO_LIBRARY }, async () => {
+  async () => {
     const user = uniqueUser('e2e-offline');
     const [a, b] = [await browser.newContext(), await browser.newContext()];
     try {
@@ -88,22 +123,24 @@ test('offline: 5 messages shown at once, kept across a reload, sent once each in
       const pageB = await openDemo(b, user, {}, hash);
       await showsSettled(pageB, ['online first']);
 
+      // the page's files are in the service worker's cache (for the reload)
+      await pageA.waitForSelector('body[data-offline="ready"]', { timeout: 10000 });
       await a.setOffline(true);
       await pageA.waitForSelector('#status[data-state="offline"]', { timeout: 30000 });
       const offline = ['off 1', 'off 2', 'off 3', 'off 4', 'off 5'];
+      // one after the other, none waiting for the one before (their promises
+      // stay pending while offline)
       for (const text of offline) await send(pageA, text);
-      // shown at once, marked pending
-      assert.deepEqual(await messageTexts(pageA), ['online first', ...offline]);
-      assert.equal(await pageA.$$eval('#messages li[data-pending="true"]', (l) => l.length), 5);
-      assert.equal(await pageA.getAttribute('#outbox', 'data-pending'), '5');
+      // shown at once (no network involved), marked pending
+      await showsPending(pageA, ['online first'], offline, 5000);
+      await pageA.waitForSelector('#outbox[data-pending="5"]', { timeout: 5000 });
       await screenshot(pageA, 'offline-pending');
 
       // reloaded while still offline: the page from the service worker's cache,
       // the messages from IndexedDB
       await pageA.reload();
       await pageA.waitForSelector('body[data-library="loaded"]');
-      await pageA.waitForFunction((n) => document.querySelectorAll('#messages li').length === n, 6);
-      assert.deepEqual(await messageTexts(pageA), ['online first', ...offline]);
+      await showsPending(pageA, ['online first'], offline, 10000);
       assert.deepEqual(await storedTexts(user, chatId), ['online first']);
 
       await a.setOffline(false);
@@ -118,7 +155,7 @@ test('offline: 5 messages shown at once, kept across a reload, sent once each in
   });
 
 test('a write the server rejects (content over the limit) disappears and the error shows',
-  { skip: NO_LIBRARY }, async () => {
+  async () => {
     const user = uniqueUser('e2e-reject');
     const context = await browser.newContext();
     try {
@@ -126,47 +163,66 @@ test('a write the server rejects (content over the limit) disappears and the err
       const chatId = await newChat(page, 'rejection');
       await send(page, 'fine');
       await showsSettled(page, ['fine']);
+      // whether the page ever showed the over-limit message, pending (it may be
+      // gone again before any poll would see it)
+      await page.evaluate(() => {
+        new MutationObserver(() => {
+          for (const li of document.querySelectorAll('#messages li[data-pending="true"]')) {
+            if (li.querySelector('.content').textContent.length > 1024 * 1024) window.sawOverLimit = true;
+          }
+        }).observe(document.getElementById('messages'), { childList: true });
+      });
       await send(page, 'x'.repeat(1024 * 1024 + 1));
       await page.waitForSelector('#errors p.error', { timeout: 10000 });
+      assert.equal(await page.evaluate(() => window.sawOverLimit), true, 'shown at once, pending');
       assert.match(await page.textContent('#errors'), /content/i);
       await showsSettled(page, ['fine']);
       await page.waitForSelector('#outbox[data-pending="0"]');
       assert.deepEqual(await storedTexts(user, chatId), ['fine']);
+      // shown once (the error event), not once more for the rejected promise
+      assert.equal(await page.$$eval('#errors p.error', (l) => l.length), 1);
       await screenshot(page, 'rejected');
     } finally {
       await context.close();
     }
   });
 
-test('a token that expires mid-stream is renewed; no change is missed', { skip: NO_LIBRARY },
-  async () => {
-    const user = uniqueUser('e2e-reauth');
-    const context = await browser.newContext();
-    try {
-      // tokens of 2 s (the services allow 5 s of leeway): the stream ends with
-      // event: reauth within seconds, and the page's getToken is asked again
-      const page = await openDemo(context, user, { ttl: '2' });
-      let tokenRequests = 0;
-      page.on('request', (r) => { if (new URL(r.url()).pathname === '/dev/token') tokenRequests++; });
-      const chatId = await newChat(page, 'reauth');
-      const path = `/api/chats/${encodeURIComponent(chatId)}/messages`;
-      const written = [];
-      // another device writes across 12 s, past at least one expiry
-      for (let i = 0; i < 4; i++) {
-        const text = `from elsewhere ${i}`;
-        assert.equal((await api(user, 'POST', path, { role: 'assistant', content: text })).status, 201);
-        written.push(text);
-        await new Promise((r) => setTimeout(r, 4000));
-      }
-      await showsSettled(page, written, 15000);
-      assert.ok(tokenRequests >= 2, `getToken was asked ${tokenRequests} times`);
-      await page.waitForSelector('#status[data-state="online"]');
-    } finally {
-      await context.close();
+test('a token that expires mid-stream is renewed; no change is missed', async () => {
+  const user = uniqueUser('e2e-reauth');
+  const context = await browser.newContext();
+  try {
+    // Tokens of 2 s (the services allow 5 s of leeway): each stream ends with
+    // event: reauth within seconds, and the page's getToken is asked again.
+    const page = await openDemo(context, user, { ttl: '2' });
+    let tokenRequests = 0;
+    let streams = 0;
+    page.on('request', (r) => {
+      const url = new URL(r.url());
+      if (url.pathname === '/dev/token') tokenRequests++;
+      if (url.pathname === '/api/sync' && /text\/event-stream/.test(r.headers().accept || '')) streams++;
+    });
+    const chatId = await newChat(page, 'reauth');
+    const path = `/api/chats/${encodeURIComponent(chatId)}/messages`;
+    const written = [];
+    // Another device writes each time the page has opened a new stream, i.e.
+    // just after a reauth, while the new stream starts from the last cursor.
+    for (let i = 0; i < 3; i++) {
+      const seen = streams;
+      await waitFor(() => streams > seen, 20000, `stream ${seen + 1} after a reauth`);
+      const text = `from elsewhere ${i}`;
+      assert.equal((await api(user, 'POST', path, { role: 'assistant', content: text })).status, 201);
+      written.push(text);
     }
-  });
+    await showsSettled(page, written, 15000);
+    assert.ok(streams >= 3, `${streams} streams`);
+    assert.ok(tokenRequests >= 3, `getToken fetched ${tokenRequests} tokens`);
+    await page.waitForSelector('#status[data-state="online"]');
+  } finally {
+    await context.close();
+  }
+});
 
-test('two tabs: one sends the outbox, both are live', { skip: NO_LIBRARY }, async () => {
+test('two tabs: one sends the outbox, both are live', async () => {
   const user = uniqueUser('e2e-tabs');
   const context = await browser.newContext();
   try {
