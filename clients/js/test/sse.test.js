@@ -45,7 +45,11 @@ function sse(text, signal, { hold = false } = {}) {
         await new Promise((r) => setTimeout(r, 0));
       }
       if (!hold) return ctrl.close();
-      signal.addEventListener('abort', () => ctrl.error(new DOMException('aborted', 'AbortError')));
+      // as fetch does: an abort errors the body, also one that came while the
+      // bytes were being queued (an abort event does not fire twice)
+      const abort = () => ctrl.error(new DOMException('aborted', 'AbortError'));
+      if (signal.aborted) return abort();
+      signal.addEventListener('abort', abort);
     },
   });
   return new Response(body, { headers: { 'content-type': 'text/event-stream' } });
