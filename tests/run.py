@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The `make test` driver (Python 3 standard library only).
 
-1. runs every cmocka unit test binary build/asan/tests/test_*;
+1. runs every cmocka unit test binary build/asan/tests/test_*, then the browser
+   library's unit tests (`node --test` in clients/js/, fake-indexeddb and a fake
+   server, no stack), counted in the suite "js";
 2. starts one private stack (deploy/stack.sh up) from the sanitizer binaries,
    in <repo>/.run/test on ports of its own, so that it runs beside a
    developer's stack;
@@ -29,8 +31,9 @@ Exit status 1 when anything failed or nothing ran. --unit-only does step 1 alone
 
 -k selects unit binaries, integration tests and fuzz targets whose name contains
 PATTERN (unittest's -k rules); the stack starts only when an integration test is
-selected or the e2e suite is; the e2e and faults suites run when no -k is given or
-one is a part of "e2e" / "faults".
+selected or the e2e suite is; the js, e2e and faults suites run when no -k is given
+or one is a part of "js" / "e2e" / "faults". Both node suites need `npm ci` in their
+folder (deploy/install-deps.sh does it when node_modules is missing or stale).
 """
 import argparse
 import glob
@@ -93,6 +96,8 @@ FAULTS_TIMEOUT_S = 600  # faults.py keeps its own, shorter deadline; this is the
 FAULTS_RESULT = re.compile(r"^faults: (\d+) passed, (\d+) failed$")
 STACK_TIMEOUT_S = 600
 E2E_DIR = os.path.join(REPO, "tests", "e2e")
+JS_DIR = os.path.join(REPO, "clients", "js")
+JS_TIMEOUT_S = 300
 E2E_TIMEOUT_S = 300
 TAP_COUNT = re.compile(r"^# (pass|fail|cancelled|skipped|todo) (\d+)$")
 
@@ -150,12 +155,12 @@ def run_unit(unit_dir, patterns, label=""):
     return suite
 
 
-def run_streaming(name, cmd, timeout, suite, on_line, env=None):
+def run_streaming(name, cmd, timeout, suite, on_line, env=None, cwd=REPO):
     """Runs cmd in the repo, its output shown as it comes and each line given to
     on_line; returns its exit status (None when it could not run), a timeout or a
     failure to start noted in suite."""
     try:
-        with subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+        with subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               errors="replace") as proc:
             try:
@@ -230,15 +235,8 @@ def run_integration(tests, label=""):
     return suite
 
 
-def run_e2e():
-    """node --test tests/e2e/ against the stack whose coordinates are in
-    os.environ; its TAP summary gives the counts."""
-    suite = Suite("e2e")
-    banner("end-to-end tests: node --test tests/e2e/ (headless Chromium)")
-    if not os.path.isdir(os.path.join(E2E_DIR, "node_modules", "playwright-core")):
-        suite.failed, suite.notes = 1, ["tests/e2e/node_modules is missing: run deploy/install-deps.sh"]
-        return suite
-    env = dict(os.environ, E2E_ARTIFACTS_DIR=os.path.join(RUN_DIR, "e2e"))
+def run_node_tests(suite, cmd, cwd, timeout, env=None):
+    """node --test with the TAP reporter; its summary gives the counts."""
     counts = {}
 
     def count(line):
@@ -246,9 +244,7 @@ def run_e2e():
         if match:
             counts[match.group(1)] = int(match.group(2))
 
-    code = run_streaming("node --test", ["node", "--test", "--test-concurrency=1",
-                                         "--test-reporter=tap", E2E_DIR],
-                         E2E_TIMEOUT_S, suite, count, env=env)
+    code = run_streaming("node --test", cmd, timeout, suite, count, env=env, cwd=cwd)
     suite.passed = counts.get("pass", 0)
     suite.failed = counts.get("fail", 0) + counts.get("cancelled", 0)
     suite.skipped = counts.get("skipped", 0) + counts.get("todo", 0)
@@ -257,6 +253,35 @@ def run_e2e():
         suite.notes.append("node --test exited with %s and counted no failure" % code)
     if suite.passed + suite.failed + suite.skipped == 0:
         suite.failed, suite.notes = 1, suite.notes + ["node --test ran no test"]
+    return suite
+
+
+def run_js():
+    """The browser library's unit tests: node --test in clients/js/ (no stack)."""
+    suite = Suite("js")
+    banner("browser library unit tests: node --test in clients/js/")
+    if not os.path.isdir(os.path.join(JS_DIR, "node_modules", "fake-indexeddb")):
+        suite.failed, suite.notes = 1, ["clients/js/node_modules is missing: run deploy/install-deps.sh"]
+        return suite
+    tests = sorted(glob.glob(os.path.join(JS_DIR, "test", "*.test.js")))
+    return run_node_tests(suite, ["node", "--test", "--test-timeout=60000", "--test-reporter=tap"] + tests, JS_DIR,
+                          JS_TIMEOUT_S)
+
+
+def run_e2e():
+    """node --test tests/e2e/ against the stack whose coordinates are in
+    os.environ; its TAP summary gives the counts."""
+    suite = Suite("e2e")
+    banner("end-to-end tests: node --test tests/e2e/ (headless Chromium)")
+    for need in (os.path.join(E2E_DIR, "node_modules", "playwright-core"),
+                 os.path.join(JS_DIR, "node_modules", "idb")):  # the page's import map
+        if not os.path.isdir(need):
+            suite.failed = 1
+            suite.notes = ["%s is missing: run deploy/install-deps.sh" % os.path.relpath(need, REPO)]
+            return suite
+    env = dict(os.environ, E2E_ARTIFACTS_DIR=os.path.join(RUN_DIR, "e2e"))
+    run_node_tests(suite, ["node", "--test", "--test-concurrency=1", "--test-timeout=120000", "--test-reporter=tap",
+                           E2E_DIR], REPO, E2E_TIMEOUT_S, env=env)
     print("screenshots: %s" % env["E2E_ARTIFACTS_DIR"])
     return suite
 
@@ -408,7 +433,8 @@ def main():
     if args.unit_only:
         sys.exit(report([run_unit(os.path.abspath(args.unit), args.patterns)]))
     bin_dir = os.path.abspath(args.bin)
-    suites = run_pass(bin_dir, os.path.abspath(args.unit), args.patterns, args.sanitizer,
+    suites = [run_js()] if selected("js", args.patterns) else []
+    suites += run_pass(bin_dir, os.path.abspath(args.unit), args.patterns, args.sanitizer,
                       e2e=selected("e2e", args.patterns))
     if selected("faults", args.patterns) and args.sanitizer == "address":
         suites.append(run_faults(bin_dir))
