@@ -62,6 +62,23 @@ export function createSync(opts) {
   let catchingUp = null;
   let sseOffUntil = opts.live === 'poll' ? Infinity : 0;
   let wake = null;
+  // The live request open now (a stream or a long-poll), and whether it was
+  // ended on purpose to open a new one at once (the network came back).
+  let live = null;
+  let restart = false;
+
+  // A controller for one live request: aborted by stop() and by reconnect().
+  function liveController() {
+    const local = new AbortController();
+    const onAbort = () => local.abort();
+    signal.addEventListener('abort', onAbort);
+    live = local;
+    const done = () => {
+      signal.removeEventListener('abort', onAbort);
+      if (live === local) live = null;
+    };
+    return { local, done };
+  }
 
   async function applyPage(page) {
     const result = await replica.applyPage(page);
@@ -69,9 +86,9 @@ export function createSync(opts) {
     return page;
   }
 
-  async function fetchPage(cursor, extra = '', timeoutMs) {
+  async function fetchPage(cursor, extra = '', timeoutMs, sig = signal) {
     const q = `cursor=${encodeURIComponent(cursor || '0')}&limit=500${extra}`;
-    const res = await http.request('GET', `/api/sync?${q}`, { signal, timeoutMs });
+    const res = await http.request('GET', `/api/sync?${q}`, { signal: sig, timeoutMs });
     return res.json();
   }
 
@@ -91,12 +108,11 @@ export function createSync(opts) {
     return catchingUp;
   }
 
-  // One SSE stream until it ends. Resolves 'reauth' | 'ended'; throws to fall back.
+  // One SSE stream until it ends. Resolves 'reauth' | 'restart' | 'ended';
+  // throws to fall back.
   async function stream() {
     const cursor = (await replica.getMeta('cursor')) || '0';
-    const local = new AbortController();
-    const onAbort = () => local.abort();
-    signal.addEventListener('abort', onAbort);
+    const { local, done } = liveController();
     let gotBytes = false;
     let idle;
     const armIdle = () => {
@@ -136,6 +152,7 @@ export function createSync(opts) {
       return reauth ? 'reauth' : 'ended';
     } catch (err) {
       if (signal.aborted) throw err;
+      if (restart) return 'restart';
       // Nothing at all within the idle bound: something buffers the stream.
       if (local.signal.aborted && !gotBytes) sseOffUntil = Date.now() + 5 * 60 * 1000;
       if (local.signal.aborted) return 'ended';
@@ -143,14 +160,23 @@ export function createSync(opts) {
       throw err;
     } finally {
       clearTimeout(idle);
-      signal.removeEventListener('abort', onAbort);
+      done();
     }
   }
 
   async function longPoll() {
     const timeout = opts.pollTimeoutS ?? 25;
     while (running && Date.now() < sseOffUntil) {
-      const page = await fetchPage(await replica.getMeta('cursor'), `&live=1&timeout=${timeout}`, (timeout + 15) * 1000);
+      const { local, done } = liveController();
+      let page;
+      try {
+        page = await fetchPage(await replica.getMeta('cursor'), `&live=1&timeout=${timeout}`, (timeout + 15) * 1000, local.signal);
+      } catch (err) {
+        if (restart && !signal.aborted) return;
+        throw err;
+      } finally {
+        done();
+      }
       opts.setConnection('online');
       await applyPage(page);
     }
@@ -159,6 +185,7 @@ export function createSync(opts) {
   async function run() {
     let attempt = 0;
     while (running) {
+      restart = false;
       try {
         await catchUp();
         opts.setConnection('online');
@@ -166,7 +193,8 @@ export function createSync(opts) {
         attempt = 0;
         if (Date.now() >= sseOffUntil) {
           const how = await stream();
-          if (how === 'reauth') continue; // at once: getToken gives the new token
+          // at once: getToken gives the new token / the network is back
+          if (how === 'reauth' || how === 'restart') continue;
           attempt++;
         } else {
           await longPoll();
@@ -196,8 +224,16 @@ export function createSync(opts) {
       opts.setConnection('connecting');
       run();
     },
-    // The network is back (the browser's online event): retry now, not later.
-    wake: () => wake && wake(),
+    // The network is back (the browser's online event): retry now, not later,
+    // and replace the live request open now, which may not have lived through
+    // the outage: catch up and go live again at once.
+    wake() {
+      if (wake) wake();
+      if (live && !live.signal.aborted) {
+        restart = true;
+        live.abort();
+      }
+    },
     stop() {
       running = false;
       controller.abort();

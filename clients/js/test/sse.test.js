@@ -124,3 +124,33 @@ test('429 on the stream waits Retry-After, then catches up and goes live again',
   const between = server.requests.slice(server.requests.indexOf(server.requests.filter(isStream)[0]) + 1);
   assert.ok(between.some((r) => r.path === '/api/sync' && !isStream(r) && !r.query.get('live')), 'a plain delta catch-up before going live again');
 });
+
+test('the browser\'s online event replaces a stream that lived through the outage: a new one, online again', async (t) => {
+  // the browser's window events, on globalThis for this test
+  const events = new EventTarget();
+  globalThis.addEventListener = events.addEventListener.bind(events);
+  globalThis.removeEventListener = events.removeEventListener.bind(events);
+  t.after(() => {
+    delete globalThis.addEventListener;
+    delete globalThis.removeEventListener;
+  });
+  const server = fakeServer();
+  const streams = [];
+  server.script.push(Object.assign((req) => {
+    if (!isStream(req)) return undefined;
+    streams.push(req);
+    return sse(': ping\n\n', req.signal, { hold: true });
+  }, { keep: true }));
+  const client = makeClient(server, 'u1', { autoStart: true });
+  t.after(() => client.close());
+  await until(() => streams.length === 1 && client.status.connection === 'online', 'live');
+  events.dispatchEvent(new Event('offline'));
+  assert.equal(client.status.connection, 'offline');
+  // the stream was not cut (emulated offline, a short outage): only the event says so
+  events.dispatchEvent(new Event('online'));
+  await until(() => streams.length === 2, 'a new stream');
+  assert.ok(streams[0].signal.aborted, 'the old stream is closed');
+  await until(() => client.status.connection === 'online', 'online again');
+  const plain = server.requests.filter((r) => r.path === '/api/sync' && !isStream(r));
+  assert.ok(plain.length >= 2, 'caught up again before the new stream');
+});
