@@ -148,6 +148,7 @@ test('offline: 5 messages shown at once, kept across a reload, sent once each in
       assert.deepEqual(await storedTexts(user, chatId), ['online first', ...offline]);
       await showsSettled(pageB, ['online first', ...offline], 10000);
       await pageA.waitForSelector('#outbox[data-pending="0"]');
+      await pageA.waitForSelector('#status[data-state="online"]', { timeout: 10000 });
     } finally {
       await a.close();
       await b.close();
