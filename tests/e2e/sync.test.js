@@ -176,7 +176,9 @@ test('a write the server rejects (content over the limit) disappears and the err
       await send(page, 'x'.repeat(1024 * 1024 + 1));
       await page.waitForSelector('#errors p.error', { timeout: 10000 });
       assert.equal(await page.evaluate(() => window.sawOverLimit), true, 'shown at once, pending');
-      assert.match(await page.textContent('#errors'), /content/i);
+      // the API's error as the library reports it: the code and the field
+      assert.equal(await page.getAttribute('#errors p.error', 'data-code'), 'bad_request');
+      assert.match(await page.textContent('#errors'), /content: /);
       await showsSettled(page, ['fine']);
       await page.waitForSelector('#outbox[data-pending="0"]');
       assert.deepEqual(await storedTexts(user, chatId), ['fine']);
