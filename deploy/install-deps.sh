@@ -1,11 +1,33 @@
 #!/usr/bin/env bash
 # Installs the Debian packages chatsync needs to build, run, test, lint and
-# benchmark, and only those that are missing, so that a second run costs nothing.
-#   deploy/install-deps.sh           install what is missing (root; `make deps`)
-#   deploy/install-deps.sh --check   install nothing: name what is missing, exit 1
+# benchmark, and only those that are missing, so that a second run costs nothing;
+# then the npm packages of the browser library and of the end-to-end tests
+# (npm ci of each lockfile, when node_modules is missing or older than it).
+#   deploy/install-deps.sh           install what is missing (root for apt; `make deps`)
+#   deploy/install-deps.sh --check   install nothing: name the missing Debian packages, exit 1
+# Node.js (20 or later, with npm) is installed from Debian only when there is no
+# node at all. Nothing downloads a browser: the tests drive Debian's chromium.
 set -euo pipefail
 check_only=0
 [ "${1:-}" = --check ] && check_only=1
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# the npm projects: the library (once it is there) and the end-to-end tests
+NPM_DIRS=(clients/js tests/e2e)
+
+# npm ci where package-lock.json is newer than what node_modules holds.
+npm_install() {
+  local dir
+  for dir in "${NPM_DIRS[@]}"; do
+    [ -f "$REPO/$dir/package-lock.json" ] || continue
+    if [ -f "$REPO/$dir/node_modules/.package-lock.json" ] \
+      && ! [ "$REPO/$dir/package-lock.json" -nt "$REPO/$dir/node_modules/.package-lock.json" ]; then
+      continue
+    fi
+    echo "install-deps: npm ci in $dir" >&2
+    (cd "$REPO/$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 \
+      npm ci --no-audit --no-fund --loglevel=error >&2) || { echo "install-deps: npm ci failed in $dir" >&2; exit 1; }
+  done
+}
 
 packages=(
   build-essential pkg-config
@@ -17,7 +39,10 @@ packages=(
   wrk nghttp2-client
   clang libclang-rt-14-dev
   clang-format clang-tidy cppcheck
+  chromium
 )
+# Debian's nodejs lacks npm, which nodesource's includes: only when neither is there.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 
 # One dpkg-query for all of them: `make` runs this script (--check) before every
 # build, so the answer must come at once when nothing is missing.
@@ -27,7 +52,10 @@ missing=()
 for p in "${packages[@]}"; do
   [[ $installed == *" $p "* ]] || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  [ "$check_only" = 1 ] || npm_install
+  exit 0
+fi
 
 if [ "$check_only" = 1 ]; then
   echo "install-deps: missing packages: ${missing[*]} (\`make deps\` as root installs them)" >&2
@@ -48,3 +76,4 @@ for svc in nginx redis-server postgresql; do
     systemctl stop "$svc" || true
   fi
 done
+npm_install

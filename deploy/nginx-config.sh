@@ -39,9 +39,18 @@
 #   NGINX_USER              www-data when root, else none
 #   NGINX_MODULES_DIR       /usr/lib/nginx/modules (njs: ngx_http_js_module.so)
 #   TEMPLATE_DIR            nginx/ of this repo
+#   CLIENTS_DIR             local profile: clients/ beside TEMPLATE_DIR; nginx serves
+#                           its demo/ at / and its js/ at /js/ (routes-local.conf)
+#   DEV_KEY_FILE            local profile: the development signing key that
+#                           /dev/token signs with (RUN_DIR/dev/dev-key.pem; empty:
+#                           none, the route then answers 404); with
+#                           CLERK_JWT_ISSUER_DOMAIN (chatsync.local), JWT_AUDIENCE
+#                           and DEV_TOKEN_AZP as `chatsync token` reads them
 set -euo pipefail
 
 NGINX_TEMPLATE_DIR=${TEMPLATE_DIR:-"$(cd "$(dirname "${BASH_SOURCE[0]}")/../nginx" && pwd)"}
+# shellcheck disable=SC2034 # deploy/stack.sh reads it
+NGINX_CONFIG_CLIENTS_DIR=$(realpath -m "${CLIENTS_DIR:-$NGINX_TEMPLATE_DIR/../clients}")
 
 nginx_config_die() { echo "nginx-config: $*" >&2; exit 1; }
 
@@ -58,8 +67,10 @@ nginx_config_defaults() {
 	IMPORT_ALLOW=${IMPORT_ALLOW:-}
 	HTTP2_MAX_STREAMS=${HTTP2_MAX_STREAMS:-32}
 	ROLLOUT_OVERRIDE_AT_ZERO=${ROLLOUT_OVERRIDE_AT_ZERO:-off}
+	CLIENTS_DIR=$NGINX_CONFIG_CLIENTS_DIR
 	case $NGINX_PROFILE in
 	local)
+		DEV_KEY_FILE=${DEV_KEY_FILE-$RUN_DIR/dev/dev-key.pem}
 		TLS_CERT=${TLS_CERT:-$TLS_DIR/cert.pem}
 		TLS_KEY=${TLS_KEY:-$TLS_DIR/key.pem}
 		ROLLOUT_PERCENT=${ROLLOUT_PERCENT:-100}
@@ -123,7 +134,7 @@ nginx_config_render() {
 	# shellcheck disable=SC2034 # read by deploy/stack.sh
 	NGINX_CONFIG_CHANGED=0
 	for value in "$RUN_DIR" "$HTTP_LISTEN" "$HTTPS_LISTEN" "$ERROR_LOG" "$ACCESS_LOG" "$TLS_DIR" \
-		"$TLS_CERT" "$TLS_KEY" "$NGINX_USER" "$NGINX_MODULES_DIR"; do
+		"$TLS_CERT" "$TLS_KEY" "$NGINX_USER" "$NGINX_MODULES_DIR" "$CLIENTS_DIR"; do
 		[[ $value =~ ^[][A-Za-z0-9_./:+,=-]*$ ]] \
 			|| nginx_config_die "'$value': only letters, digits and _./:+,=-[] can go into the nginx config"
 	done
@@ -161,8 +172,16 @@ nginx_config_render() {
 			-e "s|@ROLLOUT_OVERRIDE_GEO@|$override_geo|g" \
 			-e "s|@ROLLOUT_OVERRIDE_AT_ZERO@|$ROLLOUT_OVERRIDE_AT_ZERO|g" \
 			-e "s|@IMPORT_ALLOW_GEO@|$import_geo|g" \
+			-e "s|@CLIENTS_DIR@|$CLIENTS_DIR|g" \
+			-e "s|@DEMO_SCRIPT_HASHES@|$(nginx_config_demo_script_hashes)|g" \
 			"$template" >"$staging/$(basename "$template")"
 	done
+	if [ "$NGINX_PROFILE" = local ]; then
+		(umask 077 && nginx_config_dev_key >"$staging/dev-token.json") || { rm -rf "$staging"; exit 1; }
+	elif [ -e "$out/dev-token.json" ]; then
+		rm -f "$out/dev-token.json" # a local render's key never stays behind
+		NGINX_CONFIG_CHANGED=1
+	fi
 	if grep -Hno '@[A-Z_]*@' "$staging"/* >&2; then
 		rm -rf "$staging"
 		nginx_config_die "placeholders left unreplaced (above)"
@@ -175,6 +194,44 @@ nginx_config_render() {
 		fi
 	done
 	rm -rf "$staging"
+}
+
+# The CSP's script hashes (routes-local.conf) of the demo page's inline
+# scripts: its import map, which CSP treats as a script. "'sha256-...'" each,
+# space-separated; empty when there is no demo page.
+nginx_config_demo_script_hashes() {
+	local page=$CLIENTS_DIR/demo/index.html
+	[ -f "$page" ] || return 0
+	perl -0777 -ne 'while (m{<script type="importmap">(.*?)</script>}gs) { print $1, "\0" }' "$page" \
+		| while IFS= read -r -d '' script; do
+			printf "'sha256-%s' " "$(printf '%s' "$script" | openssl dgst -sha256 -binary | base64 -w0)"
+		done
+}
+
+# JSON text: a string escaped for JSON, or null when empty.
+nginx_config_json_string() {
+	[ -n "$1" ] || { echo null; return 0; }
+	[[ $1 != *[[:cntrl:]]* ]] || nginx_config_die "'$1': control characters cannot go into a token"
+	local v=${1//\\/\\\\}
+	printf '"%s"' "${v//\"/\\\"}"
+}
+
+# dev-token.json (routes-local.conf's /dev/token, dev-token.js): the
+# development key and the claims it signs, as the nginx master preloads them.
+# The caller writes it 0600: only the master (root, or the invoking user) reads it.
+nginx_config_dev_key() {
+	local pem=null domain=${CLERK_JWT_ISSUER_DOMAIN:-chatsync.local} iss aud azp
+	if [ -n "$DEV_KEY_FILE" ] && [ -s "$DEV_KEY_FILE" ]; then
+		grep -q -- '-----BEGIN PRIVATE KEY-----' "$DEV_KEY_FILE" \
+			|| nginx_config_die "DEV_KEY_FILE '$DEV_KEY_FILE' is not a PKCS#8 PEM private key"
+		pem=\"$(awk '{ printf "%s\\n", $0 }' "$DEV_KEY_FILE")\"
+	fi
+	domain=${domain#*://}
+	while [[ $domain == */ ]]; do domain=${domain%/}; done
+	iss=$(nginx_config_json_string "https://$domain") || return 1
+	aud=$(nginx_config_json_string "${JWT_AUDIENCE:-}") || return 1
+	azp=$(nginx_config_json_string "${DEV_TOKEN_AZP:-}") || return 1
+	printf '{"pem":%s,"kid":"dev-1","iss":%s,"aud":%s,"azp":%s}\n' "$pem" "$iss" "$aud" "$azp"
 }
 
 nginx_config_cert() {

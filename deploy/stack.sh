@@ -23,6 +23,9 @@
 # nginx (deploy/nginx-config.sh, read by up and reload): NGINX_PROFILE local,
 #   ROLLOUT_PERCENT 100, LEGACY_BACKEND 127.0.0.1:8081, WRITE_RATE_LIMIT,
 #   READ_RATE_LIMIT, CONN_PER_ADDRESS, ROLLOUT_OVERRIDE_FROM, ...
+# The local profile also serves the demo page at / (clients/demo/, ?as=USER_ID
+#   signs in), the library at /js/ and GET /dev/token?as=USER_ID (a development
+#   token signed by nginx with RUN/dev's key; docs/decisions/dev-sign-in.md).
 # Sockets: RUN/sock 0750, each service's 0660 (CHATSYNC_SOCKET_MODE), group of
 #   NGINX_USER's when root: nginx's workers connect, other users cannot.
 # Ports: a listener on one fails the start naming it; a client socket holding
@@ -455,6 +458,16 @@ nginx_running() {
 
 nginx_env() {
 	export RUN_DIR=$RUN HTTP_LISTEN=127.0.0.1:$HTTP_PORT HTTPS_LISTEN=127.0.0.1:$HTTPS_PORT
+	# the local profile's /dev/token signs with the development key, when there is one
+	if dev_auth; then export DEV_KEY_FILE=$RUN/dev/dev-key.pem; else export DEV_KEY_FILE=""; fi
+}
+
+# The local profile serves the demo page from the repo (routes-local.conf):
+# nginx's workers must be able to read it.
+check_demo_readable() {
+	[ "${NGINX_PROFILE:-local}" = local ] && is_root || return 0
+	runuser -u "${NGINX_USER:-www-data}" -- test -r "$NGINX_CONFIG_CLIENTS_DIR/demo/index.html" 2>/dev/null \
+		|| log "warning: nginx's workers (user ${NGINX_USER:-www-data}) cannot read $NGINX_CONFIG_CLIENTS_DIR/demo/index.html: the demo page will answer 403/404"
 }
 
 nginx_start() {
@@ -462,6 +475,7 @@ nginx_start() {
 	nginx_config_render
 	nginx_config_cert
 	check_reachable www-data "$RUN/sock"
+	check_demo_readable
 	nginx_config_check 9>&- || die "nginx rejects the rendered config in $RUN/nginx (above)"
 	if nginx_running; then
 		if [ "$NGINX_CONFIG_CHANGED" = 1 ]; then
@@ -579,12 +593,15 @@ cmd_down() {
 print_welcome() {
 	local token
 	token=$(dev_token dev-user 2>/dev/null) || token="(bin/chatsync token failed: see 'stack.sh env')"
+	local demo="(the production profile serves no demo page)"
+	[ "${NGINX_PROFILE:-local}" != local ] || demo="http://127.0.0.1:$HTTP_PORT/?as=dev-user   (any user id after as=)"
 	cat <<EOF
 chatsync is up
+  demo     $demo
   API      http://127.0.0.1:$HTTP_PORT   https://127.0.0.1:$HTTPS_PORT (self-signed)
   health   /healthz  /readyz  /svc/{chats,messages,sync,import}/{healthz,readyz,metrics}
   logs     $RUN/log/
-  token    $token
+  token    $token   (or GET /dev/token?as=USER_ID[&ttl=S], local profile)
   more     eval "\$(deploy/stack.sh env)"; \$CHATSYNC_TOKEN_CMD USER_ID
 EOF
 }

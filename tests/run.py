@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """The `make test` driver (Python 3 standard library only).
 
-1. runs every cmocka unit test binary build/asan/tests/test_*;
+1. runs every cmocka unit test binary build/asan/tests/test_*, then the browser
+   library's unit tests (`node --test` in clients/js/, fake-indexeddb and a fake
+   server, no stack), counted in the suite "js";
 2. starts one private stack (deploy/stack.sh up) from the sanitizer binaries,
    in <repo>/.run/test on ports of its own, so that it runs beside a
    developer's stack;
-3. runs every tests/integration/test_*.py against it (unittest);
+3. runs every tests/integration/test_*.py against it (unittest), then the
+   end-to-end tests of tests/e2e/ (`node --test`: the demo page in Debian's
+   headless Chromium through playwright-core; screenshots in .run/test/e2e/),
+   each counted in the suite "e2e" (first pass only, not again under TSan);
 4. stops the stack, whatever happened;
 5. counts each service log with a sanitizer report as a failure;
 6. runs the faults test in its short form (tests/faults/faults.py --short: its own
@@ -26,7 +31,9 @@ Exit status 1 when anything failed or nothing ran. --unit-only does step 1 alone
 
 -k selects unit binaries, integration tests and fuzz targets whose name contains
 PATTERN (unittest's -k rules); the stack starts only when an integration test is
-selected; the faults suite runs when no -k is given or one is a part of "faults".
+selected or the e2e suite is; the js, e2e and faults suites run when no -k is given
+or one is a part of "js" / "e2e" / "faults". Both node suites need `npm ci` in their
+folder (deploy/install-deps.sh does it when node_modules is missing or stale).
 """
 import argparse
 import glob
@@ -88,6 +95,11 @@ FAULTS_SCRIPT = os.path.join(REPO, "tests", "faults", "faults.py")
 FAULTS_TIMEOUT_S = 600  # faults.py keeps its own, shorter deadline; this is the backstop
 FAULTS_RESULT = re.compile(r"^faults: (\d+) passed, (\d+) failed$")
 STACK_TIMEOUT_S = 600
+E2E_DIR = os.path.join(REPO, "tests", "e2e")
+JS_DIR = os.path.join(REPO, "clients", "js")
+JS_TIMEOUT_S = 300
+E2E_TIMEOUT_S = 300
+TAP_COUNT = re.compile(r"^# (pass|fail|cancelled|skipped|todo) (\d+)$")
 
 
 class Suite:
@@ -141,6 +153,28 @@ def run_unit(unit_dir, patterns, label=""):
             print(output.rstrip())
         print("%-28s %d passed, %d failed" % (name, passed, failed), flush=True)
     return suite
+
+
+def run_streaming(name, cmd, timeout, suite, on_line, env=None, cwd=REPO):
+    """Runs cmd in the repo, its output shown as it comes and each line given to
+    on_line; returns its exit status (None when it could not run), a timeout or a
+    failure to start noted in suite."""
+    try:
+        with subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              errors="replace") as proc:
+            try:
+                for line in proc.stdout:
+                    print(line, end="")
+                    on_line(line)
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                suite.notes.append("%s timed out after %d s" % (name, timeout))
+        return proc.returncode
+    except OSError as e:
+        suite.notes.append("could not run %s: %s" % (name, e))
+        return None
 
 
 # ---- 2-4. the stack and the integration tests ----
@@ -201,6 +235,57 @@ def run_integration(tests, label=""):
     return suite
 
 
+def run_node_tests(suite, cmd, cwd, timeout, env=None):
+    """node --test with the TAP reporter; its summary gives the counts."""
+    counts = {}
+
+    def count(line):
+        match = TAP_COUNT.match(line.strip())
+        if match:
+            counts[match.group(1)] = int(match.group(2))
+
+    code = run_streaming("node --test", cmd, timeout, suite, count, env=env, cwd=cwd)
+    suite.passed = counts.get("pass", 0)
+    suite.failed = counts.get("fail", 0) + counts.get("cancelled", 0)
+    suite.skipped = counts.get("skipped", 0) + counts.get("todo", 0)
+    if code != 0 and suite.failed == 0:
+        suite.failed = 1
+        suite.notes.append("node --test exited with %s and counted no failure" % code)
+    if suite.passed + suite.failed + suite.skipped == 0:
+        suite.failed, suite.notes = 1, suite.notes + ["node --test ran no test"]
+    return suite
+
+
+def run_js():
+    """The browser library's unit tests: node --test in clients/js/ (no stack)."""
+    suite = Suite("js")
+    banner("browser library unit tests: node --test in clients/js/")
+    if not os.path.isdir(os.path.join(JS_DIR, "node_modules", "fake-indexeddb")):
+        suite.failed, suite.notes = 1, ["clients/js/node_modules is missing: run deploy/install-deps.sh"]
+        return suite
+    tests = sorted(glob.glob(os.path.join(JS_DIR, "test", "*.test.js")))
+    return run_node_tests(suite, ["node", "--test", "--test-timeout=60000", "--test-reporter=tap"] + tests, JS_DIR,
+                          JS_TIMEOUT_S)
+
+
+def run_e2e():
+    """node --test tests/e2e/ against the stack whose coordinates are in
+    os.environ; its TAP summary gives the counts."""
+    suite = Suite("e2e")
+    banner("end-to-end tests: node --test tests/e2e/ (headless Chromium)")
+    for need in (os.path.join(E2E_DIR, "node_modules", "playwright-core"),
+                 os.path.join(JS_DIR, "node_modules", "idb")):  # the page's import map
+        if not os.path.isdir(need):
+            suite.failed = 1
+            suite.notes = ["%s is missing: run deploy/install-deps.sh" % os.path.relpath(need, REPO)]
+            return suite
+    env = dict(os.environ, E2E_ARTIFACTS_DIR=os.path.join(RUN_DIR, "e2e"))
+    run_node_tests(suite, ["node", "--test", "--test-concurrency=1", "--test-timeout=120000", "--test-reporter=tap",
+                           E2E_DIR], REPO, E2E_TIMEOUT_S, env=env)
+    print("screenshots: %s" % env["E2E_ARTIFACTS_DIR"])
+    return suite
+
+
 def scan_sanitizer_logs(run_dir, marks, label=""):
     suite = Suite("sanitizers" + label)
     banner("sanitizer reports in %s/log" % run_dir)
@@ -222,7 +307,7 @@ def scan_sanitizer_logs(run_dir, marks, label=""):
     return suite
 
 
-def run_stack_tests(bin_dir, tests, marks, label=""):
+def run_stack_tests(bin_dir, tests, marks, label="", e2e=False):
     """Steps 2-5; returns the suites."""
     suites = []
     env = stack_env(bin_dir)
@@ -240,7 +325,10 @@ def run_stack_tests(bin_dir, tests, marks, label=""):
             suites.append(setup)
         else:
             export_coordinates(env)
-            suites.append(run_integration(tests, label))
+            if tests.countTestCases():
+                suites.append(run_integration(tests, label))
+            if e2e:
+                suites.append(run_e2e())
     finally:
         banner("stopping the private stack")
         if stack("down", env) != 0:
@@ -267,7 +355,7 @@ def run_fuzz(fuzz_dir, seconds, jobs, patterns):
     return suite
 
 
-def run_pass(bin_dir, unit_dir, patterns, sanitizer, label=""):
+def run_pass(bin_dir, unit_dir, patterns, sanitizer, label="", e2e=False):
     """Steps 1-5 against one build; returns the suites."""
     suites = [run_unit(unit_dir, patterns, label)]
     try:
@@ -276,8 +364,8 @@ def run_pass(bin_dir, unit_dir, patterns, sanitizer, label=""):
         broken = Suite("integration" + label)
         broken.failed, broken.notes = 1, ["could not load the integration tests: %r" % (e,)]
         return suites + [broken]
-    if tests.countTestCases():
-        suites += run_stack_tests(bin_dir, tests, SANITIZER_MARKS[sanitizer], label)
+    if tests.countTestCases() or e2e:
+        suites += run_stack_tests(bin_dir, tests, SANITIZER_MARKS[sanitizer], label, e2e)
     return suites
 
 
@@ -289,24 +377,15 @@ def run_faults(bin_dir):
     suite = Suite("faults")
     banner("faults under load: tests/faults/faults.py --short")
     counts = None
-    try:
-        with subprocess.Popen([sys.executable, FAULTS_SCRIPT, "--short", "--bin", bin_dir],
-                              cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, errors="replace") as proc:
-            try:
-                for line in proc.stdout:
-                    print(line, end="")
-                    match = FAULTS_RESULT.match(line.strip())
-                    if match:
-                        counts = (int(match.group(1)), int(match.group(2)))
-                proc.wait(FAULTS_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                suite.notes.append("faults.py timed out after %d s" % FAULTS_TIMEOUT_S)
-        code = proc.returncode
-    except OSError as e:
-        code = None
-        suite.notes.append("could not run faults.py: %s" % e)
+
+    def count(line):
+        nonlocal counts
+        match = FAULTS_RESULT.match(line.strip())
+        if match:
+            counts = (int(match.group(1)), int(match.group(2)))
+
+    code = run_streaming("faults.py", [sys.executable, FAULTS_SCRIPT, "--short", "--bin",
+                                       bin_dir], FAULTS_TIMEOUT_S, suite, count)
     if counts:
         suite.passed, suite.failed = counts
     if code != 0 and suite.failed == 0:
@@ -354,7 +433,9 @@ def main():
     if args.unit_only:
         sys.exit(report([run_unit(os.path.abspath(args.unit), args.patterns)]))
     bin_dir = os.path.abspath(args.bin)
-    suites = run_pass(bin_dir, os.path.abspath(args.unit), args.patterns, args.sanitizer)
+    suites = [run_js()] if selected("js", args.patterns) else []
+    suites += run_pass(bin_dir, os.path.abspath(args.unit), args.patterns, args.sanitizer,
+                      e2e=selected("e2e", args.patterns))
     if selected("faults", args.patterns) and args.sanitizer == "address":
         suites.append(run_faults(bin_dir))
     if args.fuzz:

@@ -135,8 +135,9 @@ def served_by(headers, payload):
 
 # ---- the config: every profile, docker-compose ----
 
-class ConfigTest(unittest.TestCase):
-    """Renders the templates into scratch run folders and asks nginx -t."""
+class ScratchRender(unittest.TestCase):
+    """A scratch folder with a certificate, and render(): the templates rendered
+    into a run folder of it and checked by nginx -t (test_demo.py uses it too)."""
 
     @classmethod
     def setUpClass(cls):
@@ -162,7 +163,8 @@ class ConfigTest(unittest.TestCase):
                             "READ_RATE_LIMIT", "READ_RATE_BURST", "CONN_PER_ADDRESS",
                             "HTTP2_MAX_STREAMS", "ROLLOUT_OVERRIDE_FROM",
                             "ROLLOUT_OVERRIDE_AT_ZERO", "IMPORT_ALLOW", "HTTP_LISTEN",
-                            "HTTPS_LISTEN", "ERROR_LOG", "ACCESS_LOG")}
+                            "HTTPS_LISTEN", "ERROR_LOG", "ACCESS_LOG", "DEV_KEY_FILE",
+                            "CLIENTS_DIR")}
         env.update(RUN_DIR=run_dir, **settings)
         for step in ("render", "cert", "check"):
             done = subprocess.run(["bash", NGINX_CONFIG, step], env=env, capture_output=True,
@@ -175,6 +177,10 @@ class ConfigTest(unittest.TestCase):
                 with open(path) as f:
                     files[os.path.basename(path)] = f.read()
         return run_dir, files, None
+
+
+class ConfigTest(ScratchRender):
+    """Renders the templates into scratch run folders and asks nginx -t."""
 
     def test_nginx_t_passes_for_every_profile(self):
         profiles = {

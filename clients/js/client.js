@@ -1,0 +1,305 @@
+// createClient: wires the replica, the sync feed, the outbox and the tabs
+// together, and gives the app live queries, writes and a status. See README.md
+// for the API and its guarantees.
+
+import { ChatsyncError, createHttp, isRetryable, tokenSubject } from './http.js';
+import { newId } from './ids.js';
+import { mutators } from './mutators.js';
+import { createOutbox } from './outbox.js';
+import { openReplica, replicaName } from './replica.js';
+import { createSync } from './sync.js';
+import { createTabs } from './tabs.js';
+import { chatView, chatsView, docView } from './views.js';
+
+// Resolves after ms, or at once when signal aborts; never rejects.
+function defaultSleep(ms, signal) {
+  return new Promise((resolve) => {
+    if (signal && signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      if (signal) signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    if (signal) signal.addEventListener('abort', done);
+  });
+}
+
+// Errors cross tabs as plain objects.
+function errorToPlain(err) {
+  return { message: err.message, status: err.status, code: err.code, requestId: err.requestId, dropped: err.dropped, doc: err.doc, mutation: err.mutation };
+}
+function errorFromPlain(p) {
+  const err = new ChatsyncError(p);
+  for (const k of ['dropped', 'doc', 'mutation']) if (p[k] !== undefined) err[k] = p[k];
+  return err;
+}
+
+export function createClient(options = {}) {
+  const { url, getToken } = options;
+  if (typeof getToken !== 'function') throw new TypeError('createClient: getToken must be a function returning a token');
+  const g = globalThis;
+  const fetchFn = options.fetch || g.fetch.bind(g);
+  const factory = options.indexedDB || g.indexedDB;
+  const sleep = options.sleep || defaultSleep;
+  const Channel = options.BroadcastChannel === undefined ? g.BroadcastChannel : options.BroadcastChannel;
+  const locks = options.locks === undefined ? g.navigator && g.navigator.locks : options.locks;
+
+  const listeners = { error: new Set(), status: new Set() };
+  const watchers = new Set();
+  const calls = new Map(); // seq -> { resolve, reject }: writes made in this tab
+  let status = { connection: 'connecting', pending: 0, lastVersion: 0, cursor: null, leader: false, userId: null, deviceId: null };
+  let closed = false;
+  let replica, http, sync, outbox, tabs, userId, deviceId;
+
+  function emit(kind, value) {
+    for (const cb of listeners[kind]) {
+      try {
+        cb(value);
+      } catch (e) {
+        setTimeout(() => { throw e; });
+      }
+    }
+  }
+  function setStatus(patch) {
+    const next = { ...status, ...patch };
+    if (JSON.stringify(next) === JSON.stringify(status)) return;
+    status = next;
+    emit('status', status);
+  }
+
+  async function refresh() {
+    if (!replica || closed) return;
+    for (const w of watchers) w.run();
+    try {
+      const [pending, lastVersion, cursor] = await Promise.all([replica.outboxCount(), replica.getMeta('lastVersion'), replica.getMeta('cursor')]);
+      if (!closed) setStatus({ pending, lastVersion: lastVersion || 0, cursor: cursor ?? null });
+    } catch (err) {
+      if (!closed) emit('error', err);
+    }
+  }
+  // The replica changed here: update this tab and tell the others.
+  function changed() {
+    refresh();
+    if (tabs) tabs.post({ type: 'changed' });
+  }
+
+  function settle(seq, error, value, fromOtherTab) {
+    const call = calls.get(seq);
+    calls.delete(seq);
+    if (error) {
+      emit('error', error);
+      if (call) call.reject(error);
+    } else if (call) {
+      call.resolve(value);
+    }
+    if (!fromOtherTab && tabs) tabs.post({ type: 'settled', seq, error: error && errorToPlain(error), value });
+  }
+
+  const ready = (async () => {
+    // With options.userId the replica opens without the network (an offline
+    // reload); otherwise the first token's sub names it.
+    userId = options.userId || tokenSubject(await getToken());
+    if (!userId) throw new ChatsyncError({ status: 401, code: 'unauthorized', message: 'the token has no user (sub)' });
+    replica = await openReplica(userId, factory);
+    deviceId = options.deviceId || (await replica.getMeta('deviceId'));
+    if (!deviceId) {
+      deviceId = newId('d');
+      await replica.setMeta('deviceId', deviceId);
+    }
+    http = createHttp({ url, getToken, fetch: fetchFn, userId });
+    setStatus({ userId, deviceId });
+    sync = createSync({
+      http, replica, sleep,
+      backoff: options.backoff,
+      live: options.live || 'auto',
+      pollTimeoutS: options.pollTimeoutS,
+      sseIdleMs: options.sseIdleMs,
+      setConnection: (connection) => !closed && setStatus({ connection }),
+      onPage: (page, result) => result.changed && changed(),
+      onCaughtUp: async () => {
+        try {
+          await http.request('PUT', `/api/sync-status/${encodeURIComponent(deviceId)}`, {
+            body: { cursor: await replica.getMeta('cursor'), lastSyncTimestamp: Date.now() },
+          });
+        } catch (err) {
+          if (!isRetryable(err)) emit('error', err);
+        }
+      },
+      onError: (err) => emit('error', err),
+    });
+    outbox = createOutbox({
+      http, replica, sleep,
+      backoff: options.backoff,
+      catchUp: () => sync.catchUp(),
+      onChange: changed,
+      onSettled: (seq, error, value) => settle(seq, error, value, false),
+      onRetry: () => {},
+    });
+    tabs = createTabs({
+      name: replicaName(userId),
+      BroadcastChannel: Channel,
+      locks,
+      onMessage(msg) {
+        if (msg.type === 'changed') {
+          refresh();
+          if (tabs.leader) outbox.wake();
+        } else if (msg.type === 'settled') {
+          settle(msg.seq, msg.error && errorFromPlain(msg.error), msg.value, true);
+        }
+      },
+      onLeader(isLeader) {
+        setStatus({ leader: isLeader });
+        if (isLeader) outbox.start();
+        else outbox.stop();
+      },
+    });
+    if (closed) return;
+    if (g.addEventListener) {
+      g.addEventListener('online', onOnline);
+      g.addEventListener('offline', onOffline);
+    }
+    if (options.autoStart !== false) sync.start();
+    refresh();
+  })();
+  ready.catch((err) => emit('error', err));
+
+  function onOnline() {
+    sync.wake();
+    outbox.online();
+  }
+  function onOffline() {
+    setStatus({ connection: 'offline' });
+  }
+
+  // A live query: compute() once now and again after every change, never two
+  // at once (changes during a run make one more run).
+  function watch(compute, cb) {
+    const w = { active: true, running: false, dirty: false };
+    w.run = async () => {
+      if (w.running) {
+        w.dirty = true;
+        return;
+      }
+      w.running = true;
+      try {
+        await ready;
+        do {
+          w.dirty = false;
+          const value = await compute();
+          if (w.active) cb(value);
+        } while (w.dirty && w.active);
+      } catch (err) {
+        if (w.active && !closed) emit('error', err);
+      } finally {
+        w.running = false;
+      }
+    };
+    watchers.add(w);
+    w.run();
+    return () => {
+      w.active = false;
+      watchers.delete(w);
+    };
+  }
+
+  // A write: applied to the views at once (the outbox entry is what they show),
+  // sent by the leader tab; the promise settles with the server's answer.
+  function write(name, input) {
+    const m = mutators[name];
+    let prepared;
+    try {
+      prepared = m.prepare(input);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const promise = (async () => {
+      await ready;
+      if (closed) throw new ChatsyncError({ code: 'closed', message: 'the client is closed' });
+      const { args, docId } = prepared;
+      const entry = { name, args, docId, baseVersion: 0, createdAt: Date.now() };
+      if (m.fields) {
+        const server = await (m.table === 'chats' ? replica.chat(docId) : replica.message(docId));
+        entry.baseVersion = (server && server.version) || 0;
+        const view = await docView(replica, userId, m.table, docId);
+        entry.base = {};
+        for (const f of m.fields) if (view && view[f] !== undefined) entry.base[f] = view[f];
+      }
+      const seq = await replica.enqueue(entry);
+      const settled = new Promise((resolve, reject) => calls.set(seq, { resolve, reject }));
+      changed();
+      outbox.wake();
+      return settled;
+    })();
+    promise.id = prepared.docId;
+    return promise;
+  }
+
+  const client = {
+    ready,
+    get status() {
+      return status;
+    },
+    get userId() {
+      return userId;
+    },
+    get deviceId() {
+      return deviceId;
+    },
+    onStatus(cb) {
+      listeners.status.add(cb);
+      cb(status);
+      return () => listeners.status.delete(cb);
+    },
+    on(event, cb) {
+      if (!listeners[event]) throw new TypeError(`unknown event ${event}: use 'error' or 'status'`);
+      listeners[event].add(cb);
+      return () => listeners[event].delete(cb);
+    },
+    watchChats: (cb) => watch(() => chatsView(replica, userId), cb),
+    watchChat: (chatId, cb) => watch(() => chatView(replica, userId, chatId), cb),
+    getChats: async () => (await ready, chatsView(replica, userId)),
+    getChat: async (chatId) => (await ready, chatView(replica, userId, chatId)),
+    createChat: (args) => write('createChat', args),
+    updateChat: (args) => write('updateChat', args),
+    deleteChat: (args) => write('deleteChat', args),
+    addMessage: (args) => write('addMessage', args),
+    updateMessage: (args) => write('updateMessage', args),
+    deleteMessage: (args) => write('deleteMessage', args),
+    branchChat: (args) => write('branchChat', args),
+    // Catch up with the server now (resolves when the feed has no more).
+    async sync() {
+      await ready;
+      await sync.catchUp();
+      await refresh();
+    },
+    // Resolves when the outbox is empty (every write answered), or rejects after timeoutMs.
+    async flush(timeoutMs = 30000) {
+      await ready;
+      const until = Date.now() + timeoutMs;
+      while ((await replica.outboxCount()) > 0) {
+        if (Date.now() > until) throw new ChatsyncError({ code: 'timeout', message: 'the outbox is not empty yet' });
+        await defaultSleep(20);
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        await ready;
+      } catch {
+        return;
+      }
+      sync.stop();
+      outbox.stop();
+      tabs.close();
+      watchers.clear();
+      if (g.removeEventListener) {
+        g.removeEventListener('online', onOnline);
+        g.removeEventListener('offline', onOffline);
+      }
+      replica.close();
+    },
+  };
+  return client;
+}

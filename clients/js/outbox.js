@@ -1,0 +1,165 @@
+// The outbox sender: writes leave in the order they were made, one at a time,
+// from the leader tab only. A write that got no answer, or 408, 429 or 5xx, is
+// sent again after a backoff (Retry-After when given) with the same client-chosen
+// id, so that a write the server did store answers as a replay, a success. Any
+// other 4xx is definitive: the entry is dropped (the rollback), the call's
+// promise rejects and an error event says why.
+//
+// The 412 rule (an update's If-Match no longer matches: another device changed
+// the document first): the client catches up from the sync feed, then, field by
+// field, the other device wins every field it changed since the value our edit
+// was made on, and our value is kept for every other field. The kept fields are
+// sent once more with If-Match of the new version; a second 412 drops the edit.
+// Whenever any of our fields was dropped, the call rejects with
+// code "precondition_failed" (err.dropped names the fields, err.doc is the
+// server's document) and an error event is emitted; the fields kept are stored.
+
+import { isRetryable, retryDelay } from './http.js';
+import { mutators } from './mutators.js';
+
+// Deep equality for JSON values, key order ignored (Postgres' jsonb reorders keys).
+export function sameJson(a, b) {
+  if (a === b) return true;
+  if (a == null || b == null || typeof a !== 'object' || typeof b !== 'object') return a == null && b == null;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameJson(a[k], b[k]));
+}
+
+function pickFields(doc, fields) {
+  const out = {};
+  for (const f of fields) if (doc && doc[f] !== undefined) out[f] = doc[f];
+  return out;
+}
+
+// opts: http, replica, catchUp(), sleep, backoff, onChange(), onSettled(seq, error, value), onRetry(err)
+export function createOutbox(opts) {
+  const { http, replica, sleep } = opts;
+  let running = false;
+  let controller = null;
+  // New writes end the idle wait; only the network coming back ends a backoff
+  // early (a Retry-After is kept).
+  let idle = new AbortController();
+  let backoff = new AbortController();
+
+  function wake() {
+    idle.abort();
+    idle = new AbortController();
+  }
+  function online() {
+    wake();
+    backoff.abort();
+    backoff = new AbortController();
+  }
+
+  function fail(entry, err) {
+    err.mutation = { name: entry.name, args: entry.args };
+    return replica.discard(entry.seq).then(() => {
+      opts.onChange();
+      opts.onSettled(entry.seq, err);
+    });
+  }
+
+  // A 412 on an update: see the rule at the top. Returns when the entry has
+  // been rewritten for its one resend, or settled.
+  async function preconditionFailed(entry, m, err) {
+    if (entry.retried412) {
+      err.dropped = m.fields.filter((f) => entry.args[f] !== undefined);
+      return fail(entry, err);
+    }
+    await opts.catchUp();
+    const current = await (m.table === 'chats' ? replica.chat(entry.docId) : replica.message(entry.docId));
+    if (!current) return fail(entry, err);
+    const idKey = m.table === 'chats' ? 'chatId' : 'messageId';
+    const kept = {};
+    const dropped = [];
+    for (const f of m.fields) {
+      if (entry.args[f] === undefined) continue;
+      if (sameJson(current[f], entry.base && entry.base[f])) kept[f] = entry.args[f];
+      else dropped.push(f);
+    }
+    if (!Object.keys(kept).length) {
+      err.dropped = dropped;
+      err.doc = current;
+      return fail(entry, err);
+    }
+    await replica.updateOutbox({
+      ...entry,
+      args: { [idKey]: entry.docId, ...kept },
+      baseVersion: current.version,
+      base: pickFields(current, m.fields),
+      retried412: true,
+      dropped,
+    });
+    opts.onChange();
+  }
+
+  async function send(entry, signal) {
+    const m = mutators[entry.name];
+    if (!m) return fail(entry, Object.assign(new Error(`unknown write ${entry.name}`), { code: 'bad_request', status: 0 }));
+    const [method, path, body] = m.request(entry);
+    const headers = {};
+    if (m.fields && entry.baseVersion) headers['If-Match'] = `"${entry.baseVersion}"`;
+    let res;
+    try {
+      res = await http.request(method, path, { body, headers, signal });
+    } catch (err) {
+      if (err.status === 412 && m.fields) return preconditionFailed(entry, m, err);
+      throw err;
+    }
+    const json = await res.json();
+    await replica.acknowledge(entry.seq, m.result(json).filter((d) => d.doc));
+    opts.onChange();
+    const value = entry.name === 'branchChat' ? { ...json.chat, messages: json.messages || [] } : json.chat || json.message;
+    if (entry.dropped && entry.dropped.length) {
+      const err = Object.assign(new Error(`another device changed ${entry.dropped.join(', ')} first: its value was kept`), {
+        name: 'ChatsyncError', status: 412, code: 'precondition_failed', dropped: entry.dropped, doc: value,
+        mutation: { name: entry.name, args: entry.args },
+      });
+      opts.onSettled(entry.seq, err);
+    } else {
+      opts.onSettled(entry.seq, null, value);
+    }
+  }
+
+  async function loop(signal) {
+    let attempt = 0;
+    while (running && !signal.aborted) {
+      const entry = await replica.firstOutbox();
+      if (!entry) {
+        await sleep(60000, AbortSignal.any([signal, idle.signal]));
+        continue;
+      }
+      try {
+        await send(entry, signal);
+        attempt = 0;
+      } catch (err) {
+        if (!running || signal.aborted) break;
+        // Only an HTTP answer can refuse a write; anything else is retried.
+        if (err.status >= 400 && !isRetryable(err)) {
+          await fail(entry, err);
+          continue;
+        }
+        opts.onRetry(err);
+        await sleep(retryDelay(err, attempt++, opts.backoff), AbortSignal.any([signal, backoff.signal]));
+      }
+    }
+  }
+
+  return {
+    wake,
+    online,
+    start() {
+      if (running) return;
+      running = true;
+      controller = new AbortController();
+      loop(controller.signal).catch((err) => opts.onRetry(err));
+    },
+    stop() {
+      running = false;
+      if (controller) controller.abort();
+      wake();
+    },
+  };
+}

@@ -1,0 +1,124 @@
+// The local replica: one IndexedDB database per user ("chatsync:<userId>"), so
+// that one user's data is never read for another. It holds the documents as the
+// server sent them (stores chats and messages), where the sync feed stands (meta:
+// cursor, lastVersion, deviceId) and the durable outbox of writes not yet
+// acknowledged (store outbox, in order of seq). Optimistic state is not stored
+// here: views lay the outbox over these documents (see views.js).
+
+import { wrap } from 'idb';
+
+const DB_VERSION = 1;
+
+export function replicaName(userId) {
+  return `chatsync:${userId}`;
+}
+
+export async function openReplica(userId, factory) {
+  if (!factory) throw new Error('no IndexedDB: pass createClient({ indexedDB })');
+  const request = factory.open(replicaName(userId), DB_VERSION);
+  request.addEventListener('upgradeneeded', () => {
+    const db = request.result;
+    db.createObjectStore('chats', { keyPath: 'id' });
+    db.createObjectStore('messages', { keyPath: 'id' }).createIndex('chatId', 'chatId');
+    db.createObjectStore('meta');
+    db.createObjectStore('outbox', { keyPath: 'seq', autoIncrement: true });
+  });
+  const db = await wrap(request);
+  // Another tab upgrading (a newer library) must not be blocked by this one.
+  db.addEventListener('versionchange', () => db.close());
+  return createReplica(db);
+}
+
+export function deleteReplica(userId, factory = globalThis.indexedDB) {
+  return wrap(factory.deleteDatabase(replicaName(userId)));
+}
+
+// A document from the server replaces ours only when it is newer: the feed, a
+// write's answer and a replay may arrive in any order.
+async function putNewer(store, doc) {
+  const have = await store.get(doc.id);
+  if (!have || !(have.version >= doc.version)) await store.put(doc);
+}
+
+function createReplica(db) {
+  return {
+    db,
+    close: () => db.close(),
+
+    getMeta: (key) => db.get('meta', key),
+    setMeta: (key, value) => db.put('meta', value, key),
+
+    async chats() {
+      return db.getAll('chats');
+    },
+    async chat(id) {
+      return db.get('chats', id);
+    },
+    async message(id) {
+      return db.get('messages', id);
+    },
+    async messagesOf(chatId) {
+      return db.getAllFromIndex('messages', 'chatId', chatId);
+    },
+
+    // One page of the sync feed, in one transaction: the documents and the
+    // cursor move together, so a crash never leaves a cursor past missing data.
+    async applyPage({ changes = [], cursor }) {
+      const tx = db.transaction(['chats', 'messages', 'meta'], 'readwrite');
+      let last = (await tx.objectStore('meta').get('lastVersion')) || 0;
+      for (const change of changes) {
+        if (change.table !== 'chats' && change.table !== 'messages') continue;
+        const store = tx.objectStore(change.table);
+        const doc = change.doc || { ...(await store.get(change.id)), id: change.id, isDeleted: true };
+        await putNewer(store, { ...doc, version: change.version ?? doc.version });
+        if (change.version > last) last = change.version;
+      }
+      if (cursor != null) await tx.objectStore('meta').put(String(cursor), 'cursor');
+      await tx.objectStore('meta').put(last, 'lastVersion');
+      await tx.done;
+      return { changed: changes.length > 0, lastVersion: last };
+    },
+
+    async outbox() {
+      return db.getAll('outbox');
+    },
+    async outboxCount() {
+      return db.count('outbox');
+    },
+    async firstOutbox() {
+      const cursor = await db.transaction('outbox').store.openCursor();
+      return cursor ? cursor.value : undefined;
+    },
+    // Returns the entry's seq (its place in the queue).
+    async enqueue(entry) {
+      return db.add('outbox', entry);
+    },
+    async updateOutbox(entry) {
+      await db.put('outbox', entry);
+    },
+
+    // A write the server acknowledged: its documents go in, its entry goes out,
+    // and later writes of ours to the same documents now build on the new version
+    // (they were made on top of this one), all in one transaction.
+    async acknowledge(seq, docs) {
+      const tx = db.transaction(['chats', 'messages', 'outbox'], 'readwrite');
+      const versions = new Map();
+      for (const { table, doc } of docs) {
+        await putNewer(tx.objectStore(table), doc);
+        versions.set(doc.id, doc.version);
+      }
+      await tx.objectStore('outbox').delete(seq);
+      let cursor = await tx.objectStore('outbox').openCursor();
+      while (cursor) {
+        const v = versions.get(cursor.value.docId);
+        if (v != null && cursor.value.baseVersion !== v) await cursor.update({ ...cursor.value, baseVersion: v });
+        cursor = await cursor.continue();
+      }
+      await tx.done;
+    },
+    // A write the server refused: dropping its entry is the rollback.
+    async discard(seq) {
+      await db.delete('outbox', seq);
+    },
+  };
+}

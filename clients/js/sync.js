@@ -1,0 +1,242 @@
+// Keeping the replica up to date: delta catch-up from the stored cursor
+// (GET /api/sync, following hasMore), then live over Server-Sent Events read with
+// fetch (EventSource cannot send an Authorization header) resuming with
+// Last-Event-ID, or long-poll (live=1) when SSE fails or yields nothing (a
+// buffering proxy). Every failure waits a jittered backoff, or Retry-After.
+
+import { ChatsyncError, retryDelay } from './http.js';
+
+// An SSE parser (the WHATWG rules, less `retry`): feed it text as it arrives,
+// in chunks cut anywhere; it calls onEvent({ event, data, id }) at each blank
+// line and onComment(text) for ": ping" lines.
+export function createSseParser(onEvent, onComment = () => {}) {
+  let buffer = '';
+  let event = '';
+  let data = [];
+  let id;
+  function line(text) {
+    if (text === '') {
+      if (data.length) onEvent({ event: event || 'message', data: data.join('\n'), id });
+      event = '';
+      data = [];
+      return;
+    }
+    if (text[0] === ':') return onComment(text.slice(1).trimStart());
+    const colon = text.indexOf(':');
+    const field = colon < 0 ? text : text.slice(0, colon);
+    let value = colon < 0 ? '' : text.slice(colon + 1);
+    if (value[0] === ' ') value = value.slice(1);
+    if (field === 'event') event = value;
+    else if (field === 'data') data.push(value);
+    else if (field === 'id' && !value.includes('\0')) id = value;
+  }
+  return {
+    push(chunk) {
+      buffer += chunk;
+      let start = 0;
+      for (let i = 0; i < buffer.length; i++) {
+        const c = buffer[i];
+        if (c !== '\n' && c !== '\r') continue;
+        // A "\r" at the very end may be the first half of "\r\n": wait for more.
+        if (c === '\r' && i === buffer.length - 1) break;
+        line(buffer.slice(start, i));
+        if (c === '\r' && buffer[i + 1] === '\n') i++;
+        start = i + 1;
+      }
+      buffer = buffer.slice(start);
+    },
+    get pending() {
+      return buffer.length;
+    },
+  };
+}
+
+// opts: http, replica, onPage(page) after a page is stored, setConnection(state),
+// onCaughtUp(), sleep(ms, signal), backoff, live ('auto' | 'sse' | 'poll'),
+// pollTimeoutS, sseIdleMs.
+export function createSync(opts) {
+  const { http, replica, sleep } = opts;
+  const controller = new AbortController();
+  const signal = controller.signal;
+  let running = false;
+  let catchingUp = null;
+  let sseOffUntil = opts.live === 'poll' ? Infinity : 0;
+  let wake = null;
+  // The live request open now (a stream or a long-poll), and whether it was
+  // ended on purpose to open a new one at once (the network came back).
+  let live = null;
+  let restart = false;
+
+  // A controller for one live request: aborted by stop() and by reconnect().
+  function liveController() {
+    const local = new AbortController();
+    const onAbort = () => local.abort();
+    signal.addEventListener('abort', onAbort);
+    live = local;
+    const done = () => {
+      signal.removeEventListener('abort', onAbort);
+      if (live === local) live = null;
+    };
+    return { local, done };
+  }
+
+  async function applyPage(page) {
+    const result = await replica.applyPage(page);
+    opts.onPage(page, result);
+    return page;
+  }
+
+  async function fetchPage(cursor, extra = '', timeoutMs, sig = signal) {
+    const q = `cursor=${encodeURIComponent(cursor || '0')}&limit=500${extra}`;
+    const res = await http.request('GET', `/api/sync?${q}`, { signal: sig, timeoutMs });
+    return res.json();
+  }
+
+  // Pages until hasMore is false. Concurrent callers share one run.
+  function catchUp() {
+    if (!catchingUp) {
+      catchingUp = (async () => {
+        for (let pages = 0; pages < 100000; pages++) {
+          const page = await fetchPage(await replica.getMeta('cursor'));
+          await applyPage(page);
+          if (!page.hasMore) break;
+        }
+      })().finally(() => {
+        catchingUp = null;
+      });
+    }
+    return catchingUp;
+  }
+
+  // One SSE stream until it ends. Resolves 'reauth' | 'restart' | 'ended';
+  // throws to fall back.
+  async function stream() {
+    const cursor = (await replica.getMeta('cursor')) || '0';
+    const { local, done } = liveController();
+    let gotBytes = false;
+    let idle;
+    const armIdle = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => local.abort(), opts.sseIdleMs ?? 35000);
+    };
+    try {
+      armIdle();
+      const res = await http.request('GET', `/api/sync?cursor=${encodeURIComponent(cursor)}`, {
+        headers: { Accept: 'text/event-stream', 'Last-Event-ID': cursor },
+        signal: local.signal,
+        timeoutMs: 24 * 3600 * 1000,
+      });
+      if (!(res.headers.get('content-type') || '').startsWith('text/event-stream') || !res.body) {
+        throw new ChatsyncError({ status: res.status, code: 'no_sse', message: 'the answer is not an event stream' });
+      }
+      opts.setConnection('online');
+      let reauth = false;
+      let queue = Promise.resolve();
+      const parser = createSseParser((ev) => {
+        if (ev.event === 'reauth') reauth = true;
+        else if (ev.event === 'changes') queue = queue.then(() => applyPage(JSON.parse(ev.data)));
+      });
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        gotBytes = true;
+        armIdle();
+        parser.push(value);
+        await queue;
+        if (reauth) {
+          local.abort();
+          break;
+        }
+      }
+      return reauth ? 'reauth' : 'ended';
+    } catch (err) {
+      if (signal.aborted) throw err;
+      if (restart) return 'restart';
+      // Nothing at all within the idle bound: something buffers the stream.
+      if (local.signal.aborted && !gotBytes) sseOffUntil = Date.now() + 5 * 60 * 1000;
+      if (local.signal.aborted) return 'ended';
+      if (err.status && err.status !== 429 && err.status !== 503 && err.status !== 401) sseOffUntil = Date.now() + 5 * 60 * 1000;
+      throw err;
+    } finally {
+      clearTimeout(idle);
+      done();
+    }
+  }
+
+  async function longPoll() {
+    const timeout = opts.pollTimeoutS ?? 25;
+    while (running && Date.now() < sseOffUntil) {
+      const { local, done } = liveController();
+      let page;
+      try {
+        page = await fetchPage(await replica.getMeta('cursor'), `&live=1&timeout=${timeout}`, (timeout + 15) * 1000, local.signal);
+      } catch (err) {
+        if (restart && !signal.aborted) return;
+        throw err;
+      } finally {
+        done();
+      }
+      opts.setConnection('online');
+      await applyPage(page);
+    }
+  }
+
+  async function run() {
+    let attempt = 0;
+    while (running) {
+      restart = false;
+      try {
+        await catchUp();
+        opts.setConnection('online');
+        await opts.onCaughtUp();
+        attempt = 0;
+        if (Date.now() >= sseOffUntil) {
+          const how = await stream();
+          // at once: getToken gives the new token / the network is back
+          if (how === 'reauth' || how === 'restart') continue;
+          attempt++;
+        } else {
+          await longPoll();
+        }
+      } catch (err) {
+        if (!running) break;
+        if (err.code === 'user_changed') {
+          opts.onError(err);
+          break;
+        }
+        opts.setConnection(err.status === 0 ? 'offline' : 'connecting');
+        const w = new AbortController();
+        wake = () => w.abort();
+        await sleep(retryDelay(err, attempt++, opts.backoff), AbortSignal.any([signal, w.signal]));
+        wake = null;
+        continue;
+      }
+      if (attempt > 0) await sleep(retryDelay(null, attempt, opts.backoff), signal);
+    }
+  }
+
+  return {
+    catchUp,
+    start() {
+      if (running) return;
+      running = true;
+      opts.setConnection('connecting');
+      run();
+    },
+    // The network is back (the browser's online event): retry now, not later,
+    // and replace the live request open now, which may not have lived through
+    // the outage: catch up and go live again at once.
+    wake() {
+      if (wake) wake();
+      if (live && !live.signal.aborted) {
+        restart = true;
+        live.abort();
+      }
+    },
+    stop() {
+      running = false;
+      controller.abort();
+    },
+  };
+}

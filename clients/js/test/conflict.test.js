@@ -1,0 +1,70 @@
+// The 412 rule: the other device wins the fields it changed; our other fields
+// are sent once more on the new version; any dropped field is reported.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { fakeServer, makeClient, until } from './helpers.js';
+
+function seed(server) {
+  const u = server.user('u1');
+  server.write(u, 'chats', { id: 'c', userId: 'u1', title: 'orig', timestamp: 1, parentChatId: null, branchFromMessageId: null, branches: [], isDeleted: false });
+  server.write(u, 'messages', { id: 'm', chatId: 'c', userId: 'u1', content: 'hello', role: 'user', timestamp: 1, position: 0, attachments: null, isDeleted: false });
+  return u;
+}
+
+test('412 on the same field: the other device wins, our edit is dropped and reported', async (t) => {
+  const server = fakeServer();
+  const u = seed(server);
+  const client = makeClient(server, 'u1');
+  t.after(() => client.close());
+  await client.sync();
+  server.write(u, 'chats', { ...u.chats.get('c'), title: 'theirs' }); // another device, unseen yet
+  const errors = [];
+  client.on('error', (e) => errors.push(e));
+
+  await assert.rejects(client.updateChat({ chatId: 'c', title: 'ours' }), (err) => {
+    assert.equal(err.code, 'precondition_failed');
+    assert.deepEqual(err.dropped, ['title']);
+    assert.equal(err.doc.title, 'theirs');
+    return true;
+  });
+  assert.equal(u.chats.get('c').title, 'theirs');
+  assert.equal((await client.getChat('c')).title, 'theirs');
+  assert.equal(errors.length, 1);
+  const patches = server.writes().filter((r) => r.method === 'PATCH');
+  assert.equal(patches.length, 1, 'nothing of ours left: nothing resent');
+  assert.equal(patches[0].headers['If-Match'], '"1"');
+});
+
+test('412 on another field: ours is re-applied once with the new version, both edits stored', async (t) => {
+  const server = fakeServer();
+  const u = seed(server);
+  const client = makeClient(server, 'u1');
+  t.after(() => client.close());
+  await client.sync();
+  server.write(u, 'messages', { ...u.messages.get('m'), attachments: { kind: 'theirs' } }); // version 3
+
+  const stored = await client.updateMessage({ messageId: 'm', content: 'edited here' });
+  assert.equal(stored.content, 'edited here');
+  assert.deepEqual(stored.attachments, { kind: 'theirs' });
+  const patches = server.writes().filter((r) => r.method === 'PATCH');
+  assert.deepEqual(patches.map((r) => r.headers['If-Match']), ['"2"', '"3"']);
+  assert.deepEqual(patches[1].body, { content: 'edited here' });
+  const view = await client.getChat('c');
+  assert.equal(view.messages[0].content, 'edited here');
+  assert.deepEqual(view.messages[0].attachments, { kind: 'theirs' });
+});
+
+test('two edits in a row of one device do not conflict with each other', async (t) => {
+  const server = fakeServer();
+  seed(server);
+  const client = makeClient(server, 'u1');
+  t.after(() => client.close());
+  await client.sync();
+  const a = client.updateChat({ chatId: 'c', title: 'first' });
+  const b = client.updateChat({ chatId: 'c', title: 'second' });
+  await Promise.all([a, b]);
+  const patches = server.writes().filter((r) => r.method === 'PATCH');
+  assert.deepEqual(patches.map((r) => r.headers['If-Match']), ['"1"', '"3"']);
+  assert.equal(server.user('u1').chats.get('c').title, 'second');
+  await until(async () => (await client.getChat('c')).title === 'second' && client.status.pending === 0, 'second title');
+});

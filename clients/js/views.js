@@ -1,0 +1,52 @@
+// What the app sees: the replica's documents with the outbox laid over them in
+// order (Replicache's "pending mutations rebased on the server state"). A write
+// the server refuses leaves the outbox, and the next view no longer shows it:
+// that is the whole rollback. Documents changed by a pending write carry
+// `pending: true`.
+
+import { mutators, compareChats, compareMessages } from './mutators.js';
+
+function applyOutbox(state, outbox) {
+  for (const entry of outbox) {
+    const m = mutators[entry.name];
+    if (m) m.apply(state, entry);
+  }
+}
+
+// Chats that are not deleted, newest first.
+export async function chatsView(replica, userId) {
+  const [chats, outbox] = await Promise.all([replica.chats(), replica.outbox()]);
+  const state = { userId, chats: new Map(chats.map((c) => [c.id, c])), messages: new Map() };
+  applyOutbox(state, outbox);
+  return [...state.chats.values()].filter((c) => !c.isDeleted).sort(compareChats);
+}
+
+// { ...chat, messages } with its messages that are not deleted, in message
+// order; null when the chat is unknown or deleted.
+export async function chatView(replica, userId, chatId) {
+  const outbox = await replica.outbox();
+  const state = { userId, chats: new Map(), messages: new Map() };
+  const load = async (id) => {
+    const chat = await replica.chat(id);
+    if (chat) state.chats.set(id, chat);
+    for (const m of await replica.messagesOf(id)) state.messages.set(m.id, m);
+  };
+  await load(chatId);
+  // A pending branch copies from its parent: the parent's messages are needed.
+  for (const e of outbox) if (e.name === 'branchChat' && e.args.id === chatId) await load(e.args.chatId);
+  applyOutbox(state, outbox);
+  const chat = state.chats.get(chatId);
+  if (!chat || chat.isDeleted) return null;
+  const messages = [...state.messages.values()].filter((m) => m.chatId === chatId && !m.isDeleted).sort(compareMessages);
+  return { ...chat, messages };
+}
+
+// One document as the app sees it now (a write's base for the 412 rule).
+export async function docView(replica, userId, table, id) {
+  const outbox = await replica.outbox();
+  const state = { userId, chats: new Map(), messages: new Map() };
+  const doc = table === 'chats' ? await replica.chat(id) : await replica.message(id);
+  if (doc) state[table].set(id, doc);
+  applyOutbox(state, outbox);
+  return state[table].get(id);
+}
