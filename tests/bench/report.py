@@ -68,6 +68,56 @@ def verdict(ok):
     return "met" if ok else "**missed**"
 
 
+def client_section(c):
+    """The "Browser client" section from client.json (tests/bench/client.mjs)."""
+    if c is None:
+        return []
+    out = ["### Browser client", ""]
+    if c.get("skipped"):
+        return out + ["Not measured: %s." % c["skipped"], ""]
+    if c.get("failed"):
+        return out + ["**failed**: %s (tests/bench/client.mjs; log .run/bench/client_bench.err)." % c["failed"], ""]
+    size, ld, lv = c["size"], c["load"], c["live"]
+    gz = size["withIdb"]["gzip"]
+    first = ld["firstRenderMedianMs"]
+    other = lv["otherDeviceMs"]
+    out += [
+        "Headless Chromium %s (Debian's), driven by playwright-core, against this run's stack." % c["chromium"],
+        "",
+        "| figure | value | aim |",
+        "|---|---|---|",
+        "| library size, min+gzip without React (`npm run size`: clients/js/index.js bundled with idb by esbuild) "
+        "| %s B (%s B without idb; %s B minified) | < 15 KB (15,000 B): %s |"
+        % (n0(gz), n0(size["withoutIdb"]["gzip"]), n0(size["withIdb"]["minified"]), verdict(gz < 15000)),
+        "| navigation start → first render of a %s-chat replica from IndexedDB, the API unreachable "
+        "(median of %d reloads) | %s ms (each: %s) | < 100 ms: %s |"
+        % (n0(ld["chats"]), ld["reloads"], f1(first), ", ".join(f1(x) for x in ld["firstRenderMs"]),
+           verdict(first is not None and first < 100)),
+        "| … of which: HTML loaded / modules loaded / replica open / first `watchChats` callback / list in the "
+        "DOM / next frame | %s / %s / %s / %s / %s / %s ms | |"
+        % (f1(ld["htmlLoadedMedianMs"]), f1(ld["moduleStartMedianMs"]), f1(ld["replicaOpenMedianMs"]),
+           f1(ld["firstCallbackMedianMs"]), f1(first), f1(ld["firstFrameMedianMs"])),
+        "| write on one device → the other device's DOM shows it, through the stack (%d sequential writes "
+        "after %d not counted) | p50 %s ms, p99 %s ms (min %s, max %s) | |"
+        % (lv["writes"], lv["warmup"], f1(other["p50"]), f1(other["p99"]), f1(other["min"]), f1(other["max"])),
+        "| the same writes' own promise settling (server answered, replica updated) | p50 %s ms, p99 %s ms | |"
+        % (f1(lv["ackMs"]["p50"]), f1(lv["ackMs"]["p99"])),
+        "",
+        "The bench page (tests/bench/client/) is the library alone rendering plain DOM, served from a "
+        "loopback server of client.mjs that passes every other path through to the stack (so page, "
+        "IndexedDB and API share one origin). Reloads: the replica was first synced from the server, then "
+        "that server answers /api/ and /dev/ by closing the connection (the client sees the network down) "
+        "while the page's own files still load (as from a cache); each reload is a new page of the same "
+        "browser context. Write → render: two browser contexts (two devices of one user), each live over "
+        "SSE; from the `addMessage` call on one to the other's watchChat callback having put the message "
+        "in the DOM, both timed with `performance.timeOrigin + performance.now()`; a development token is "
+        "kept until a minute before it expires, as Clerk's `getToken` keeps its own. Times include the "
+        "pass-through hop and this shared machine's load.",
+        "",
+    ]
+    return out
+
+
 def build(results):
     m = load(results, "machine.json"[:-5])
     lines = []
@@ -270,6 +320,9 @@ def build(results):
             % ", ".join(n0(x) for x in mh.get("nginx_worker_fds", [])),
             "",
         ]
+
+    # ---- the browser client (tests/bench/client.mjs) ----
+    lines += client_section(load(results, "client"))
 
     # ---- spread ----
     lines += ["### Every round", "", "| figure | " + " | ".join("round %d" % (i + 1) for i in range(m["rounds"])) + " |",

@@ -3,6 +3,8 @@
 # in the same run (docs/BENCHMARKS.md says what each figure is and how).
 #
 #   bash tests/bench/run.sh              full run (8 to 9 minutes): writes docs/BENCHMARKS.md
+#                                        (last: the browser client, tests/bench/client.mjs, when
+#                                        node and chromium are there)
 #   BENCH_QUICK=1 bash tests/bench/run.sh   one short round per figure (under 2 minutes):
 #                                        writes .run/bench/BENCHMARKS.md, not docs/
 #
@@ -324,6 +326,29 @@ run_import() {
 	python3 "$BENCH/tool.py" last-json <<<"$out" >"$RESULTS/import.json"
 }
 
+# The browser client's figures (tests/bench/client.mjs): Debian's Chromium
+# through playwright-core of tests/e2e/, against this stack. Skipped, saying
+# why, without node or chromium; a failure is reported, not fatal.
+run_client() {
+	local chromium=${CHROMIUM:-/usr/bin/chromium} why=""
+	command -v node >/dev/null || why="no node"
+	[ -n "$why" ] || [ -x "$chromium" ] || why="no Chromium at $chromium (apt-get install chromium)"
+	if [ -n "$why" ]; then
+		log "browser client: skipped: $why"
+		python3 -c 'import json,sys; print(json.dumps({"skipped": sys.argv[1]}))' "$why" >"$RESULTS/client.json"
+		return 0
+	fi
+	local cmd=(env CHATSYNC_HTTP="http://127.0.0.1:$HTTP_PORT" CHROMIUM="$chromium" node "$BENCH/client.mjs"
+		--chats 1000 --reloads 5 --writes 50 --out "$RESULTS/client.json")
+	log "browser client: size, a 1,000-chat replica's first render, write -> other device (Chromium)"
+	record "${cmd[@]}"
+	if ! timeout 300 "${cmd[@]}" 2>"$RUN/client_bench.err"; then
+		tail -n 20 "$RUN/client_bench.err" >&2
+		[ -s "$RESULTS/client.json" ] ||
+			echo '{"failed": "client.mjs did not finish: see .run/bench/client_bench.err"}' >"$RESULTS/client.json"
+	fi
+}
+
 machine_json() {
 	python3 "$BENCH/tool.py" machine "$REPO" "$QUICK" "$ROUNDS" "$SECONDS_PER_LOAD" "$FIXED_SECONDS" \
 		"$LIVE_SECONDS" >"$RESULTS/machine.json"
@@ -393,6 +418,7 @@ main() {
 
 	[ -z "${BENCH_PROFILE:-}" ] || profile "$BENCH_PROFILE"
 	run_import
+	run_client
 	echo "{\"elapsed_s\": $((SECONDS - t_start))}" >"$RESULTS/elapsed.json"
 	python3 "$BENCH/report.py" "$RESULTS" "$DOC"
 	log "done in $((SECONDS - t_start)) s; report: $DOC"
