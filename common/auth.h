@@ -94,6 +94,15 @@ int cs_auth_verify(struct cs_auth *auth, const char *token, size_t len, long lon
 void cs_auth_stats(struct cs_auth *auth, struct cs_auth_stats *out);
 
 /*
+ * The token of an Authorization header value "Bearer <token>": the scheme is
+ * case-insensitive (RFC 7235), blanks around the parts are skipped, the token
+ * is one word. 0: *token points into h (borrowed, *len bytes, not
+ * NUL-terminated). -1: another scheme, no token, or more than one word.
+ * The one parser of the header, for user tokens and the service token alike.
+ */
+int cs_auth_bearer_token(const char *h, const char **token, size_t *len);
+
+/*
  * Finds the token of a request: "Authorization: Bearer <token>", or for GET
  * and HEAD only, when there is no Authorization header, the __session cookie.
  * authorization and cookie are the header values or NULL. 0: *token points

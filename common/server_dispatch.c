@@ -71,10 +71,9 @@ static int authenticate(struct cs_request *req, unsigned flags)
 		const char *expected = req->server->config.import_token;
 		size_t expected_len = expected ? strlen(expected) : 0;
 
-		if (!expected_len || !authorization || strncmp(authorization, "Bearer ", 7) != 0)
+		if (!expected_len || !authorization ||
+		    cs_auth_bearer_token(authorization, &token, &token_len) < 0)
 			return -1;
-		token = authorization + 7;
-		token_len = strlen(token);
 		return token_len == expected_len &&
 				       CRYPTO_memcmp(token, expected, expected_len) == 0
 			       ? 0
