@@ -64,7 +64,10 @@ struct cs_auth_user {
 	long long exp;                 /* the token's exp, seconds since the epoch */
 };
 
-/* Counters since cs_auth_new, for /metrics and the tests. */
+/*
+ * Counters since cs_auth_new, for the tests and the JWKS fuzz target; /metrics
+ * does not render them (its counters are metrics.h's).
+ */
 struct cs_auth_stats {
 	unsigned long long verified;         /* cs_auth_verify returned 0 */
 	unsigned long long rejected;         /* cs_auth_verify returned -1 */
