@@ -52,14 +52,14 @@ void sync_changes(struct cs_request *req)
 	    cs_http_query_long(req, "limit", 500, 1, 1000, &limit, &err) < 0)
 		goto out;
 	if (wants_event_stream(req)) {
-		sync_event_stream(req, after, limit);
+		sync_live_event_stream(req, after, limit);
 		goto out;
 	}
 	if (live && strcmp(live, "0") != 0 && strcmp(live, "false") != 0) {
-		sync_long_poll(req, after, limit);
+		sync_live_long_poll(req, after, limit);
 		goto out;
 	}
-	if (sync_load_page(req, after, limit, &body, &page, &err) < 0)
+	if (sync_page_load(req, after, limit, &body, &page, &err) < 0)
 		goto out;
 	cs_http_respond(req, 200, body.data, body.len);
 out:

@@ -37,7 +37,7 @@ static void append_change(struct cs_buf *out, const PGresult *res, int row)
 	cs_buf_putc(out, '}');
 }
 
-int sync_load_page(struct cs_request *req, long long after, long long limit, struct cs_buf *out,
+int sync_page_load(struct cs_request *req, long long after, long long limit, struct cs_buf *out,
 		   struct sync_page *page, struct cs_error *err)
 {
 	struct cs_db_conn *conn = NULL;

@@ -17,7 +17,7 @@ struct sync_page {
  * changes after version `after` to out, borrowing a pooled connection only
  * for the query.
  */
-int sync_load_page(struct cs_request *req, long long after, long long limit, struct cs_buf *out,
+int sync_page_load(struct cs_request *req, long long after, long long limit, struct cs_buf *out,
 		   struct sync_page *page, struct cs_error *err);
 
 #endif
