@@ -9,7 +9,7 @@
 #include "cursor.h"
 #include "live.h"
 #include "page.h"
-#include "sync.h"
+#include "changes.h"
 
 #include <stdio.h>
 #include <stdlib.h>

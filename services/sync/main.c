@@ -5,7 +5,8 @@
 #include "db.h"
 #include "document.h"
 #include "live.h"
-#include "sync.h"
+#include "changes.h"
+#include "status.h"
 
 /* clang-format off */
 static const struct cs_db_statement statements[] = {
