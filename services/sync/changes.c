@@ -6,6 +6,7 @@
  * snapshot is a complete prefix: a page can never skip a change that commits
  * later with a lower version.
  */
+#include "bounds.h"
 #include "cursor.h"
 #include "live.h"
 #include "page.h"
@@ -49,7 +50,8 @@ void sync_changes(struct cs_request *req)
 	long long after = 0, limit;
 
 	if (read_cursor(req, &after, &err) < 0 ||
-	    cs_http_query_long(req, "limit", 500, 1, 1000, &limit, &err) < 0)
+	    cs_http_query_long(req, "limit", CS_LIMIT_SYNC_PAGE_DEFAULT, 1, CS_LIMIT_SYNC_PAGE_MAX,
+			       &limit, &err) < 0)
 		goto out;
 	if (wants_event_stream(req)) {
 		sync_live_event_stream(req, after, limit);
