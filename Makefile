@@ -65,7 +65,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 service_objs = $(patsubst %.c,$(OBJ)/%.o,$(wildcard services/$(1)/*.c))
 PROGRAMS := $(SERVICES:%=$(BIN)/%-svc) $(BIN)/chatsync
 
-.PHONY: all deps check-deps test unit unit-build tsan fuzz fuzz-build faults run up down bench \
+.PHONY: all deps check-deps test unit unit-build bench-build tsan fuzz fuzz-build faults run up down bench \
 	fmt fmt-check lint compile_commands.json clean
 all: $(PROGRAMS)
 
@@ -121,6 +121,16 @@ $(BUILD)/tests/%: $(OBJ)/tests/unit/%.o $(DEVKEYS_OBJ) $(MIGRATE_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 unit-build: $(UNIT_BIN)
+
+# The bench's C tools (tests/bench/run.sh compiles and links them itself): made
+# here as objects only, with the project's warnings, so that compile_commands.json
+# (and so lint) and fmt-check cover them. sql_dump.c takes a service's main.c;
+# chats-svc's stands for the three.
+BENCH_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(wildcard tests/bench/*.c))
+$(OBJ)/tests/bench/%.o: INCLUDES = -Icommon -Icli -I.
+$(OBJ)/tests/bench/sql_dump.o: INCLUDES = -Icommon -I. -Iservices/chats \
+	-DSERVICE_MAIN='"services/chats/main.c"'
+bench-build: $(BENCH_OBJ)
 
 # The test builds are separate, instrumented trees: release objects never mix in.
 # make test runs, in one report: unit and integration tests against the ASan/UBSan
@@ -201,7 +211,7 @@ bench: deps
 
 # ---- style and static checks (docs/decisions/lint.md) ----
 C_FILES = $(sort $(wildcard common/*.[ch] migrate/*.[ch] services/*/*.[ch] cli/*.[ch] \
-	  tests/unit/*.[ch] tests/fuzz/*.[ch]))
+	  tests/unit/*.[ch] tests/fuzz/*.[ch] tests/bench/*.c))
 
 fmt: | check-deps
 	clang-format -i $(C_FILES)
@@ -211,7 +221,7 @@ fmt-check: | check-deps
 # Made from make's own compile lines (-nB: printed, not run), so that the flags
 # have one home; every C file once, with the release build's flags.
 compile_commands.json: | check-deps
-	$(RELEASE_MAKE) -nB all unit-build fuzz-build | python3 tools/compile_commands.py > $@.tmp
+	$(RELEASE_MAKE) -nB all unit-build fuzz-build bench-build | python3 tools/compile_commands.py > $@.tmp
 	@mv $@.tmp $@
 
 # cppcheck and clang-tidy read each file's flags from the database (every C file
@@ -232,4 +242,6 @@ lint: compile_commands.json | check-deps
 clean:
 	rm -rf build bin
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# Only this build tree's dependency files (and the fuzz tree's, which is always
+# build/fuzz): another tree's name objects that are not this build's targets.
+-include $(shell find $(OBJ) $(FUZZ_OBJ) -name '*.d' 2>/dev/null)

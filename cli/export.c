@@ -56,7 +56,7 @@ static int parse_args(int argc, char **argv, struct export_args *args)
 
 int cli_export(int argc, char **argv)
 {
-	struct cli_store store = CLI_STORE_INIT;
+	struct cli_migration_store store = CLI_MIGRATION_STORE_INIT;
 	struct export_args args = { NULL, 0, NULL };
 	struct cs_exporter_counts counts;
 	struct cs_error err = CS_ERROR_INIT;
@@ -76,7 +76,7 @@ int cli_export(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (cli_store_open(&store, 0, "export") < 0)
+	if (cli_migration_store_open(&store, 0, "export") < 0)
 		goto out;
 	if (cs_exporter_run(store.conn, args.users, args.user_count, write_all, &fd, &counts,
 			    &err) < 0) {
@@ -98,7 +98,7 @@ out:
 			strerror(errno));
 		status = 1;
 	}
-	cli_store_close(&store);
+	cli_migration_store_close(&store);
 	free(args.users);
 	return status;
 }

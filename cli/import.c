@@ -27,7 +27,7 @@ static const char usage[] = "usage: chatsync import FILE [--dry-run] [--json] [-
 
 struct import_ui {
 	struct cli_progress bar;
-	struct cli_input *in;
+	struct cli_migration_input *in;
 	int json;
 	int dry_run;
 	long long batch_rows;
@@ -131,8 +131,8 @@ static int parse_args(int argc, char **argv, const char **path, struct import_ui
 
 int cli_import(int argc, char **argv)
 {
-	struct cli_store store = CLI_STORE_INIT;
-	struct cli_input in = CLI_INPUT_INIT;
+	struct cli_migration_store store = CLI_MIGRATION_STORE_INIT;
+	struct cli_migration_input in = CLI_MIGRATION_INPUT_INIT;
 	struct import_ui ui = { 0 };
 	struct cs_error err = CS_ERROR_INIT;
 	struct cs_importer *imp = NULL;
@@ -147,13 +147,13 @@ int cli_import(int argc, char **argv)
 	cli_progress_init(&ui.bar);
 	ui.in = &in;
 	ui.started_us = cs_clock_monotonic_us();
-	if (cli_input_open(&in, path, "import") < 0 ||
-	    cli_store_open(&store, !ui.dry_run, "import") < 0)
+	if (cli_migration_input_open(&in, path, "import") < 0 ||
+	    cli_migration_store_open(&store, !ui.dry_run, "import") < 0)
 		goto out;
 	options.events = store.events;
 	options.batch_rows = ui.batch_rows;
 	if (cs_importer_new(store.conn, &options, &imp, &err) < 0 ||
-	    cs_importer_stage(imp, cli_input_read, &in, &err) < 0 ||
+	    cs_importer_stage(imp, cli_migration_input_read, &in, &err) < 0 ||
 	    (ui.dry_run ? cs_importer_check(imp, &err) : cs_importer_write(imp, &err)) < 0 ||
 	    print_report(imp, &ui, &err) < 0) {
 		cli_progress_clear(&ui.bar);
@@ -165,7 +165,7 @@ int cli_import(int argc, char **argv)
 out:
 	fflush(stdout);
 	cs_importer_free(imp);
-	cli_store_close(&store);
-	cli_input_close(&in);
+	cli_migration_store_close(&store);
+	cli_migration_input_close(&in);
 	return status;
 }

@@ -32,9 +32,9 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return usage();
 	if (!strcmp(argv[1], "token"))
-		return cli_token(argc - 1, argv + 1);
+		return cli_token_command(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "dev-keys"))
-		return cli_dev_keys(argc - 1, argv + 1);
+		return cli_token_dev_keys_command(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "import"))
 		return cli_import(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "export"))

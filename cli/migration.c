@@ -12,7 +12,8 @@
 
 #define ACQUIRE_TIMEOUT_MS 10000
 
-int cli_store_open(struct cli_store *store, int with_events, const char *command)
+int cli_migration_store_open(struct cli_migration_store *store, int with_events,
+			     const char *command)
 {
 	struct cs_error err = CS_ERROR_INIT;
 	struct cs_events_options events;
@@ -44,7 +45,7 @@ int cli_store_open(struct cli_store *store, int with_events, const char *command
 	return 0;
 }
 
-void cli_store_close(struct cli_store *store)
+void cli_migration_store_close(struct cli_migration_store *store)
 {
 	cs_db_release(store->conn);
 	store->conn = NULL;
@@ -55,7 +56,7 @@ void cli_store_close(struct cli_store *store)
 	cs_config_release(&store->config);
 }
 
-int cli_input_open(struct cli_input *in, const char *path, const char *command)
+int cli_migration_input_open(struct cli_migration_input *in, const char *path, const char *command)
 {
 	struct stat st;
 
@@ -72,9 +73,9 @@ int cli_input_open(struct cli_input *in, const char *path, const char *command)
 	return 0;
 }
 
-long cli_input_read(void *ctx, char *buf, size_t cap)
+long cli_migration_input_read(void *ctx, char *buf, size_t cap)
 {
-	struct cli_input *in = ctx;
+	struct cli_migration_input *in = ctx;
 	ssize_t n;
 
 	do
@@ -85,7 +86,7 @@ long cli_input_read(void *ctx, char *buf, size_t cap)
 	return (long)n;
 }
 
-void cli_input_close(struct cli_input *in)
+void cli_migration_input_close(struct cli_migration_input *in)
 {
 	if (in->fd > STDIN_FILENO)
 		close(in->fd);

@@ -25,7 +25,7 @@ int cli_verify(int argc, char **argv);
 /* ---- shared by the three ---- */
 
 /* A connection of its own and, when asked, the wake-up publisher. */
-struct cli_store {
+struct cli_migration_store {
 	struct cs_config config;
 	struct cs_db *db;
 	struct cs_db_conn *conn;
@@ -33,28 +33,29 @@ struct cli_store {
 };
 
 /* clang-format off */
-#define CLI_STORE_INIT { CS_CONFIG_INIT, NULL, NULL, NULL }
+#define CLI_MIGRATION_STORE_INIT { CS_CONFIG_INIT, NULL, NULL, NULL }
 /* clang-format on */
 
 /* Prints why on stderr and returns -1 when the store cannot be reached. */
-int cli_store_open(struct cli_store *store, int with_events, const char *command);
-void cli_store_close(struct cli_store *store);
+int cli_migration_store_open(struct cli_migration_store *store, int with_events,
+			     const char *command);
+void cli_migration_store_close(struct cli_migration_store *store);
 
 /* The export file being read, with how far the reading got (for progress). */
-struct cli_input {
+struct cli_migration_input {
 	int fd;
 	long long size; /* -1 when unknown (a pipe) */
 	long long done;
 };
 
 /* clang-format off */
-#define CLI_INPUT_INIT { -1, -1, 0 }
+#define CLI_MIGRATION_INPUT_INIT { -1, -1, 0 }
 /* clang-format on */
 
 /* Opens path ("-": stdin); prints why on stderr and returns -1 when it cannot. */
-int cli_input_open(struct cli_input *in, const char *path, const char *command);
-/* A cs_jsonstream_read_fn; ctx is the struct cli_input. */
-long cli_input_read(void *ctx, char *buf, size_t cap);
-void cli_input_close(struct cli_input *in);
+int cli_migration_input_open(struct cli_migration_input *in, const char *path, const char *command);
+/* A cs_jsonstream_read_fn; ctx is the struct cli_migration_input. */
+long cli_migration_input_read(void *ctx, char *buf, size_t cap);
+void cli_migration_input_close(struct cli_migration_input *in);
 
 #endif

@@ -114,7 +114,7 @@ static int is_file(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-int cli_dev_keys(int argc, char **argv)
+int cli_token_dev_keys_command(int argc, char **argv)
 {
 	struct cs_buf key_path = CS_BUF_INIT, jwks_path = CS_BUF_INIT, jwks = CS_BUF_INIT;
 	char *pem = NULL, *jwk = NULL, err[256];
@@ -238,7 +238,7 @@ static int parse_ttl(const char *s, long long *ttl)
 	return 0;
 }
 
-int cli_token(int argc, char **argv)
+int cli_token_command(int argc, char **argv)
 {
 	struct cs_buf key_path = CS_BUF_INIT, key = CS_BUF_INIT, iss = CS_BUF_INIT;
 	const char *user = NULL, *ttl_arg = NULL, *azp, *aud;

@@ -1,8 +1,8 @@
 /*
  * token.h - development keys and tokens for the local stack.
  *
- *   chatsync dev-keys DIR                     cli_dev_keys
- *   chatsync token USER_ID [--ttl SECONDS]    cli_token
+ *   chatsync dev-keys DIR                     cli_token_dev_keys_command
+ *   chatsync token USER_ID [--ttl SECONDS]    cli_token_command
  *
  * Both take the arguments from the subcommand on (argv[0] is "dev-keys" or
  * "token", argv[1] the first argument), print their result to stdout and any
@@ -24,7 +24,7 @@
 #ifndef CLI_TOKEN_H
 #define CLI_TOKEN_H
 
-int cli_dev_keys(int argc, char **argv);
-int cli_token(int argc, char **argv);
+int cli_token_dev_keys_command(int argc, char **argv);
+int cli_token_command(int argc, char **argv);
 
 #endif

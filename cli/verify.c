@@ -17,7 +17,7 @@ static const char usage[] = "usage: chatsync verify FILE [--verbose]\n";
 
 struct verify_ui {
 	struct cli_progress bar;
-	struct cli_input *in;
+	struct cli_migration_input *in;
 };
 
 static void on_progress(void *arg, const struct cs_importer_progress *p)
@@ -79,8 +79,8 @@ static void print_verdict(const struct cs_verify_result *r)
 
 int cli_verify(int argc, char **argv)
 {
-	struct cli_store store = CLI_STORE_INIT;
-	struct cli_input in = CLI_INPUT_INIT;
+	struct cli_migration_store store = CLI_MIGRATION_STORE_INIT;
+	struct cli_migration_input in = CLI_MIGRATION_INPUT_INIT;
 	struct verify_ui ui;
 	struct cs_error err = CS_ERROR_INIT;
 	struct cs_importer *imp = NULL;
@@ -103,10 +103,11 @@ int cli_verify(int argc, char **argv)
 	}
 	cli_progress_init(&ui.bar);
 	ui.in = &in;
-	if (cli_input_open(&in, path, "verify") < 0 || cli_store_open(&store, 0, "verify") < 0)
+	if (cli_migration_input_open(&in, path, "verify") < 0 ||
+	    cli_migration_store_open(&store, 0, "verify") < 0)
 		goto out;
 	if (cs_importer_new(store.conn, &options, &imp, &err) < 0 ||
-	    cs_importer_stage(imp, cli_input_read, &in, &err) < 0 ||
+	    cs_importer_stage(imp, cli_migration_input_read, &in, &err) < 0 ||
 	    cs_importer_check(imp, &err) < 0 ||
 	    cs_verify_compare(imp, verbose, print_line, &ui, &result, &err) < 0) {
 		cli_progress_clear(&ui.bar);
@@ -120,7 +121,7 @@ int cli_verify(int argc, char **argv)
 out:
 	fflush(stdout);
 	cs_importer_free(imp);
-	cli_store_close(&store);
-	cli_input_close(&in);
+	cli_migration_store_close(&store);
+	cli_migration_input_close(&in);
 	return status;
 }

@@ -65,7 +65,10 @@ struct cs_auth_user {
 	long long exp;           /* the token's exp, seconds since the epoch */
 };
 
-/* Counters since cs_auth_new, for /metrics and the tests. */
+/*
+ * Counters since cs_auth_new, for the tests and the JWKS fuzz target; /metrics
+ * does not render them (its counters are metrics.h's).
+ */
 struct cs_auth_stats {
 	unsigned long long verified;         /* cs_auth_verify returned 0 */
 	unsigned long long rejected;         /* cs_auth_verify returned -1 */
@@ -93,6 +96,15 @@ int cs_auth_verify(struct cs_auth *auth, const char *token, size_t len, long lon
 		   struct cs_auth_user *out, char *err, size_t errlen);
 
 void cs_auth_stats(struct cs_auth *auth, struct cs_auth_stats *out);
+
+/*
+ * The token of an Authorization header value "Bearer <token>": the scheme is
+ * case-insensitive (RFC 7235), blanks around the parts are skipped, the token
+ * is one word. 0: *token points into h (borrowed, *len bytes, not
+ * NUL-terminated). -1: another scheme, no token, or more than one word.
+ * The one parser of the header, for user tokens and the service token alike.
+ */
+int cs_auth_bearer_token(const char *h, const char **token, size_t *len);
 
 /*
  * Finds the token of a request: "Authorization: Bearer <token>", or for GET

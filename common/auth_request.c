@@ -8,8 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* "Bearer <token>": the scheme is case-insensitive (RFC 7235), the token one word. */
-static int bearer_token(const char *h, const char **token, size_t *len)
+int cs_auth_bearer_token(const char *h, const char **token, size_t *len)
 {
 	const char *start, *end;
 
@@ -67,7 +66,7 @@ int cs_auth_token_from_request(const char *method, const char *authorization, co
 			       const char **token, size_t *len)
 {
 	if (authorization && *authorization)
-		return bearer_token(authorization, token, len);
+		return cs_auth_bearer_token(authorization, token, len);
 	/* The cookie is sent by the browser on its own: only reads may use it (no CSRF). */
 	if (!method || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) || !cookie)
 		return -1;

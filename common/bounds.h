@@ -48,6 +48,17 @@
 #define CS_LIMIT_ANSWER_BYTES (16 * 1024 * 1024)
 #define CS_LIMIT_DOCUMENT_BYTES 1024
 
+/* Page sizes: a request's ?limit= (default, most), each page also under the answer's bound. */
+#define CS_LIMIT_CHATS_PAGE_DEFAULT 50 /* GET /api/chats */
+#define CS_LIMIT_CHATS_PAGE_MAX 200
+#define CS_LIMIT_MESSAGES_PAGE_DEFAULT 100 /* GET /api/chats/{id}/messages */
+#define CS_LIMIT_MESSAGES_PAGE_MAX 500
+#define CS_LIMIT_SYNC_PAGE_DEFAULT 500 /* GET /api/sync */
+#define CS_LIMIT_SYNC_PAGE_MAX 1000
+
+/* A client's X-Request-Id is kept when it is 1 to this many printable ASCII characters. */
+#define CS_LIMIT_REQUEST_ID_CHARS 128
+
 /* A limit as SQL text, for statements: CS_LIMIT_SQL(CS_LIMIT_ANSWER_BYTES). */
 #define CS_LIMIT_SQL(limit) CS_LIMIT_SQL_TEXT(limit)
 #define CS_LIMIT_SQL_TEXT(limit) #limit

@@ -93,6 +93,10 @@ int cs_db_command(struct cs_db_conn *conn, const char *sql, struct cs_error *err
  */
 int cs_db_run(struct cs_db_conn *conn, const char *sql, const char *what, PGresult **out,
 	      struct cs_error *err);
+/* The same with text parameters $1..$nparams (one statement only). */
+int cs_db_run_params(struct cs_db_conn *conn, const char *sql, int nparams,
+		     const char *const *values, const char *what, PGresult **out,
+		     struct cs_error *err);
 
 /*
  * Transactions, begun through these or in one pipeline ("BEGIN" … "COMMIT"

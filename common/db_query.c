@@ -5,9 +5,9 @@
  * libpq has no read timeout: a blocking call waits as long as the server
  * says nothing. So every statement here is sent asynchronously on a
  * non-blocking connection and its answer awaited with poll() against a
- * deadline (await_answer); libpq's blocking calls are left to the bulk paths
- * (the importer's COPY, the cursors of migrate/rowstream.c), which the
- * server's timeouts and TCP keepalives bound. Whether a failed statement may
+ * deadline (await_answer); libpq's blocking calls are left to the importer's
+ * COPY (migrate/importer_stage.c), which the server's timeouts and TCP
+ * keepalives bound. Whether a failed statement may
  * run again on a new connection is db.c's rule (cs_db__reconnect_if_stale).
  */
 #include "db.h"
@@ -101,8 +101,11 @@ PGresult *cs_db__run_step(struct cs_db_conn *conn, const struct cs_db_step *step
 	if (step->name)
 		sent = PQsendQueryPrepared(conn->pg, step->name, step->nparams, step->values,
 					   lengths, NULL, 0);
+	else if (step->nparams > 0)
+		sent = PQsendQueryParams(conn->pg, step->sql, step->nparams, NULL, step->values,
+					 lengths, NULL, 0);
 	else
-		sent = PQsendQuery(conn->pg, step->sql);
+		sent = PQsendQuery(conn->pg, step->sql); /* may hold several statements */
 	return sent ? cs_db__last_result(conn) : NULL;
 }
 
@@ -164,7 +167,14 @@ int cs_db_command(struct cs_db_conn *conn, const char *sql, struct cs_error *err
 int cs_db_run(struct cs_db_conn *conn, const char *sql, const char *what, PGresult **out,
 	      struct cs_error *err)
 {
-	const struct cs_db_step step = { NULL, sql, 0, NULL };
+	return cs_db_run_params(conn, sql, 0, NULL, what, out, err);
+}
+
+int cs_db_run_params(struct cs_db_conn *conn, const char *sql, int nparams,
+		     const char *const *values, const char *what, PGresult **out,
+		     struct cs_error *err)
+{
+	const struct cs_db_step step = { NULL, sql, nparams, values };
 
 	return run_once_more_if_stale(conn, &step, NULL, what, out, err);
 }
@@ -230,8 +240,7 @@ int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int 
 		else
 			cs_db_error(conn->pg, NULL, err);
 		if (PQpipelineStatus(conn->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn->pg))
-			cs_db__close_conn(
-				conn); /* results left unread: the connection cannot be reused */
+			cs_db__close_conn(conn); /* results unread: it cannot be reused */
 		if (rc == 0 || (stale = cs_db__reconnect_if_stale(conn, err)) == 0)
 			break;
 		for (i = 0; i < count; i++)

@@ -90,19 +90,6 @@ void cs_document_sync_status(struct cs_buf *out, const PGresult *res, int row, i
 	put_object(out, res, row, first_column, sync_status_fields, CS_SYNC_STATUS_COLUMN_COUNT);
 }
 
-void cs_document_chats(struct cs_buf *out, const PGresult *res, int first_column)
-{
-	int row, rows = PQntuples(res);
-
-	cs_buf_putc(out, '[');
-	for (row = 0; row < rows; row++) {
-		if (row)
-			cs_buf_putc(out, ',');
-		cs_document_chat(out, res, row, first_column);
-	}
-	cs_buf_putc(out, ']');
-}
-
 void cs_document_messages(struct cs_buf *out, const PGresult *res, int first_column)
 {
 	int row, rows = PQntuples(res);

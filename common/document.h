@@ -66,7 +66,6 @@ int cs_document_answer_rows(const PGresult *res, int bytes_column, long long lim
 void cs_document_chat(struct cs_buf *out, const PGresult *res, int row, int first_column);
 void cs_document_message(struct cs_buf *out, const PGresult *res, int row, int first_column);
 /* Appends "[doc,doc,...]" of every row of res. */
-void cs_document_chats(struct cs_buf *out, const PGresult *res, int first_column);
 void cs_document_messages(struct cs_buf *out, const PGresult *res, int first_column);
 void cs_document_sync_status(struct cs_buf *out, const PGresult *res, int row, int first_column);
 

@@ -3,6 +3,7 @@
  * parameters, headers, query parameters, If-Match, and the JSON body.
  */
 #include "http_internal.h"
+#include "bounds.h"
 #include "id.h"
 #include "json.h"
 #include "url.h"
@@ -19,10 +20,10 @@ static const char *request_id(struct cs_request *req)
 	size_t i;
 
 	if (given) {
-		for (i = 0; i <= 128 && given[i]; i++)
+		for (i = 0; i <= CS_LIMIT_REQUEST_ID_CHARS && given[i]; i++)
 			if (given[i] < 0x21 || given[i] > 0x7e)
 				break;
-		if (i > 0 && i <= 128 && !given[i])
+		if (i > 0 && i <= CS_LIMIT_REQUEST_ID_CHARS && !given[i])
 			return given;
 	}
 	made = cs_arena_alloc(&req->arena, CS_ID_NEW_SIZE);

@@ -25,11 +25,14 @@ struct cs_metrics {
 	atomic_llong counters[CS_COUNTER_COUNT];
 };
 
-static const char *const counter_names[CS_COUNTER_COUNT] = {
-	"chatsync_internal_errors_total",   "chatsync_redis_errors_total",
-	"chatsync_live_subscribers",        "chatsync_import_rows_total",
-	"chatsync_wakeups_published_total", "chatsync_wakeups_received_total",
-};
+/* clang-format off */
+#define COUNTER_INFO(id, name, type) [CS_COUNTER_##id] = { name, type },
+static const struct {
+	const char *name;
+	const char *type;
+} counter_info[CS_COUNTER_COUNT] = { CS_METRICS_COUNTERS(COUNTER_INFO) };
+#undef COUNTER_INFO
+/* clang-format on */
 
 struct cs_metrics *cs_metrics_new(const char *service, const char *const *route_names,
 				  size_t route_count)
@@ -121,6 +124,7 @@ void cs_metrics_render(struct cs_metrics *m, struct cs_buf *out)
 			      m->service, m->route_names[r], cumulative);
 	}
 	for (s = 0; s < CS_COUNTER_COUNT; s++)
-		cs_buf_printf(out, "%s{service=\"%s\"} %lld\n", counter_names[s], m->service,
+		cs_buf_printf(out, "# TYPE %s %s\n%s{service=\"%s\"} %lld\n", counter_info[s].name,
+			      counter_info[s].type, counter_info[s].name, m->service,
 			      (long long)atomic_load(&m->counters[s]));
 }

@@ -12,16 +12,28 @@
 
 #include "buf.h"
 
-/* Each counts what its name says; docs/OPERATIONS.md lists them with where they count. */
+/*
+ * The process counters, one line each: X(id, Prometheus name, Prometheus
+ * type). The enum and the rendered names and # TYPE lines are made from this
+ * one list, so they cannot drift; each counts what its name says, and
+ * docs/OPERATIONS.md lists them with where they count.
+ */
+/* clang-format off */
+#define CS_METRICS_COUNTERS(X) \
+	X(INTERNAL_ERRORS, "chatsync_internal_errors_total", "counter")     /* answers 5xx other than 503 (server.c) */ \
+	X(REDIS_ERRORS, "chatsync_redis_errors_total", "counter")           /* wake-ups that could not be published (version.c) */ \
+	X(LIVE_SUBSCRIBERS, "chatsync_live_subscribers", "gauge")           /* add 1 / -1 */ \
+	X(IMPORT_ROWS, "chatsync_import_rows_total", "counter")             /* rows written by imports (services/import) */ \
+	X(WAKEUPS_PUBLISHED, "chatsync_wakeups_published_total", "counter") /* wake-ups a writer published (version.c) */ \
+	X(WAKEUPS_RECEIVED, "chatsync_wakeups_received_total", "counter")   /* wake-ups sync-svc's reader took from Redis (hub.c) */
+
+#define CS_METRICS_COUNTER_ENUM(id, name, type) CS_COUNTER_##id,
 enum cs_counter {
-	CS_COUNTER_INTERNAL_ERRORS,  /* answers 5xx other than 503 (server.c) */
-	CS_COUNTER_REDIS_ERRORS,     /* wake-ups that could not be published (version.c) */
-	CS_COUNTER_LIVE_SUBSCRIBERS, /* a gauge: add 1 / -1 */
-	CS_COUNTER_IMPORT_ROWS,
-	CS_COUNTER_WAKEUPS_PUBLISHED, /* wake-ups a writer published (version.c) */
-	CS_COUNTER_WAKEUPS_RECEIVED,  /* wake-ups sync-svc's reader took from Redis (hub.c) */
+	CS_METRICS_COUNTERS(CS_METRICS_COUNTER_ENUM)
 	CS_COUNTER_COUNT
 };
+#undef CS_METRICS_COUNTER_ENUM
+/* clang-format on */
 
 struct cs_metrics;
 

@@ -53,10 +53,6 @@ void cs_server_set_app(struct cs_server *server, void *app)
 {
 	server->app = app;
 }
-int cs_server_stopping(const struct cs_server *server)
-{
-	return atomic_load(&server->stopping);
-}
 
 /* ---- one request ---- */
 

@@ -63,7 +63,5 @@ struct cs_events *cs_server_events(const struct cs_server *server);
 struct cs_metrics *cs_server_metrics(const struct cs_server *server);
 void *cs_server_app(const struct cs_server *server);
 void cs_server_set_app(struct cs_server *server, void *app);
-/* 1 once SIGTERM arrived: long-running requests should end now. */
-int cs_server_stopping(const struct cs_server *server);
 
 #endif

@@ -71,10 +71,9 @@ static int authenticate(struct cs_request *req, unsigned flags)
 		const char *expected = req->server->config.import_token;
 		size_t expected_len = expected ? strlen(expected) : 0;
 
-		if (!expected_len || !authorization || strncmp(authorization, "Bearer ", 7) != 0)
+		if (!expected_len || !authorization ||
+		    cs_auth_bearer_token(authorization, &token, &token_len) < 0)
 			return -1;
-		token = authorization + 7;
-		token_len = strlen(token);
 		return token_len == expected_len &&
 				       CRYPTO_memcmp(token, expected, expected_len) == 0
 			       ? 0
@@ -124,10 +123,13 @@ size_t cs_server_dispatch(struct cs_request *req)
 		return service->route_count + CS_SERVER_UNMATCHED;
 	}
 	if (segments.count == 1 && !strcmp(req->method, "GET")) {
-		static const cs_handler builtins[] = { handle_healthz, handle_readyz,
-						       handle_metrics };
+		static const cs_handler builtins[CS_SERVER_UNMATCHED] = {
+			[CS_SERVER_HEALTHZ] = handle_healthz,
+			[CS_SERVER_READYZ] = handle_readyz,
+			[CS_SERVER_METRICS] = handle_metrics,
+		};
 
-		for (i = 0; i < 3; i++) {
+		for (i = 0; i < CS_SERVER_UNMATCHED; i++) {
 			if (!strcmp(segments.segs[0], cs_server_builtin_names[i])) {
 				builtins[i](req);
 				return service->route_count + i;

@@ -13,6 +13,11 @@
  * publishes, so that a slow Redis never holds a pooled connection: w.conn
  * is NULL after a commit.
  *
+ * One write does not take this shape: messages_append
+ * (services/messages/messages.c) sends BEGIN, the version reservation, the
+ * insert and COMMIT in one pipeline, so that the hottest write costs one
+ * round trip instead of four.
+ *
  * It also answers the two ways an UPDATE of "the user's live row with this
  * id" can match nothing, and runs the one soft delete, identically for chats
  * and messages.

@@ -554,7 +554,8 @@ up_failed() {
 
 cmd_up() {
 	check_paths
-	bash "$REPO/deploy/install-deps.sh" 9>&- || die "deploy/install-deps.sh failed"
+	# Only checks: installing is `make deps`' job (make up/run/test call it, and say so).
+	bash "$REPO/deploy/install-deps.sh" --check 9>&- || die "packages are missing: run make deps (as root)"
 	check_binaries
 	lock_run_dir
 	mkdir -p "$RUN/log" "$RUN/pid" "$RUN/dev"

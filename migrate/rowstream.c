@@ -1,26 +1,21 @@
-/* rowstream.c - paged reading through a server-side cursor. */
+/*
+ * rowstream.c - paged reading through a server-side cursor. Every statement
+ * goes through db.c (cs_db_run*): the borrow's answer deadline, its
+ * bookkeeping and the one SQLSTATE mapping, with an operator's message.
+ */
 #include "rowstream.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int check(struct cs_rowstream *rs, PGresult *res, ExecStatusType want, struct cs_error *err)
-{
-	if (PQresultStatus(res) == want)
-		return 0;
-	cs_db_error(rs->conn->pg, res, err);
-	PQclear(res);
-	return -1;
-}
-
 int cs_rowstream_open(struct cs_rowstream *rs, struct cs_db_conn *conn, const char *name,
 		      const char *sql, int nparams, const char *const *params, struct cs_error *err)
 {
-	char head[96];
+	char head[96], what[96];
 	size_t head_len, sql_len = strlen(sql);
 	char *declare;
-	PGresult *res;
+	int rc;
 
 	rs->conn = conn;
 	snprintf(rs->name, sizeof(rs->name), "%s", name);
@@ -31,11 +26,11 @@ int cs_rowstream_open(struct cs_rowstream *rs, struct cs_db_conn *conn, const ch
 		return cs_error_set(err, 500, "out of memory");
 	memcpy(declare, head, head_len);
 	memcpy(declare + head_len, sql, sql_len + 1);
-	res = PQexecParams(conn->pg, declare, nparams, NULL, params, NULL, NULL, 0);
+	snprintf(what, sizeof(what), "declare cursor %s", rs->name);
+	rc = cs_db_run_params(conn, declare, nparams, params, what, NULL, err);
 	free(declare);
-	if (check(rs, res, PGRES_COMMAND_OK, err) < 0)
+	if (rc < 0)
 		return -1;
-	PQclear(res);
 	rs->open = 1;
 	rs->done = 0;
 	rs->page = NULL;
@@ -45,7 +40,7 @@ int cs_rowstream_open(struct cs_rowstream *rs, struct cs_db_conn *conn, const ch
 
 int cs_rowstream_next(struct cs_rowstream *rs, const PGresult **res, int *row, struct cs_error *err)
 {
-	char fetch[96];
+	char fetch[96], what[96];
 
 	if (rs->page && rs->row + 1 < PQntuples(rs->page)) {
 		rs->row++;
@@ -58,11 +53,9 @@ int cs_rowstream_next(struct cs_rowstream *rs, const PGresult **res, int *row, s
 	PQclear(rs->page);
 	rs->page = NULL;
 	snprintf(fetch, sizeof(fetch), "FETCH %d FROM %s", CS_ROWSTREAM_PAGE, rs->name);
-	rs->page = PQexec(rs->conn->pg, fetch);
-	if (check(rs, rs->page, PGRES_TUPLES_OK, err) < 0) {
-		rs->page = NULL;
+	snprintf(what, sizeof(what), "fetch from cursor %s", rs->name);
+	if (cs_db_run(rs->conn, fetch, what, &rs->page, err) < 0)
 		return -1;
-	}
 	rs->row = 0;
 	if (PQntuples(rs->page) < CS_ROWSTREAM_PAGE)
 		rs->done = 1;
@@ -76,13 +69,14 @@ int cs_rowstream_next(struct cs_rowstream *rs, const PGresult **res, int *row, s
 void cs_rowstream_close(struct cs_rowstream *rs)
 {
 	char sql[96];
+	struct cs_error ignored; /* best effort: the transaction's end closes it anyway */
 
 	PQclear(rs->page);
 	rs->page = NULL;
 	if (rs->open && rs->conn->pg && PQstatus(rs->conn->pg) == CONNECTION_OK &&
 	    PQtransactionStatus(rs->conn->pg) == PQTRANS_INTRANS) {
 		snprintf(sql, sizeof(sql), "CLOSE %s", rs->name);
-		PQclear(PQexec(rs->conn->pg, sql));
+		cs_db_run(rs->conn, sql, "close a cursor", NULL, &ignored);
 	}
 	rs->open = 0;
 }

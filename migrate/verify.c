@@ -292,18 +292,17 @@ static int merge(struct verify *v, struct stream *file, struct stream *store, in
 static int canonical_row(struct verify *v, const char *sql, const struct detailed *d, json_t **row,
 			 struct cs_error *err)
 {
-	PGconn *pg = cs_importer_conn(v->imp)->pg;
 	const char *params[2] = { d->id, d->user };
-	PGresult *res = PQexecParams(pg, sql, 2, NULL, params, NULL, NULL, 0);
-	int rc = 0;
+	PGresult *res = NULL;
 
 	*row = NULL;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		rc = cs_db_error(pg, res, err);
-	else if (PQntuples(res) == 1)
+	if (cs_db_run_params(cs_importer_conn(v->imp), sql, 2, params, "read a differing row", &res,
+			     err) < 0)
+		return -1;
+	if (PQntuples(res) == 1)
 		*row = json_loads(PQgetvalue(res, 0, 0), JSON_DECODE_INT_AS_REAL, NULL);
 	PQclear(res);
-	return rc;
+	return 0;
 }
 
 static void shown(json_t *value, char out[VALUE_SHOWN + 4])

@@ -6,6 +6,7 @@
  * filtered by the token's user, so another user's chat is simply not found.
  */
 #include "chats.h"
+#include "bounds.h"
 #include "clock.h"
 #include "cursor.h"
 #include "db.h"
@@ -52,7 +53,8 @@ void chats_list(struct cs_request *req)
 	char limit_text[24], ts_text[24];
 	int count;
 
-	if (cs_http_query_long(req, "limit", 50, 1, 200, &limit, &err) < 0)
+	if (cs_http_query_long(req, "limit", CS_LIMIT_CHATS_PAGE_DEFAULT, 1,
+			       CS_LIMIT_CHATS_PAGE_MAX, &limit, &err) < 0)
 		goto out;
 	if (cursor && *cursor &&
 	    cs_cursor_decode(&req->arena, cursor, &after_ts, &after_id, &after_id_len) < 0) {

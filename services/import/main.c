@@ -5,6 +5,7 @@
  * it runs on temporary tables of the request's session, so there is no
  * prepared statement to list here.
  */
+#include "export.h"
 #include "import.h"
 
 static const struct cs_route routes[] = {

@@ -5,6 +5,7 @@
  * (which locks the user, and so serialises appends to any of the user's
  * chats), check, write, COMMIT, publish the wake-up.
  */
+#include "bounds.h"
 #include "cursor.h"
 #include "clock.h"
 #include "db.h"
@@ -279,7 +280,8 @@ void messages_page(struct cs_request *req)
 	int rows, row, count = 0;
 
 	if (path_id(req, &chat_id, &err) < 0 ||
-	    cs_http_query_long(req, "limit", 100, 1, 500, &limit, &err) < 0 ||
+	    cs_http_query_long(req, "limit", CS_LIMIT_MESSAGES_PAGE_DEFAULT, 1,
+			       CS_LIMIT_MESSAGES_PAGE_MAX, &limit, &err) < 0 ||
 	    page_key(req, pos, ts, &after_id, &err) < 0)
 		goto out;
 	snprintf(limit_text, sizeof(limit_text), "%lld", limit + 1);

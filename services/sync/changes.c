@@ -6,10 +6,11 @@
  * snapshot is a complete prefix: a page can never skip a change that commits
  * later with a lower version.
  */
+#include "bounds.h"
 #include "cursor.h"
 #include "live.h"
 #include "page.h"
-#include "sync.h"
+#include "changes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,17 +50,18 @@ void sync_changes(struct cs_request *req)
 	long long after = 0, limit;
 
 	if (read_cursor(req, &after, &err) < 0 ||
-	    cs_http_query_long(req, "limit", 500, 1, 1000, &limit, &err) < 0)
+	    cs_http_query_long(req, "limit", CS_LIMIT_SYNC_PAGE_DEFAULT, 1, CS_LIMIT_SYNC_PAGE_MAX,
+			       &limit, &err) < 0)
 		goto out;
 	if (wants_event_stream(req)) {
-		sync_event_stream(req, after, limit);
+		sync_live_event_stream(req, after, limit);
 		goto out;
 	}
 	if (live && strcmp(live, "0") != 0 && strcmp(live, "false") != 0) {
-		sync_long_poll(req, after, limit);
+		sync_live_long_poll(req, after, limit);
 		goto out;
 	}
-	if (sync_load_page(req, after, limit, &body, &page, &err) < 0)
+	if (sync_page_load(req, after, limit, &body, &page, &err) < 0)
 		goto out;
 	cs_http_respond(req, 200, body.data, body.len);
 out:

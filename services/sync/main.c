@@ -5,24 +5,14 @@
 #include "db.h"
 #include "document.h"
 #include "live.h"
-#include "sync.h"
+#include "page.h"
+#include "changes.h"
+#include "status.h"
 
 /* clang-format off */
 static const struct cs_db_statement statements[] = {
-	/* a user's changes after a version, both tables merged in version order */
-	/* bounded in stored bytes (document.h): stored_bytes follows the documents */
-	{ "sync_changes",
-	  "SELECT * FROM (SELECT changes.*, "
-	  CS_ANSWER_BYTES_BEFORE("changes.stored_bytes", "changes.v") " AS bytes_before FROM ("
-	  "SELECT * FROM ("
-	  "(SELECT 0 AS kind, c.version AS v, " CS_CHAT_COLUMNS ", " CS_MESSAGE_NULLS ", "
-	  CS_CHAT_STORED_BYTES " AS stored_bytes"
-	  " FROM chats c WHERE c.user_id = $1 AND c.version > $2 ORDER BY c.version LIMIT $3) "
-	  "UNION ALL "
-	  "(SELECT 1, m.version, " CS_CHAT_NULLS ", " CS_MESSAGE_COLUMNS ", " CS_MESSAGE_STORED_BYTES
-	  " FROM messages m WHERE m.user_id = $1 AND m.version > $2 ORDER BY m.version LIMIT $3)"
-	  ") merged ORDER BY v LIMIT $3) changes) page "
-	  "WHERE bytes_before < " CS_ANSWER_BUDGET " ORDER BY v" },
+	/* a user's changes after a version: page.h's statement and its columns */
+	{ "sync_changes", SYNC_PAGE_SQL },
 	{ "sync_latest", "SELECT version FROM user_versions WHERE user_id = $1" },
 	/* no row when the device is new and the user has CS_LIMIT_DEVICES already */
 	{ "sync_status_put",

@@ -13,13 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FIRST_DOC_COLUMN 2
-#define STORED_BYTES_COLUMN (FIRST_DOC_COLUMN + CS_CHAT_COLUMN_COUNT + CS_MESSAGE_COLUMN_COUNT)
-
 static void append_change(struct cs_buf *out, const PGresult *res, int row)
 {
-	int is_message = PQgetvalue(res, row, 0)[0] == '1';
-	int first = FIRST_DOC_COLUMN + (is_message ? CS_CHAT_COLUMN_COUNT : 0);
+	int is_message = PQgetvalue(res, row, SYNC_PAGE_COL_KIND)[0] == '1';
+	int first = SYNC_PAGE_COL_FIRST_DOC + (is_message ? CS_CHAT_COLUMN_COUNT : 0);
 	int deleted_column =
 		first + (is_message ? CS_MESSAGE_COL_IS_DELETED : CS_CHAT_COL_IS_DELETED);
 	int id_column = first + (is_message ? CS_MESSAGE_COL_ID : CS_CHAT_COL_ID);
@@ -29,7 +26,7 @@ static void append_change(struct cs_buf *out, const PGresult *res, int row)
 		      PQgetvalue(res, row, deleted_column)[0] == 't' ? "delete" : "upsert");
 	cs_buf_json_string(out, PQgetvalue(res, row, id_column),
 			   (size_t)PQgetlength(res, row, id_column));
-	cs_buf_printf(out, ",\"version\":%s,\"doc\":", PQgetvalue(res, row, 1));
+	cs_buf_printf(out, ",\"version\":%s,\"doc\":", PQgetvalue(res, row, SYNC_PAGE_COL_VERSION));
 	if (is_message)
 		cs_document_message(out, res, row, first);
 	else
@@ -37,7 +34,7 @@ static void append_change(struct cs_buf *out, const PGresult *res, int row)
 	cs_buf_putc(out, '}');
 }
 
-int sync_load_page(struct cs_request *req, long long after, long long limit, struct cs_buf *out,
+int sync_page_load(struct cs_request *req, long long after, long long limit, struct cs_buf *out,
 		   struct sync_page *page, struct cs_error *err)
 {
 	struct cs_db_conn *conn = NULL;
@@ -60,14 +57,14 @@ int sync_load_page(struct cs_request *req, long long after, long long limit, str
 	cs_db_release(conn);
 	rows = PQntuples(res);
 	page->last = after;
-	page->count = cs_document_answer_rows(res, STORED_BYTES_COLUMN, limit);
+	page->count = cs_document_answer_rows(res, SYNC_PAGE_COL_STORED_BYTES, limit);
 	page->has_more = page->count < rows;
 	cs_buf_puts(out, "{\"changes\":[");
 	for (row = 0; row < page->count; row++) {
 		if (row)
 			cs_buf_putc(out, ',');
 		append_change(out, res, row);
-		page->last = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+		page->last = strtoll(PQgetvalue(res, row, SYNC_PAGE_COL_VERSION), NULL, 10);
 	}
 	PQclear(res);
 	page->cursor = cs_cursor_encode(&req->arena, page->last, "", 0);

@@ -5,7 +5,7 @@
 #include "document.h"
 #include "id.h"
 #include "json.h"
-#include "sync.h"
+#include "status.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -27,25 +27,28 @@ static char pad[PAD_MAX];
 /* {"pad":"xxx...x"}: n bytes in all (n >= 10) */
 static void put_padded(FCGX_Stream *out, long n)
 {
-	FCGX_FPrintF(out, "Status: 200 OK\r\nContent-Type: application/json\r\n"
-			  "Content-Length: %ld\r\n\r\n{\"pad\":\"", n);
+	FCGX_FPrintF(out,
+		     "Status: 200 OK\r\nContent-Type: application/json\r\n"
+		     "Content-Length: %ld\r\n\r\n{\"pad\":\"",
+		     n);
 	FCGX_PutStr(pad, (int)(n - 10), out);
 	FCGX_PutStr("\"}", 2, out);
 }
 
 static void *serve(void *arg)
 {
-	static const char answer[] = "Status: 200 OK\r\n"
-				     "Content-Type: application/json\r\n"
-				     "Content-Length: 17\r\n\r\n"
-				     "{\"hello\":\"world\"}";
+	static const char answer[] =
+		"Status: 200 OK\r\n"
+		"Content-Type: application/json\r\n"
+		"Content-Length: 17\r\n\r\n"
+		"{\"hello\":\"world\"}";
 	FCGX_Request req;
 
 	(void)arg;
 	FCGX_InitRequest(&req, listen_fd, 0);
 	while (FCGX_Accept_r(&req) >= 0) {
 		const char *query = FCGX_GetParam("QUERY_STRING", req.envp);
-		long n = query && !strncmp(query, "bytes=", 6) ? atol(query + 6) : 0;
+		long n = query && !strncmp(query, "bytes=", 6) ? strtol(query + 6, NULL, 10) : 0;
 
 		if (n >= 10 && n <= PAD_MAX)
 			put_padded(req.out, n);
@@ -58,7 +61,7 @@ static void *serve(void *arg)
 
 int main(int argc, char **argv)
 {
-	long threads = argc > 2 ? atol(argv[2]) : 32, i;
+	long threads = argc > 2 ? strtol(argv[2], NULL, 10) : 32, i;
 	pthread_attr_t attr;
 	pthread_t tid;
 

@@ -30,7 +30,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: mint_tokens KEY_PEM ISSUER_URL TTL_S < users\n");
 		return 2;
 	}
-	ttl = atoll(argv[3]);
+	ttl = strtoll(argv[3], NULL, 10);
 	f = fopen(argv[1], "r");
 	if (!f) {
 		perror(argv[1]);
@@ -46,8 +46,8 @@ int main(int argc, char **argv)
 			continue;
 		/* user ids here are [A-Za-z0-9_]: no JSON escaping needed */
 		snprintf(claims, sizeof(claims),
-			 "{\"sub\":\"%s\",\"iss\":\"%s\",\"iat\":%lld,\"nbf\":%lld,\"exp\":%lld}", line,
-			 argv[2], now, now, now + ttl);
+			 "{\"sub\":\"%s\",\"iss\":\"%s\",\"iat\":%lld,\"nbf\":%lld,\"exp\":%lld}",
+			 line, argv[2], now, now, now + ttl);
 		if (cli_devkeys_sign(key, key_len, "dev-1", claims, &token, err, sizeof(err)) < 0) {
 			fprintf(stderr, "mint_tokens: %s: %s\n", line, err);
 			return 1;

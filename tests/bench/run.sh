@@ -367,7 +367,7 @@ main() {
 		NGINX_PROFILE=local ROLLOUT_PERCENT=100 WRITE_RATE_LIMIT="$WRITE_RATE_LIMIT" \
 		WRITE_RATE_BURST="$WRITE_RATE_BURST" READ_RATE_LIMIT="$READ_RATE_LIMIT" \
 		READ_RATE_BURST="$READ_RATE_BURST" CONN_PER_ADDRESS="$CONN_PER_ADDRESS" bash deploy/stack.sh up
-	bash "$REPO/deploy/install-deps.sh"
+	bash "$REPO/deploy/install-deps.sh" --check # make bench installs first (make deps)
 	build_tools
 	start_stack
 	machine_json

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+int service_main(void); /* the service's own main, renamed: unused here */
+
 #define main service_main
 #include SERVICE_MAIN
 #undef main

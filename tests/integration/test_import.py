@@ -366,6 +366,19 @@ class ServiceTest(ImportCase):
                               401, "unauthorized")
         self.assertEqual(lib.get("/api/export?userId=x").status, 401)
 
+    def test_service_token_scheme_is_case_insensitive(self):
+        # RFC 7235: the same Bearer parser as for user tokens, so "bearer" in
+        # lower case and blanks around the token are accepted
+        for value in ("bearer " + os.environ["IMPORT_TOKEN"],
+                      "BEARER  " + os.environ["IMPORT_TOKEN"] + " "):
+            resp = lib.post("/api/import?dryRun=1", data="{}", content_type="application/json",
+                            headers={"Authorization": value}, timeout=60)
+            self.assertEqual(resp.status, 200, resp)
+        lib.assert_error_body(
+            lib.post("/api/import?dryRun=1", data="{}", content_type="application/json",
+                     headers={"Authorization": "bearer " + os.environ["IMPORT_TOKEN"] + "x"}),
+            401, "unauthorized")
+
     def test_post_import_reports_and_accepts_a_part_of_a_document(self):
         path, summary = generate(self.dir.name, self.prefix, "--chats", "10",
                                  "--messages-per-chat", "3", "--users", "2", "--chats-first")

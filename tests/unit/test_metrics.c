@@ -102,6 +102,16 @@ static void test_render_counters_by_their_names(void **state)
 	assert_non_null(strstr(text, "\nchatsync_internal_errors_total{service=\"sync\"} 1\n"));
 	assert_non_null(strstr(text, "\nchatsync_redis_errors_total{service=\"sync\"} 0\n"));
 	assert_non_null(strstr(text, "\nchatsync_import_rows_total{service=\"sync\"} 0\n"));
+	/* every counter under its # TYPE line */
+	assert_non_null(strstr(text,
+			       "\n# TYPE chatsync_wakeups_received_total counter\n"
+			       "chatsync_wakeups_received_total{"));
+	assert_non_null(strstr(text,
+			       "\n# TYPE chatsync_live_subscribers gauge\n"
+			       "chatsync_live_subscribers{"));
+	assert_non_null(strstr(text,
+			       "\n# TYPE chatsync_internal_errors_total counter\n"
+			       "chatsync_internal_errors_total{"));
 	cs_buf_release(&out);
 	cs_metrics_free(m);
 }

@@ -1,0 +1,14 @@
+/*
+ * status.h - PUT /api/sync-status/{deviceId} and GET /api/sync-status, the
+ * sync status handlers (API.md, Sync). (common/status.h is the HTTP status
+ * table; this folder's files include this one by the same name.)
+ */
+#ifndef SYNC_STATUS_H
+#define SYNC_STATUS_H
+
+#include "server.h"
+
+void sync_status_put(struct cs_request *req);
+void sync_status_list(struct cs_request *req);
+
+#endif
