@@ -7,7 +7,7 @@
 #include "live.h"
 #include "page.h"
 #include "changes.h"
-#include "status.h"
+#include "sync_status.h"
 
 /* clang-format off */
 static const struct cs_db_statement statements[] = {

@@ -1,11 +1,11 @@
-/* status.c - PUT /api/sync-status/{deviceId} and GET /api/sync-status, per user and device. */
+/* sync_status.c - PUT /api/sync-status/{deviceId} and GET /api/sync-status, per user and device. */
 #include "bounds.h"
 #include "clock.h"
 #include "db.h"
 #include "document.h"
 #include "id.h"
 #include "json.h"
-#include "status.h"
+#include "sync_status.h"
 
 #include <stdio.h>
 #include <string.h>
