@@ -10,7 +10,7 @@
 
 #include <pthread.h>
 
-struct batches {
+struct cs_importer_batches {
 	long long *starts; /* the first ord of each batch */
 	size_t count, cap;
 	long long rows; /* rows and bytes of the last batch so far */
@@ -19,7 +19,7 @@ struct batches {
 
 struct cs_importer;
 
-struct copier {
+struct cs_importer_copier {
 	struct cs_importer *imp;
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -37,11 +37,11 @@ struct cs_importer {
 	struct cs_db_conn *conn;
 	struct cs_importer_options options;
 	struct cs_importer_counts counts[CS_LEGACY_TABLES];
-	struct batches batches[CS_LEGACY_TABLES];
+	struct cs_importer_batches batches[CS_LEGACY_TABLES];
 	long long rows_read;
 	int copy_table;     /* the table of the lines in copy; -1: none */
 	struct cs_buf copy; /* staging lines not handed to the copier yet */
-	struct copier copier;
+	struct cs_importer_copier copier;
 	struct cs_error *stage_err;
 	int tables_created;
 	int checked_only;

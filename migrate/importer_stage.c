@@ -164,7 +164,7 @@ static int copy_chunk(struct cs_importer *imp, int table, const struct cs_buf *c
  */
 static void *copier_main(void *arg)
 {
-	struct copier *c = arg;
+	struct cs_importer_copier *c = arg;
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
@@ -186,7 +186,7 @@ static void *copier_main(void *arg)
 
 static int copier_start(struct cs_importer *imp, struct cs_error *err)
 {
-	struct copier *c = &imp->copier;
+	struct cs_importer_copier *c = &imp->copier;
 
 	c->imp = imp;
 	c->err = (struct cs_error)CS_ERROR_INIT;
@@ -204,7 +204,7 @@ static int copier_start(struct cs_importer *imp, struct cs_error *err)
 /* Waits for the chunk in flight; -1 with its error when a chunk failed. */
 static int copier_wait(struct cs_importer *imp, struct cs_error *err)
 {
-	struct copier *c = &imp->copier;
+	struct cs_importer_copier *c = &imp->copier;
 	int failed;
 
 	pthread_mutex_lock(&c->lock);
@@ -219,7 +219,7 @@ static int copier_wait(struct cs_importer *imp, struct cs_error *err)
 
 void cs_importer__copier_stop(struct cs_importer *imp)
 {
-	struct copier *c = &imp->copier;
+	struct cs_importer_copier *c = &imp->copier;
 
 	if (!c->running)
 		return;
@@ -237,7 +237,7 @@ void cs_importer__copier_stop(struct cs_importer *imp)
 /* Hands the lines read so far to the copier (after the chunk before is done). */
 static int copy_flush(struct cs_importer *imp, struct cs_error *err)
 {
-	struct copier *c = &imp->copier;
+	struct cs_importer_copier *c = &imp->copier;
 	struct cs_buf swap;
 
 	if (imp->copy_table < 0 || imp->copy.len == 0)
@@ -257,7 +257,8 @@ static int copy_flush(struct cs_importer *imp, struct cs_error *err)
 	return 0;
 }
 
-static void batch_track(struct batches *b, long long ord, size_t len, long long max_rows)
+static void batch_track(struct cs_importer_batches *b, long long ord, size_t len,
+			long long max_rows)
 {
 	if (b->count == 0 || b->rows >= max_rows || b->bytes >= CS_IMPORTER_BATCH_BYTES) {
 		if (b->count == b->cap) {

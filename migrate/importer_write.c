@@ -176,7 +176,7 @@ static int write_batch_retrying(struct cs_importer *imp, enum cs_legacy_table ta
 
 static int write_table(struct cs_importer *imp, enum cs_legacy_table table, struct cs_error *err)
 {
-	const struct batches *b = &imp->batches[table];
+	const struct cs_importer_batches *b = &imp->batches[table];
 	long long total = imp->counts[table].inserted, done = 0;
 	size_t i;
 
