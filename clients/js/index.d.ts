@@ -57,6 +57,8 @@ export interface Status {
 
 /** Every error the library reports: an HTTP error body, or status 0 for no answer. */
 export class ChatsyncError extends Error {
+  /** Defaults: status 0, code 'network', message 'could not reach the server'. */
+  constructor(init?: { status?: number; code?: string; message?: string; requestId?: string; retryAfter?: number; cause?: unknown });
   name: 'ChatsyncError';
   /** HTTP status; 0 when there was no answer (network). */
   status: number;

@@ -17,24 +17,26 @@ export function useClient() {
 }
 
 // Chats that are not deleted, newest first; undefined while loading.
+// State is kept with the client it came from: when the provider gets another
+// client (another user signed in), the previous user's chats are not shown.
 export function useChats() {
   const client = useClient();
-  const [chats, setChats] = useState(undefined);
-  useEffect(() => client.watchChats(setChats), [client]);
-  return chats;
+  const [state, setState] = useState({ client, value: undefined });
+  useEffect(() => client.watchChats((value) => setState({ client, value })), [client]);
+  return state.client === client ? state.value : undefined;
 }
 
 // { ...chat, messages } (not deleted, in order); null when there is no such
 // chat (or it was deleted); undefined while loading.
 export function useChat(chatId) {
   const client = useClient();
-  const [state, setState] = useState({ chatId, value: undefined });
+  const [state, setState] = useState({ client, chatId, value: undefined });
   useEffect(() => {
     if (chatId == null) return undefined;
-    return client.watchChat(chatId, (value) => setState({ chatId, value }));
+    return client.watchChat(chatId, (value) => setState({ client, chatId, value }));
   }, [client, chatId]);
-  // A value for the previous chatId is never shown for a new one.
-  return chatId == null ? undefined : state.chatId === chatId ? state.value : undefined;
+  // A value for the previous chatId (or client) is never shown for a new one.
+  return chatId != null && state.client === client && state.chatId === chatId ? state.value : undefined;
 }
 
 // A stable function that calls the client's write `name` ('createChat',
@@ -48,7 +50,7 @@ export function useMutation(name) {
 // The client's status ({ connection, pending, lastVersion, ... }), live.
 export function useSyncStatus() {
   const client = useClient();
-  const [status, setStatus] = useState(client.status);
-  useEffect(() => client.onStatus(setStatus), [client]);
-  return status;
+  const [state, setState] = useState({ client, value: client.status });
+  useEffect(() => client.onStatus((value) => setState({ client, value })), [client]);
+  return state.client === client ? state.value : client.status;
 }
