@@ -10,6 +10,7 @@
  */
 #include "legacy.h"
 #include "legacy_internal.h"
+#include "legacy_stage_internal.h"
 #include "document.h"
 #include "id.h"
 #include "jsonstream.h"
@@ -21,57 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REASON_MAX 256
 #define MAX_SAFE_INTEGER 9007199254740992.0 /* 2^53: integers a double holds exactly */
 #define MAX_LISTED_ID 4096                  /* longest id a reject line carries */
-#define SHORT_TEXT 64                       /* times, roles, numbers: longer is wrong */
 
 /* ---- reading one row ---- */
 
-/*
- * The members a row is read by: its table's exported columns (common/schema.h,
- * indexed by CS_LEGACY_*_COL_*), then the members that fill in for one.
- */
-#define K_SYNC_STATUS_CREATED_AT CS_LEGACY_SYNC_STATUS_COLUMN_COUNT /* updated_at's fallback */
-#define KEYS_MAX (CS_LEGACY_MAX_COLUMNS + 1)
-
-struct span {
-	const char *p; /* NULL: the member is absent */
-	size_t len;
-};
-
-/* What a column's field in the staging line is. */
-enum how {
-	V_UNSET, /* not read yet: read by its format (read_column) */
-	V_NULL,
-	V_STRING, /* a JSON string literal, decoded into COPY text */
-	V_RAW,    /* JSON text as written */
-	V_INT,
-	V_BOOL,
-	V_EMPTY_ARRAY
-};
-
-struct value {
-	enum how how;
-	const struct span *s;
-	long long n;
-};
-
-struct reader {
-	const struct cs_legacy_column *columns;
-	int count;                   /* columns */
-	int keys;                    /* names: the columns, then the fill-ins */
-	const char *names[KEYS_MAX]; /* the members */
-	struct span field[KEYS_MAX];
-	struct value value[CS_LEGACY_MAX_COLUMNS];
-	struct cs_buf decoded; /* scratch: a string decoded to check it */
-	char reason[REASON_MAX];
-};
-
-static int cs_legacy__reject(struct reader *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int cs_legacy__reject(struct reader *r, const char *fmt, ...)
+int cs_legacy__reject(struct reader *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -121,19 +77,19 @@ static int read_members(struct reader *r, const char *row, size_t len)
 }
 
 /* A member that is absent or null counts as absent. */
-static const struct span *cs_legacy__member(const struct reader *r, int k)
+const struct span *cs_legacy__member(const struct reader *r, int k)
 {
 	const struct span *s = &r->field[k];
 
 	return s->p && s->p[0] != 'n' ? s : NULL;
 }
 
-static int cs_legacy__is_string(const struct span *s)
+int cs_legacy__is_string(const struct span *s)
 {
 	return s && s->p[0] == '"';
 }
 
-static void cs_legacy__set(struct reader *r, int k, enum how how, const struct span *s, long long n)
+void cs_legacy__set(struct reader *r, int k, enum how how, const struct span *s, long long n)
 {
 	if (k < r->count) {
 		r->value[k].how = how;
@@ -146,7 +102,7 @@ static void cs_legacy__set(struct reader *r, int k, enum how how, const struct s
  * An id (document.h's rule, on the decoded string); NULL when absent and
  * optional. The rule decides; the reason only says which part it broke.
  */
-static int cs_legacy__read_id(struct reader *r, int k, int required)
+int cs_legacy__read_id(struct reader *r, int k, int required)
 {
 	const struct span *s = cs_legacy__member(r, k);
 	const char *name = r->names[k], *why;
@@ -173,7 +129,7 @@ static int cs_legacy__read_id(struct reader *r, int k, int required)
 }
 
 /* A string that must be there; *t describes it decoded. */
-static int cs_legacy__read_string(struct reader *r, int k, struct text *t)
+int cs_legacy__read_string(struct reader *r, int k, struct text *t)
 {
 	const struct span *s = cs_legacy__member(r, k);
 	const char *name = r->names[k], *why;
@@ -189,7 +145,7 @@ static int cs_legacy__read_string(struct reader *r, int k, struct text *t)
 }
 
 /* A string or null. */
-static int cs_legacy__read_text(struct reader *r, int k)
+int cs_legacy__read_text(struct reader *r, int k)
 {
 	const struct span *s = cs_legacy__member(r, k);
 	const char *name = r->names[k], *why;
@@ -207,7 +163,7 @@ static int cs_legacy__read_text(struct reader *r, int k)
 }
 
 /* A short string decoded into out (SHORT_TEXT bytes with its NUL); -1 when longer or bad. */
-static int cs_legacy__short_string(const struct span *s, char out[SHORT_TEXT])
+int cs_legacy__short_string(const struct span *s, char out[SHORT_TEXT])
 {
 	struct cs_buf buf = CS_BUF_INIT;
 	const char *why;
@@ -225,7 +181,7 @@ static int cs_legacy__short_string(const struct span *s, char out[SHORT_TEXT])
 }
 
 /* A JSON number; -1 when s is not one (or absurdly long). */
-static int cs_legacy__number(const struct span *s, double *value)
+int cs_legacy__number(const struct span *s, double *value)
 {
 	char text[SHORT_TEXT];
 
@@ -238,7 +194,7 @@ static int cs_legacy__number(const struct span *s, double *value)
 }
 
 /* A time: ISO string or integer milliseconds. 0 absent, 1 present, -1 malformed. */
-static int cs_legacy__read_time(struct reader *r, int k, long long *ms)
+int cs_legacy__read_time(struct reader *r, int k, long long *ms)
 {
 	const struct span *s = cs_legacy__member(r, k);
 	char text[SHORT_TEXT];
@@ -262,7 +218,7 @@ static int cs_legacy__read_time(struct reader *r, int k, long long *ms)
  * The row's own time (timestamp, else created_at) and its created_at and
  * updated_at (else the row's time), given by their columns.
  */
-static int cs_legacy__read_times(struct reader *r, int k_time, int k_created, int k_updated)
+int cs_legacy__read_times(struct reader *r, int k_time, int k_created, int k_updated)
 {
 	long long timestamp = 0, created = 0, updated = 0;
 	int has_time, has_created, has_updated;
@@ -299,7 +255,7 @@ static int read_optional_time(struct reader *r, int k)
 }
 
 /* true, false, or null and absent as false. */
-static int cs_legacy__read_bool(struct reader *r, int k)
+int cs_legacy__read_bool(struct reader *r, int k)
 {
 	const struct span *s = cs_legacy__member(r, k);
 
@@ -313,7 +269,7 @@ static int cs_legacy__read_bool(struct reader *r, int k)
 }
 
 /* Raw JSON for jsonb (NULL when absent or null), its strings checked. */
-static int cs_legacy__read_raw(struct reader *r, int k)
+int cs_legacy__read_raw(struct reader *r, int k)
 {
 	const struct span *s = cs_legacy__member(r, k);
 	const char *why;
@@ -401,138 +357,6 @@ static void copy_value(struct cs_buf *out, const struct value *v)
 		cs_buf_puts(out, "\t[]");
 		break;
 	}
-}
-
-/* ---- the three tables: the checks of their own columns ---- */
-
-static int cs_legacy__read_chat(struct reader *r)
-{
-	struct text t;
-
-	if (cs_legacy__read_id(r, CS_LEGACY_CHAT_COL_ID, 1) < 0 ||
-	    cs_legacy__read_id(r, CS_LEGACY_CHAT_COL_USER_ID, 1) < 0 ||
-	    cs_legacy__read_string(r, CS_LEGACY_CHAT_COL_TITLE, &t) < 0)
-		return -1;
-	if (!cs_document_title_fits(t.chars))
-		return cs_legacy__reject(r, "title: must be 1 to %d characters",
-					 CS_LIMIT_TITLE_CHARS);
-	if (cs_legacy__read_times(r, CS_LEGACY_CHAT_COL_TIMESTAMP, CS_LEGACY_CHAT_COL_CREATED_AT,
-				  CS_LEGACY_CHAT_COL_UPDATED_AT) < 0 ||
-	    cs_legacy__read_id(r, CS_LEGACY_CHAT_COL_PARENT_CHAT_ID, 0) < 0 ||
-	    cs_legacy__read_id(r, CS_LEGACY_CHAT_COL_BRANCH_FROM_MESSAGE_ID, 0) < 0 ||
-	    cs_legacy__read_bool(r, CS_LEGACY_CHAT_COL_IS_DELETED) < 0 ||
-	    cs_legacy__read_raw(r, CS_LEGACY_CHAT_COL_BRANCHES) < 0)
-		return -1;
-	if (r->value[CS_LEGACY_CHAT_COL_BRANCHES].how == V_NULL)
-		cs_legacy__set(r, CS_LEGACY_CHAT_COL_BRANCHES, V_EMPTY_ARRAY, NULL, 0);
-	else if (r->value[CS_LEGACY_CHAT_COL_BRANCHES].s->p[0] != '[')
-		return cs_legacy__reject(r, "branches: must be an array or null");
-	return 0;
-}
-
-static int read_position(struct reader *r)
-{
-	const struct span *s = cs_legacy__member(r, CS_LEGACY_MESSAGE_COL_POSITION);
-	double d;
-
-	cs_legacy__set(r, CS_LEGACY_MESSAGE_COL_POSITION, V_NULL, NULL, 0);
-	if (!s)
-		return 0;
-	if (cs_legacy__number(s, &d) < 0 || d != floor(d) || d < 0 || d > CS_DOCUMENT_POSITION_MAX)
-		return cs_legacy__reject(r, "position: must be null or an integer from 0 to %d",
-					 CS_DOCUMENT_POSITION_MAX);
-	cs_legacy__set(r, CS_LEGACY_MESSAGE_COL_POSITION, V_INT, NULL, (long long)d);
-	return 0;
-}
-
-static int read_content(struct reader *r)
-{
-	struct text t;
-
-	if (cs_legacy__read_string(r, CS_LEGACY_MESSAGE_COL_CONTENT, &t) < 0)
-		return -1;
-	if (!cs_document_content_fits(t.bytes))
-		return cs_legacy__reject(r, "content: longer than %d bytes",
-					 CS_LIMIT_CONTENT_BYTES);
-	return 0;
-}
-
-static int read_role(struct reader *r)
-{
-	const struct span *role = cs_legacy__member(r, CS_LEGACY_MESSAGE_COL_ROLE);
-	char text[SHORT_TEXT];
-
-	if (!role)
-		return cs_legacy__reject(r, "role: missing");
-	if (!cs_legacy__is_string(role))
-		return cs_legacy__reject(r, "role: must be a string");
-	/* the reason goes into a COPY line: it may quote the role only once decoded (UTF-8) */
-	if (cs_legacy__short_string(role, text) < 0)
-		return cs_legacy__reject(r, "role: must be \"user\" or \"assistant\"");
-	if (!cs_document_role_valid(text))
-		return cs_legacy__reject(r, "role: must be \"user\" or \"assistant\", not \"%s\"",
-					 text);
-	cs_legacy__set(r, CS_LEGACY_MESSAGE_COL_ROLE, V_STRING, role, 0);
-	return 0;
-}
-
-/*
- * Attachments are measured as written in the file, where the API measures
- * their compact JSON (docs/import.md, Limits, says where the two differ).
- */
-static int read_attachments(struct reader *r)
-{
-	const struct value *v = &r->value[CS_LEGACY_MESSAGE_COL_ATTACHMENTS];
-
-	if (cs_legacy__read_raw(r, CS_LEGACY_MESSAGE_COL_ATTACHMENTS) < 0)
-		return -1;
-	if (v->how == V_RAW && !cs_document_attachments_fits(v->s->len))
-		return cs_legacy__reject(r, "attachments: larger than %d bytes",
-					 CS_LIMIT_ATTACHMENTS_BYTES);
-	return 0;
-}
-
-static int cs_legacy__read_message(struct reader *r)
-{
-	if (cs_legacy__read_id(r, CS_LEGACY_MESSAGE_COL_ID, 1) < 0 ||
-	    cs_legacy__read_id(r, CS_LEGACY_MESSAGE_COL_CHAT_ID, 1) < 0 ||
-	    cs_legacy__read_id(r, CS_LEGACY_MESSAGE_COL_USER_ID, 1) < 0 || read_content(r) < 0 ||
-	    read_role(r) < 0 ||
-	    cs_legacy__read_times(r, CS_LEGACY_MESSAGE_COL_TIMESTAMP,
-				  CS_LEGACY_MESSAGE_COL_CREATED_AT,
-				  CS_LEGACY_MESSAGE_COL_UPDATED_AT) < 0 ||
-	    read_position(r) < 0 || cs_legacy__read_bool(r, CS_LEGACY_MESSAGE_COL_IS_DELETED) < 0 ||
-	    read_attachments(r) < 0)
-		return -1;
-	return 0;
-}
-
-/* updated_at falls back on last_sync_timestamp, then on created_at (not a column). */
-static int cs_legacy__read_sync_status(struct reader *r)
-{
-	long long last_sync = 0, updated = 0, created = 0;
-	int has_last_sync, has_updated, has_created;
-
-	if (cs_legacy__read_id(r, CS_LEGACY_SYNC_STATUS_COL_USER_ID, 1) < 0 ||
-	    cs_legacy__read_id(r, CS_LEGACY_SYNC_STATUS_COL_DEVICE_ID, 1) < 0)
-		return -1;
-	if ((has_last_sync = cs_legacy__read_time(r, CS_LEGACY_SYNC_STATUS_COL_LAST_SYNC_TIMESTAMP,
-						  &last_sync)) < 0 ||
-	    (has_updated =
-		     cs_legacy__read_time(r, CS_LEGACY_SYNC_STATUS_COL_UPDATED_AT, &updated)) < 0 ||
-	    (has_created = cs_legacy__read_time(r, K_SYNC_STATUS_CREATED_AT, &created)) < 0)
-		return -1;
-	if (!has_updated && !has_last_sync && !has_created)
-		return cs_legacy__reject(r, "updated_at: missing");
-	if (!has_updated)
-		updated = has_last_sync ? last_sync : created;
-	if (has_last_sync)
-		cs_legacy__set(r, CS_LEGACY_SYNC_STATUS_COL_LAST_SYNC_TIMESTAMP, V_INT, NULL,
-			       last_sync);
-	else
-		cs_legacy__set(r, CS_LEGACY_SYNC_STATUS_COL_LAST_SYNC_TIMESTAMP, V_NULL, NULL, 0);
-	cs_legacy__set(r, CS_LEGACY_SYNC_STATUS_COL_UPDATED_AT, V_INT, NULL, updated);
-	return cs_legacy__read_text(r, CS_LEGACY_SYNC_STATUS_COL_CURSOR);
 }
 
 /* ---- rejected rows ---- */
