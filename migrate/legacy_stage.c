@@ -1,6 +1,8 @@
 /*
- * legacy_stage.c - checking a legacy row and turning it into a staging line
- * (cs_legacy_stage_row).
+ * legacy_stage.c - turning a legacy row into a staging line
+ * (cs_legacy_stage_row): the generic reader of a row's members, the typed
+ * reads of a column by its format, and the line of a staged or rejected row.
+ * The checks of each table's own columns are in legacy_tables.c.
  *
  * A row arrives as the bytes cs_jsonstream_parse cut out, already checked
  * against the JSON grammar; what is left to check is the meaning. Members
