@@ -1,6 +1,8 @@
 /*
- * legacy_stage.c - checking a legacy row and turning it into a staging line
- * (cs_legacy_stage_row).
+ * legacy_stage.c - turning a legacy row into a staging line
+ * (cs_legacy_stage_row): the generic reader of a row's members, the typed
+ * reads of a column by its format, and the line of a staged or rejected row.
+ * The checks of each table's own columns are in legacy_tables.c.
  *
  * A row arrives as the bytes cs_jsonstream_parse cut out, already checked
  * against the JSON grammar; what is left to check is the meaning. Members
@@ -10,6 +12,7 @@
  */
 #include "legacy.h"
 #include "legacy_internal.h"
+#include "legacy_stage_internal.h"
 #include "document.h"
 #include "id.h"
 #include "jsonstream.h"
@@ -21,56 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REASON_MAX 256
 #define MAX_SAFE_INTEGER 9007199254740992.0 /* 2^53: integers a double holds exactly */
 #define MAX_LISTED_ID 4096                  /* longest id a reject line carries */
-#define SHORT_TEXT 64                       /* times, roles, numbers: longer is wrong */
 
 /* ---- reading one row ---- */
 
-/*
- * The members a row is read by: its table's exported columns (common/schema.h,
- * indexed by CS_LEGACY_*_COL_*), then the members that fill in for one.
- */
-#define K_SYNC_STATUS_CREATED_AT CS_LEGACY_SYNC_STATUS_COLUMN_COUNT /* updated_at's fallback */
-#define KEYS_MAX (CS_LEGACY_MAX_COLUMNS + 1)
-
-struct span {
-	const char *p; /* NULL: the member is absent */
-	size_t len;
-};
-
-/* What a column's field in the staging line is. */
-enum how {
-	V_UNSET, /* not read yet: read by its format (read_column) */
-	V_NULL,
-	V_STRING, /* a JSON string literal, decoded into COPY text */
-	V_RAW,    /* JSON text as written */
-	V_INT,
-	V_BOOL,
-	V_EMPTY_ARRAY
-};
-
-struct value {
-	enum how how;
-	const struct span *s;
-	long long n;
-};
-
-struct reader {
-	const struct cs_legacy_column *columns;
-	int count;                   /* columns */
-	int keys;                    /* names: the columns, then the fill-ins */
-	const char *names[KEYS_MAX]; /* the members */
-	struct span field[KEYS_MAX];
-	struct value value[CS_LEGACY_MAX_COLUMNS];
-	struct cs_buf decoded; /* scratch: a string decoded to check it */
-	char reason[REASON_MAX];
-};
-
-static int reject(struct reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int reject(struct reader *r, const char *fmt, ...)
+int cs_legacy__reject(struct reader *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -116,23 +75,23 @@ static int read_members(struct reader *r, const char *row, size_t len)
 			r->field[k].len = f.value_len;
 		}
 	}
-	return rc < 0 ? reject(r, "row: must be a JSON object") : 0;
+	return rc < 0 ? cs_legacy__reject(r, "row: must be a JSON object") : 0;
 }
 
 /* A member that is absent or null counts as absent. */
-static const struct span *member(const struct reader *r, int k)
+const struct span *cs_legacy__member(const struct reader *r, int k)
 {
 	const struct span *s = &r->field[k];
 
 	return s->p && s->p[0] != 'n' ? s : NULL;
 }
 
-static int is_string(const struct span *s)
+int cs_legacy__is_string(const struct span *s)
 {
 	return s && s->p[0] == '"';
 }
 
-static void set(struct reader *r, int k, enum how how, const struct span *s, long long n)
+void cs_legacy__set(struct reader *r, int k, enum how how, const struct span *s, long long n)
 {
 	if (k < r->count) {
 		r->value[k].how = how;
@@ -145,68 +104,68 @@ static void set(struct reader *r, int k, enum how how, const struct span *s, lon
  * An id (document.h's rule, on the decoded string); NULL when absent and
  * optional. The rule decides; the reason only says which part it broke.
  */
-static int read_id(struct reader *r, int k, int required)
+int cs_legacy__read_id(struct reader *r, int k, int required)
 {
-	const struct span *s = member(r, k);
+	const struct span *s = cs_legacy__member(r, k);
 	const char *name = r->names[k], *why;
 	struct text t;
 
 	if (!s) {
-		set(r, k, V_NULL, NULL, 0);
-		return required ? reject(r, "%s: missing", name) : 0;
+		cs_legacy__set(r, k, V_NULL, NULL, 0);
+		return required ? cs_legacy__reject(r, "%s: missing", name) : 0;
 	}
-	if (!is_string(s))
-		return reject(r, "%s: must be a string", name);
+	if (!cs_legacy__is_string(s))
+		return cs_legacy__reject(r, "%s: must be a string", name);
 	cs_buf_reset(&r->decoded);
 	if (cs_legacy__decode(s->p, s->len, &r->decoded, 0, &t, &why) < 0)
-		return reject(r, "%s: holds %s", name, why);
+		return cs_legacy__reject(r, "%s: holds %s", name, why);
 	if (!cs_document_id_fits(r->decoded.data, t.bytes)) {
 		if (t.bytes == 0)
-			return reject(r, "%s: empty", name);
+			return cs_legacy__reject(r, "%s: empty", name);
 		if (t.bytes > CS_ID_MAX)
-			return reject(r, "%s: longer than %d bytes", name, CS_ID_MAX);
-		return reject(r, "%s: contains control characters", name);
+			return cs_legacy__reject(r, "%s: longer than %d bytes", name, CS_ID_MAX);
+		return cs_legacy__reject(r, "%s: contains control characters", name);
 	}
-	set(r, k, V_STRING, s, 0);
+	cs_legacy__set(r, k, V_STRING, s, 0);
 	return 0;
 }
 
 /* A string that must be there; *t describes it decoded. */
-static int read_string(struct reader *r, int k, struct text *t)
+int cs_legacy__read_string(struct reader *r, int k, struct text *t)
 {
-	const struct span *s = member(r, k);
+	const struct span *s = cs_legacy__member(r, k);
 	const char *name = r->names[k], *why;
 
 	if (!s)
-		return reject(r, "%s: missing", name);
-	if (!is_string(s))
-		return reject(r, "%s: must be a string", name);
+		return cs_legacy__reject(r, "%s: missing", name);
+	if (!cs_legacy__is_string(s))
+		return cs_legacy__reject(r, "%s: must be a string", name);
 	if (cs_legacy__decode(s->p, s->len, NULL, 0, t, &why) < 0)
-		return reject(r, "%s: holds %s", name, why);
-	set(r, k, V_STRING, s, 0);
+		return cs_legacy__reject(r, "%s: holds %s", name, why);
+	cs_legacy__set(r, k, V_STRING, s, 0);
 	return 0;
 }
 
 /* A string or null. */
-static int read_text(struct reader *r, int k)
+int cs_legacy__read_text(struct reader *r, int k)
 {
-	const struct span *s = member(r, k);
+	const struct span *s = cs_legacy__member(r, k);
 	const char *name = r->names[k], *why;
 	struct text t;
 
-	set(r, k, V_NULL, NULL, 0);
+	cs_legacy__set(r, k, V_NULL, NULL, 0);
 	if (!s)
 		return 0;
-	if (!is_string(s))
-		return reject(r, "%s: must be a string or null", name);
+	if (!cs_legacy__is_string(s))
+		return cs_legacy__reject(r, "%s: must be a string or null", name);
 	if (cs_legacy__decode(s->p, s->len, NULL, 0, &t, &why) < 0)
-		return reject(r, "%s: holds %s", name, why);
-	set(r, k, V_STRING, s, 0);
+		return cs_legacy__reject(r, "%s: holds %s", name, why);
+	cs_legacy__set(r, k, V_STRING, s, 0);
 	return 0;
 }
 
 /* A short string decoded into out (SHORT_TEXT bytes with its NUL); -1 when longer or bad. */
-static int short_string(const struct span *s, char out[SHORT_TEXT])
+int cs_legacy__short_string(const struct span *s, char out[SHORT_TEXT])
 {
 	struct cs_buf buf = CS_BUF_INIT;
 	const char *why;
@@ -224,7 +183,7 @@ static int short_string(const struct span *s, char out[SHORT_TEXT])
 }
 
 /* A JSON number; -1 when s is not one (or absurdly long). */
-static int number(const struct span *s, double *value)
+int cs_legacy__number(const struct span *s, double *value)
 {
 	char text[SHORT_TEXT];
 
@@ -237,48 +196,50 @@ static int number(const struct span *s, double *value)
 }
 
 /* A time: ISO string or integer milliseconds. 0 absent, 1 present, -1 malformed. */
-static int read_time(struct reader *r, int k, long long *ms)
+int cs_legacy__read_time(struct reader *r, int k, long long *ms)
 {
-	const struct span *s = member(r, k);
+	const struct span *s = cs_legacy__member(r, k);
 	char text[SHORT_TEXT];
 	double d;
 
 	if (!s)
 		return 0;
-	if (is_string(s)) {
-		if (short_string(s, text) == 0 && cs_timestamp_parse(text, strlen(text), ms) == 0)
+	if (cs_legacy__is_string(s)) {
+		if (cs_legacy__short_string(s, text) == 0 &&
+		    cs_timestamp_parse(text, strlen(text), ms) == 0)
 			return 1;
-	} else if (number(s, &d) == 0 && d == floor(d) && fabs(d) <= MAX_SAFE_INTEGER) {
+	} else if (cs_legacy__number(s, &d) == 0 && d == floor(d) && fabs(d) <= MAX_SAFE_INTEGER) {
 		*ms = (long long)d;
 		return 1;
 	}
-	return reject(r, "%s: must be an ISO-8601 timestamp or integer milliseconds", r->names[k]);
+	return cs_legacy__reject(r, "%s: must be an ISO-8601 timestamp or integer milliseconds",
+				 r->names[k]);
 }
 
 /*
  * The row's own time (timestamp, else created_at) and its created_at and
  * updated_at (else the row's time), given by their columns.
  */
-static int read_times(struct reader *r, int k_time, int k_created, int k_updated)
+int cs_legacy__read_times(struct reader *r, int k_time, int k_created, int k_updated)
 {
 	long long timestamp = 0, created = 0, updated = 0;
 	int has_time, has_created, has_updated;
 
-	if ((has_time = read_time(r, k_time, &timestamp)) < 0 ||
-	    (has_created = read_time(r, k_created, &created)) < 0 ||
-	    (has_updated = read_time(r, k_updated, &updated)) < 0)
+	if ((has_time = cs_legacy__read_time(r, k_time, &timestamp)) < 0 ||
+	    (has_created = cs_legacy__read_time(r, k_created, &created)) < 0 ||
+	    (has_updated = cs_legacy__read_time(r, k_updated, &updated)) < 0)
 		return -1;
 	if (!has_time && !has_created)
-		return reject(r, "timestamp: missing");
+		return cs_legacy__reject(r, "timestamp: missing");
 	if (!has_time)
 		timestamp = created;
 	if (!has_created)
 		created = timestamp;
 	if (!has_updated)
 		updated = timestamp;
-	set(r, k_time, V_INT, NULL, timestamp);
-	set(r, k_created, V_INT, NULL, created);
-	set(r, k_updated, V_INT, NULL, updated);
+	cs_legacy__set(r, k_time, V_INT, NULL, timestamp);
+	cs_legacy__set(r, k_created, V_INT, NULL, created);
+	cs_legacy__set(r, k_updated, V_INT, NULL, updated);
 	return 0;
 }
 
@@ -286,55 +247,55 @@ static int read_times(struct reader *r, int k_time, int k_created, int k_updated
 static int read_optional_time(struct reader *r, int k)
 {
 	long long ms = 0;
-	int rc = read_time(r, k, &ms);
+	int rc = cs_legacy__read_time(r, k, &ms);
 
 	if (rc > 0)
-		set(r, k, V_INT, NULL, ms);
+		cs_legacy__set(r, k, V_INT, NULL, ms);
 	else if (rc == 0)
-		set(r, k, V_NULL, NULL, 0);
+		cs_legacy__set(r, k, V_NULL, NULL, 0);
 	return rc < 0 ? -1 : 0;
 }
 
 /* true, false, or null and absent as false. */
-static int read_bool(struct reader *r, int k)
+int cs_legacy__read_bool(struct reader *r, int k)
 {
-	const struct span *s = member(r, k);
+	const struct span *s = cs_legacy__member(r, k);
 
-	set(r, k, V_BOOL, NULL, 0);
+	cs_legacy__set(r, k, V_BOOL, NULL, 0);
 	if (!s)
 		return 0;
 	if (s->p[0] != 't' && s->p[0] != 'f')
-		return reject(r, "%s: must be true, false or null", r->names[k]);
-	set(r, k, V_BOOL, NULL, s->p[0] == 't');
+		return cs_legacy__reject(r, "%s: must be true, false or null", r->names[k]);
+	cs_legacy__set(r, k, V_BOOL, NULL, s->p[0] == 't');
 	return 0;
 }
 
 /* Raw JSON for jsonb (NULL when absent or null), its strings checked. */
-static int read_raw(struct reader *r, int k)
+int cs_legacy__read_raw(struct reader *r, int k)
 {
-	const struct span *s = member(r, k);
+	const struct span *s = cs_legacy__member(r, k);
 	const char *why;
 
-	set(r, k, V_NULL, NULL, 0);
+	cs_legacy__set(r, k, V_NULL, NULL, 0);
 	if (s && cs_legacy__strings_valid(s->p, s->len, &why) < 0)
-		return reject(r, "%s: holds %s", r->names[k], why);
+		return cs_legacy__reject(r, "%s: holds %s", r->names[k], why);
 	if (s)
-		set(r, k, V_RAW, s, 0);
+		cs_legacy__set(r, k, V_RAW, s, 0);
 	return 0;
 }
 
 /* An integer or null. */
 static int read_int(struct reader *r, int k)
 {
-	const struct span *s = member(r, k);
+	const struct span *s = cs_legacy__member(r, k);
 	double d;
 
-	set(r, k, V_NULL, NULL, 0);
+	cs_legacy__set(r, k, V_NULL, NULL, 0);
 	if (!s)
 		return 0;
-	if (number(s, &d) < 0 || d != floor(d) || fabs(d) > MAX_SAFE_INTEGER)
-		return reject(r, "%s: must be null or an integer", r->names[k]);
-	set(r, k, V_INT, NULL, (long long)d);
+	if (cs_legacy__number(s, &d) < 0 || d != floor(d) || fabs(d) > MAX_SAFE_INTEGER)
+		return cs_legacy__reject(r, "%s: must be null or an integer", r->names[k]);
+	cs_legacy__set(r, k, V_INT, NULL, (long long)d);
 	return 0;
 }
 
@@ -346,17 +307,17 @@ static int read_column(struct reader *r, int k)
 {
 	switch (r->columns[k].format) {
 	case CS_LEGACY_FORMAT_ID:
-		return read_id(r, k, 0);
+		return cs_legacy__read_id(r, k, 0);
 	case CS_LEGACY_FORMAT_TEXT:
-		return read_text(r, k);
+		return cs_legacy__read_text(r, k);
 	case CS_LEGACY_FORMAT_TIME:
 		return read_optional_time(r, k);
 	case CS_LEGACY_FORMAT_RAW:
-		return read_raw(r, k);
+		return cs_legacy__read_raw(r, k);
 	case CS_LEGACY_FORMAT_INT:
 		return read_int(r, k);
 	case CS_LEGACY_FORMAT_BOOL:
-		return read_bool(r, k);
+		return cs_legacy__read_bool(r, k);
 	}
 	return 0;
 }
@@ -400,141 +361,16 @@ static void copy_value(struct cs_buf *out, const struct value *v)
 	}
 }
 
-/* ---- the three tables: the checks of their own columns ---- */
-
-static int read_chat(struct reader *r)
-{
-	struct text t;
-
-	if (read_id(r, CS_LEGACY_CHAT_COL_ID, 1) < 0 ||
-	    read_id(r, CS_LEGACY_CHAT_COL_USER_ID, 1) < 0 ||
-	    read_string(r, CS_LEGACY_CHAT_COL_TITLE, &t) < 0)
-		return -1;
-	if (!cs_document_title_fits(t.chars))
-		return reject(r, "title: must be 1 to %d characters", CS_LIMIT_TITLE_CHARS);
-	if (read_times(r, CS_LEGACY_CHAT_COL_TIMESTAMP, CS_LEGACY_CHAT_COL_CREATED_AT,
-		       CS_LEGACY_CHAT_COL_UPDATED_AT) < 0 ||
-	    read_id(r, CS_LEGACY_CHAT_COL_PARENT_CHAT_ID, 0) < 0 ||
-	    read_id(r, CS_LEGACY_CHAT_COL_BRANCH_FROM_MESSAGE_ID, 0) < 0 ||
-	    read_bool(r, CS_LEGACY_CHAT_COL_IS_DELETED) < 0 ||
-	    read_raw(r, CS_LEGACY_CHAT_COL_BRANCHES) < 0)
-		return -1;
-	if (r->value[CS_LEGACY_CHAT_COL_BRANCHES].how == V_NULL)
-		set(r, CS_LEGACY_CHAT_COL_BRANCHES, V_EMPTY_ARRAY, NULL, 0);
-	else if (r->value[CS_LEGACY_CHAT_COL_BRANCHES].s->p[0] != '[')
-		return reject(r, "branches: must be an array or null");
-	return 0;
-}
-
-static int read_position(struct reader *r)
-{
-	const struct span *s = member(r, CS_LEGACY_MESSAGE_COL_POSITION);
-	double d;
-
-	set(r, CS_LEGACY_MESSAGE_COL_POSITION, V_NULL, NULL, 0);
-	if (!s)
-		return 0;
-	if (number(s, &d) < 0 || d != floor(d) || d < 0 || d > CS_DOCUMENT_POSITION_MAX)
-		return reject(r, "position: must be null or an integer from 0 to %d",
-			      CS_DOCUMENT_POSITION_MAX);
-	set(r, CS_LEGACY_MESSAGE_COL_POSITION, V_INT, NULL, (long long)d);
-	return 0;
-}
-
-static int read_content(struct reader *r)
-{
-	struct text t;
-
-	if (read_string(r, CS_LEGACY_MESSAGE_COL_CONTENT, &t) < 0)
-		return -1;
-	if (!cs_document_content_fits(t.bytes))
-		return reject(r, "content: longer than %d bytes", CS_LIMIT_CONTENT_BYTES);
-	return 0;
-}
-
-static int read_role(struct reader *r)
-{
-	const struct span *role = member(r, CS_LEGACY_MESSAGE_COL_ROLE);
-	char text[SHORT_TEXT];
-
-	if (!role)
-		return reject(r, "role: missing");
-	if (!is_string(role))
-		return reject(r, "role: must be a string");
-	/* the reason goes into a COPY line: it may quote the role only once decoded (UTF-8) */
-	if (short_string(role, text) < 0)
-		return reject(r, "role: must be \"user\" or \"assistant\"");
-	if (!cs_document_role_valid(text))
-		return reject(r, "role: must be \"user\" or \"assistant\", not \"%s\"", text);
-	set(r, CS_LEGACY_MESSAGE_COL_ROLE, V_STRING, role, 0);
-	return 0;
-}
-
-/*
- * Attachments are measured as written in the file, where the API measures
- * their compact JSON (docs/import.md, Limits, says where the two differ).
- */
-static int read_attachments(struct reader *r)
-{
-	const struct value *v = &r->value[CS_LEGACY_MESSAGE_COL_ATTACHMENTS];
-
-	if (read_raw(r, CS_LEGACY_MESSAGE_COL_ATTACHMENTS) < 0)
-		return -1;
-	if (v->how == V_RAW && !cs_document_attachments_fits(v->s->len))
-		return reject(r, "attachments: larger than %d bytes", CS_LIMIT_ATTACHMENTS_BYTES);
-	return 0;
-}
-
-static int read_message(struct reader *r)
-{
-	if (read_id(r, CS_LEGACY_MESSAGE_COL_ID, 1) < 0 ||
-	    read_id(r, CS_LEGACY_MESSAGE_COL_CHAT_ID, 1) < 0 ||
-	    read_id(r, CS_LEGACY_MESSAGE_COL_USER_ID, 1) < 0 || read_content(r) < 0 ||
-	    read_role(r) < 0 ||
-	    read_times(r, CS_LEGACY_MESSAGE_COL_TIMESTAMP, CS_LEGACY_MESSAGE_COL_CREATED_AT,
-		       CS_LEGACY_MESSAGE_COL_UPDATED_AT) < 0 ||
-	    read_position(r) < 0 || read_bool(r, CS_LEGACY_MESSAGE_COL_IS_DELETED) < 0 ||
-	    read_attachments(r) < 0)
-		return -1;
-	return 0;
-}
-
-/* updated_at falls back on last_sync_timestamp, then on created_at (not a column). */
-static int read_sync_status(struct reader *r)
-{
-	long long last_sync = 0, updated = 0, created = 0;
-	int has_last_sync, has_updated, has_created;
-
-	if (read_id(r, CS_LEGACY_SYNC_STATUS_COL_USER_ID, 1) < 0 ||
-	    read_id(r, CS_LEGACY_SYNC_STATUS_COL_DEVICE_ID, 1) < 0)
-		return -1;
-	if ((has_last_sync =
-		     read_time(r, CS_LEGACY_SYNC_STATUS_COL_LAST_SYNC_TIMESTAMP, &last_sync)) < 0 ||
-	    (has_updated = read_time(r, CS_LEGACY_SYNC_STATUS_COL_UPDATED_AT, &updated)) < 0 ||
-	    (has_created = read_time(r, K_SYNC_STATUS_CREATED_AT, &created)) < 0)
-		return -1;
-	if (!has_updated && !has_last_sync && !has_created)
-		return reject(r, "updated_at: missing");
-	if (!has_updated)
-		updated = has_last_sync ? last_sync : created;
-	if (has_last_sync)
-		set(r, CS_LEGACY_SYNC_STATUS_COL_LAST_SYNC_TIMESTAMP, V_INT, NULL, last_sync);
-	else
-		set(r, CS_LEGACY_SYNC_STATUS_COL_LAST_SYNC_TIMESTAMP, V_NULL, NULL, 0);
-	set(r, CS_LEGACY_SYNC_STATUS_COL_UPDATED_AT, V_INT, NULL, updated);
-	return read_text(r, CS_LEGACY_SYNC_STATUS_COL_CURSOR);
-}
-
 /* ---- rejected rows ---- */
 
 /* A string member fit to list with a rejected row, as a COPY field; \N when there is none. */
 static void copy_listed(struct cs_buf *out, const struct reader *r, int k)
 {
-	const struct span *s = member(r, k);
+	const struct span *s = cs_legacy__member(r, k);
 	const char *why;
 	struct text t;
 
-	if (is_string(s) && s->len <= MAX_LISTED_ID &&
+	if (cs_legacy__is_string(s) && s->len <= MAX_LISTED_ID &&
 	    cs_legacy__decode(s->p, s->len, NULL, 0, &t, &why) == 0)
 		copy_member(out, s);
 	else
@@ -561,15 +397,15 @@ static int read_row(enum cs_legacy_table table, struct reader *r, const char *ro
 	int k, rc;
 
 	if (!row)
-		return reject(r, "row: larger than %d bytes", CS_JSONSTREAM_MAX_ROW);
+		return cs_legacy__reject(r, "row: larger than %d bytes", CS_JSONSTREAM_MAX_ROW);
 	if (read_members(r, row, len) < 0)
 		return -1;
 	if (table == CS_LEGACY_CHATS)
-		rc = read_chat(r);
+		rc = cs_legacy__read_chat(r);
 	else if (table == CS_LEGACY_MESSAGES)
-		rc = read_message(r);
+		rc = cs_legacy__read_message(r);
 	else
-		rc = read_sync_status(r);
+		rc = cs_legacy__read_sync_status(r);
 	for (k = 0; rc == 0 && k < r->count; k++)
 		if (r->value[k].how == V_UNSET)
 			rc = read_column(r, k);
