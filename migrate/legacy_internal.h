@@ -8,7 +8,7 @@
 
 #include "legacy.h"
 
-struct text {
+struct cs_legacy_text {
 	size_t bytes; /* of the decoded string */
 	size_t chars; /* code points */
 	int control;  /* holds C0, DEL or C1 control characters */
@@ -27,8 +27,8 @@ void cs_legacy__copy_bool(struct cs_buf *out, int v);
  * check), as COPY text when copy is set; *t describes the decoded string.
  * -1 with *why when it holds what the store cannot keep.
  */
-int cs_legacy__decode(const char *raw, size_t len, struct cs_buf *out, int copy, struct text *t,
-		      const char **why);
+int cs_legacy__decode(const char *raw, size_t len, struct cs_buf *out, int copy,
+		      struct cs_legacy_text *t, const char **why);
 /* Every string inside the raw JSON value s decodes (for jsonb: no \u0000, valid UTF-8). */
 int cs_legacy__strings_valid(const char *s, size_t len, const char **why);
 

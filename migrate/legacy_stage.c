@@ -29,7 +29,7 @@
 
 /* ---- reading one row ---- */
 
-int cs_legacy__reject(struct reader *r, const char *fmt, ...)
+int cs_legacy__reject(struct cs_legacy_reader *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -40,12 +40,12 @@ int cs_legacy__reject(struct reader *r, const char *fmt, ...)
 }
 
 /* A member's name (decoded when written with escapes): which of ours, or -1. */
-static int key_of(const struct reader *r, const struct cs_jsonstream_field *f)
+static int key_of(const struct cs_legacy_reader *r, const struct cs_jsonstream_field *f)
 {
 	struct cs_buf decoded = CS_BUF_INIT;
 	const char *name = f->name, *why;
 	size_t len = f->name_len;
-	struct text t;
+	struct cs_legacy_text t;
 	int k, found = -1;
 
 	/* the name's quotes are just around it */
@@ -62,7 +62,7 @@ static int key_of(const struct reader *r, const struct cs_jsonstream_field *f)
 }
 
 /* Finds our members; the last of a repeated name wins, as in most JSON readers. */
-static int read_members(struct reader *r, const char *row, size_t len)
+static int read_members(struct cs_legacy_reader *r, const char *row, size_t len)
 {
 	struct cs_jsonstream_field f;
 	size_t pos = 0;
@@ -79,19 +79,20 @@ static int read_members(struct reader *r, const char *row, size_t len)
 }
 
 /* A member that is absent or null counts as absent. */
-const struct span *cs_legacy__member(const struct reader *r, int k)
+const struct cs_legacy_span *cs_legacy__member(const struct cs_legacy_reader *r, int k)
 {
-	const struct span *s = &r->field[k];
+	const struct cs_legacy_span *s = &r->field[k];
 
 	return s->p && s->p[0] != 'n' ? s : NULL;
 }
 
-int cs_legacy__is_string(const struct span *s)
+int cs_legacy__is_string(const struct cs_legacy_span *s)
 {
 	return s && s->p[0] == '"';
 }
 
-void cs_legacy__set(struct reader *r, int k, enum how how, const struct span *s, long long n)
+void cs_legacy__set(struct cs_legacy_reader *r, int k, enum cs_legacy_how how,
+		    const struct cs_legacy_span *s, long long n)
 {
 	if (k < r->count) {
 		r->value[k].how = how;
@@ -104,11 +105,11 @@ void cs_legacy__set(struct reader *r, int k, enum how how, const struct span *s,
  * An id (document.h's rule, on the decoded string); NULL when absent and
  * optional. The rule decides; the reason only says which part it broke.
  */
-int cs_legacy__read_id(struct reader *r, int k, int required)
+int cs_legacy__read_id(struct cs_legacy_reader *r, int k, int required)
 {
-	const struct span *s = cs_legacy__member(r, k);
+	const struct cs_legacy_span *s = cs_legacy__member(r, k);
 	const char *name = r->names[k], *why;
-	struct text t;
+	struct cs_legacy_text t;
 
 	if (!s) {
 		cs_legacy__set(r, k, V_NULL, NULL, 0);
@@ -131,9 +132,9 @@ int cs_legacy__read_id(struct reader *r, int k, int required)
 }
 
 /* A string that must be there; *t describes it decoded. */
-int cs_legacy__read_string(struct reader *r, int k, struct text *t)
+int cs_legacy__read_string(struct cs_legacy_reader *r, int k, struct cs_legacy_text *t)
 {
-	const struct span *s = cs_legacy__member(r, k);
+	const struct cs_legacy_span *s = cs_legacy__member(r, k);
 	const char *name = r->names[k], *why;
 
 	if (!s)
@@ -147,11 +148,11 @@ int cs_legacy__read_string(struct reader *r, int k, struct text *t)
 }
 
 /* A string or null. */
-int cs_legacy__read_text(struct reader *r, int k)
+int cs_legacy__read_text(struct cs_legacy_reader *r, int k)
 {
-	const struct span *s = cs_legacy__member(r, k);
+	const struct cs_legacy_span *s = cs_legacy__member(r, k);
 	const char *name = r->names[k], *why;
-	struct text t;
+	struct cs_legacy_text t;
 
 	cs_legacy__set(r, k, V_NULL, NULL, 0);
 	if (!s)
@@ -165,11 +166,11 @@ int cs_legacy__read_text(struct reader *r, int k)
 }
 
 /* A short string decoded into out (SHORT_TEXT bytes with its NUL); -1 when longer or bad. */
-int cs_legacy__short_string(const struct span *s, char out[SHORT_TEXT])
+int cs_legacy__short_string(const struct cs_legacy_span *s, char out[SHORT_TEXT])
 {
 	struct cs_buf buf = CS_BUF_INIT;
 	const char *why;
-	struct text t;
+	struct cs_legacy_text t;
 	int rc = -1;
 
 	if (s->len < SHORT_TEXT * 2 && cs_legacy__decode(s->p, s->len, &buf, 0, &t, &why) == 0 &&
@@ -183,7 +184,7 @@ int cs_legacy__short_string(const struct span *s, char out[SHORT_TEXT])
 }
 
 /* A JSON number; -1 when s is not one (or absurdly long). */
-int cs_legacy__number(const struct span *s, double *value)
+int cs_legacy__number(const struct cs_legacy_span *s, double *value)
 {
 	char text[SHORT_TEXT];
 
@@ -196,9 +197,9 @@ int cs_legacy__number(const struct span *s, double *value)
 }
 
 /* A time: ISO string or integer milliseconds. 0 absent, 1 present, -1 malformed. */
-int cs_legacy__read_time(struct reader *r, int k, long long *ms)
+int cs_legacy__read_time(struct cs_legacy_reader *r, int k, long long *ms)
 {
-	const struct span *s = cs_legacy__member(r, k);
+	const struct cs_legacy_span *s = cs_legacy__member(r, k);
 	char text[SHORT_TEXT];
 	double d;
 
@@ -220,7 +221,7 @@ int cs_legacy__read_time(struct reader *r, int k, long long *ms)
  * The row's own time (timestamp, else created_at) and its created_at and
  * updated_at (else the row's time), given by their columns.
  */
-int cs_legacy__read_times(struct reader *r, int k_time, int k_created, int k_updated)
+int cs_legacy__read_times(struct cs_legacy_reader *r, int k_time, int k_created, int k_updated)
 {
 	long long timestamp = 0, created = 0, updated = 0;
 	int has_time, has_created, has_updated;
@@ -244,7 +245,7 @@ int cs_legacy__read_times(struct reader *r, int k_time, int k_created, int k_upd
 }
 
 /* A time that may be absent (NULL). */
-static int read_optional_time(struct reader *r, int k)
+static int read_optional_time(struct cs_legacy_reader *r, int k)
 {
 	long long ms = 0;
 	int rc = cs_legacy__read_time(r, k, &ms);
@@ -257,9 +258,9 @@ static int read_optional_time(struct reader *r, int k)
 }
 
 /* true, false, or null and absent as false. */
-int cs_legacy__read_bool(struct reader *r, int k)
+int cs_legacy__read_bool(struct cs_legacy_reader *r, int k)
 {
-	const struct span *s = cs_legacy__member(r, k);
+	const struct cs_legacy_span *s = cs_legacy__member(r, k);
 
 	cs_legacy__set(r, k, V_BOOL, NULL, 0);
 	if (!s)
@@ -271,9 +272,9 @@ int cs_legacy__read_bool(struct reader *r, int k)
 }
 
 /* Raw JSON for jsonb (NULL when absent or null), its strings checked. */
-int cs_legacy__read_raw(struct reader *r, int k)
+int cs_legacy__read_raw(struct cs_legacy_reader *r, int k)
 {
-	const struct span *s = cs_legacy__member(r, k);
+	const struct cs_legacy_span *s = cs_legacy__member(r, k);
 	const char *why;
 
 	cs_legacy__set(r, k, V_NULL, NULL, 0);
@@ -285,9 +286,9 @@ int cs_legacy__read_raw(struct reader *r, int k)
 }
 
 /* An integer or null. */
-static int read_int(struct reader *r, int k)
+static int read_int(struct cs_legacy_reader *r, int k)
 {
-	const struct span *s = cs_legacy__member(r, k);
+	const struct cs_legacy_span *s = cs_legacy__member(r, k);
 	double d;
 
 	cs_legacy__set(r, k, V_NULL, NULL, 0);
@@ -303,7 +304,7 @@ static int read_int(struct reader *r, int k)
  * A column no table's reader below asks for, by its format alone: what a
  * column added to common/schema.h gets without a line of code here.
  */
-static int read_column(struct reader *r, int k)
+static int read_column(struct cs_legacy_reader *r, int k)
 {
 	switch (r->columns[k].format) {
 	case CS_LEGACY_FORMAT_ID:
@@ -323,10 +324,10 @@ static int read_column(struct reader *r, int k)
 }
 
 /* Writes a string member (checked before) as a COPY field; \N when absent. */
-static void copy_member(struct cs_buf *out, const struct span *s)
+static void copy_member(struct cs_buf *out, const struct cs_legacy_span *s)
 {
 	const char *why;
-	struct text t;
+	struct cs_legacy_text t;
 
 	cs_buf_putc(out, '\t');
 	if (s)
@@ -335,7 +336,7 @@ static void copy_member(struct cs_buf *out, const struct span *s)
 		cs_buf_puts(out, "\\N");
 }
 
-static void copy_value(struct cs_buf *out, const struct value *v)
+static void copy_value(struct cs_buf *out, const struct cs_legacy_value *v)
 {
 	switch (v->how) {
 	case V_UNSET:
@@ -364,11 +365,11 @@ static void copy_value(struct cs_buf *out, const struct value *v)
 /* ---- rejected rows ---- */
 
 /* A string member fit to list with a rejected row, as a COPY field; \N when there is none. */
-static void copy_listed(struct cs_buf *out, const struct reader *r, int k)
+static void copy_listed(struct cs_buf *out, const struct cs_legacy_reader *r, int k)
 {
-	const struct span *s = cs_legacy__member(r, k);
+	const struct cs_legacy_span *s = cs_legacy__member(r, k);
 	const char *why;
-	struct text t;
+	struct cs_legacy_text t;
 
 	if (cs_legacy__is_string(s) && s->len <= MAX_LISTED_ID &&
 	    cs_legacy__decode(s->p, s->len, NULL, 0, &t, &why) == 0)
@@ -379,7 +380,7 @@ static void copy_listed(struct cs_buf *out, const struct reader *r, int k)
 
 /* ---- a row ---- */
 
-static void reader_init(struct reader *r, enum cs_legacy_table table)
+static void reader_init(struct cs_legacy_reader *r, enum cs_legacy_table table)
 {
 	int k;
 
@@ -392,7 +393,8 @@ static void reader_init(struct reader *r, enum cs_legacy_table table)
 		r->names[r->keys++] = "created_at";
 }
 
-static int read_row(enum cs_legacy_table table, struct reader *r, const char *row, size_t len)
+static int read_row(enum cs_legacy_table table, struct cs_legacy_reader *r, const char *row,
+		    size_t len)
 {
 	int k, rc;
 
@@ -415,7 +417,7 @@ static int read_row(enum cs_legacy_table table, struct reader *r, const char *ro
 int cs_legacy_stage_row(enum cs_legacy_table table, long long ord, const char *row, size_t len,
 			struct cs_buf *out)
 {
-	struct reader r;
+	struct cs_legacy_reader r;
 	int rc, k;
 
 	reader_init(&r, table);

@@ -10,9 +10,9 @@
 
 #include <math.h>
 
-int cs_legacy__read_chat(struct reader *r)
+int cs_legacy__read_chat(struct cs_legacy_reader *r)
 {
-	struct text t;
+	struct cs_legacy_text t;
 
 	if (cs_legacy__read_id(r, CS_LEGACY_CHAT_COL_ID, 1) < 0 ||
 	    cs_legacy__read_id(r, CS_LEGACY_CHAT_COL_USER_ID, 1) < 0 ||
@@ -35,9 +35,9 @@ int cs_legacy__read_chat(struct reader *r)
 	return 0;
 }
 
-static int read_position(struct reader *r)
+static int read_position(struct cs_legacy_reader *r)
 {
-	const struct span *s = cs_legacy__member(r, CS_LEGACY_MESSAGE_COL_POSITION);
+	const struct cs_legacy_span *s = cs_legacy__member(r, CS_LEGACY_MESSAGE_COL_POSITION);
 	double d;
 
 	cs_legacy__set(r, CS_LEGACY_MESSAGE_COL_POSITION, V_NULL, NULL, 0);
@@ -50,9 +50,9 @@ static int read_position(struct reader *r)
 	return 0;
 }
 
-static int read_content(struct reader *r)
+static int read_content(struct cs_legacy_reader *r)
 {
-	struct text t;
+	struct cs_legacy_text t;
 
 	if (cs_legacy__read_string(r, CS_LEGACY_MESSAGE_COL_CONTENT, &t) < 0)
 		return -1;
@@ -62,9 +62,9 @@ static int read_content(struct reader *r)
 	return 0;
 }
 
-static int read_role(struct reader *r)
+static int read_role(struct cs_legacy_reader *r)
 {
-	const struct span *role = cs_legacy__member(r, CS_LEGACY_MESSAGE_COL_ROLE);
+	const struct cs_legacy_span *role = cs_legacy__member(r, CS_LEGACY_MESSAGE_COL_ROLE);
 	char text[SHORT_TEXT];
 
 	if (!role)
@@ -85,9 +85,9 @@ static int read_role(struct reader *r)
  * Attachments are measured as written in the file, where the API measures
  * their compact JSON (docs/import.md, Limits, says where the two differ).
  */
-static int read_attachments(struct reader *r)
+static int read_attachments(struct cs_legacy_reader *r)
 {
-	const struct value *v = &r->value[CS_LEGACY_MESSAGE_COL_ATTACHMENTS];
+	const struct cs_legacy_value *v = &r->value[CS_LEGACY_MESSAGE_COL_ATTACHMENTS];
 
 	if (cs_legacy__read_raw(r, CS_LEGACY_MESSAGE_COL_ATTACHMENTS) < 0)
 		return -1;
@@ -97,7 +97,7 @@ static int read_attachments(struct reader *r)
 	return 0;
 }
 
-int cs_legacy__read_message(struct reader *r)
+int cs_legacy__read_message(struct cs_legacy_reader *r)
 {
 	if (cs_legacy__read_id(r, CS_LEGACY_MESSAGE_COL_ID, 1) < 0 ||
 	    cs_legacy__read_id(r, CS_LEGACY_MESSAGE_COL_CHAT_ID, 1) < 0 ||
@@ -113,7 +113,7 @@ int cs_legacy__read_message(struct reader *r)
 }
 
 /* updated_at falls back on last_sync_timestamp, then on created_at (not a column). */
-int cs_legacy__read_sync_status(struct reader *r)
+int cs_legacy__read_sync_status(struct cs_legacy_reader *r)
 {
 	long long last_sync = 0, updated = 0, created = 0;
 	int has_last_sync, has_updated, has_created;

@@ -92,7 +92,7 @@ static int hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
 }
 
 /* Appends code point cp as UTF-8 (COPY-escaped when copy is set). */
-static void put_code_point(unsigned cp, struct cs_buf *out, int copy, struct text *t)
+static void put_code_point(unsigned cp, struct cs_buf *out, int copy, struct cs_legacy_text *t)
 {
 	char buf[4];
 	size_t n = cs_utf8_encode(cp, buf);
@@ -111,7 +111,7 @@ static void put_code_point(unsigned cp, struct cs_buf *out, int copy, struct tex
 
 /* One escape at *pp (the backslash); advances past it. */
 static int put_escape(const unsigned char **pp, const unsigned char *end, struct cs_buf *out,
-		      int copy, struct text *t, const char **why)
+		      int copy, struct cs_legacy_text *t, const char **why)
 {
 	static const char simple_in[] = "\"\\/bfnrt", simple_out[] = "\"\\/\b\f\n\r\t";
 	const unsigned char *p = *pp + 1;
@@ -155,8 +155,8 @@ static int put_escape(const unsigned char **pp, const unsigned char *end, struct
  * Decodes the JSON string literal raw (quotes included) into out (NULL: only
  * check), as COPY text when copy is set; *t describes the decoded string.
  */
-int cs_legacy__decode(const char *raw, size_t len, struct cs_buf *out, int copy, struct text *t,
-		      const char **why)
+int cs_legacy__decode(const char *raw, size_t len, struct cs_buf *out, int copy,
+		      struct cs_legacy_text *t, const char **why)
 {
 	const unsigned char *p = (const unsigned char *)raw + 1;
 	const unsigned char *end = (const unsigned char *)raw + len - 1;
@@ -209,7 +209,7 @@ int cs_legacy__decode(const char *raw, size_t len, struct cs_buf *out, int copy,
 int cs_legacy__strings_valid(const char *s, size_t len, const char **why)
 {
 	size_t i = 0;
-	struct text t;
+	struct cs_legacy_text t;
 
 	while (i < len) {
 		size_t j;
