@@ -173,7 +173,7 @@ async function main() {
     lib = await loadLibrary();
   } catch (err) {
     document.body.dataset.library = 'failed';
-    showError(new Error(`the library could not be loaded (/js/index.js): ${err.message}`));
+    showError(new Error(`the library could not be loaded (/js/dist/chatsync.js): ${err.message}`));
     return;
   }
   $('app').hidden = false;

@@ -15,7 +15,9 @@ export function signedInUser() {
 }
 
 export function loadLibrary() {
-  return import('/js/index.js');
+  // The single-file build (clients/js/dist/chatsync.js, npm run build): one
+  // request instead of the 12 modules and idb.
+  return import('/js/dist/chatsync.js');
 }
 
 // getToken for createClient: the cached token while it has a fair share of its

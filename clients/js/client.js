@@ -68,9 +68,12 @@ export function createClient(options = {}) {
     emit('status', status);
   }
 
-  async function refresh() {
+  // quiet: a watcher whose new value is the one it last gave does not call back
+  // (the run at the end of the start, which only closes the window between a
+  // watcher's first read and this tab listening to the others).
+  async function refresh(quiet = false) {
     if (!replica || closed) return;
-    for (const w of watchers) w.run();
+    for (const w of watchers) w.run(quiet);
     try {
       const [pending, lastVersion, cursor] = await Promise.all([replica.outboxCount(), replica.getMeta('lastVersion'), replica.getMeta('cursor')]);
       if (!closed) setStatus({ pending, lastVersion: lastVersion || 0, cursor: cursor ?? null });
@@ -96,12 +99,17 @@ export function createClient(options = {}) {
     if (!fromOtherTab && tabs) tabs.post({ type: 'settled', seq, error: error && errorToPlain(error), value });
   }
 
-  const ready = (async () => {
+  // The replica, open: all that live queries wait for, so that the first
+  // render of local data does not wait for the rest of the start below.
+  const opened = (async () => {
     // With options.userId the replica opens without the network (an offline
     // reload); otherwise the first token's sub names it.
     userId = options.userId || tokenSubject(await getToken());
     if (!userId) throw new ChatsyncError({ status: 401, code: 'unauthorized', message: 'the token has no user (sub)' });
     replica = await openReplica(userId, factory);
+  })();
+  const ready = (async () => {
+    await opened;
     deviceId = options.deviceId || (await replica.getMeta('deviceId'));
     if (!deviceId) {
       deviceId = newId('d');
@@ -160,7 +168,7 @@ export function createClient(options = {}) {
       g.addEventListener('offline', onOffline);
     }
     if (options.autoStart !== false) sync.start();
-    refresh();
+    refresh(true);
   })();
   ready.catch((err) => emit('error', err));
 
@@ -174,20 +182,29 @@ export function createClient(options = {}) {
 
   // A live query: compute() once now and again after every change, never two
   // at once (changes during a run make one more run).
+  // The first run waits only for the replica to open (not for the rest of
+  // the start), so local data shows at once.
   function watch(compute, cb) {
-    const w = { active: true, running: false, dirty: false };
-    w.run = async () => {
+    const w = { active: true, running: false, dirty: false, dirtyQuiet: false, sent: false, last: undefined };
+    w.run = async (quiet = false) => {
       if (w.running) {
+        w.dirtyQuiet = w.dirty ? w.dirtyQuiet && quiet : quiet;
         w.dirty = true;
         return;
       }
       w.running = true;
       try {
-        await ready;
+        await opened;
+        let q = quiet;
         do {
           w.dirty = false;
           const value = await compute();
-          if (w.active) cb(value);
+          if (w.active && !(q && w.sent && JSON.stringify(value) === JSON.stringify(w.last))) {
+            w.sent = true;
+            w.last = value;
+            cb(value);
+          }
+          q = w.dirtyQuiet;
         } while (w.dirty && w.active);
       } catch (err) {
         if (w.active && !closed) emit('error', err);

@@ -13,12 +13,21 @@ function applyOutbox(state, outbox) {
   }
 }
 
-// Chats that are not deleted, newest first.
+// Chats that are not deleted, newest first. The replica reads them in that
+// order (its byTime index); with no pending write that is the answer, checked
+// in one pass (a timestamp that is not a number could order differently), so
+// 1,000 chats are neither copied into a map nor sorted.
 export async function chatsView(replica, userId) {
-  const [chats, outbox] = await Promise.all([replica.chats(), replica.outbox()]);
+  const { chats, sorted, outbox } = await replica.chatsNewestFirst();
+  if (sorted && outbox.length === 0 && inOrder(chats)) return chats.filter((c) => !c.isDeleted);
   const state = { userId, chats: new Map(chats.map((c) => [c.id, c])), messages: new Map() };
   applyOutbox(state, outbox);
   return [...state.chats.values()].filter((c) => !c.isDeleted).sort(compareChats);
+}
+
+function inOrder(chats) {
+  for (let i = 1; i < chats.length; i++) if (compareChats(chats[i - 1], chats[i]) > 0) return false;
+  return true;
 }
 
 // { ...chat, messages } with its messages that are not deleted, in message

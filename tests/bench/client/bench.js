@@ -6,7 +6,7 @@
 // ?user=ID            sign in as ID (the stack's /dev/token; userId given, so
 //                     the replica opens without the network)
 // &chat=ID            also watch that chat's messages (the latency figure)
-import { createClient } from '/bench-client/lib/index.js';
+import { createClient } from '/bench-client/lib/dist/chatsync.js';
 
 const moduleStart = performance.now();
 const params = new URLSearchParams(location.search);

@@ -1,0 +1,2 @@
+// Types of dist/chatsync.js: the same exports as index.js.
+export * from '../index.js';
