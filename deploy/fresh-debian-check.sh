@@ -77,7 +77,7 @@ mount --bind /dev "$DIR/dev"
 mount -t tmpfs -o mode=1777 shm "$DIR/dev/shm" # Postgres's dynamic shared memory
 mount --bind /dev/pts "$DIR/dev/pts"              # apt's log of dpkg's output
 
-log "in the chroot: apt-get install make; make up; GET /readyz; make down"
+log "in the chroot: apt-get install make; make up; GET /readyz and the demo; make down"
 chroot "$DIR" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	PG_PORT="$PG_PORT" REDIS_PORT="$REDIS_PORT" HTTP_PORT="$HTTP_PORT" HTTPS_PORT="$HTTPS_PORT" \
@@ -92,6 +92,11 @@ chroot "$DIR" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
 			code=$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$HTTP_PORT/readyz")
 			echo "GET /readyz through nginx: $code"
 			[ "$code" = 200 ] || status=1
+			for path in / /js/dist/chatsync.js "/dev/token?as=fresh"; do
+				code=$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$HTTP_PORT$path")
+				echo "GET $path (the demo, local profile): $code"
+				[ "$code" = 200 ] || status=1
+			done
 		fi
 		make down || status=1
 		dpkg-query -W -f="\${Package}\n" | wc -l | sed "s/^/packages after: /"
