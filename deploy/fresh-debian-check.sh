@@ -77,8 +77,13 @@ mount --bind /dev "$DIR/dev"
 mount -t tmpfs -o mode=1777 shm "$DIR/dev/shm" # Postgres's dynamic shared memory
 mount --bind /dev/pts "$DIR/dev/pts"              # apt's log of dpkg's output
 
+# A network that intercepts TLS (a proxy with its own CA) must stay trusted in the
+# chroot for npm: the host's extra certificates, handed to node as NODE_EXTRA_CA_CERTS.
+extra_ca=/etc/fresh-debian-extra-ca.pem
+cat /usr/local/share/ca-certificates/*.crt >"$DIR$extra_ca" 2>/dev/null || : >"$DIR$extra_ca"
+
 log "in the chroot: apt-get install make; make up; GET /readyz and the demo; make down"
-chroot "$DIR" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+chroot "$DIR" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb NODE_EXTRA_CA_CERTS="$extra_ca" \
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	PG_PORT="$PG_PORT" REDIS_PORT="$REDIS_PORT" HTTP_PORT="$HTTP_PORT" HTTPS_PORT="$HTTPS_PORT" \
 	/bin/bash -euo pipefail -c '
