@@ -10,6 +10,9 @@
 // field, the other device wins every field it changed since the value our edit
 // was made on, and our value is kept for every other field. The kept fields are
 // sent once more with If-Match of the new version; a second 412 drops the edit.
+// A field whose server value already equals ours counts as applied (our own
+// write whose answer was lost, or the same edit made elsewhere): when all are,
+// the update settles as a success.
 // Whenever any of our fields was dropped, the call rejects with
 // code "precondition_failed" (err.dropped names the fields, err.doc is the
 // server's document) and an error event is emitted; the fields kept are stored.
@@ -62,27 +65,31 @@ export function createOutbox(opts) {
   }
 
   // A 412 on an update: see the rule at the top. Returns when the entry has
-  // been rewritten for its one resend, or settled.
+  // been rewritten for its one resend, or settled. A field whose server value
+  // is already ours counts as applied: a resend after a lost answer gets 412
+  // against its own committed write, and that is a success, not a conflict.
   async function preconditionFailed(entry, m, err) {
-    if (entry.retried412) {
-      err.dropped = m.fields.filter((f) => entry.args[f] !== undefined);
-      return fail(entry, err);
-    }
     await opts.catchUp();
     const current = await (m.table === 'chats' ? replica.chat(entry.docId) : replica.message(entry.docId));
     if (!current) return fail(entry, err);
+    err.doc = current;
     const idKey = m.table === 'chats' ? 'chatId' : 'messageId';
     const kept = {};
-    const dropped = [];
+    const dropped = [...(entry.dropped || [])];
     for (const f of m.fields) {
-      if (entry.args[f] === undefined) continue;
-      if (sameJson(current[f], entry.base && entry.base[f])) kept[f] = entry.args[f];
+      if (entry.args[f] === undefined || sameJson(current[f], entry.args[f])) continue;
+      // A second 412 keeps nothing: the edit was already rebased once.
+      if (!entry.retried412 && sameJson(current[f], entry.base && entry.base[f])) kept[f] = entry.args[f];
       else dropped.push(f);
     }
     if (!Object.keys(kept).length) {
-      err.dropped = dropped;
-      err.doc = current;
-      return fail(entry, err);
+      if (dropped.length) {
+        err.dropped = dropped;
+        return fail(entry, err);
+      }
+      await replica.acknowledge(entry.seq, [{ table: m.table, doc: current }]);
+      opts.onChange();
+      return opts.onSettled(entry.seq, null, current);
     }
     await replica.updateOutbox({
       ...entry,
