@@ -222,6 +222,10 @@ export function createClient(options = {}) {
 
   // A write: applied to the views at once (the outbox entry is what they show),
   // sent by the leader tab; the promise settles with the server's answer.
+  // Entries join the outbox one after the other in call order (the enqueue
+  // chain): an update reads its base first, and without the chain a delete
+  // called after it would be queued, and sent, before it.
+  let enqueued = Promise.resolve();
   function write(name, input) {
     const m = mutators[name];
     let prepared;
@@ -230,7 +234,7 @@ export function createClient(options = {}) {
     } catch (err) {
       return Promise.reject(err);
     }
-    const promise = (async () => {
+    const place = enqueued.then(async () => {
       await ready;
       if (closed) throw new ChatsyncError({ code: 'closed', message: 'the client is closed' });
       const { args, docId } = prepared;
@@ -246,8 +250,12 @@ export function createClient(options = {}) {
       const settled = new Promise((resolve, reject) => calls.set(seq, { resolve, reject }));
       changed();
       outbox.wake();
-      return settled;
-    })();
+      // wrapped: a promise returned bare would make place wait for the answer
+      return { settled };
+    });
+    // The next write waits for this one's place in the queue, not its answer.
+    enqueued = place.then(() => {}, () => {});
+    const promise = place.then((p) => p.settled);
     promise.id = prepared.docId;
     return promise;
   }

@@ -119,3 +119,29 @@ test('the outbox survives a restart: written offline, sent by the next client on
   assert.equal(server.user('u1').chats.get(p.id).title, 'written offline');
   await online.close();
 });
+
+test('writes called back to back, none awaited, reach the server in call order (every kind)', async (t) => {
+  const server = fakeServer();
+  const u = server.user('u1');
+  server.write(u, 'chats', { id: 'c', userId: 'u1', title: 'old', timestamp: 1, parentChatId: null, branchFromMessageId: null, branches: [], isDeleted: false });
+  server.write(u, 'messages', { id: 'm', chatId: 'c', userId: 'u1', content: 'hi', role: 'user', timestamp: 1, position: 0, attachments: null, isDeleted: false });
+  const client = makeClient(server, 'u1');
+  t.after(() => client.close());
+  await client.sync();
+  const calls = [
+    client.updateChat({ chatId: 'c', title: 'new' }),
+    client.addMessage({ chatId: 'c', content: 'two' }),
+    client.updateMessage({ messageId: 'm', content: 'edited' }),
+    client.createChat({ title: 'other' }),
+    client.updateChat({ chatId: 'c', title: 'newer' }),
+    client.branchChat({ chatId: 'c', fromMessageId: 'm' }),
+    client.deleteMessage({ messageId: 'm' }),
+    client.deleteChat({ chatId: 'c' }),
+  ];
+  await Promise.all(calls);
+  assert.deepEqual(server.writes().map((r) => `${r.method} ${r.path.split('/').map((seg, i) => (i === 3 ? 'ID' : seg)).join('/')}`), [
+    'PATCH /api/chats/ID', 'POST /api/chats/ID/messages', 'PATCH /api/messages/ID', 'POST /api/chats',
+    'PATCH /api/chats/ID', 'POST /api/chats/ID/branch', 'DELETE /api/messages/ID', 'DELETE /api/chats/ID',
+  ]);
+  assert.equal(u.chats.get('c').title, 'newer');
+});
