@@ -239,14 +239,12 @@ export function createClient(options = {}) {
       if (closed) throw new ChatsyncError({ code: 'closed', message: 'the client is closed' });
       const { args, docId } = prepared;
       const entry = { name, args, docId, baseVersion: 0, createdAt: Date.now() };
-      if (m.fields) {
-        const server = await (m.table === 'chats' ? replica.chat(docId) : replica.message(docId));
-        entry.baseVersion = (server && server.version) || 0;
-        const view = await docView(replica, userId, m.table, docId);
+      const seq = await replica.enqueue(entry, m.fields && m.table, (doc, queued) => {
+        entry.baseVersion = (doc && doc.version) || 0;
+        const view = docView(userId, m.table, doc, queued);
         entry.base = {};
         for (const f of m.fields) if (view && view[f] !== undefined) entry.base[f] = view[f];
-      }
-      const seq = await replica.enqueue(entry);
+      });
       const settled = new Promise((resolve, reject) => calls.set(seq, { resolve, reject }));
       changed();
       outbox.wake();

@@ -62,7 +62,7 @@ export class ChatsyncError extends Error {
   name: 'ChatsyncError';
   /** HTTP status; 0 when there was no answer (network). */
   status: number;
-  /** The API's error code (bad_request, not_found, precondition_failed, ...), or network, user_changed, closed, timeout. */
+  /** The API's error code (bad_request, not_found, precondition_failed, ...), or network, user_changed, closed, timeout, replica_closed. */
   code: string;
   requestId?: string;
   /** Seconds, from Retry-After. */

@@ -35,6 +35,12 @@ export async function openReplica(userId, factory) {
   return createReplica(db);
 }
 
+// The error IndexedDB gives for a connection that was closed (by another tab's
+// upgrade or delete, see versionchange above): no retry can succeed on it.
+export function isReplicaClosed(err) {
+  return !!err && err.name === 'InvalidStateError';
+}
+
 export function deleteReplica(userId, factory = globalThis.indexedDB) {
   return wrap(factory.deleteDatabase(replicaName(userId)));
 }
@@ -108,9 +114,20 @@ function createReplica(db) {
       const cursor = await db.transaction('outbox').store.openCursor();
       return cursor ? cursor.value : undefined;
     },
-    // Returns the entry's seq (its place in the queue).
-    async enqueue(entry) {
-      return db.add('outbox', entry);
+    // Returns the entry's seq (its place in the queue). With table, rebase(doc,
+    // outbox) runs first in the same transaction with the stored document and
+    // the queue, and sets the entry's base: so an acknowledgement (which moves
+    // later entries' base version) can never fall between the read and the add.
+    async enqueue(entry, table, rebase) {
+      const tx = db.transaction(['chats', 'messages', 'outbox'], 'readwrite');
+      const outbox = tx.objectStore('outbox');
+      if (table) {
+        const [doc, queued] = await Promise.all([tx.objectStore(table).get(entry.docId), outbox.getAll()]);
+        rebase(doc, queued);
+      }
+      const seq = await outbox.add(entry);
+      await tx.done;
+      return seq;
     },
     async updateOutbox(entry) {
       await db.put('outbox', entry);

@@ -2,9 +2,13 @@
 // (GET /api/sync, following hasMore), then live over Server-Sent Events read with
 // fetch (EventSource cannot send an Authorization header) resuming with
 // Last-Event-ID, or long-poll (live=1) when SSE fails or yields nothing (a
-// buffering proxy). Every failure waits a jittered backoff, or Retry-After.
+// buffering proxy). Every failure waits a jittered backoff, or Retry-After; so
+// does a live request that ends early (a server or proxy that closes at once),
+// the backoff growing while they keep ending early. A closed replica (another
+// tab deleted or upgraded the database) stops the loop: retrying cannot help.
 
-import { ChatsyncError, retryDelay } from './http.js';
+import { ChatsyncError, backoffDelay, retryDelay } from './http.js';
+import { isReplicaClosed } from './replica.js';
 
 // An SSE parser (the WHATWG rules, less `retry`): feed it text as it arrives,
 // in chunks cut anywhere; it calls onEvent({ event, data, id }) at each blank
@@ -54,6 +58,9 @@ export function createSseParser(onEvent, onComment = () => {}) {
 // opts: http, replica, onPage(page) after a page is stored, setConnection(state),
 // onCaughtUp(), sleep(ms, signal), backoff, live ('auto' | 'sse' | 'poll'),
 // pollTimeoutS, sseIdleMs.
+// A live request that ends sooner than this did not really live: back off more.
+const MIN_LIVE_MS = 5000;
+
 export function createSync(opts) {
   const { http, replica, sleep } = opts;
   const controller = new AbortController();
@@ -61,6 +68,10 @@ export function createSync(opts) {
   let running = false;
   let catchingUp = null;
   let sseOffUntil = opts.live === 'poll' ? Infinity : 0;
+  // live: 'sse' means SSE only: failures back off and try SSE again.
+  const sseOff = () => {
+    if (opts.live !== 'sse') sseOffUntil = Date.now() + 5 * 60 * 1000;
+  };
   let wake = null;
   // The live request open now (a stream or a long-poll), and whether it was
   // ended on purpose to open a new one at once (the network came back).
@@ -154,20 +165,25 @@ export function createSync(opts) {
       if (signal.aborted) throw err;
       if (restart) return 'restart';
       // Nothing at all within the idle bound: something buffers the stream.
-      if (local.signal.aborted && !gotBytes) sseOffUntil = Date.now() + 5 * 60 * 1000;
+      if (local.signal.aborted && !gotBytes) sseOff();
       if (local.signal.aborted) return 'ended';
-      if (err.status && err.status !== 429 && err.status !== 503 && err.status !== 401) sseOffUntil = Date.now() + 5 * 60 * 1000;
+      if (err.status && err.status !== 429 && err.status !== 503 && err.status !== 401) sseOff();
       throw err;
     } finally {
       clearTimeout(idle);
+      // However the stream ended (a page that failed to apply included), its
+      // request is closed: an open one keeps a live slot on the server.
+      local.abort();
       done();
     }
   }
 
   async function longPoll() {
     const timeout = opts.pollTimeoutS ?? 25;
+    let early = 0;
     while (running && Date.now() < sseOffUntil) {
       const { local, done } = liveController();
+      const startedAt = Date.now();
       let page;
       try {
         page = await fetchPage(await replica.getMeta('cursor'), `&live=1&timeout=${timeout}`, (timeout + 15) * 1000, local.signal);
@@ -179,11 +195,17 @@ export function createSync(opts) {
       }
       opts.setConnection('online');
       await applyPage(page);
+      // An empty answer long before the timeout: the server (or a proxy) does
+      // not hold the request; wait before the next rather than spin.
+      if ((page.changes || []).length || Date.now() - startedAt >= MIN_LIVE_MS) early = 0;
+      else await sleep(backoffDelay(early++, opts.backoff), signal);
     }
   }
 
   async function run() {
     let attempt = 0;
+    // Streams in a row that ended within MIN_LIVE_MS: the backoff's attempt.
+    let early = 0;
     while (running) {
       restart = false;
       try {
@@ -192,10 +214,14 @@ export function createSync(opts) {
         await opts.onCaughtUp();
         attempt = 0;
         if (Date.now() >= sseOffUntil) {
+          const startedAt = Date.now();
           const how = await stream();
           // at once: getToken gives the new token / the network is back
           if (how === 'reauth' || how === 'restart') continue;
-          attempt++;
+          early = Date.now() - startedAt < MIN_LIVE_MS ? early + 1 : 0;
+          // Jittered, so that the clients of a restarted server do not all
+          // come back in the same instant.
+          await sleep(backoffDelay(early, opts.backoff), signal);
         } else {
           await longPoll();
         }
@@ -205,14 +231,18 @@ export function createSync(opts) {
           opts.onError(err);
           break;
         }
+        if (isReplicaClosed(err)) {
+          running = false;
+          opts.setConnection('offline');
+          opts.onError(new ChatsyncError({ code: 'replica_closed', message: `could not use the local replica: ${err.message}`, cause: err }));
+          break;
+        }
         opts.setConnection(err.status === 0 ? 'offline' : 'connecting');
         const w = new AbortController();
         wake = () => w.abort();
         await sleep(retryDelay(err, attempt++, opts.backoff), AbortSignal.any([signal, w.signal]));
         wake = null;
-        continue;
       }
-      if (attempt > 0) await sleep(retryDelay(null, attempt, opts.backoff), signal);
     }
   }
 
