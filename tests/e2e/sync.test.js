@@ -80,8 +80,9 @@ test('two devices: a message sent on one shows on the other without a reload', a
     pageB.on('framenavigated', () => navigations++);
     // Each sample: from the write call on A (the message's timestamp, which
     // the library takes from the clock at addMessage) to B's page showing it
-    // (B's clock: the same machine's). Asserted within 5 s; the issue's 1 s
-    // goal is a figure (figures.json), not a test.
+    // (B's clock: the same machine's). Each within the issue's 1 s (measured
+    // p50 41-54 ms: a bound on correctness, a stream that works, not on speed);
+    // the figures go to figures.json.
     const samples = [];
     const texts = [];
     for (let i = 0; i < 10; i++) {
@@ -89,12 +90,14 @@ test('two devices: a message sent on one shows on the other without a reload', a
       texts.push(text);
       await send(pageA, text);
       const shownAt = await (await pageB.waitForFunction((t) => [...document.querySelectorAll('#messages li .content')]
-        .some((e) => e.textContent === t) && Date.now(), text, { timeout: 5000 })).jsonValue();
+        .some((e) => e.textContent === t) && Date.now(), text, { timeout: 1000 })).jsonValue();
       const written = await pageA.waitForFunction((t) => {
         const li = [...document.querySelectorAll('#messages li')].find((e) => e.querySelector('.content').textContent === t);
         return li && Number(li.dataset.timestamp);
       }, text, { timeout: 5000 });
-      samples.push(shownAt - await written.jsonValue());
+      const sample = shownAt - await written.jsonValue();
+      assert.ok(sample <= 1000, `message ${i} showed on B ${sample} ms after it was written on A (more than 1 s)`);
+      samples.push(sample);
     }
     await showsSettled(pageB, texts);
     assert.equal(navigations, 0, 'B must not reload');
