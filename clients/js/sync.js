@@ -63,8 +63,11 @@ const MIN_LIVE_MS = 5000;
 
 export function createSync(opts) {
   const { http, replica, sleep } = opts;
-  const controller = new AbortController();
-  const signal = controller.signal;
+  // One run per start(): stop() aborts its controller, and a run that wakes up
+  // after a stop and a new start sees that its generation is no longer current.
+  let controller = new AbortController();
+  let signal = controller.signal;
+  let generation = 0;
   let running = false;
   let catchingUp = null;
   let sseOffUntil = opts.live === 'poll' ? Infinity : 0;
@@ -79,13 +82,13 @@ export function createSync(opts) {
   let restart = false;
 
   // A controller for one live request: aborted by stop() and by reconnect().
-  function liveController() {
+  function liveController(sig) {
     const local = new AbortController();
     const onAbort = () => local.abort();
-    signal.addEventListener('abort', onAbort);
+    sig.addEventListener('abort', onAbort);
     live = local;
     const done = () => {
-      signal.removeEventListener('abort', onAbort);
+      sig.removeEventListener('abort', onAbort);
       if (live === local) live = null;
     };
     return { local, done };
@@ -121,9 +124,9 @@ export function createSync(opts) {
 
   // One SSE stream until it ends. Resolves 'reauth' | 'restart' | 'ended';
   // throws to fall back.
-  async function stream() {
+  async function stream(sig) {
     const cursor = (await replica.getMeta('cursor')) || '0';
-    const { local, done } = liveController();
+    const { local, done } = liveController(sig);
     let gotBytes = false;
     let idle;
     const armIdle = () => {
@@ -162,7 +165,7 @@ export function createSync(opts) {
       }
       return reauth ? 'reauth' : 'ended';
     } catch (err) {
-      if (signal.aborted) throw err;
+      if (sig.aborted) throw err;
       if (restart) return 'restart';
       // Nothing at all within the idle bound: something buffers the stream.
       if (local.signal.aborted && !gotBytes) sseOff();
@@ -178,17 +181,18 @@ export function createSync(opts) {
     }
   }
 
-  async function longPoll() {
+  async function longPoll(sig) {
     const timeout = opts.pollTimeoutS ?? 25;
     let early = 0;
-    while (running && Date.now() < sseOffUntil) {
-      const { local, done } = liveController();
+    const gen = generation;
+    while (running && gen === generation && Date.now() < sseOffUntil) {
+      const { local, done } = liveController(sig);
       const startedAt = Date.now();
       let page;
       try {
         page = await fetchPage(await replica.getMeta('cursor'), `&live=1&timeout=${timeout}`, (timeout + 15) * 1000, local.signal);
       } catch (err) {
-        if (restart && !signal.aborted) return;
+        if (restart && !sig.aborted) return;
         throw err;
       } finally {
         done();
@@ -198,15 +202,16 @@ export function createSync(opts) {
       // An empty answer long before the timeout: the server (or a proxy) does
       // not hold the request; wait before the next rather than spin.
       if ((page.changes || []).length || Date.now() - startedAt >= MIN_LIVE_MS) early = 0;
-      else await sleep(backoffDelay(early++, opts.backoff), signal);
+      else await sleep(backoffDelay(early++, opts.backoff), sig);
     }
   }
 
-  async function run() {
+  async function run(gen, sig) {
+    const current = () => running && gen === generation;
     let attempt = 0;
     // Streams in a row that ended within MIN_LIVE_MS: the backoff's attempt.
     let early = 0;
-    while (running) {
+    while (current()) {
       restart = false;
       try {
         await catchUp();
@@ -215,19 +220,21 @@ export function createSync(opts) {
         attempt = 0;
         if (Date.now() >= sseOffUntil) {
           const startedAt = Date.now();
-          const how = await stream();
+          const how = await stream(sig);
+          if (!current()) break;
           // at once: getToken gives the new token / the network is back
           if (how === 'reauth' || how === 'restart') continue;
           early = Date.now() - startedAt < MIN_LIVE_MS ? early + 1 : 0;
           // Jittered, so that the clients of a restarted server do not all
           // come back in the same instant.
-          await sleep(backoffDelay(early, opts.backoff), signal);
+          await sleep(backoffDelay(early, opts.backoff), sig);
         } else {
-          await longPoll();
+          await longPoll(sig);
         }
       } catch (err) {
-        if (!running) break;
+        if (!current()) break;
         if (err.code === 'user_changed') {
+          running = false;
           opts.onError(err);
           break;
         }
@@ -240,7 +247,7 @@ export function createSync(opts) {
         opts.setConnection(err.status === 0 ? 'offline' : 'connecting');
         const w = new AbortController();
         wake = () => w.abort();
-        await sleep(retryDelay(err, attempt++, opts.backoff), AbortSignal.any([signal, w.signal]));
+        await sleep(retryDelay(err, attempt++, opts.backoff), AbortSignal.any([sig, w.signal]));
         wake = null;
       }
     }
@@ -252,7 +259,7 @@ export function createSync(opts) {
       if (running) return;
       running = true;
       opts.setConnection('connecting');
-      run();
+      run(++generation, signal);
     },
     // The network is back (the browser's online event): retry now, not later,
     // and replace the live request open now, which may not have lived through
@@ -267,6 +274,9 @@ export function createSync(opts) {
     stop() {
       running = false;
       controller.abort();
+      // a fresh one for a catchUp() called now, or the next start()
+      controller = new AbortController();
+      signal = controller.signal;
     },
   };
 }

@@ -202,10 +202,18 @@ test('a token that expires mid-stream is renewed; no change is missed', async ()
     const page = await openDemo(context, user, { ttl: '2' });
     let tokenRequests = 0;
     let streams = 0;
+    let catchUps = 0; // plain delta requests (not a stream, not a long-poll)
+    const resumedFrom = []; // each stream's Last-Event-ID
     page.on('request', (r) => {
       const url = new URL(r.url());
       if (url.pathname === '/dev/token') tokenRequests++;
-      if (url.pathname === '/api/sync' && /text\/event-stream/.test(r.headers().accept || '')) streams++;
+      if (url.pathname !== '/api/sync') return;
+      if (/text\/event-stream/.test(r.headers().accept || '')) {
+        streams++;
+        resumedFrom.push(r.headers()['last-event-id']);
+      } else if (!url.searchParams.get('live')) {
+        catchUps++;
+      }
     });
     const chatId = await newChat(page, 'reauth');
     const path = `/api/chats/${encodeURIComponent(chatId)}/messages`;
@@ -216,10 +224,20 @@ test('a token that expires mid-stream is renewed; no change is missed', async ()
       const seen = streams;
       await waitFor(() => streams > seen, 20000, `stream ${seen + 1} after a reauth`);
       const text = `from elsewhere ${i}`;
+      const before = catchUps;
       assert.equal((await api(user, 'POST', path, { role: 'assistant', content: text })).status, 201);
       written.push(text);
+      // through the resumed stream: shown with no catch-up request after the write
+      await page.waitForFunction((t) => [...document.querySelectorAll('#messages li .content')]
+        .some((e) => e.textContent === t), text, { timeout: 2000 });
+      assert.equal(catchUps, before, `change ${i} needed a catch-up: the stream did not carry it`);
     }
     await showsSettled(page, written, 15000);
+    // every stream after the chat was made resumes from a cursor (opaque), not
+    // from the start, and the cursor moves on with the changes
+    const resumes = resumedFrom.slice(-3);
+    assert.ok(resumes.every((id) => id && id !== '0'), JSON.stringify(resumedFrom));
+    assert.notEqual(resumes[2], resumes[0], JSON.stringify(resumedFrom));
     assert.ok(streams >= 3, `${streams} streams`);
     assert.ok(tokenRequests >= 3, `getToken fetched ${tokenRequests} tokens`);
     await page.waitForSelector('#status[data-state="online"]');

@@ -153,6 +153,21 @@ export function recordingSleep() {
   return sleep;
 }
 
+// A text/event-stream answer whose events the test sends when it likes.
+export function controlledSse(req) {
+  let ctrl;
+  const body = new ReadableStream({
+    start(c) {
+      ctrl = c;
+      const abort = () => c.error(new DOMException('aborted', 'AbortError'));
+      if (req.signal.aborted) return abort();
+      req.signal.addEventListener('abort', abort);
+    },
+  });
+  const send = (text) => ctrl.enqueue(new TextEncoder().encode(text));
+  return { res: new Response(body, { headers: { 'content-type': 'text/event-stream' } }), send };
+}
+
 export function makeClient(server, sub, opts = {}) {
   return createClient({
     url: 'http://chatsync.test',

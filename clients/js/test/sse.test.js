@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createSseParser } from '../index.js';
 import { IDBFactory } from 'fake-indexeddb';
-import { fakeServer, makeClient, recordingSleep, token, until } from './helpers.js';
+import { controlledSse, fakeServer, makeClient, recordingSleep, token, until } from './helpers.js';
 
 function parse(chunks) {
   const events = [];
@@ -155,21 +155,6 @@ test('the browser\'s online event replaces a stream that lived through the outag
   const plain = server.requests.filter((r) => r.path === '/api/sync' && !isStream(r));
   assert.ok(plain.length >= 2, 'caught up again before the new stream');
 });
-
-// A text/event-stream answer whose events the test sends when it likes.
-function controlledSse(req) {
-  let ctrl;
-  const body = new ReadableStream({
-    start(c) {
-      ctrl = c;
-      const abort = () => c.error(new DOMException('aborted', 'AbortError'));
-      if (req.signal.aborted) return abort();
-      req.signal.addEventListener('abort', abort);
-    },
-  });
-  const send = (text) => ctrl.enqueue(new TextEncoder().encode(text));
-  return { res: new Response(body, { headers: { 'content-type': 'text/event-stream' } }), send };
-}
 
 test('a page that fails to apply closes its stream (no live slot kept), and the client reconnects', async (t) => {
   const server = fakeServer();
