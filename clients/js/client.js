@@ -175,6 +175,7 @@ export function createClient(options = {}) {
       onChange: changed,
       onSettled: (seq, error, value) => settle(seq, error, value, false),
       onRetry: (err) => err && err.code === 'user_changed' && userChanged(err),
+      canSend: () => !tabs || tabs.leader,
     });
     tabs = createTabs({
       name: replicaName(userId),

@@ -36,7 +36,8 @@ function pickFields(doc, fields) {
   return out;
 }
 
-// opts: http, replica, catchUp(), sleep, backoff, onChange(), onSettled(seq, error, value), onRetry(err)
+// opts: http, replica, catchUp(), sleep, backoff, onChange(), onSettled(seq, error, value),
+// onRetry(err), canSend() (whether this tab still leads)
 export function createOutbox(opts) {
   const { http, replica, sleep } = opts;
   let running = false;
@@ -136,6 +137,12 @@ export function createOutbox(opts) {
       const entry = await replica.firstOutbox();
       if (!entry) {
         await sleep(60000, AbortSignal.any([signal, idle.signal]));
+        continue;
+      }
+      // A leader whose lease ran out (its tab was throttled) sends nothing more;
+      // its tab steps down at its next heartbeat.
+      if (opts.canSend && !opts.canSend()) {
+        await sleep(1000, signal);
         continue;
       }
       try {

@@ -246,22 +246,25 @@ test('a token that expires mid-stream is renewed; no change is missed', async ()
   }
 });
 
-test('two tabs: one sends the outbox, both are live', async () => {
+test('two tabs: one sends the outbox and holds the one stream, both are live', async () => {
   const user = uniqueUser('e2e-tabs');
   const context = await browser.newContext();
   try {
+    // live requests (SSE or long-poll) per tab, counted from the first page on
+    const live = { tab1: 0, tab2: 0 };
+    const posts = { tab1: 0, tab2: 0 };
+    const count = (name) => (r) => {
+      const url = new URL(r.url());
+      if (r.method() === 'POST' && /\/api\/chats\/[^/]+\/messages$/.test(url.pathname)) posts[name]++;
+      if (url.pathname === '/api/sync' && (/text\/event-stream/.test(r.headers().accept || '') || url.searchParams.get('live'))) live[name]++;
+    };
+    context.on('page', (p) => p.on('request', count(context.pages().length === 1 ? 'tab1' : 'tab2')));
     const tab1 = await openDemo(context, user);
     const chatId = await newChat(tab1, 'two tabs');
     const tab2 = await openDemo(context, user, {}, `#chat=${encodeURIComponent(chatId)}`);
     await tab2.waitForSelector('#chat:not([hidden])');
-    const posts = { tab1: 0, tab2: 0 };
-    for (const [name, tab] of [['tab1', tab1], ['tab2', tab2]]) {
-      tab.on('request', (r) => {
-        if (r.method() === 'POST' && /\/api\/chats\/[^/]+\/messages$/.test(new URL(r.url()).pathname)) {
-          posts[name]++;
-        }
-      });
-    }
+    // the follower shows the leader's connection
+    await tab2.waitForSelector('#status[data-state="online"]', { timeout: 10000 });
     await send(tab1, 'from tab 1');
     await send(tab2, 'from tab 2');
     const both = ['from tab 1', 'from tab 2'];
@@ -271,6 +274,14 @@ test('two tabs: one sends the outbox, both are live', async () => {
     // one sender: every POST came from the same tab, one per message
     assert.equal(posts.tab1 + posts.tab2, 2, JSON.stringify(posts));
     assert.ok(posts.tab1 === 0 || posts.tab2 === 0, JSON.stringify(posts));
+    // both tabs live on a change from another device, through one stream
+    const elsewhere = 'from another device';
+    const path = `/api/chats/${encodeURIComponent(chatId)}/messages`;
+    assert.equal((await api(user, 'POST', path, { role: 'assistant', content: elsewhere })).status, 201);
+    await showsSettled(tab1, [...both, elsewhere]);
+    await showsSettled(tab2, [...both, elsewhere]);
+    assert.ok(live.tab1 > 0 || live.tab2 > 0, JSON.stringify(live));
+    assert.ok(live.tab1 === 0 || live.tab2 === 0, `one tab holds the live stream: ${JSON.stringify(live)}`);
   } finally {
     await context.close();
   }

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IDBFactory } from 'fake-indexeddb';
+import { createTabs } from '../tabs.js';
 import { controlledSse, fakeServer, makeClient, until, watcher } from './helpers.js';
 
 test('two tabs: one leader sends every write once, both tabs see every write live', async (t) => {
@@ -103,4 +104,36 @@ test('two tabs: only the leader holds a live stream; the other tab updates live 
   await leader.close();
   await until(() => streams.length === 2 && follower.status.leader, 'the other tab leads and streams', 10000);
   assert.ok(streams[0].req.signal.aborted, 'the closed tab\'s stream is closed');
+});
+
+// A tab's timers, pausable as a browser throttles a background tab's, beating
+// every 40 ms instead of every second.
+function pausableTimers() {
+  const t = { paused: false, heartbeatMs: 40, now: Date.now, clearInterval };
+  t.setInterval = (fn, ms) => setInterval(() => !t.paused && fn(), ms);
+  return t;
+}
+
+test('without Web Locks: a leader whose timer stalls (a throttled tab) stops leading before another takes over; never two at once', async () => {
+  const name = `lease-${Date.now()}`;
+  const timers = [pausableTimers(), pausableTimers()];
+  const tabs = timers.map((tm) => createTabs({ name, BroadcastChannel, locks: null, onMessage() {}, onLeader() {}, timers: tm }));
+  let both = 0;
+  const sampler = setInterval(() => { if (tabs[0].leader && tabs[1].leader) both++; }, 2);
+  try {
+    await until(() => tabs[0].leader !== tabs[1].leader, 'one leader');
+    const first = tabs[0].leader ? 0 : 1;
+    timers[first].paused = true;
+    await until(() => tabs[1 - first].leader, 'the other takes over');
+    assert.equal(tabs[first].leader, false, 'the stalled tab no longer counts as leader');
+    // the stalled tab wakes up: it must not lead again while the other does
+    timers[first].paused = false;
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(tabs[1 - first].leader, true);
+    assert.equal(tabs[first].leader, false);
+    assert.equal(both, 0, 'two leaders at once');
+  } finally {
+    clearInterval(sampler);
+    for (const tab of tabs) tab.close();
+  }
 });
