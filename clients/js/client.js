@@ -27,11 +27,11 @@ function defaultSleep(ms, signal) {
 
 // Errors cross tabs as plain objects.
 function errorToPlain(err) {
-  return { message: err.message, status: err.status, code: err.code, requestId: err.requestId, dropped: err.dropped, doc: err.doc, mutation: err.mutation };
+  return { message: err.message, status: err.status, code: err.code, requestId: err.requestId, dropped: err.dropped, doc: err.doc, mutation: err.mutation, dependsOn: err.dependsOn };
 }
 function errorFromPlain(p) {
   const err = new ChatsyncError(p);
-  for (const k of ['dropped', 'doc', 'mutation']) if (p[k] !== undefined) err[k] = p[k];
+  for (const k of ['dropped', 'doc', 'mutation', 'dependsOn']) if (p[k] !== undefined) err[k] = p[k];
   return err;
 }
 
@@ -115,7 +115,8 @@ export function createClient(options = {}) {
     const call = calls.get(seq);
     calls.delete(seq);
     if (error) {
-      emit('error', error);
+      // A write dropped with the one it needed: that one's event says why.
+      if (!error.dependsOn) emit('error', error);
       if (call) call.reject(error);
     } else if (call) {
       call.resolve(value);

@@ -17,8 +17,8 @@
 // code "precondition_failed" (err.dropped names the fields, err.doc is the
 // server's document) and an error event is emitted; the fields kept are stored.
 
-import { isRetryable, retryDelay } from './http.js';
-import { mutators } from './mutators.js';
+import { ChatsyncError, isRetryable, retryDelay } from './http.js';
+import { compareMessages, mutators } from './mutators.js';
 
 // Deep equality for JSON values, key order ignored (Postgres' jsonb reorders keys).
 export function sameJson(a, b) {
@@ -28,6 +28,32 @@ export function sameJson(a, b) {
   const ka = Object.keys(a);
   if (ka.length !== Object.keys(b).length) return false;
   return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameJson(a[k], b[k]));
+}
+
+// The later entries that need what failed would have created: a chat (its
+// messages, edits, branches, deletion, the branch copies "<chat>~<message>") or a
+// message (its edits, deletion, branches from it), and so on transitively.
+export function dependentsOf(failed, outbox) {
+  const chats = new Set();
+  const messages = new Set();
+  const made = (e) => {
+    if (e.name === 'createChat' || e.name === 'branchChat') chats.add(e.args.id);
+    else if (e.name === 'addMessage') messages.add(e.args.id);
+  };
+  made(failed);
+  if (!chats.size && !messages.size) return [];
+  const out = [];
+  for (const e of outbox) {
+    if (e.seq <= failed.seq) continue;
+    const a = e.args || {};
+    const copyOf = typeof e.docId === 'string' && e.docId.includes('~') ? e.docId.slice(0, e.docId.indexOf('~')) : null;
+    if (chats.has(a.chatId) || chats.has(a.parentChatId) || chats.has(copyOf) || messages.has(e.docId) ||
+        messages.has(a.fromMessageId) || (typeof a.fromMessageId === 'string' && chats.has(a.fromMessageId.split('~')[0]))) {
+      made(e);
+      out.push(e);
+    }
+  }
+  return out;
 }
 
 function pickFields(doc, fields) {
@@ -57,12 +83,21 @@ export function createOutbox(opts) {
     backoff = new AbortController();
   }
 
-  function fail(entry, err) {
+  // A definitive refusal: the entry goes, and with it every later write that
+  // depends on what it would have made (messages in a chat never created, edits
+  // of a message never stored, ...), at once rather than each failing in turn.
+  async function fail(entry, err) {
     err.mutation = { name: entry.name, args: entry.args };
-    return replica.discard(entry.seq).then(() => {
-      opts.onChange();
-      opts.onSettled(entry.seq, err);
-    });
+    const dependents = dependentsOf(entry, await replica.outbox());
+    await replica.discard([entry.seq, ...dependents.map((e) => e.seq)]);
+    opts.onChange();
+    opts.onSettled(entry.seq, err);
+    for (const e of dependents) {
+      const dep = new ChatsyncError({ status: err.status, code: 'dependency_rejected', message: `not sent: it needs ${entry.name} ${entry.docId}, which the server refused (${err.message})` });
+      dep.mutation = { name: e.name, args: e.args };
+      dep.dependsOn = entry.docId;
+      opts.onSettled(e.seq, dep);
+    }
   }
 
   // A 412 on an update: see the rule at the top. Returns when the entry has
@@ -103,6 +138,22 @@ export function createOutbox(opts) {
     opts.onChange();
   }
 
+  // A branch's copies showed under local ids "<chat>~<source message>"; the
+  // server gave them its own. Later writes naming a copy (an edit made before
+  // the branch was answered) are rewritten to the server's id, matched by the
+  // copy's place in message order (a copy keeps position and timestamp).
+  async function copyIds(entry, copies) {
+    const source = (await replica.messagesOf(entry.args.chatId)).filter((x) => !x.isDeleted).sort(compareMessages);
+    const key = (x) => `${x.position}|${x.timestamp}`;
+    const byKey = new Map(source.map((x) => [key(x), x.id]));
+    const renames = new Map();
+    for (const c of copies) {
+      const from = byKey.get(key(c));
+      if (from) renames.set(`${entry.args.id}~${from}`, c.id);
+    }
+    return renames;
+  }
+
   async function send(entry, signal) {
     const m = mutators[entry.name];
     if (!m) return fail(entry, Object.assign(new Error(`unknown write ${entry.name}`), { code: 'bad_request', status: 0 }));
@@ -117,7 +168,8 @@ export function createOutbox(opts) {
       throw err;
     }
     const json = await res.json();
-    await replica.acknowledge(entry.seq, m.result(json).filter((d) => d.doc));
+    const renames = entry.name === 'branchChat' ? await copyIds(entry, json.messages || []) : null;
+    await replica.acknowledge(entry.seq, m.result(json).filter((d) => d.doc), renames);
     opts.onChange();
     const value = entry.name === 'branchChat' ? { ...json.chat, messages: json.messages || [] } : json.chat || json.message;
     if (entry.dropped && entry.dropped.length) {

@@ -52,6 +52,16 @@ async function putNewer(store, doc) {
   if (!have || !(have.version >= doc.version)) await store.put(doc);
 }
 
+// An outbox entry with the ids in renames replaced (the same entry if none is).
+function renamed(entry, renames) {
+  const to = (id) => (renames.has(id) ? renames.get(id) : id);
+  const args = { ...entry.args };
+  for (const k of ['messageId', 'fromMessageId']) if (args[k] !== undefined) args[k] = to(args[k]);
+  const docId = to(entry.docId);
+  if (docId === entry.docId && ['messageId', 'fromMessageId'].every((k) => args[k] === entry.args[k])) return entry;
+  return { ...entry, docId, args };
+}
+
 function createReplica(db) {
   return {
     db,
@@ -135,8 +145,9 @@ function createReplica(db) {
 
     // A write the server acknowledged: its documents go in, its entry goes out,
     // and later writes of ours to the same documents now build on the new version
-    // (they were made on top of this one), all in one transaction.
-    async acknowledge(seq, docs) {
+    // (they were made on top of this one), all in one transaction. renames (local
+    // id -> server id: a branch's copies) rewrite later writes naming them.
+    async acknowledge(seq, docs, renames) {
       const tx = db.transaction(['chats', 'messages', 'outbox'], 'readwrite');
       const versions = new Map();
       for (const { table, doc } of docs) {
@@ -146,15 +157,20 @@ function createReplica(db) {
       await tx.objectStore('outbox').delete(seq);
       let cursor = await tx.objectStore('outbox').openCursor();
       while (cursor) {
-        const v = versions.get(cursor.value.docId);
-        if (v != null && cursor.value.baseVersion !== v) await cursor.update({ ...cursor.value, baseVersion: v });
+        let entry = renames && renames.size ? renamed(cursor.value, renames) : cursor.value;
+        const v = versions.get(entry.docId);
+        if (v != null && entry.baseVersion !== v) entry = { ...entry, baseVersion: v };
+        if (entry !== cursor.value) await cursor.update(entry);
         cursor = await cursor.continue();
       }
       await tx.done;
     },
-    // A write the server refused: dropping its entry is the rollback.
-    async discard(seq) {
-      await db.delete('outbox', seq);
+    // Writes the server refused (one, or one with the writes that depended on
+    // it): dropping their entries, in one transaction, is the rollback.
+    async discard(seqs) {
+      const tx = db.transaction('outbox', 'readwrite');
+      await Promise.all([].concat(seqs).map((seq) => tx.store.delete(seq)));
+      await tx.done;
     },
   };
 }

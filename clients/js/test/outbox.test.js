@@ -145,3 +145,33 @@ test('writes called back to back, none awaited, reach the server in call order (
   ]);
   assert.equal(u.chats.get('c').title, 'newer');
 });
+
+test('a refused create drops the writes that need it at once: they reject, nothing of them is sent, one error event', async (t) => {
+  const server = fakeServer();
+  const client = makeClient(server, 'u1');
+  t.after(() => client.close());
+  const errors = [];
+  client.on('error', (e) => errors.push(e));
+  let open;
+  const gate = new Promise((resolve) => (open = resolve));
+  server.script.push(async () => {
+    await gate;
+    return undefined;
+  });
+  const bad = client.createChat({ title: '' }); // the server refuses an empty title
+  const msg = client.addMessage({ chatId: bad.id, content: 'in a chat never made' });
+  const edit = msg.then(() => {}, () => {}); // (asserted below)
+  const rename = client.updateChat({ chatId: bad.id, title: 'renamed' });
+  const fix = client.updateMessage({ messageId: msg.id, content: 'edited' });
+  const other = client.createChat({ title: 'fine' });
+  for (const p of [bad, msg, rename, fix]) p.catch(() => {});
+  await until(() => client.status.pending === 5, 'queued');
+  open();
+  await assert.rejects(bad, (err) => err.code === 'bad_request');
+  for (const p of [msg, rename, fix]) await assert.rejects(p, (err) => err.code === 'dependency_rejected' && err.dependsOn === bad.id);
+  await edit;
+  assert.equal((await other).title, 'fine');
+  assert.deepEqual(server.writes().map((r) => `${r.method} ${r.path === '/api/chats' ? r.body.title : r.path}`), ['POST ', 'POST fine']);
+  assert.deepEqual(errors.map((e) => e.code), ['bad_request']);
+  await until(() => client.status.pending === 0, 'outbox empty');
+});
