@@ -157,16 +157,12 @@ export function createClient(options = {}) {
       pollTimeoutS: options.pollTimeoutS,
       sseIdleMs: options.sseIdleMs,
       setConnection,
-      onPage: (page, result) => result.changed && changed(),
-      onCaughtUp: async () => {
-        try {
-          await http.request('PUT', `/api/sync-status/${encodeURIComponent(deviceId)}`, {
-            body: { cursor: await replica.getMeta('cursor'), lastSyncTimestamp: Date.now() },
-          });
-        } catch (err) {
-          if (!isRetryable(err)) emit('error', err);
-        }
+      onPage: (page, result, live) => {
+        if (!result.changed) return;
+        changed();
+        if (live) reportSoon();
       },
+      onCaughtUp: reportStatus,
       onError: (err) => (err.code === 'user_changed' ? userChanged(err) : emit('error', err)),
     });
     outbox = createOutbox({
@@ -218,6 +214,30 @@ export function createClient(options = {}) {
     refresh(true);
   })();
   ready.catch((err) => emit('error', err));
+
+  // The device's sync status, on the server: after each catch-up, and after
+  // pages that came live (at most one report per STATUS_EVERY_MS, the last
+  // page's cursor included).
+  const STATUS_EVERY_MS = 5000;
+  let lastReport = 0;
+  let reportTimer = null;
+  async function reportStatus() {
+    lastReport = Date.now();
+    try {
+      await http.request('PUT', `/api/sync-status/${encodeURIComponent(deviceId)}`, {
+        body: { cursor: await replica.getMeta('cursor'), lastSyncTimestamp: Date.now() },
+      });
+    } catch (err) {
+      if (!isRetryable(err)) emit('error', err);
+    }
+  }
+  function reportSoon() {
+    if (reportTimer || closed) return;
+    reportTimer = setTimeout(() => {
+      reportTimer = null;
+      if (!closed && !otherUser) reportStatus();
+    }, Math.max(0, lastReport + STATUS_EVERY_MS - Date.now()));
+  }
 
   function onOnline() {
     sync.wake();
@@ -368,6 +388,7 @@ export function createClient(options = {}) {
       sync.stop();
       outbox.stop();
       tabs.close();
+      clearTimeout(reportTimer);
       watchers.clear();
       if (g.removeEventListener) {
         g.removeEventListener('online', onOnline);

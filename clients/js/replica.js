@@ -98,9 +98,16 @@ function createReplica(db) {
 
     // One page of the sync feed, in one transaction: the documents and the
     // cursor move together, so a crash never leaves a cursor past missing data.
+    // The cursor never moves back: it is opaque, so a page moves it only when it
+    // holds a version past the highest stored (a late answer to an older request
+    // does not), or when there is none yet.
     async applyPage({ changes = [], cursor }) {
       const tx = db.transaction(['chats', 'messages', 'meta'], 'readwrite');
-      let last = (await tx.objectStore('meta').get('lastVersion')) || 0;
+      const meta = tx.objectStore('meta');
+      const before = (await meta.get('lastVersion')) || 0;
+      let last = before;
+      const newest = changes.reduce((v, c) => (c.version > v ? c.version : v), 0);
+      const moves = changes.length ? newest > before : (await meta.get('cursor')) == null;
       for (const change of changes) {
         if (change.table !== 'chats' && change.table !== 'messages') continue;
         const store = tx.objectStore(change.table);
@@ -108,8 +115,9 @@ function createReplica(db) {
         await putNewer(store, { ...doc, version: change.version ?? doc.version });
         if (change.version > last) last = change.version;
       }
-      if (cursor != null) await tx.objectStore('meta').put(String(cursor), 'cursor');
-      await tx.objectStore('meta').put(last, 'lastVersion');
+      if (cursor != null && moves) await meta.put(String(cursor), 'cursor');
+      if (newest > last) last = newest;
+      await meta.put(last, 'lastVersion');
       await tx.done;
       return { changed: changes.length > 0, lastVersion: last };
     },

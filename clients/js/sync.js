@@ -55,7 +55,7 @@ export function createSseParser(onEvent, onComment = () => {}) {
   };
 }
 
-// opts: http, replica, onPage(page) after a page is stored, setConnection(state),
+// opts: http, replica, onPage(page, result, live) after a page is stored, setConnection(state),
 // onCaughtUp(), sleep(ms, signal), backoff, live ('auto' | 'sse' | 'poll'),
 // pollTimeoutS, sseIdleMs.
 // A live request that ends sooner than this did not really live: back off more.
@@ -94,9 +94,10 @@ export function createSync(opts) {
     return { local, done };
   }
 
-  async function applyPage(page) {
+  // live: the page came on a stream or long-poll (not a catch-up).
+  async function applyPage(page, live = false) {
     const result = await replica.applyPage(page);
-    opts.onPage(page, result);
+    opts.onPage(page, result, live);
     return page;
   }
 
@@ -148,7 +149,7 @@ export function createSync(opts) {
       let queue = Promise.resolve();
       const parser = createSseParser((ev) => {
         if (ev.event === 'reauth') reauth = true;
-        else if (ev.event === 'changes') queue = queue.then(() => applyPage(JSON.parse(ev.data)));
+        else if (ev.event === 'changes') queue = queue.then(() => applyPage(JSON.parse(ev.data), true));
       });
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       for (;;) {
@@ -198,7 +199,7 @@ export function createSync(opts) {
         done();
       }
       opts.setConnection('online');
-      await applyPage(page);
+      await applyPage(page, true);
       // An empty answer long before the timeout: the server (or a proxy) does
       // not hold the request; wait before the next rather than spin.
       if ((page.changes || []).length || Date.now() - startedAt >= MIN_LIVE_MS) early = 0;

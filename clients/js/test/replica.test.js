@@ -103,3 +103,20 @@ test('callbacks fire at once with local data, and never after unsubscribe', asyn
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(w.calls, 1);
 });
+
+test('the cursor never moves back: a late answer to an older request, or an empty one, leaves it', async () => {
+  const { IDBFactory } = await import('fake-indexeddb');
+  const { openReplica } = await import('../replica.js');
+  const replica = await openReplica('u1', new IDBFactory());
+  const change = (id, version) => ({ table: 'chats', op: 'upsert', id, version, doc: { ...chat(id, version), version } });
+  await replica.applyPage({ changes: [change('a', 1), change('b', 2)], cursor: 'c2' });
+  assert.equal(await replica.getMeta('cursor'), 'c2');
+  await replica.applyPage({ changes: [change('a', 1)], cursor: 'c1' }); // an older page, late
+  assert.equal(await replica.getMeta('cursor'), 'c2');
+  await replica.applyPage({ changes: [], cursor: 'c1' }); // an empty long-poll of the older cursor
+  assert.equal(await replica.getMeta('cursor'), 'c2');
+  await replica.applyPage({ changes: [change('c', 3)], cursor: 'c3' });
+  assert.equal(await replica.getMeta('cursor'), 'c3');
+  assert.equal(await replica.getMeta('lastVersion'), 3);
+  replica.close();
+});

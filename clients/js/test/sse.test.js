@@ -241,3 +241,24 @@ test("live: 'sse' never long-polls: a refused stream is tried again as a stream"
   await until(() => server.requests.filter(isStream).length >= 3, 'three streams');
   assert.equal(server.requests.filter((r) => r.query.get('live') === '1').length, 0);
 });
+
+test('the device status is reported after pages that came live too (throttled), with their cursor', async (t) => {
+  const server = fakeServer();
+  const streams = [];
+  server.script.push(Object.assign((req) => {
+    if (!isStream(req)) return undefined;
+    const s = controlledSse(req);
+    streams.push({ req, ...s });
+    return s.res;
+  }, { keep: true }));
+  const client = makeClient(server, 'u1', { autoStart: true });
+  t.after(() => client.close());
+  await until(() => streams.length === 1 && client.status.connection === 'online', 'live');
+  const statuses = () => server.requests.filter((r) => r.path.startsWith('/api/sync-status/'));
+  await until(() => statuses().length === 1, 'reported after the catch-up');
+  const chat = { id: 'c', userId: 'u1', title: 't', timestamp: 1, parentChatId: null, branchFromMessageId: null, branches: [], isDeleted: false, version: 1 };
+  streams[0].send(`event: changes\ndata: ${JSON.stringify({ changes: [{ table: 'chats', op: 'upsert', id: 'c', version: 1, doc: chat }], cursor: '1', hasMore: false })}\n\n`);
+  await until(() => statuses().length === 2, 'reported after the live page', 7000);
+  assert.equal(statuses()[1].body.cursor, '1');
+  assert.equal(streams.length, 1, 'no catch-up or new stream needed for it');
+});
