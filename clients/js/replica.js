@@ -11,6 +11,8 @@ import { wrap } from 'idb';
 // (newest first is this index read backwards); an upgrade from 1 builds it from
 // the chats already stored.
 const DB_VERSION = 2;
+// The meta key of the chat list snapshot (see chatsNewestFirst).
+const CHAT_LIST = 'chatList';
 
 export function replicaName(userId) {
   return `chatsync:${userId}`;
@@ -73,18 +75,27 @@ function createReplica(db) {
     async chats() {
       return db.getAll('chats');
     },
-    // What the chat list needs, in one read transaction: every chat, newest
-    // first (timestamp then id, descending) as the byTime index gives them, and
-    // the outbox. A chat whose timestamp is not a valid key is not in the index:
+    // What the chat list needs, in one transaction: every chat, newest first
+    // (timestamp then id, descending) as the byTime index gives them, and the
+    // outbox. A chat whose timestamp is not a valid key is not in the index:
     // then (count differs) all chats come unsorted, and sorted is false.
+    // The sorted list is kept as one record (meta "chatList"), so that the
+    // first render after a reload reads one value, not 1,000; every write of a
+    // chat deletes it (dropChatList), and the next read here stores it again.
     async chatsNewestFirst() {
-      const tx = db.transaction(['chats', 'outbox']);
+      const read = db.transaction(['meta', 'outbox']);
+      const [snapshot, queued] = await Promise.all([read.objectStore('meta').get(CHAT_LIST), read.objectStore('outbox').getAll()]);
+      if (snapshot) return { chats: snapshot, sorted: true, outbox: queued };
+      const tx = db.transaction(['chats', 'meta', 'outbox'], 'readwrite');
       const chats = tx.objectStore('chats');
       const [ordered, total, outbox] = await Promise.all([
         chats.index('byTime').getAll(), chats.count(), tx.objectStore('outbox').getAll(),
       ]);
-      if (ordered.length === total) return { chats: ordered.reverse(), sorted: true, outbox };
-      return { chats: await chats.getAll(), sorted: false, outbox };
+      if (ordered.length !== total) return { chats: await chats.getAll(), sorted: false, outbox };
+      ordered.reverse();
+      await tx.objectStore('meta').put(ordered, CHAT_LIST);
+      await tx.done;
+      return { chats: ordered, sorted: true, outbox };
     },
     async chat(id) {
       return db.get('chats', id);
@@ -108,6 +119,7 @@ function createReplica(db) {
       let last = before;
       const newest = changes.reduce((v, c) => (c.version > v ? c.version : v), 0);
       const moves = changes.length ? newest > before : (await meta.get('cursor')) == null;
+      if (changes.some((c) => c.table === 'chats')) await meta.delete(CHAT_LIST);
       for (const change of changes) {
         if (change.table !== 'chats' && change.table !== 'messages') continue;
         const store = tx.objectStore(change.table);
@@ -156,7 +168,8 @@ function createReplica(db) {
     // (they were made on top of this one), all in one transaction. renames (local
     // id -> server id: a branch's copies) rewrite later writes naming them.
     async acknowledge(seq, docs, renames) {
-      const tx = db.transaction(['chats', 'messages', 'outbox'], 'readwrite');
+      const tx = db.transaction(['chats', 'messages', 'outbox', 'meta'], 'readwrite');
+      if (docs.some((d) => d.table === 'chats')) await tx.objectStore('meta').delete(CHAT_LIST);
       const versions = new Map();
       for (const { table, doc } of docs) {
         await putNewer(tx.objectStore(table), doc);
