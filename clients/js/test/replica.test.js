@@ -120,3 +120,20 @@ test('the cursor never moves back: a late answer to an older request, or an empt
   assert.equal(await replica.getMeta('lastVersion'), 3);
   replica.close();
 });
+
+test('the stored chat list snapshot is dropped by every chat write: a page, an acknowledged write', async () => {
+  const { IDBFactory } = await import('fake-indexeddb');
+  const { openReplica } = await import('../replica.js');
+  const replica = await openReplica('u1', new IDBFactory());
+  const doc = (id, version, title) => ({ ...chat(id, 1), title, version });
+  await replica.applyPage({ changes: [{ table: 'chats', id: 'a', version: 1, doc: doc('a', 1, 'one') }], cursor: '1' });
+  assert.deepEqual((await replica.chatsNewestFirst()).chats.map((c) => c.title), ['one']);
+  assert.ok(await replica.getMeta('chatList'), 'stored by the read');
+  await replica.applyPage({ changes: [{ table: 'chats', id: 'a', version: 2, doc: doc('a', 2, 'two') }], cursor: '2' });
+  assert.equal(await replica.getMeta('chatList'), undefined);
+  assert.deepEqual((await replica.chatsNewestFirst()).chats.map((c) => c.title), ['two']);
+  const seq = await replica.enqueue({ name: 'updateChat', args: { chatId: 'a', title: 'three' }, docId: 'a' });
+  await replica.acknowledge(seq, [{ table: 'chats', doc: doc('a', 3, 'three') }]);
+  assert.deepEqual((await replica.chatsNewestFirst()).chats.map((c) => c.title), ['three']);
+  replica.close();
+});
