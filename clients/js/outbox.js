@@ -17,7 +17,7 @@
 // code "precondition_failed" (err.dropped names the fields, err.doc is the
 // server's document) and an error event is emitted; the fields kept are stored.
 
-import { ChatsyncError, isRetryable, retryDelay } from './http.js';
+import { ChatsyncError, isRetryable, retryDelay, sleepAny } from './http.js';
 import { compareMessages, mutators } from './mutators.js';
 
 // Deep equality for JSON values, key order ignored (Postgres' jsonb reorders keys).
@@ -188,7 +188,7 @@ export function createOutbox(opts) {
     while (running && !signal.aborted) {
       const entry = await replica.firstOutbox();
       if (!entry) {
-        await sleep(60000, AbortSignal.any([signal, idle.signal]));
+        await sleepAny(sleep, 60000, [signal, idle.signal]);
         continue;
       }
       // A leader whose lease ran out (its tab was throttled) sends nothing more;
@@ -208,7 +208,7 @@ export function createOutbox(opts) {
           continue;
         }
         opts.onRetry(err);
-        await sleep(retryDelay(err, attempt++, opts.backoff), AbortSignal.any([signal, backoff.signal]));
+        await sleepAny(sleep, retryDelay(err, attempt++, opts.backoff), [signal, backoff.signal]);
       }
     }
   }

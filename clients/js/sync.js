@@ -7,7 +7,7 @@
 // the backoff growing while they keep ending early. A closed replica (another
 // tab deleted or upgraded the database) stops the loop: retrying cannot help.
 
-import { ChatsyncError, backoffDelay, retryDelay } from './http.js';
+import { ChatsyncError, backoffDelay, retryDelay, sleepAny } from './http.js';
 import { isReplicaClosed } from './replica.js';
 
 // An SSE parser (the WHATWG rules, less `retry`): feed it text as it arrives,
@@ -248,7 +248,7 @@ export function createSync(opts) {
         opts.setConnection(err.status === 0 ? 'offline' : 'connecting');
         const w = new AbortController();
         wake = () => w.abort();
-        await sleep(retryDelay(err, attempt++, opts.backoff), AbortSignal.any([sig, w.signal]));
+        await sleepAny(sleep, retryDelay(err, attempt++, opts.backoff), [sig, w.signal]);
         wake = null;
       }
     }
