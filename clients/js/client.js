@@ -27,11 +27,11 @@ function defaultSleep(ms, signal) {
 
 // Errors cross tabs as plain objects.
 function errorToPlain(err) {
-  return { message: err.message, status: err.status, code: err.code, requestId: err.requestId, dropped: err.dropped, doc: err.doc, mutation: err.mutation };
+  return { message: err.message, status: err.status, code: err.code, requestId: err.requestId, dropped: err.dropped, doc: err.doc, mutation: err.mutation, dependsOn: err.dependsOn };
 }
 function errorFromPlain(p) {
   const err = new ChatsyncError(p);
-  for (const k of ['dropped', 'doc', 'mutation']) if (p[k] !== undefined) err[k] = p[k];
+  for (const k of ['dropped', 'doc', 'mutation', 'dependsOn']) if (p[k] !== undefined) err[k] = p[k];
   return err;
 }
 
@@ -50,6 +50,9 @@ export function createClient(options = {}) {
   const calls = new Map(); // seq -> { resolve, reject }: writes made in this tab
   let status = { connection: 'connecting', pending: 0, lastVersion: 0, cursor: null, leader: false, userId: null, deviceId: null };
   let closed = false;
+  // The user_changed error, once a token for another user than the replica's
+  // came: from then on the views are blank and nothing is sent or synced.
+  let otherUser = null;
   let replica, http, sync, outbox, tabs, userId, deviceId;
 
   function emit(kind, value) {
@@ -87,11 +90,33 @@ export function createClient(options = {}) {
     if (tabs) tabs.post({ type: 'changed' });
   }
 
+  // Another user signed in under this client (a stale userId option, or the
+  // app's auth switched users): the previous user's replica must not stay on
+  // screen, and their outbox must not be sent with the new user's tokens.
+  function userChanged(err) {
+    if (otherUser || closed) return;
+    otherUser = err;
+    if (sync) sync.stop();
+    if (outbox) outbox.stop();
+    setStatus({ connection: 'offline' });
+    refresh();
+    emit('error', err);
+  }
+
+  // This tab's live sync state; the leader tells the followers, which run no
+  // stream of their own.
+  function setConnection(connection) {
+    if (closed) return;
+    setStatus({ connection });
+    if (tabs && tabs.leader) tabs.post({ type: 'connection', connection });
+  }
+
   function settle(seq, error, value, fromOtherTab) {
     const call = calls.get(seq);
     calls.delete(seq);
     if (error) {
-      emit('error', error);
+      // A write dropped with the one it needed: that one's event says why.
+      if (!error.dependsOn) emit('error', error);
       if (call) call.reject(error);
     } else if (call) {
       call.resolve(value);
@@ -106,6 +131,14 @@ export function createClient(options = {}) {
     // reload); otherwise the first token's sub names it.
     userId = options.userId || tokenSubject(await getToken());
     if (!userId) throw new ChatsyncError({ status: 401, code: 'unauthorized', message: 'the token has no user (sub)' });
+    // A userId given is checked against the first token as soon as there is
+    // one (not awaited: offline, the replica shows without it).
+    if (options.userId) {
+      Promise.resolve().then(getToken).then((t) => {
+        const sub = tokenSubject(t);
+        if (sub && sub !== userId) userChanged(new ChatsyncError({ status: 401, code: 'user_changed', message: `the token is for another user (${sub}); create a new client` }));
+      }, () => {});
+    }
     replica = await openReplica(userId, factory);
   })();
   const ready = (async () => {
@@ -123,18 +156,14 @@ export function createClient(options = {}) {
       live: options.live || 'auto',
       pollTimeoutS: options.pollTimeoutS,
       sseIdleMs: options.sseIdleMs,
-      setConnection: (connection) => !closed && setStatus({ connection }),
-      onPage: (page, result) => result.changed && changed(),
-      onCaughtUp: async () => {
-        try {
-          await http.request('PUT', `/api/sync-status/${encodeURIComponent(deviceId)}`, {
-            body: { cursor: await replica.getMeta('cursor'), lastSyncTimestamp: Date.now() },
-          });
-        } catch (err) {
-          if (!isRetryable(err)) emit('error', err);
-        }
+      setConnection,
+      onPage: (page, result, live) => {
+        if (!result.changed) return;
+        changed();
+        if (live) reportSoon();
       },
-      onError: (err) => emit('error', err),
+      onCaughtUp: reportStatus,
+      onError: (err) => (err.code === 'user_changed' ? userChanged(err) : emit('error', err)),
     });
     outbox = createOutbox({
       http, replica, sleep,
@@ -142,7 +171,8 @@ export function createClient(options = {}) {
       catchUp: () => sync.catchUp(),
       onChange: changed,
       onSettled: (seq, error, value) => settle(seq, error, value, false),
-      onRetry: () => {},
+      onRetry: (err) => err && err.code === 'user_changed' && userChanged(err),
+      canSend: () => !tabs || tabs.leader,
     });
     tabs = createTabs({
       name: replicaName(userId),
@@ -154,23 +184,60 @@ export function createClient(options = {}) {
           if (tabs.leader) outbox.wake();
         } else if (msg.type === 'settled') {
           settle(msg.seq, msg.error && errorFromPlain(msg.error), msg.value, true);
+        } else if (msg.type === 'connection' && !tabs.leader) {
+          setStatus({ connection: msg.connection });
+        } else if (msg.type === 'hello' && tabs.leader) {
+          tabs.post({ type: 'connection', connection: status.connection });
         }
       },
+      // Only the leader sends the outbox and holds the live stream: one stream
+      // per browser (the server caps a user's live requests), and the others'
+      // views follow the pages it stores through the channel's "changed".
       onLeader(isLeader) {
+        if (closed || otherUser) return;
         setStatus({ leader: isLeader });
-        if (isLeader) outbox.start();
-        else outbox.stop();
+        if (isLeader) {
+          outbox.start();
+          if (options.autoStart !== false) sync.start();
+        } else {
+          outbox.stop();
+          sync.stop();
+        }
       },
     });
+    tabs.post({ type: 'hello' });
     if (closed) return;
     if (g.addEventListener) {
       g.addEventListener('online', onOnline);
       g.addEventListener('offline', onOffline);
     }
-    if (options.autoStart !== false) sync.start();
     refresh(true);
   })();
   ready.catch((err) => emit('error', err));
+
+  // The device's sync status, on the server: after each catch-up, and after
+  // pages that came live (at most one report per STATUS_EVERY_MS, the last
+  // page's cursor included).
+  const STATUS_EVERY_MS = 5000;
+  let lastReport = 0;
+  let reportTimer = null;
+  async function reportStatus() {
+    lastReport = Date.now();
+    try {
+      await http.request('PUT', `/api/sync-status/${encodeURIComponent(deviceId)}`, {
+        body: { cursor: await replica.getMeta('cursor'), lastSyncTimestamp: Date.now() },
+      });
+    } catch (err) {
+      if (!isRetryable(err)) emit('error', err);
+    }
+  }
+  function reportSoon() {
+    if (reportTimer || closed) return;
+    reportTimer = setTimeout(() => {
+      reportTimer = null;
+      if (!closed && !otherUser) reportStatus();
+    }, Math.max(0, lastReport + STATUS_EVERY_MS - Date.now()));
+  }
 
   function onOnline() {
     sync.wake();
@@ -184,7 +251,7 @@ export function createClient(options = {}) {
   // at once (changes during a run make one more run).
   // The first run waits only for the replica to open (not for the rest of
   // the start), so local data shows at once.
-  function watch(compute, cb) {
+  function watch(compute, cb, blank) {
     const w = { active: true, running: false, dirty: false, dirtyQuiet: false, sent: false, last: undefined };
     w.run = async (quiet = false) => {
       if (w.running) {
@@ -198,7 +265,11 @@ export function createClient(options = {}) {
         let q = quiet;
         do {
           w.dirty = false;
-          const value = await compute();
+          const value = otherUser ? blank : await compute();
+          if (otherUser && value !== blank) {
+            w.dirty = true; // computed before the user changed: run again, blank
+            continue;
+          }
           if (w.active && !(q && w.sent && JSON.stringify(value) === JSON.stringify(w.last))) {
             w.sent = true;
             w.last = value;
@@ -222,6 +293,10 @@ export function createClient(options = {}) {
 
   // A write: applied to the views at once (the outbox entry is what they show),
   // sent by the leader tab; the promise settles with the server's answer.
+  // Entries join the outbox one after the other in call order (the enqueue
+  // chain): an update reads its base first, and without the chain a delete
+  // called after it would be queued, and sent, before it.
+  let enqueued = Promise.resolve();
   function write(name, input) {
     const m = mutators[name];
     let prepared;
@@ -230,24 +305,27 @@ export function createClient(options = {}) {
     } catch (err) {
       return Promise.reject(err);
     }
-    const promise = (async () => {
+    const place = enqueued.then(async () => {
       await ready;
       if (closed) throw new ChatsyncError({ code: 'closed', message: 'the client is closed' });
+      if (otherUser) throw otherUser;
       const { args, docId } = prepared;
       const entry = { name, args, docId, baseVersion: 0, createdAt: Date.now() };
-      if (m.fields) {
-        const server = await (m.table === 'chats' ? replica.chat(docId) : replica.message(docId));
-        entry.baseVersion = (server && server.version) || 0;
-        const view = await docView(replica, userId, m.table, docId);
+      const seq = await replica.enqueue(entry, m.fields && m.table, (doc, queued) => {
+        entry.baseVersion = (doc && doc.version) || 0;
+        const view = docView(userId, m.table, doc, queued);
         entry.base = {};
         for (const f of m.fields) if (view && view[f] !== undefined) entry.base[f] = view[f];
-      }
-      const seq = await replica.enqueue(entry);
+      });
       const settled = new Promise((resolve, reject) => calls.set(seq, { resolve, reject }));
       changed();
       outbox.wake();
-      return settled;
-    })();
+      // wrapped: a promise returned bare would make place wait for the answer
+      return { settled };
+    });
+    // The next write waits for this one's place in the queue, not its answer.
+    enqueued = place.then(() => {}, () => {});
+    const promise = place.then((p) => p.settled);
     promise.id = prepared.docId;
     return promise;
   }
@@ -273,10 +351,10 @@ export function createClient(options = {}) {
       listeners[event].add(cb);
       return () => listeners[event].delete(cb);
     },
-    watchChats: (cb) => watch(() => chatsView(replica, userId), cb),
-    watchChat: (chatId, cb) => watch(() => chatView(replica, userId, chatId), cb),
-    getChats: async () => (await ready, chatsView(replica, userId)),
-    getChat: async (chatId) => (await ready, chatView(replica, userId, chatId)),
+    watchChats: (cb) => watch(() => chatsView(replica, userId), cb, []),
+    watchChat: (chatId, cb) => watch(() => chatView(replica, userId, chatId), cb, null),
+    getChats: async () => (await ready, otherUser ? [] : chatsView(replica, userId)),
+    getChat: async (chatId) => (await ready, otherUser ? null : chatView(replica, userId, chatId)),
     createChat: (args) => write('createChat', args),
     updateChat: (args) => write('updateChat', args),
     deleteChat: (args) => write('deleteChat', args),
@@ -310,6 +388,7 @@ export function createClient(options = {}) {
       sync.stop();
       outbox.stop();
       tabs.close();
+      clearTimeout(reportTimer);
       watchers.clear();
       if (g.removeEventListener) {
         g.removeEventListener('online', onOnline);

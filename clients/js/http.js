@@ -47,6 +47,25 @@ export function backoffDelay(attempt, { baseMs = 500, maxMs = 30000 } = {}) {
   return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
 }
 
+// sleep(ms, signal) ended early by any of signals. Not AbortSignal.any: Node
+// may garbage-collect such a dependent signal while a wait holds it only
+// through its listener, and the abort is then lost (a wait that never ends:
+// seen as a test process kept alive by its 60 s idle wait). Plain listeners,
+// removed when the wait ends, hold everything strongly and leak nothing.
+export async function sleepAny(sleep, ms, signals) {
+  const c = new AbortController();
+  const abort = () => c.abort();
+  for (const s of signals) {
+    if (s.aborted) c.abort();
+    s.addEventListener('abort', abort);
+  }
+  try {
+    await sleep(ms, c.signal);
+  } finally {
+    for (const s of signals) s.removeEventListener('abort', abort);
+  }
+}
+
 // The wait before retrying after err: Retry-After when the server gave one.
 export function retryDelay(err, attempt, backoff) {
   return err && err.retryAfter != null ? err.retryAfter * 1000 : backoffDelay(attempt, backoff);

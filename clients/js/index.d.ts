@@ -62,7 +62,7 @@ export class ChatsyncError extends Error {
   name: 'ChatsyncError';
   /** HTTP status; 0 when there was no answer (network). */
   status: number;
-  /** The API's error code (bad_request, not_found, precondition_failed, ...), or network, user_changed, closed, timeout. */
+  /** The API's error code (bad_request, not_found, precondition_failed, ...), or network, user_changed, closed, timeout, replica_closed, dependency_rejected. */
   code: string;
   requestId?: string;
   /** Seconds, from Retry-After. */
@@ -73,6 +73,8 @@ export class ChatsyncError extends Error {
   dropped?: string[];
   /** 412 rule: the document as the server has it. */
   doc?: Chat | Message;
+  /** dependency_rejected: the id of the refused create this write needed. */
+  dependsOn?: string;
 }
 
 export interface ClientOptions {

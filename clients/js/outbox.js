@@ -10,12 +10,15 @@
 // field, the other device wins every field it changed since the value our edit
 // was made on, and our value is kept for every other field. The kept fields are
 // sent once more with If-Match of the new version; a second 412 drops the edit.
+// A field whose server value already equals ours counts as applied (our own
+// write whose answer was lost, or the same edit made elsewhere): when all are,
+// the update settles as a success.
 // Whenever any of our fields was dropped, the call rejects with
 // code "precondition_failed" (err.dropped names the fields, err.doc is the
 // server's document) and an error event is emitted; the fields kept are stored.
 
-import { isRetryable, retryDelay } from './http.js';
-import { mutators } from './mutators.js';
+import { ChatsyncError, isRetryable, retryDelay, sleepAny } from './http.js';
+import { compareMessages, mutators } from './mutators.js';
 
 // Deep equality for JSON values, key order ignored (Postgres' jsonb reorders keys).
 export function sameJson(a, b) {
@@ -27,13 +30,40 @@ export function sameJson(a, b) {
   return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameJson(a[k], b[k]));
 }
 
+// The later entries that need what failed would have created: a chat (its
+// messages, edits, branches, deletion, the branch copies "<chat>~<message>") or a
+// message (its edits, deletion, branches from it), and so on transitively.
+export function dependentsOf(failed, outbox) {
+  const chats = new Set();
+  const messages = new Set();
+  const made = (e) => {
+    if (e.name === 'createChat' || e.name === 'branchChat') chats.add(e.args.id);
+    else if (e.name === 'addMessage') messages.add(e.args.id);
+  };
+  made(failed);
+  if (!chats.size && !messages.size) return [];
+  const out = [];
+  for (const e of outbox) {
+    if (e.seq <= failed.seq) continue;
+    const a = e.args || {};
+    const copyOf = typeof e.docId === 'string' && e.docId.includes('~') ? e.docId.slice(0, e.docId.indexOf('~')) : null;
+    if (chats.has(a.chatId) || chats.has(a.parentChatId) || chats.has(copyOf) || messages.has(e.docId) ||
+        messages.has(a.fromMessageId) || (typeof a.fromMessageId === 'string' && chats.has(a.fromMessageId.split('~')[0]))) {
+      made(e);
+      out.push(e);
+    }
+  }
+  return out;
+}
+
 function pickFields(doc, fields) {
   const out = {};
   for (const f of fields) if (doc && doc[f] !== undefined) out[f] = doc[f];
   return out;
 }
 
-// opts: http, replica, catchUp(), sleep, backoff, onChange(), onSettled(seq, error, value), onRetry(err)
+// opts: http, replica, catchUp(), sleep, backoff, onChange(), onSettled(seq, error, value),
+// onRetry(err), canSend() (whether this tab still leads)
 export function createOutbox(opts) {
   const { http, replica, sleep } = opts;
   let running = false;
@@ -53,36 +83,49 @@ export function createOutbox(opts) {
     backoff = new AbortController();
   }
 
-  function fail(entry, err) {
+  // A definitive refusal: the entry goes, and with it every later write that
+  // depends on what it would have made (messages in a chat never created, edits
+  // of a message never stored, ...), at once rather than each failing in turn.
+  async function fail(entry, err) {
     err.mutation = { name: entry.name, args: entry.args };
-    return replica.discard(entry.seq).then(() => {
-      opts.onChange();
-      opts.onSettled(entry.seq, err);
-    });
+    const dependents = dependentsOf(entry, await replica.outbox());
+    await replica.discard([entry.seq, ...dependents.map((e) => e.seq)]);
+    opts.onChange();
+    opts.onSettled(entry.seq, err);
+    for (const e of dependents) {
+      const dep = new ChatsyncError({ status: err.status, code: 'dependency_rejected', message: `not sent: it needs ${entry.name} ${entry.docId}, which the server refused (${err.message})` });
+      dep.mutation = { name: e.name, args: e.args };
+      dep.dependsOn = entry.docId;
+      opts.onSettled(e.seq, dep);
+    }
   }
 
   // A 412 on an update: see the rule at the top. Returns when the entry has
-  // been rewritten for its one resend, or settled.
+  // been rewritten for its one resend, or settled. A field whose server value
+  // is already ours counts as applied: a resend after a lost answer gets 412
+  // against its own committed write, and that is a success, not a conflict.
   async function preconditionFailed(entry, m, err) {
-    if (entry.retried412) {
-      err.dropped = m.fields.filter((f) => entry.args[f] !== undefined);
-      return fail(entry, err);
-    }
     await opts.catchUp();
     const current = await (m.table === 'chats' ? replica.chat(entry.docId) : replica.message(entry.docId));
     if (!current) return fail(entry, err);
+    err.doc = current;
     const idKey = m.table === 'chats' ? 'chatId' : 'messageId';
     const kept = {};
-    const dropped = [];
+    const dropped = [...(entry.dropped || [])];
     for (const f of m.fields) {
-      if (entry.args[f] === undefined) continue;
-      if (sameJson(current[f], entry.base && entry.base[f])) kept[f] = entry.args[f];
+      if (entry.args[f] === undefined || sameJson(current[f], entry.args[f])) continue;
+      // A second 412 keeps nothing: the edit was already rebased once.
+      if (!entry.retried412 && sameJson(current[f], entry.base && entry.base[f])) kept[f] = entry.args[f];
       else dropped.push(f);
     }
     if (!Object.keys(kept).length) {
-      err.dropped = dropped;
-      err.doc = current;
-      return fail(entry, err);
+      if (dropped.length) {
+        err.dropped = dropped;
+        return fail(entry, err);
+      }
+      await replica.acknowledge(entry.seq, [{ table: m.table, doc: current }]);
+      opts.onChange();
+      return opts.onSettled(entry.seq, null, current);
     }
     await replica.updateOutbox({
       ...entry,
@@ -93,6 +136,22 @@ export function createOutbox(opts) {
       dropped,
     });
     opts.onChange();
+  }
+
+  // A branch's copies showed under local ids "<chat>~<source message>"; the
+  // server gave them its own. Later writes naming a copy (an edit made before
+  // the branch was answered) are rewritten to the server's id, matched by the
+  // copy's place in message order (a copy keeps position and timestamp).
+  async function copyIds(entry, copies) {
+    const source = (await replica.messagesOf(entry.args.chatId)).filter((x) => !x.isDeleted).sort(compareMessages);
+    const key = (x) => `${x.position}|${x.timestamp}`;
+    const byKey = new Map(source.map((x) => [key(x), x.id]));
+    const renames = new Map();
+    for (const c of copies) {
+      const from = byKey.get(key(c));
+      if (from) renames.set(`${entry.args.id}~${from}`, c.id);
+    }
+    return renames;
   }
 
   async function send(entry, signal) {
@@ -109,7 +168,8 @@ export function createOutbox(opts) {
       throw err;
     }
     const json = await res.json();
-    await replica.acknowledge(entry.seq, m.result(json).filter((d) => d.doc));
+    const renames = entry.name === 'branchChat' ? await copyIds(entry, json.messages || []) : null;
+    await replica.acknowledge(entry.seq, m.result(json).filter((d) => d.doc), renames);
     opts.onChange();
     const value = entry.name === 'branchChat' ? { ...json.chat, messages: json.messages || [] } : json.chat || json.message;
     if (entry.dropped && entry.dropped.length) {
@@ -128,7 +188,13 @@ export function createOutbox(opts) {
     while (running && !signal.aborted) {
       const entry = await replica.firstOutbox();
       if (!entry) {
-        await sleep(60000, AbortSignal.any([signal, idle.signal]));
+        await sleepAny(sleep, 60000, [signal, idle.signal]);
+        continue;
+      }
+      // A leader whose lease ran out (its tab was throttled) sends nothing more;
+      // its tab steps down at its next heartbeat.
+      if (opts.canSend && !opts.canSend()) {
+        await sleep(1000, signal);
         continue;
       }
       try {
@@ -142,7 +208,7 @@ export function createOutbox(opts) {
           continue;
         }
         opts.onRetry(err);
-        await sleep(retryDelay(err, attempt++, opts.backoff), AbortSignal.any([signal, backoff.signal]));
+        await sleepAny(sleep, retryDelay(err, attempt++, opts.backoff), [signal, backoff.signal]);
       }
     }
   }

@@ -11,6 +11,8 @@ import { wrap } from 'idb';
 // (newest first is this index read backwards); an upgrade from 1 builds it from
 // the chats already stored.
 const DB_VERSION = 2;
+// The meta key of the chat list snapshot (see chatsNewestFirst).
+const CHAT_LIST = 'chatList';
 
 export function replicaName(userId) {
   return `chatsync:${userId}`;
@@ -35,6 +37,12 @@ export async function openReplica(userId, factory) {
   return createReplica(db);
 }
 
+// The error IndexedDB gives for a connection that was closed (by another tab's
+// upgrade or delete, see versionchange above): no retry can succeed on it.
+export function isReplicaClosed(err) {
+  return !!err && err.name === 'InvalidStateError';
+}
+
 export function deleteReplica(userId, factory = globalThis.indexedDB) {
   return wrap(factory.deleteDatabase(replicaName(userId)));
 }
@@ -44,6 +52,16 @@ export function deleteReplica(userId, factory = globalThis.indexedDB) {
 async function putNewer(store, doc) {
   const have = await store.get(doc.id);
   if (!have || !(have.version >= doc.version)) await store.put(doc);
+}
+
+// An outbox entry with the ids in renames replaced (the same entry if none is).
+function renamed(entry, renames) {
+  const to = (id) => (renames.has(id) ? renames.get(id) : id);
+  const args = { ...entry.args };
+  for (const k of ['messageId', 'fromMessageId']) if (args[k] !== undefined) args[k] = to(args[k]);
+  const docId = to(entry.docId);
+  if (docId === entry.docId && ['messageId', 'fromMessageId'].every((k) => args[k] === entry.args[k])) return entry;
+  return { ...entry, docId, args };
 }
 
 function createReplica(db) {
@@ -57,18 +75,27 @@ function createReplica(db) {
     async chats() {
       return db.getAll('chats');
     },
-    // What the chat list needs, in one read transaction: every chat, newest
-    // first (timestamp then id, descending) as the byTime index gives them, and
-    // the outbox. A chat whose timestamp is not a valid key is not in the index:
+    // What the chat list needs, in one transaction: every chat, newest first
+    // (timestamp then id, descending) as the byTime index gives them, and the
+    // outbox. A chat whose timestamp is not a valid key is not in the index:
     // then (count differs) all chats come unsorted, and sorted is false.
+    // The sorted list is kept as one record (meta "chatList"), so that the
+    // first render after a reload reads one value, not 1,000; every write of a
+    // chat deletes it (dropChatList), and the next read here stores it again.
     async chatsNewestFirst() {
-      const tx = db.transaction(['chats', 'outbox']);
+      const read = db.transaction(['meta', 'outbox']);
+      const [snapshot, queued] = await Promise.all([read.objectStore('meta').get(CHAT_LIST), read.objectStore('outbox').getAll()]);
+      if (snapshot) return { chats: snapshot, sorted: true, outbox: queued };
+      const tx = db.transaction(['chats', 'meta', 'outbox'], 'readwrite');
       const chats = tx.objectStore('chats');
       const [ordered, total, outbox] = await Promise.all([
         chats.index('byTime').getAll(), chats.count(), tx.objectStore('outbox').getAll(),
       ]);
-      if (ordered.length === total) return { chats: ordered.reverse(), sorted: true, outbox };
-      return { chats: await chats.getAll(), sorted: false, outbox };
+      if (ordered.length !== total) return { chats: await chats.getAll(), sorted: false, outbox };
+      ordered.reverse();
+      await tx.objectStore('meta').put(ordered, CHAT_LIST);
+      await tx.done;
+      return { chats: ordered, sorted: true, outbox };
     },
     async chat(id) {
       return db.get('chats', id);
@@ -82,9 +109,17 @@ function createReplica(db) {
 
     // One page of the sync feed, in one transaction: the documents and the
     // cursor move together, so a crash never leaves a cursor past missing data.
+    // The cursor never moves back: it is opaque, so a page moves it only when it
+    // holds a version past the highest stored (a late answer to an older request
+    // does not), or when there is none yet.
     async applyPage({ changes = [], cursor }) {
       const tx = db.transaction(['chats', 'messages', 'meta'], 'readwrite');
-      let last = (await tx.objectStore('meta').get('lastVersion')) || 0;
+      const meta = tx.objectStore('meta');
+      const before = (await meta.get('lastVersion')) || 0;
+      let last = before;
+      const newest = changes.reduce((v, c) => (c.version > v ? c.version : v), 0);
+      const moves = changes.length ? newest > before : (await meta.get('cursor')) == null;
+      if (changes.some((c) => c.table === 'chats')) await meta.delete(CHAT_LIST);
       for (const change of changes) {
         if (change.table !== 'chats' && change.table !== 'messages') continue;
         const store = tx.objectStore(change.table);
@@ -92,8 +127,9 @@ function createReplica(db) {
         await putNewer(store, { ...doc, version: change.version ?? doc.version });
         if (change.version > last) last = change.version;
       }
-      if (cursor != null) await tx.objectStore('meta').put(String(cursor), 'cursor');
-      await tx.objectStore('meta').put(last, 'lastVersion');
+      if (cursor != null && moves) await meta.put(String(cursor), 'cursor');
+      if (newest > last) last = newest;
+      await meta.put(last, 'lastVersion');
       await tx.done;
       return { changed: changes.length > 0, lastVersion: last };
     },
@@ -108,9 +144,20 @@ function createReplica(db) {
       const cursor = await db.transaction('outbox').store.openCursor();
       return cursor ? cursor.value : undefined;
     },
-    // Returns the entry's seq (its place in the queue).
-    async enqueue(entry) {
-      return db.add('outbox', entry);
+    // Returns the entry's seq (its place in the queue). With table, rebase(doc,
+    // outbox) runs first in the same transaction with the stored document and
+    // the queue, and sets the entry's base: so an acknowledgement (which moves
+    // later entries' base version) can never fall between the read and the add.
+    async enqueue(entry, table, rebase) {
+      const tx = db.transaction(['chats', 'messages', 'outbox'], 'readwrite');
+      const outbox = tx.objectStore('outbox');
+      if (table) {
+        const [doc, queued] = await Promise.all([tx.objectStore(table).get(entry.docId), outbox.getAll()]);
+        rebase(doc, queued);
+      }
+      const seq = await outbox.add(entry);
+      await tx.done;
+      return seq;
     },
     async updateOutbox(entry) {
       await db.put('outbox', entry);
@@ -118,9 +165,11 @@ function createReplica(db) {
 
     // A write the server acknowledged: its documents go in, its entry goes out,
     // and later writes of ours to the same documents now build on the new version
-    // (they were made on top of this one), all in one transaction.
-    async acknowledge(seq, docs) {
-      const tx = db.transaction(['chats', 'messages', 'outbox'], 'readwrite');
+    // (they were made on top of this one), all in one transaction. renames (local
+    // id -> server id: a branch's copies) rewrite later writes naming them.
+    async acknowledge(seq, docs, renames) {
+      const tx = db.transaction(['chats', 'messages', 'outbox', 'meta'], 'readwrite');
+      if (docs.some((d) => d.table === 'chats')) await tx.objectStore('meta').delete(CHAT_LIST);
       const versions = new Map();
       for (const { table, doc } of docs) {
         await putNewer(tx.objectStore(table), doc);
@@ -129,15 +178,20 @@ function createReplica(db) {
       await tx.objectStore('outbox').delete(seq);
       let cursor = await tx.objectStore('outbox').openCursor();
       while (cursor) {
-        const v = versions.get(cursor.value.docId);
-        if (v != null && cursor.value.baseVersion !== v) await cursor.update({ ...cursor.value, baseVersion: v });
+        let entry = renames && renames.size ? renamed(cursor.value, renames) : cursor.value;
+        const v = versions.get(entry.docId);
+        if (v != null && entry.baseVersion !== v) entry = { ...entry, baseVersion: v };
+        if (entry !== cursor.value) await cursor.update(entry);
         cursor = await cursor.continue();
       }
       await tx.done;
     },
-    // A write the server refused: dropping its entry is the rollback.
-    async discard(seq) {
-      await db.delete('outbox', seq);
+    // Writes the server refused (one, or one with the writes that depended on
+    // it): dropping their entries, in one transaction, is the rollback.
+    async discard(seqs) {
+      const tx = db.transaction('outbox', 'readwrite');
+      await Promise.all([].concat(seqs).map((seq) => tx.store.delete(seq)));
+      await tx.done;
     },
   };
 }

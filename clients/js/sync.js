@@ -2,9 +2,13 @@
 // (GET /api/sync, following hasMore), then live over Server-Sent Events read with
 // fetch (EventSource cannot send an Authorization header) resuming with
 // Last-Event-ID, or long-poll (live=1) when SSE fails or yields nothing (a
-// buffering proxy). Every failure waits a jittered backoff, or Retry-After.
+// buffering proxy). Every failure waits a jittered backoff, or Retry-After; so
+// does a live request that ends early (a server or proxy that closes at once),
+// the backoff growing while they keep ending early. A closed replica (another
+// tab deleted or upgraded the database) stops the loop: retrying cannot help.
 
-import { ChatsyncError, retryDelay } from './http.js';
+import { ChatsyncError, backoffDelay, retryDelay, sleepAny } from './http.js';
+import { isReplicaClosed } from './replica.js';
 
 // An SSE parser (the WHATWG rules, less `retry`): feed it text as it arrives,
 // in chunks cut anywhere; it calls onEvent({ event, data, id }) at each blank
@@ -51,16 +55,26 @@ export function createSseParser(onEvent, onComment = () => {}) {
   };
 }
 
-// opts: http, replica, onPage(page) after a page is stored, setConnection(state),
+// opts: http, replica, onPage(page, result, live) after a page is stored, setConnection(state),
 // onCaughtUp(), sleep(ms, signal), backoff, live ('auto' | 'sse' | 'poll'),
 // pollTimeoutS, sseIdleMs.
+// A live request that ends sooner than this did not really live: back off more.
+const MIN_LIVE_MS = 5000;
+
 export function createSync(opts) {
   const { http, replica, sleep } = opts;
-  const controller = new AbortController();
-  const signal = controller.signal;
+  // One run per start(): stop() aborts its controller, and a run that wakes up
+  // after a stop and a new start sees that its generation is no longer current.
+  let controller = new AbortController();
+  let signal = controller.signal;
+  let generation = 0;
   let running = false;
   let catchingUp = null;
   let sseOffUntil = opts.live === 'poll' ? Infinity : 0;
+  // live: 'sse' means SSE only: failures back off and try SSE again.
+  const sseOff = () => {
+    if (opts.live !== 'sse') sseOffUntil = Date.now() + 5 * 60 * 1000;
+  };
   let wake = null;
   // The live request open now (a stream or a long-poll), and whether it was
   // ended on purpose to open a new one at once (the network came back).
@@ -68,21 +82,22 @@ export function createSync(opts) {
   let restart = false;
 
   // A controller for one live request: aborted by stop() and by reconnect().
-  function liveController() {
+  function liveController(sig) {
     const local = new AbortController();
     const onAbort = () => local.abort();
-    signal.addEventListener('abort', onAbort);
+    sig.addEventListener('abort', onAbort);
     live = local;
     const done = () => {
-      signal.removeEventListener('abort', onAbort);
+      sig.removeEventListener('abort', onAbort);
       if (live === local) live = null;
     };
     return { local, done };
   }
 
-  async function applyPage(page) {
+  // live: the page came on a stream or long-poll (not a catch-up).
+  async function applyPage(page, live = false) {
     const result = await replica.applyPage(page);
-    opts.onPage(page, result);
+    opts.onPage(page, result, live);
     return page;
   }
 
@@ -110,9 +125,9 @@ export function createSync(opts) {
 
   // One SSE stream until it ends. Resolves 'reauth' | 'restart' | 'ended';
   // throws to fall back.
-  async function stream() {
+  async function stream(sig) {
     const cursor = (await replica.getMeta('cursor')) || '0';
-    const { local, done } = liveController();
+    const { local, done } = liveController(sig);
     let gotBytes = false;
     let idle;
     const armIdle = () => {
@@ -134,7 +149,7 @@ export function createSync(opts) {
       let queue = Promise.resolve();
       const parser = createSseParser((ev) => {
         if (ev.event === 'reauth') reauth = true;
-        else if (ev.event === 'changes') queue = queue.then(() => applyPage(JSON.parse(ev.data)));
+        else if (ev.event === 'changes') queue = queue.then(() => applyPage(JSON.parse(ev.data), true));
       });
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       for (;;) {
@@ -151,40 +166,53 @@ export function createSync(opts) {
       }
       return reauth ? 'reauth' : 'ended';
     } catch (err) {
-      if (signal.aborted) throw err;
+      if (sig.aborted) throw err;
       if (restart) return 'restart';
       // Nothing at all within the idle bound: something buffers the stream.
-      if (local.signal.aborted && !gotBytes) sseOffUntil = Date.now() + 5 * 60 * 1000;
+      if (local.signal.aborted && !gotBytes) sseOff();
       if (local.signal.aborted) return 'ended';
-      if (err.status && err.status !== 429 && err.status !== 503 && err.status !== 401) sseOffUntil = Date.now() + 5 * 60 * 1000;
+      if (err.status && err.status !== 429 && err.status !== 503 && err.status !== 401) sseOff();
       throw err;
     } finally {
       clearTimeout(idle);
+      // However the stream ended (a page that failed to apply included), its
+      // request is closed: an open one keeps a live slot on the server.
+      local.abort();
       done();
     }
   }
 
-  async function longPoll() {
+  async function longPoll(sig) {
     const timeout = opts.pollTimeoutS ?? 25;
-    while (running && Date.now() < sseOffUntil) {
-      const { local, done } = liveController();
+    let early = 0;
+    const gen = generation;
+    while (running && gen === generation && Date.now() < sseOffUntil) {
+      const { local, done } = liveController(sig);
+      const startedAt = Date.now();
       let page;
       try {
         page = await fetchPage(await replica.getMeta('cursor'), `&live=1&timeout=${timeout}`, (timeout + 15) * 1000, local.signal);
       } catch (err) {
-        if (restart && !signal.aborted) return;
+        if (restart && !sig.aborted) return;
         throw err;
       } finally {
         done();
       }
       opts.setConnection('online');
-      await applyPage(page);
+      await applyPage(page, true);
+      // An empty answer long before the timeout: the server (or a proxy) does
+      // not hold the request; wait before the next rather than spin.
+      if ((page.changes || []).length || Date.now() - startedAt >= MIN_LIVE_MS) early = 0;
+      else await sleep(backoffDelay(early++, opts.backoff), sig);
     }
   }
 
-  async function run() {
+  async function run(gen, sig) {
+    const current = () => running && gen === generation;
     let attempt = 0;
-    while (running) {
+    // Streams in a row that ended within MIN_LIVE_MS: the backoff's attempt.
+    let early = 0;
+    while (current()) {
       restart = false;
       try {
         await catchUp();
@@ -192,27 +220,37 @@ export function createSync(opts) {
         await opts.onCaughtUp();
         attempt = 0;
         if (Date.now() >= sseOffUntil) {
-          const how = await stream();
+          const startedAt = Date.now();
+          const how = await stream(sig);
+          if (!current()) break;
           // at once: getToken gives the new token / the network is back
           if (how === 'reauth' || how === 'restart') continue;
-          attempt++;
+          early = Date.now() - startedAt < MIN_LIVE_MS ? early + 1 : 0;
+          // Jittered, so that the clients of a restarted server do not all
+          // come back in the same instant.
+          await sleep(backoffDelay(early, opts.backoff), sig);
         } else {
-          await longPoll();
+          await longPoll(sig);
         }
       } catch (err) {
-        if (!running) break;
+        if (!current()) break;
         if (err.code === 'user_changed') {
+          running = false;
           opts.onError(err);
+          break;
+        }
+        if (isReplicaClosed(err)) {
+          running = false;
+          opts.setConnection('offline');
+          opts.onError(new ChatsyncError({ code: 'replica_closed', message: `could not use the local replica: ${err.message}`, cause: err }));
           break;
         }
         opts.setConnection(err.status === 0 ? 'offline' : 'connecting');
         const w = new AbortController();
         wake = () => w.abort();
-        await sleep(retryDelay(err, attempt++, opts.backoff), AbortSignal.any([signal, w.signal]));
+        await sleepAny(sleep, retryDelay(err, attempt++, opts.backoff), [sig, w.signal]);
         wake = null;
-        continue;
       }
-      if (attempt > 0) await sleep(retryDelay(null, attempt, opts.backoff), signal);
     }
   }
 
@@ -222,7 +260,7 @@ export function createSync(opts) {
       if (running) return;
       running = true;
       opts.setConnection('connecting');
-      run();
+      run(++generation, signal);
     },
     // The network is back (the browser's online event): retry now, not later,
     // and replace the live request open now, which may not have lived through
@@ -237,6 +275,9 @@ export function createSync(opts) {
     stop() {
       running = false;
       controller.abort();
+      // a fresh one for a catchUp() called now, or the next start()
+      controller = new AbortController();
+      signal = controller.signal;
     },
   };
 }

@@ -50,12 +50,12 @@ export async function chatView(replica, userId, chatId) {
   return { ...chat, messages };
 }
 
-// One document as the app sees it now (a write's base for the 412 rule).
-export async function docView(replica, userId, table, id) {
-  const outbox = await replica.outbox();
+// One document as the app sees it: the stored doc (or none) of table with the
+// outbox laid over it (a write's base for the 412 rule). Synchronous, so that
+// it can run inside the transaction that enqueues the write.
+export function docView(userId, table, doc, outbox) {
   const state = { userId, chats: new Map(), messages: new Map() };
-  const doc = table === 'chats' ? await replica.chat(id) : await replica.message(id);
-  if (doc) state[table].set(id, doc);
+  if (doc) state[table].set(doc.id, doc);
   applyOutbox(state, outbox);
-  return state[table].get(id);
+  return doc && state[table].get(doc.id);
 }

@@ -80,8 +80,9 @@ test('two devices: a message sent on one shows on the other without a reload', a
     pageB.on('framenavigated', () => navigations++);
     // Each sample: from the write call on A (the message's timestamp, which
     // the library takes from the clock at addMessage) to B's page showing it
-    // (B's clock: the same machine's). Asserted within 5 s; the issue's 1 s
-    // goal is a figure (figures.json), not a test.
+    // (B's clock: the same machine's). Each within the issue's 1 s (measured
+    // p50 41-54 ms: a bound on correctness, a stream that works, not on speed);
+    // the figures go to figures.json.
     const samples = [];
     const texts = [];
     for (let i = 0; i < 10; i++) {
@@ -89,12 +90,14 @@ test('two devices: a message sent on one shows on the other without a reload', a
       texts.push(text);
       await send(pageA, text);
       const shownAt = await (await pageB.waitForFunction((t) => [...document.querySelectorAll('#messages li .content')]
-        .some((e) => e.textContent === t) && Date.now(), text, { timeout: 5000 })).jsonValue();
+        .some((e) => e.textContent === t) && Date.now(), text, { timeout: 1000 })).jsonValue();
       const written = await pageA.waitForFunction((t) => {
         const li = [...document.querySelectorAll('#messages li')].find((e) => e.querySelector('.content').textContent === t);
         return li && Number(li.dataset.timestamp);
       }, text, { timeout: 5000 });
-      samples.push(shownAt - await written.jsonValue());
+      const sample = shownAt - await written.jsonValue();
+      assert.ok(sample <= 1000, `message ${i} showed on B ${sample} ms after it was written on A (more than 1 s)`);
+      samples.push(sample);
     }
     await showsSettled(pageB, texts);
     assert.equal(navigations, 0, 'B must not reload');
@@ -199,10 +202,18 @@ test('a token that expires mid-stream is renewed; no change is missed', async ()
     const page = await openDemo(context, user, { ttl: '2' });
     let tokenRequests = 0;
     let streams = 0;
+    let catchUps = 0; // plain delta requests (not a stream, not a long-poll)
+    const resumedFrom = []; // each stream's Last-Event-ID
     page.on('request', (r) => {
       const url = new URL(r.url());
       if (url.pathname === '/dev/token') tokenRequests++;
-      if (url.pathname === '/api/sync' && /text\/event-stream/.test(r.headers().accept || '')) streams++;
+      if (url.pathname !== '/api/sync') return;
+      if (/text\/event-stream/.test(r.headers().accept || '')) {
+        streams++;
+        resumedFrom.push(r.headers()['last-event-id']);
+      } else if (!url.searchParams.get('live')) {
+        catchUps++;
+      }
     });
     const chatId = await newChat(page, 'reauth');
     const path = `/api/chats/${encodeURIComponent(chatId)}/messages`;
@@ -213,10 +224,20 @@ test('a token that expires mid-stream is renewed; no change is missed', async ()
       const seen = streams;
       await waitFor(() => streams > seen, 20000, `stream ${seen + 1} after a reauth`);
       const text = `from elsewhere ${i}`;
+      const before = catchUps;
       assert.equal((await api(user, 'POST', path, { role: 'assistant', content: text })).status, 201);
       written.push(text);
+      // through the resumed stream: shown with no catch-up request after the write
+      await page.waitForFunction((t) => [...document.querySelectorAll('#messages li .content')]
+        .some((e) => e.textContent === t), text, { timeout: 2000 });
+      assert.equal(catchUps, before, `change ${i} needed a catch-up: the stream did not carry it`);
     }
     await showsSettled(page, written, 15000);
+    // every stream after the chat was made resumes from a cursor (opaque), not
+    // from the start, and the cursor moves on with the changes
+    const resumes = resumedFrom.slice(-3);
+    assert.ok(resumes.every((id) => id && id !== '0'), JSON.stringify(resumedFrom));
+    assert.notEqual(resumes[2], resumes[0], JSON.stringify(resumedFrom));
     assert.ok(streams >= 3, `${streams} streams`);
     assert.ok(tokenRequests >= 3, `getToken fetched ${tokenRequests} tokens`);
     await page.waitForSelector('#status[data-state="online"]');
@@ -225,22 +246,25 @@ test('a token that expires mid-stream is renewed; no change is missed', async ()
   }
 });
 
-test('two tabs: one sends the outbox, both are live', async () => {
+test('two tabs: one sends the outbox and holds the one stream, both are live', async () => {
   const user = uniqueUser('e2e-tabs');
   const context = await browser.newContext();
   try {
+    // live requests (SSE or long-poll) per tab, counted from the first page on
+    const live = { tab1: 0, tab2: 0 };
+    const posts = { tab1: 0, tab2: 0 };
+    const count = (name) => (r) => {
+      const url = new URL(r.url());
+      if (r.method() === 'POST' && /\/api\/chats\/[^/]+\/messages$/.test(url.pathname)) posts[name]++;
+      if (url.pathname === '/api/sync' && (/text\/event-stream/.test(r.headers().accept || '') || url.searchParams.get('live'))) live[name]++;
+    };
+    context.on('page', (p) => p.on('request', count(context.pages().length === 1 ? 'tab1' : 'tab2')));
     const tab1 = await openDemo(context, user);
     const chatId = await newChat(tab1, 'two tabs');
     const tab2 = await openDemo(context, user, {}, `#chat=${encodeURIComponent(chatId)}`);
     await tab2.waitForSelector('#chat:not([hidden])');
-    const posts = { tab1: 0, tab2: 0 };
-    for (const [name, tab] of [['tab1', tab1], ['tab2', tab2]]) {
-      tab.on('request', (r) => {
-        if (r.method() === 'POST' && /\/api\/chats\/[^/]+\/messages$/.test(new URL(r.url()).pathname)) {
-          posts[name]++;
-        }
-      });
-    }
+    // the follower shows the leader's connection
+    await tab2.waitForSelector('#status[data-state="online"]', { timeout: 10000 });
     await send(tab1, 'from tab 1');
     await send(tab2, 'from tab 2');
     const both = ['from tab 1', 'from tab 2'];
@@ -250,6 +274,14 @@ test('two tabs: one sends the outbox, both are live', async () => {
     // one sender: every POST came from the same tab, one per message
     assert.equal(posts.tab1 + posts.tab2, 2, JSON.stringify(posts));
     assert.ok(posts.tab1 === 0 || posts.tab2 === 0, JSON.stringify(posts));
+    // both tabs live on a change from another device, through one stream
+    const elsewhere = 'from another device';
+    const path = `/api/chats/${encodeURIComponent(chatId)}/messages`;
+    assert.equal((await api(user, 'POST', path, { role: 'assistant', content: elsewhere })).status, 201);
+    await showsSettled(tab1, [...both, elsewhere]);
+    await showsSettled(tab2, [...both, elsewhere]);
+    assert.ok(live.tab1 > 0 || live.tab2 > 0, JSON.stringify(live));
+    assert.ok(live.tab1 === 0 || live.tab2 === 0, `one tab holds the live stream: ${JSON.stringify(live)}`);
   } finally {
     await context.close();
   }

@@ -68,3 +68,47 @@ test('two edits in a row of one device do not conflict with each other', async (
   assert.equal(server.user('u1').chats.get('c').title, 'second');
   await until(async () => (await client.getChat('c')).title === 'second' && client.status.pending === 0, 'second title');
 });
+
+test('a lost PATCH answer: the resend gets 412 from our own write, and the call resolves with nothing reported', async (t) => {
+  const server = fakeServer();
+  const u = seed(server);
+  const client = makeClient(server, 'u1');
+  t.after(() => client.close());
+  await client.sync();
+  let lost = 0;
+  // The server stores the edit, but its answer never arrives.
+  server.script.push((req, s) => {
+    if (req.method !== 'PATCH' || lost++) return undefined;
+    s.write(u, 'chats', { ...u.chats.get('c'), ...req.body });
+    return new TypeError('fetch failed');
+  });
+  const errors = [];
+  client.on('error', (e) => errors.push(e));
+  const stored = await client.updateChat({ chatId: 'c', title: 'ours' });
+  assert.equal(stored.title, 'ours');
+  const patches = server.writes().filter((r) => r.method === 'PATCH');
+  assert.equal(patches.length, 2, 'sent, then resent once');
+  assert.deepEqual(errors, []);
+  assert.equal(u.chats.get('c').title, 'ours');
+  await until(async () => (await client.getChat('c')).title === 'ours' && client.status.pending === 0, 'stored');
+});
+
+test('a second 412 carries the document as stored', async (t) => {
+  const server = fakeServer();
+  const u = seed(server);
+  const client = makeClient(server, 'u1');
+  t.after(() => client.close());
+  await client.sync();
+  // Another device changes the attachments before each of our sends.
+  server.script.push(Object.assign((req, s) => {
+    if (req.method === 'PATCH') s.write(u, 'messages', { ...u.messages.get('m'), attachments: { n: u.version } });
+    return undefined;
+  }, { keep: true }));
+  await assert.rejects(client.updateMessage({ messageId: 'm', content: 'mine' }), (err) => {
+    assert.equal(err.code, 'precondition_failed');
+    assert.deepEqual(err.dropped, ['content']);
+    assert.equal(err.doc.content, 'hello');
+    return true;
+  });
+  assert.equal(server.writes().filter((r) => r.method === 'PATCH').length, 2);
+});

@@ -72,6 +72,8 @@ export function fakeServer() {
       const chat = u.chats.get(decodeURIComponent(m[1]));
       if (!chat) return errorResponse(404, 'not_found', 'chat not found');
       if (method === 'PATCH') {
+        // as chats-svc: a deleted chat is not visible to an update (404, also before If-Match)
+        if (chat.isDeleted) return errorResponse(404, 'not_found', 'chat not found');
         if (!ifMatch(headers, chat)) return errorResponse(412, 'precondition_failed', 'version mismatch');
         return json(200, { chat: write(u, 'chats', { ...chat, ...body }) });
       }
@@ -93,7 +95,7 @@ export function fakeServer() {
     }
     if ((m = path.match(/^\/api\/chats\/([^/]+)\/messages$/)) && method === 'POST') {
       const chatId = decodeURIComponent(m[1]);
-      if (!u.chats.get(chatId)) return errorResponse(404, 'not_found', 'chat not found');
+      if (!u.chats.get(chatId) || u.chats.get(chatId).isDeleted) return errorResponse(404, 'not_found', 'chat not found');
       if (typeof body.content !== 'string' || body.content.length > 1000) return errorResponse(400, 'bad_request', 'content: too long');
       const have = u.messages.get(body.id);
       if (have) return json(200, { message: have }, { 'Idempotent-Replay': 'true' });
@@ -105,10 +107,12 @@ export function fakeServer() {
       const message = u.messages.get(decodeURIComponent(m[1]));
       if (!message) return errorResponse(404, 'not_found', 'message not found');
       if (method === 'PATCH') {
+        if (message.isDeleted) return errorResponse(404, 'not_found', 'message not found');
         if (!ifMatch(headers, message)) return errorResponse(412, 'precondition_failed', 'version mismatch');
         return json(200, { message: write(u, 'messages', { ...message, ...body }) });
       }
-      if (method === 'DELETE') return json(200, { message: write(u, 'messages', { ...message, isDeleted: true }, 'delete') });
+      // as messages-svc: deleting again answers the tombstone and writes nothing
+      if (method === 'DELETE') return json(200, { message: message.isDeleted ? message : write(u, 'messages', { ...message, isDeleted: true }, 'delete') });
     }
     return errorResponse(404, 'not_found', `no route ${method} ${path}`);
   }
@@ -151,6 +155,21 @@ export function recordingSleep() {
   };
   sleep.delays = delays;
   return sleep;
+}
+
+// A text/event-stream answer whose events the test sends when it likes.
+export function controlledSse(req) {
+  let ctrl;
+  const body = new ReadableStream({
+    start(c) {
+      ctrl = c;
+      const abort = () => c.error(new DOMException('aborted', 'AbortError'));
+      if (req.signal.aborted) return abort();
+      req.signal.addEventListener('abort', abort);
+    },
+  });
+  const send = (text) => ctrl.enqueue(new TextEncoder().encode(text));
+  return { res: new Response(body, { headers: { 'content-type': 'text/event-stream' } }), send };
 }
 
 export function makeClient(server, sub, opts = {}) {

@@ -119,3 +119,59 @@ test('the outbox survives a restart: written offline, sent by the next client on
   assert.equal(server.user('u1').chats.get(p.id).title, 'written offline');
   await online.close();
 });
+
+test('writes called back to back, none awaited, reach the server in call order (every kind)', async (t) => {
+  const server = fakeServer();
+  const u = server.user('u1');
+  server.write(u, 'chats', { id: 'c', userId: 'u1', title: 'old', timestamp: 1, parentChatId: null, branchFromMessageId: null, branches: [], isDeleted: false });
+  server.write(u, 'messages', { id: 'm', chatId: 'c', userId: 'u1', content: 'hi', role: 'user', timestamp: 1, position: 0, attachments: null, isDeleted: false });
+  const client = makeClient(server, 'u1');
+  t.after(() => client.close());
+  await client.sync();
+  const calls = [
+    client.updateChat({ chatId: 'c', title: 'new' }),
+    client.addMessage({ chatId: 'c', content: 'two' }),
+    client.updateMessage({ messageId: 'm', content: 'edited' }),
+    client.createChat({ title: 'other' }),
+    client.updateChat({ chatId: 'c', title: 'newer' }),
+    client.branchChat({ chatId: 'c', fromMessageId: 'm' }),
+    client.deleteMessage({ messageId: 'm' }),
+    client.deleteChat({ chatId: 'c' }),
+  ];
+  await Promise.all(calls);
+  assert.deepEqual(server.writes().map((r) => `${r.method} ${r.path.split('/').map((seg, i) => (i === 3 ? 'ID' : seg)).join('/')}`), [
+    'PATCH /api/chats/ID', 'POST /api/chats/ID/messages', 'PATCH /api/messages/ID', 'POST /api/chats',
+    'PATCH /api/chats/ID', 'POST /api/chats/ID/branch', 'DELETE /api/messages/ID', 'DELETE /api/chats/ID',
+  ]);
+  assert.equal(u.chats.get('c').title, 'newer');
+});
+
+test('a refused create drops the writes that need it at once: they reject, nothing of them is sent, one error event', async (t) => {
+  const server = fakeServer();
+  const client = makeClient(server, 'u1');
+  t.after(() => client.close());
+  const errors = [];
+  client.on('error', (e) => errors.push(e));
+  let open;
+  const gate = new Promise((resolve) => (open = resolve));
+  server.script.push(async () => {
+    await gate;
+    return undefined;
+  });
+  const bad = client.createChat({ title: '' }); // the server refuses an empty title
+  const msg = client.addMessage({ chatId: bad.id, content: 'in a chat never made' });
+  const edit = msg.then(() => {}, () => {}); // (asserted below)
+  const rename = client.updateChat({ chatId: bad.id, title: 'renamed' });
+  const fix = client.updateMessage({ messageId: msg.id, content: 'edited' });
+  const other = client.createChat({ title: 'fine' });
+  for (const p of [bad, msg, rename, fix]) p.catch(() => {});
+  await until(() => client.status.pending === 5, 'queued');
+  open();
+  await assert.rejects(bad, (err) => err.code === 'bad_request');
+  for (const p of [msg, rename, fix]) await assert.rejects(p, (err) => err.code === 'dependency_rejected' && err.dependsOn === bad.id);
+  await edit;
+  assert.equal((await other).title, 'fine');
+  assert.deepEqual(server.writes().map((r) => `${r.method} ${r.path === '/api/chats' ? r.body.title : r.path}`), ['POST ', 'POST fine']);
+  assert.deepEqual(errors.map((e) => e.code), ['bad_request']);
+  await until(() => client.status.pending === 0, 'outbox empty');
+});

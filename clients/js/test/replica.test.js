@@ -103,3 +103,37 @@ test('callbacks fire at once with local data, and never after unsubscribe', asyn
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(w.calls, 1);
 });
+
+test('the cursor never moves back: a late answer to an older request, or an empty one, leaves it', async () => {
+  const { IDBFactory } = await import('fake-indexeddb');
+  const { openReplica } = await import('../replica.js');
+  const replica = await openReplica('u1', new IDBFactory());
+  const change = (id, version) => ({ table: 'chats', op: 'upsert', id, version, doc: { ...chat(id, version), version } });
+  await replica.applyPage({ changes: [change('a', 1), change('b', 2)], cursor: 'c2' });
+  assert.equal(await replica.getMeta('cursor'), 'c2');
+  await replica.applyPage({ changes: [change('a', 1)], cursor: 'c1' }); // an older page, late
+  assert.equal(await replica.getMeta('cursor'), 'c2');
+  await replica.applyPage({ changes: [], cursor: 'c1' }); // an empty long-poll of the older cursor
+  assert.equal(await replica.getMeta('cursor'), 'c2');
+  await replica.applyPage({ changes: [change('c', 3)], cursor: 'c3' });
+  assert.equal(await replica.getMeta('cursor'), 'c3');
+  assert.equal(await replica.getMeta('lastVersion'), 3);
+  replica.close();
+});
+
+test('the stored chat list snapshot is dropped by every chat write: a page, an acknowledged write', async () => {
+  const { IDBFactory } = await import('fake-indexeddb');
+  const { openReplica } = await import('../replica.js');
+  const replica = await openReplica('u1', new IDBFactory());
+  const doc = (id, version, title) => ({ ...chat(id, 1), title, version });
+  await replica.applyPage({ changes: [{ table: 'chats', id: 'a', version: 1, doc: doc('a', 1, 'one') }], cursor: '1' });
+  assert.deepEqual((await replica.chatsNewestFirst()).chats.map((c) => c.title), ['one']);
+  assert.ok(await replica.getMeta('chatList'), 'stored by the read');
+  await replica.applyPage({ changes: [{ table: 'chats', id: 'a', version: 2, doc: doc('a', 2, 'two') }], cursor: '2' });
+  assert.equal(await replica.getMeta('chatList'), undefined);
+  assert.deepEqual((await replica.chatsNewestFirst()).chats.map((c) => c.title), ['two']);
+  const seq = await replica.enqueue({ name: 'updateChat', args: { chatId: 'a', title: 'three' }, docId: 'a' });
+  await replica.acknowledge(seq, [{ table: 'chats', doc: doc('a', 3, 'three') }]);
+  assert.deepEqual((await replica.chatsNewestFirst()).chats.map((c) => c.title), ['three']);
+  replica.close();
+});

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createSseParser } from '../index.js';
-import { fakeServer, makeClient, recordingSleep, token, until } from './helpers.js';
+import { IDBFactory } from 'fake-indexeddb';
+import { controlledSse, fakeServer, makeClient, recordingSleep, token, until } from './helpers.js';
 
 function parse(chunks) {
   const events = [];
@@ -153,4 +154,111 @@ test('the browser\'s online event replaces a stream that lived through the outag
   await until(() => client.status.connection === 'online', 'online again');
   const plain = server.requests.filter((r) => r.path === '/api/sync' && !isStream(r));
   assert.ok(plain.length >= 2, 'caught up again before the new stream');
+});
+
+test('a page that fails to apply closes its stream (no live slot kept), and the client reconnects', async (t) => {
+  const server = fakeServer();
+  const streams = [];
+  server.script.push(Object.assign((req) => {
+    if (!isStream(req)) return undefined;
+    const s = controlledSse(req);
+    streams.push({ req, ...s });
+    return s.res;
+  }, { keep: true }));
+  const client = makeClient(server, 'u1', { autoStart: true });
+  t.after(() => client.close());
+  await until(() => streams.length === 1 && client.status.connection === 'online', 'live');
+  // a document without an id: the replica's put throws
+  const bad = { changes: [{ table: 'chats', op: 'upsert', id: 'x', version: 1, doc: { title: 'no id' } }], cursor: '1', hasMore: false };
+  streams[0].send(`event: changes\ndata: ${JSON.stringify(bad)}\n\n`);
+  await until(() => streams[0].req.signal.aborted, 'the failed stream closed');
+  await until(() => streams.length === 2, 'a new stream after the backoff');
+});
+
+test('a replica closed under the client (another tab deleted it) stops the live loop with an error, no retry loop', async (t) => {
+  const server = fakeServer();
+  const streams = [];
+  server.script.push(Object.assign((req) => {
+    if (!isStream(req)) return undefined;
+    const s = controlledSse(req);
+    streams.push({ req, ...s });
+    return s.res;
+  }, { keep: true }));
+  const indexedDB = new IDBFactory();
+  const errors = [];
+  const client = makeClient(server, 'u1', { autoStart: true, indexedDB });
+  client.on('error', (e) => errors.push(e));
+  t.after(() => client.close());
+  await until(() => streams.length === 1 && client.status.connection === 'online', 'live');
+  await new Promise((resolve, reject) => {
+    const req = indexedDB.deleteDatabase('chatsync:u1');
+    req.onsuccess = resolve;
+    req.onerror = () => reject(req.error);
+  });
+  const page = { changes: [{ table: 'chats', op: 'upsert', id: 'c', version: 1, doc: { id: 'c', title: 't', timestamp: 1, version: 1 } }], cursor: '1', hasMore: false };
+  streams[0].send(`event: changes\ndata: ${JSON.stringify(page)}\n\n`);
+  await until(() => errors.some((e) => e.code === 'replica_closed'), 'replica_closed reported');
+  assert.ok(streams[0].req.signal.aborted, 'the stream is closed');
+  assert.equal(client.status.connection, 'offline');
+  const requests = server.requests.length;
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(server.requests.length, requests, 'no more requests');
+});
+
+test('streams that end at once back off, longer while they keep ending early', async (t) => {
+  const server = fakeServer();
+  const streams = [];
+  server.script.push(Object.assign((req) => {
+    if (!isStream(req)) return undefined;
+    streams.push(req);
+    return sse('', req.signal);
+  }, { keep: true }));
+  const sleep = recordingSleep();
+  const client = makeClient(server, 'u1', { autoStart: true, sleep, live: 'sse', backoff: { baseMs: 100, maxMs: 100000 } });
+  t.after(() => client.close());
+  await until(() => streams.length >= 5, 'five streams');
+  // one wait after each stream, each at least the minimum, growing
+  assert.ok(sleep.delays.length >= 4);
+  assert.ok(sleep.delays.every((d) => d >= 50), String(sleep.delays));
+  assert.ok(sleep.delays[3] >= 400 && sleep.delays[0] <= 200, String(sleep.delays));
+});
+
+test('long-polls answered at once with nothing back off, longer while they keep doing so', async (t) => {
+  const server = fakeServer();
+  const sleep = recordingSleep();
+  const client = makeClient(server, 'u1', { autoStart: true, sleep, live: 'poll', backoff: { baseMs: 100, maxMs: 100000 } });
+  t.after(() => client.close());
+  await until(() => server.requests.filter((r) => r.query.get('live') === '1').length >= 5, 'five polls');
+  assert.ok(sleep.delays.length >= 4);
+  assert.ok(sleep.delays[3] >= 400 && sleep.delays[0] <= 200, String(sleep.delays));
+});
+
+test("live: 'sse' never long-polls: a refused stream is tried again as a stream", async (t) => {
+  const server = fakeServer();
+  server.script.push(Object.assign((req) => isStream(req) && new Response('<html>no</html>', { status: 200, headers: { 'content-type': 'text/html' } }), { keep: true }));
+  const client = makeClient(server, 'u1', { autoStart: true, live: 'sse' });
+  t.after(() => client.close());
+  await until(() => server.requests.filter(isStream).length >= 3, 'three streams');
+  assert.equal(server.requests.filter((r) => r.query.get('live') === '1').length, 0);
+});
+
+test('the device status is reported after pages that came live too (throttled), with their cursor', async (t) => {
+  const server = fakeServer();
+  const streams = [];
+  server.script.push(Object.assign((req) => {
+    if (!isStream(req)) return undefined;
+    const s = controlledSse(req);
+    streams.push({ req, ...s });
+    return s.res;
+  }, { keep: true }));
+  const client = makeClient(server, 'u1', { autoStart: true });
+  t.after(() => client.close());
+  await until(() => streams.length === 1 && client.status.connection === 'online', 'live');
+  const statuses = () => server.requests.filter((r) => r.path.startsWith('/api/sync-status/'));
+  await until(() => statuses().length === 1, 'reported after the catch-up');
+  const chat = { id: 'c', userId: 'u1', title: 't', timestamp: 1, parentChatId: null, branchFromMessageId: null, branches: [], isDeleted: false, version: 1 };
+  streams[0].send(`event: changes\ndata: ${JSON.stringify({ changes: [{ table: 'chats', op: 'upsert', id: 'c', version: 1, doc: chat }], cursor: '1', hasMore: false })}\n\n`);
+  await until(() => statuses().length === 2, 'reported after the live page', 7000);
+  assert.equal(statuses()[1].body.cursor, '1');
+  assert.equal(streams.length, 1, 'no catch-up or new stream needed for it');
 });

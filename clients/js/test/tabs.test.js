@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IDBFactory } from 'fake-indexeddb';
-import { fakeServer, makeClient, until, watcher } from './helpers.js';
+import { createTabs } from '../tabs.js';
+import { controlledSse, fakeServer, makeClient, until, watcher } from './helpers.js';
 
 test('two tabs: one leader sends every write once, both tabs see every write live', async (t) => {
   const server = fakeServer();
@@ -71,4 +72,68 @@ test('with Web Locks: the lock holder sends; when its tab closes, the other tab 
   assert.equal((await p).title, 'made in B');
   assert.equal(server.user('u1').chats.size, 1);
   await tabB.close();
+});
+
+test('two tabs: only the leader holds a live stream; the other tab updates live and shows online', async (t) => {
+  const server = fakeServer();
+  const streams = [];
+  server.script.push(Object.assign((req) => {
+    if (req.headers.Accept !== 'text/event-stream') return undefined;
+    const s = controlledSse(req);
+    streams.push({ req, ...s });
+    return s.res;
+  }, { keep: true }));
+  const indexedDB = new IDBFactory();
+  const tabA = makeClient(server, 'u1', { indexedDB, BroadcastChannel, autoStart: true });
+  const tabB = makeClient(server, 'u1', { indexedDB, BroadcastChannel, autoStart: true });
+  t.after(() => Promise.all([tabA.close(), tabB.close()]));
+  await until(() => tabA.status.leader !== tabB.status.leader, 'exactly one leader', 8000);
+  await until(() => streams.length === 1, 'a stream');
+  const [leader, follower] = tabA.status.leader ? [tabA, tabB] : [tabB, tabA];
+  await until(() => follower.status.connection === 'online', 'the follower shows the leader\'s connection');
+  const w = watcher();
+  follower.watchChats(w.cb);
+  await until(() => w.value, 'first render');
+  const chat = { id: 'c', userId: 'u1', title: 'from elsewhere', timestamp: 1, parentChatId: null, branchFromMessageId: null, branches: [], isDeleted: false, version: 1 };
+  streams[0].send(`event: changes\ndata: ${JSON.stringify({ changes: [{ table: 'chats', op: 'upsert', id: 'c', version: 1, doc: chat }], cursor: '1', hasMore: false })}\n\n`);
+  await until(() => w.value.length === 1, 'the follower shows the change');
+  assert.equal(w.value[0].title, 'from elsewhere');
+  assert.equal(streams.length, 1, 'one stream for both tabs');
+  assert.ok(streams.every((s) => s.req.sub === 'u1'));
+  // the leader goes: the other tab takes over the stream
+  await leader.close();
+  await until(() => streams.length === 2 && follower.status.leader, 'the other tab leads and streams', 10000);
+  assert.ok(streams[0].req.signal.aborted, 'the closed tab\'s stream is closed');
+});
+
+// A tab's timers, pausable as a browser throttles a background tab's, beating
+// every 40 ms instead of every second.
+function pausableTimers() {
+  const t = { paused: false, heartbeatMs: 40, now: Date.now, clearInterval };
+  t.setInterval = (fn, ms) => setInterval(() => !t.paused && fn(), ms);
+  return t;
+}
+
+test('without Web Locks: a leader whose timer stalls (a throttled tab) stops leading before another takes over; never two at once', async () => {
+  const name = `lease-${Date.now()}`;
+  const timers = [pausableTimers(), pausableTimers()];
+  const tabs = timers.map((tm) => createTabs({ name, BroadcastChannel, locks: null, onMessage() {}, onLeader() {}, timers: tm }));
+  let both = 0;
+  const sampler = setInterval(() => { if (tabs[0].leader && tabs[1].leader) both++; }, 2);
+  try {
+    await until(() => tabs[0].leader !== tabs[1].leader, 'one leader');
+    const first = tabs[0].leader ? 0 : 1;
+    timers[first].paused = true;
+    await until(() => tabs[1 - first].leader, 'the other takes over');
+    assert.equal(tabs[first].leader, false, 'the stalled tab no longer counts as leader');
+    // the stalled tab wakes up: it must not lead again while the other does
+    timers[first].paused = false;
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(tabs[1 - first].leader, true);
+    assert.equal(tabs[first].leader, false);
+    assert.equal(both, 0, 'two leaders at once');
+  } finally {
+    clearInterval(sampler);
+    for (const tab of tabs) tab.close();
+  }
 });
