@@ -28,6 +28,8 @@ struct setting {
 static const struct setting settings[] = {
 	{ "CHATSYNC_SOCKET", NULL, STR(socket_path),
 	  "unix socket a service listens on (deploy/stack.sh sets one per service)" },
+	{ "CHATSYNC_LISTEN", NULL, STR(listen_address),
+	  "host:port a service listens on by TCP instead of CHATSYNC_SOCKET (one of the two; cluster nodes)" },
 	{ "CHATSYNC_SOCKET_MODE", "0660", MODE(0600, 0770, socket_mode),
 	  "permissions of the socket, octal; nothing for others (0600-0770)" },
 	{ "CHATSYNC_SOCKET_GROUP", NULL, STR(socket_group),

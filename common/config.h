@@ -16,6 +16,7 @@
 struct cs_config {
 	/* process */
 	char *socket_path;    /* CHATSYNC_SOCKET */
+	char *listen_address; /* CHATSYNC_LISTEN */
 	long socket_mode;     /* CHATSYNC_SOCKET_MODE */
 	char *socket_group;   /* CHATSYNC_SOCKET_GROUP */
 	long threads;         /* CHATSYNC_THREADS */

@@ -93,13 +93,44 @@ static void *worker(void *arg)
 
 /* ---- process lifecycle ---- */
 
+/* "host:port" with a host and a port in 1..65535 (libfcgi would take ":port" as every address). */
+static int valid_listen_address(const char *address)
+{
+	const char *colon = strrchr(address, ':');
+	char *end;
+	long port;
+
+	if (!colon || colon == address)
+		return 0;
+	port = strtol(colon + 1, &end, 10);
+	return end != colon + 1 && !*end && port > 0 && port < 65536;
+}
+
+/* The listening socket: CHATSYNC_SOCKET (unix) or CHATSYNC_LISTEN (TCP), exactly one. */
 static int open_socket(struct cs_server *server, char *err, size_t errlen)
 {
 	const char *path = server->config.socket_path;
+	const char *address = server->config.listen_address;
 
-	if (!path) {
-		snprintf(err, errlen, "CHATSYNC_SOCKET: is required");
+	if (!path == !address) {
+		snprintf(err, errlen,
+			 "CHATSYNC_SOCKET or CHATSYNC_LISTEN: exactly one is required");
 		return -1;
+	}
+	if (address) {
+		if (!valid_listen_address(address)) {
+			snprintf(err, errlen, "CHATSYNC_LISTEN: expected host:port, got \"%s\"",
+				 address);
+			return -1;
+		}
+		/* libfcgi binds host:port with SO_REUSEADDR; FCGI_WEB_SERVER_ADDRS limits peers */
+		server->listen_fd = FCGX_OpenSocket(address, 1024);
+		if (server->listen_fd < 0) {
+			snprintf(err, errlen, "could not listen on %s: %s", address,
+				 strerror(errno));
+			return -1;
+		}
+		return 0;
 	}
 	unlink(path); /* a socket left by a killed process */
 	server->listen_fd = FCGX_OpenSocket(path, 1024);
@@ -256,12 +287,16 @@ int cs_server_main(const struct cs_service *service)
 		snprintf(err, sizeof(err), "could not start worker threads");
 		goto out;
 	}
-	cs_log_info("listening on %s with %ld threads", server.config.socket_path, started);
+	cs_log_info("listening on %s with %ld threads",
+		    server.config.socket_path ? server.config.socket_path
+					      : server.config.listen_address,
+		    started);
 	wait_for_shutdown(&server, threads, started, &signals);
 	if (atomic_load(&server.threads_done) < started) {
 		/* Threads still inside a request use the shared parts: leave them be. */
 		status = 0;
-		unlink(server.config.socket_path);
+		if (server.config.socket_path)
+			unlink(server.config.socket_path);
 		_exit(0);
 	}
 	status = 0;

@@ -3,9 +3,9 @@
  *
  * A service describes itself in a struct cs_service (its routes and prepared
  * statements) and hands it to cs_server_main, which loads the config, opens
- * the pool, Redis and the token verifier, listens on CHATSYNC_SOCKET with
- * CHATSYNC_THREADS threads, and stops within two seconds of SIGTERM after
- * finishing the requests in flight.
+ * the pool, Redis and the token verifier, listens on CHATSYNC_SOCKET (or on
+ * TCP at CHATSYNC_LISTEN) with CHATSYNC_THREADS threads, and stops within two
+ * seconds of SIGTERM after finishing the requests in flight.
  *
  * Every service answers GET /healthz, /readyz and /metrics, also under
  * /svc/<service>/ so that nginx can reach each one by name.
