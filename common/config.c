@@ -42,6 +42,8 @@ static const struct setting settings[] = {
 	  "largest request body a service reads, in bytes (import-svc: set higher)" },
 	{ "DATABASE_URL", "postgresql://chatsync@127.0.0.1:15432/chatsync", STR(database_url),
 	  "Postgres connection string" },
+	{ "DATABASE_REPLICA_URL", NULL, STR(database_replica_url),
+	  "Postgres streaming replica sync-svc reads the change feed from; unset: the primary (DATABASE_URL)" },
 	{ "DB_POOL_SIZE", "4", NUM(1, 256, db_pool_size),
 	  "Postgres connections per service process, borrowed per request" },
 	{ "DB_ACQUIRE_TIMEOUT_MS", "5000", NUM(1, 600000, db_acquire_timeout_ms),
@@ -99,6 +101,8 @@ static const struct setting settings[] = {
 	  "live requests one user holds at once in a sync-svc process; past it: 429" },
 	{ "SYNC_LIVE_RECHECK_MS", "2000", NUM(50, 60000, live_recheck_ms),
 	  "how often a waiting live request re-checks Postgres without a wake-up" },
+	{ "SYNC_REPLICA_WAIT_MS", "250", NUM(0, 10000, replica_wait_ms),
+	  "longest a sync read waits for the replica to reach the version it needs, then reads the primary" },
 	{ "SYNC_SSE_PING_S", "10", NUM(1, 60, sse_ping_s),
 	  "interval of the SSE keep-alive comment" },
 };

@@ -24,6 +24,7 @@ struct cs_config {
 	long max_body;        /* CHATSYNC_MAX_BODY */
 	/* stores */
 	char *database_url;                     /* DATABASE_URL */
+	char *database_replica_url;             /* DATABASE_REPLICA_URL */
 	long db_pool_size;                      /* DB_POOL_SIZE */
 	long db_acquire_timeout_ms;             /* DB_ACQUIRE_TIMEOUT_MS */
 	long db_pool_user_max;                  /* DB_POOL_USER_MAX */
@@ -55,6 +56,7 @@ struct cs_config {
 	long live_per_user;   /* SYNC_LIVE_PER_USER */
 	long live_recheck_ms; /* SYNC_LIVE_RECHECK_MS */
 	long sse_ping_s;      /* SYNC_SSE_PING_S */
+	long replica_wait_ms; /* SYNC_REPLICA_WAIT_MS */
 };
 
 /* clang-format off */

@@ -37,6 +37,10 @@ struct cs_db *cs_server_db(const struct cs_server *server)
 {
 	return server->db;
 }
+struct cs_db *cs_server_replica_db(const struct cs_server *server)
+{
+	return server->replica;
+}
 struct cs_events *cs_server_events(const struct cs_server *server)
 {
 	return server->events;
@@ -177,6 +181,15 @@ static int start_parts(struct cs_server *server, char *err, size_t errlen)
 	if (cs_db_new(cfg, service->statements, service->statement_count, &server->db, err,
 		      errlen) < 0)
 		return -1;
+	if (cfg->database_replica_url) {
+		/* the same settings, another server: only the URL differs */
+		struct cs_config replica = *cfg;
+
+		replica.database_url = cfg->database_replica_url;
+		if (cs_db_new(&replica, service->statements, service->statement_count,
+			      &server->replica, err, errlen) < 0)
+			return -1;
+	}
 	cs_events_options_from(&events, cfg);
 	if (cs_events_new(&events, &server->events, err, errlen) < 0)
 		return -1;
@@ -205,6 +218,7 @@ static void stop_parts(struct cs_server *server)
 		server->service->stop(server);
 	cs_auth_free(server->auth);
 	cs_events_free(server->events);
+	cs_db_free(server->replica);
 	cs_db_free(server->db);
 	cs_metrics_free(server->metrics);
 	free(server->route_names);

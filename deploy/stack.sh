@@ -8,6 +8,7 @@
 #   stack.sh status    what runs, with PIDs, and whether /readyz answers
 #   stack.sh pg-stop   stop Postgres only (outage tests); pg-start brings it back
 #   stack.sh redis-stop  stop Redis only (outage tests); redis-start brings it back
+#   stack.sh replica-stop  stop the Postgres replica only; replica-start brings it back
 #   stack.sh reload    re-render nginx's config from the environment, check it and
 #                      reload nginx gracefully (no request lost), e.g. a new
 #                      ROLLOUT_PERCENT=25 (docs/rollout.md)
@@ -17,6 +18,9 @@
 #   CHATSYNC_RUN_DIR  run folder           CHATSYNC_BIN_DIR  where the binaries are
 #   PG_PORT 15432  REDIS_PORT 16379  HTTP_PORT 8080  HTTPS_PORT 8443
 #   SYNC_THREADS 512, SYNC_THREAD_STACK_KB 128 (sync-svc: one thread per live request)
+#   PG_REPLICA=1: also a streaming replica of Postgres (pg_basebackup) on
+#   PG_REPLICA_PORT (PG_PORT+1), which sync-svc reads the change feed from
+#   (DATABASE_REPLICA_URL; docs/decisions/replica-reads.md)
 #   SERVICE_DATABASE_URL, SERVICE_REDIS_URL: what the services connect to, when
 #   not the stack's own Postgres and Redis (tests/faults/ puts a proxy between)
 # Each service runs under deploy/supervise.sh, which restarts it when it dies.
@@ -46,8 +50,13 @@ SERVICES=(chats messages sync import)
 DEV_ISSUER=chatsync.local
 IMPORT_MAX_BODY=67108864 # nginx routes.conf: client_max_body_size 64m on /api/import
 
+PG_REPLICA=${PG_REPLICA:-0}
+PG_REPLICA_PORT=${PG_REPLICA_PORT:-$((PG_PORT + 1))}
+
 PGDATA=$RUN/pg/data
+REPLICA_PGDATA=$RUN/pg/replica
 DATABASE_URL=postgresql://chatsync@127.0.0.1:$PG_PORT/chatsync
+DATABASE_REPLICA_URL=postgresql://chatsync@127.0.0.1:$PG_REPLICA_PORT/chatsync
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 SERVICE_DATABASE_URL=${SERVICE_DATABASE_URL:-$DATABASE_URL}
 SERVICE_REDIS_URL=${SERVICE_REDIS_URL:-$REDIS_URL}
@@ -259,31 +268,43 @@ pg_init() {
 		|| { tail_log "$RUN/log/initdb.log"; die "initdb failed (log: $RUN/log/initdb.log)"; }
 }
 
+# pg_ctl_start LABEL DATADIR PORT LOGNAME [SETTINGS]: starts a server of the run
+# folder on 127.0.0.1:PORT, its socket in RUN/pg.
+pg_ctl_start() {
+	local label=$1 data=$2 port=$3 logfile=$RUN/log/$4 settings=${5:-} bin
+	bin=$(pg_bin_dir)
+	# postmaster.pid of a crashed server: pg_ctl would refuse to start
+	[ -f "$data/postmaster.pid" ] && rm -f "$data/postmaster.pid"
+	touch "$logfile"
+	is_root && chown postgres: "$logfile"
+	log "starting $label on 127.0.0.1:$port"
+	as_postgres "$bin/pg_ctl" -D "$data" -l "$logfile" -w -t 30 \
+		-o "-p $port -k $RUN/pg -c listen_addresses=127.0.0.1 $settings" start >/dev/null 9>&- \
+		|| { tail_log "$logfile"; die "$label did not start (log: $logfile)"; }
+}
+
+# pg_ctl_stop LABEL DATADIR PID
+pg_ctl_stop() {
+	local label=$1 data=$2 pid=$3 bin
+	bin=$(pg_bin_dir)
+	log "stopping $label (pid $pid)"
+	as_postgres "$bin/pg_ctl" -D "$data" -m fast -w -t 20 stop >/dev/null 9>&- \
+		|| stop_pid "$label" "$pid" 5 || true
+	wait_until 5 gone "$pid" || die "$label (pid $pid) did not stop"
+}
+
 pg_start() {
 	pg_running && return 0
 	local bin
 	bin=$(pg_bin_dir)
 	pg_init "$bin"
 	require_free_port PG_PORT "$PG_PORT"
-	# postmaster.pid of a crashed server: pg_ctl would refuse to start
-	[ -f "$PGDATA/postmaster.pid" ] && rm -f "$PGDATA/postmaster.pid"
-	touch "$RUN/log/postgres.log"
-	is_root && chown postgres: "$RUN/log/postgres.log"
-	log "starting Postgres on 127.0.0.1:$PG_PORT"
-	as_postgres "$bin/pg_ctl" -D "$PGDATA" -l "$RUN/log/postgres.log" -w -t 30 \
-		-o "-p $PG_PORT -k $RUN/pg -c listen_addresses=127.0.0.1" start >/dev/null 9>&- \
-		|| { tail_log "$RUN/log/postgres.log"; die "Postgres did not start (log: $RUN/log/postgres.log)"; }
+	pg_ctl_start Postgres "$PGDATA" "$PG_PORT" postgres.log
 }
 
 pg_stop() {
 	pg_running || return 0
-	local bin pid
-	bin=$(pg_bin_dir)
-	pid=$(pg_pid)
-	log "stopping Postgres (pid $pid)"
-	as_postgres "$bin/pg_ctl" -D "$PGDATA" -m fast -w -t 20 stop >/dev/null 9>&- \
-		|| stop_pid postgres "$pid" 5 || true
-	wait_until 5 gone "$pid" || die "Postgres (pid $pid) did not stop"
+	pg_ctl_stop Postgres "$PGDATA" "$(pg_pid)"
 }
 
 pg_setup_database() {
@@ -295,6 +316,42 @@ pg_setup_database() {
 	[ "$found" = 1 ] || psql_admin -c "CREATE DATABASE chatsync OWNER chatsync ENCODING 'UTF8'" \
 		|| die "could not create database chatsync"
 	DATABASE_URL=$DATABASE_URL bash "$REPO/deploy/migrate.sh" 9>&- || die "migrations failed"
+}
+
+# ---- the Postgres replica (PG_REPLICA=1) ----
+
+replica_wanted() { [ "$PG_REPLICA" = 1 ]; }
+replica_pid() { [ -f "$REPLICA_PGDATA/postmaster.pid" ] && read_pid "$REPLICA_PGDATA/postmaster.pid"; }
+replica_running() {
+	local pid
+	pid=$(replica_pid) && alive "$pid" && grep -q postgres "/proc/$pid/cmdline" 2>/dev/null
+}
+
+# A copy of the primary taken by pg_basebackup -R: it starts as a hot standby
+# that streams the primary's WAL and replays it in commit order.
+replica_init() {
+	local bin=$1
+	[ -s "$REPLICA_PGDATA/PG_VERSION" ] && return 0
+	log "copying Postgres into $REPLICA_PGDATA (pg_basebackup)"
+	as_postgres "$bin/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U postgres -D "$REPLICA_PGDATA" \
+		-R -X stream -c fast --no-sync >"$RUN/log/pg_basebackup.log" 2>&1 9>&- \
+		|| { tail_log "$RUN/log/pg_basebackup.log"; die "pg_basebackup failed (log: $RUN/log/pg_basebackup.log)"; }
+}
+
+replica_start() {
+	replica_wanted || return 0
+	replica_running && return 0
+	local bin
+	bin=$(pg_bin_dir)
+	replica_init "$bin"
+	require_free_port PG_REPLICA_PORT "$PG_REPLICA_PORT"
+	pg_ctl_start "the Postgres replica" "$REPLICA_PGDATA" "$PG_REPLICA_PORT" \
+		postgres-replica.log "-c hot_standby=on"
+}
+
+replica_stop() {
+	replica_running || return 0
+	pg_ctl_stop "the Postgres replica" "$REPLICA_PGDATA" "$(replica_pid)"
 }
 
 # ---- Redis ----
@@ -418,6 +475,8 @@ svc_start() {
 	env_lines+=("CHATSYNC_SOCKET=$(svc_socket "$name")" "DATABASE_URL=$SERVICE_DATABASE_URL"
 		"REDIS_URL=$SERVICE_REDIS_URL" "CHATSYNC_SOCKET_GROUP=$(socket_group)")
 	[ "$name" = import ] && env_lines+=("CHATSYNC_MAX_BODY=$IMPORT_MAX_BODY")
+	# only the change feed reads from the replica (it can tell whether the replica is recent enough)
+	[ "$name" = sync ] && replica_wanted && env_lines+=("DATABASE_REPLICA_URL=$DATABASE_REPLICA_URL")
 	# Each live request holds a sync-svc thread while it waits (docs/decisions/live-threads.md).
 	[ "$name" = sync ] && env_lines+=("CHATSYNC_THREADS=${SYNC_THREADS:-512}"
 		"CHATSYNC_THREAD_STACK_KB=${SYNC_THREAD_STACK_KB:-128}")
@@ -513,6 +572,7 @@ check_ports() {
 	for name in PG_PORT REDIS_PORT HTTP_PORT HTTPS_PORT; do warn_ephemeral_port "$name" "${!name}"; done
 	pg_running || require_free_port PG_PORT "$PG_PORT"
 	redis_running || require_free_port REDIS_PORT "$REDIS_PORT"
+	! replica_wanted || replica_running || require_free_port PG_REPLICA_PORT "$PG_REPLICA_PORT"
 	if ! nginx_running; then
 		require_free_port HTTP_PORT "$HTTP_PORT"
 		require_free_port HTTPS_PORT "$HTTPS_PORT"
@@ -564,6 +624,7 @@ cmd_up() {
 	trap up_failed EXIT
 	pg_start
 	pg_setup_database
+	replica_start
 	redis_start
 	dev_keys
 	local name
@@ -579,6 +640,7 @@ stop_all() {
 	nginx_stop || failed=1
 	for name in "${SERVICES[@]}"; do svc_stop "$name" || failed=1; done
 	redis_stop || failed=1
+	replica_stop || failed=1
 	pg_stop || failed=1
 	return "$failed"
 }
@@ -637,6 +699,9 @@ cmd_status() {
 		fi
 	}
 	pid=""; pg_running && pid=$(pg_pid); report postgres "$pid"
+	if replica_wanted || replica_running; then
+		pid=""; replica_running && pid=$(replica_pid); report replica "$pid"
+	fi
 	pid=""; redis_running && pid=$(read_pid "$(redis_pidfile)"); report redis "$pid"
 	for name in "${SERVICES[@]}"; do
 		pid=""
@@ -663,6 +728,7 @@ cmd_env() {
 	q CHATSYNC_HTTPS "https://127.0.0.1:$HTTPS_PORT"
 	q CHATSYNC_TLS_CERT "$RUN/tls/cert.pem"
 	q DATABASE_URL "$DATABASE_URL"
+	! replica_wanted || q DATABASE_REPLICA_URL "$DATABASE_REPLICA_URL"
 	q REDIS_URL "$REDIS_URL"
 	while IFS= read -r line; do q "${line%%=*}" "${line#*=}"; done < <(auth_env)
 	q CHATSYNC_TOKEN_CMD "$BIN/chatsync token"
@@ -689,6 +755,20 @@ cmd_pg_start() {
 	lock_run_dir
 	mkdir -p "$RUN/log"
 	pg_start
+	unlock_run_dir
+}
+
+cmd_replica_stop() {
+	lock_run_dir
+	replica_stop
+	unlock_run_dir
+}
+
+cmd_replica_start() {
+	check_paths
+	lock_run_dir
+	mkdir -p "$RUN/log"
+	replica_start
 	unlock_run_dir
 }
 
@@ -724,6 +804,8 @@ main() {
 	pg-stop) cmd_pg_stop ;;
 	pg-start) cmd_pg_start ;;
 	redis-stop) cmd_redis_stop ;;
+	replica-stop) cmd_replica_stop ;;
+	replica-start) cmd_replica_start ;;
 	redis-start) cmd_redis_start ;;
 	reload) cmd_reload ;;
 	*) usage ;;
