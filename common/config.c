@@ -71,6 +71,8 @@ static const struct setting settings[] = {
 	  "longest time sent data may stay unacknowledged before the connection is dropped (0: the system's)" },
 	{ "REDIS_URL", "redis://127.0.0.1:16379", STR(redis_url),
 	  "Redis for wake-ups (redis://host:port)" },
+	{ "REDIS_CLUSTER_NODES", NULL, STR(redis_cluster_nodes),
+	  "Redis Cluster seed nodes, host:port,host:port (any of its nodes); set: REDIS_URL is not used" },
 	{ "REDIS_STREAM_MAXLEN", "100000", NUM(100, 100000000, redis_stream_maxlen),
 	  "approximate length each wake-up stream is trimmed to" },
 	{ "REDIS_CONNECT_TIMEOUT_MS", "300", NUM(10, 60000, redis_connect_timeout_ms),

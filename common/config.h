@@ -38,6 +38,7 @@ struct cs_config {
 	long db_keepalives_count;               /* DB_KEEPALIVES_COUNT */
 	long db_tcp_user_timeout_ms;            /* DB_TCP_USER_TIMEOUT_MS */
 	char *redis_url;                        /* REDIS_URL */
+	char *redis_cluster_nodes;              /* REDIS_CLUSTER_NODES */
 	long redis_stream_maxlen;               /* REDIS_STREAM_MAXLEN */
 	long redis_connect_timeout_ms;          /* REDIS_CONNECT_TIMEOUT_MS */
 	long redis_command_timeout_ms;          /* REDIS_COMMAND_TIMEOUT_MS */

@@ -21,6 +21,9 @@
 #   PG_REPLICA=1: also a streaming replica of Postgres (pg_basebackup) on
 #   PG_REPLICA_PORT (PG_PORT+1), which sync-svc reads the change feed from
 #   (DATABASE_REPLICA_URL; docs/decisions/replica-reads.md)
+#   REDIS_CLUSTER=1: a Redis Cluster of 3 masters and 3 replicas on REDIS_PORT
+#   .. REDIS_PORT+5 (cluster bus: port+100) instead of one Redis; the services get
+#   REDIS_CLUSTER_NODES (docs/decisions/redis-cluster.md)
 #   SERVICE_DATABASE_URL, SERVICE_REDIS_URL: what the services connect to, when
 #   not the stack's own Postgres and Redis (tests/faults/ puts a proxy between)
 # Each service runs under deploy/supervise.sh, which restarts it when it dies.
@@ -51,6 +54,9 @@ DEV_ISSUER=chatsync.local
 IMPORT_MAX_BODY=67108864 # nginx routes.conf: client_max_body_size 64m on /api/import
 
 PG_REPLICA=${PG_REPLICA:-0}
+REDIS_CLUSTER=${REDIS_CLUSTER:-0}
+REDIS_CLUSTER_SIZE=6 # 3 masters, each with one replica
+REDIS_CLUSTER_BUS_OFFSET=100
 PG_REPLICA_PORT=${PG_REPLICA_PORT:-$((PG_PORT + 1))}
 
 PGDATA=$RUN/pg/data
@@ -385,6 +391,66 @@ redis_stop() {
 	rm -f "$(redis_pidfile)"
 }
 
+# ---- Redis Cluster (REDIS_CLUSTER=1) ----
+
+cluster_wanted() { [ "$REDIS_CLUSTER" = 1 ]; }
+cluster_ports() { seq "$REDIS_PORT" $((REDIS_PORT + REDIS_CLUSTER_SIZE - 1)); }
+cluster_nodes() { cluster_ports | sed 's/^/127.0.0.1:/' | paste -sd, -; }
+cluster_pidfile() { echo "$RUN/pid/redis-$1.pid"; }
+cluster_node_running() {
+	local pid
+	pid=$(read_pid "$(cluster_pidfile "$1")") && alive "$pid" && grep -q redis "/proc/$pid/cmdline" 2>/dev/null
+}
+cluster_node_answers() { [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]; }
+cluster_info() { redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null | tr -d '\r'; }
+cluster_ok() { cluster_info "$REDIS_PORT" | grep -qx 'cluster_state:ok'; }
+# Every slot assigned: the cluster was created (nodes.conf keeps it across restarts).
+cluster_created() { cluster_info "$REDIS_PORT" | grep -qx 'cluster_slots_assigned:16384'; }
+
+# cluster_node_start PORT: one node; a node restarted after a kill rejoins from its nodes.conf.
+cluster_node_start() {
+	local port=$1
+	cluster_node_running "$port" && return 0
+	require_free_port REDIS_PORT "$port"
+	require_free_port REDIS_PORT "$((port + REDIS_CLUSTER_BUS_OFFSET))"
+	mkdir -p "$RUN/redis/$port"
+	rm -f "$(cluster_pidfile "$port")"
+	log "starting Redis Cluster node on 127.0.0.1:$port"
+	redis-server --bind 127.0.0.1 --port "$port" --protected-mode yes \
+		--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
+		--cluster-port "$((port + REDIS_CLUSTER_BUS_OFFSET))" \
+		--daemonize yes --pidfile "$(cluster_pidfile "$port")" --logfile "$RUN/log/redis-$port.log" \
+		--dir "$RUN/redis/$port" --save "" --appendonly no </dev/null >/dev/null 2>&1 9>&- \
+		|| die "redis-server (cluster node $port) did not start"
+	wait_until 10 cluster_node_answers "$port" \
+		|| { tail_log "$RUN/log/redis-$port.log"; die "Redis Cluster node $port does not answer"; }
+}
+
+cluster_start() {
+	local port
+	for port in $(cluster_ports); do cluster_node_start "$port"; done
+	if ! cluster_created; then
+		log "creating the Redis Cluster (3 masters, 3 replicas)"
+		# shellcheck disable=SC2046 # one word per node
+		redis-cli --cluster create $(cluster_ports | sed 's/^/127.0.0.1:/') \
+			--cluster-replicas 1 --cluster-yes >"$RUN/log/redis-cluster-create.log" 2>&1 9>&- \
+			|| { tail_log "$RUN/log/redis-cluster-create.log"; die "redis-cli --cluster create failed"; }
+	fi
+	wait_until 30 cluster_ok || die "the Redis Cluster did not reach cluster_state:ok within 30 s"
+}
+
+cluster_stop() {
+	local port pid
+	for port in $(cluster_ports); do
+		if cluster_node_running "$port"; then
+			pid=$(read_pid "$(cluster_pidfile "$port")")
+			log "stopping Redis Cluster node $port (pid $pid)"
+			stop_pid "redis $port" "$pid" 10 || true
+		fi
+		rm -f "$(cluster_pidfile "$port")"
+	done
+}
+
 # ---- development keys and tokens ----
 
 # A real issuer configured by the user means production-like auth: no dev key.
@@ -474,6 +540,7 @@ svc_start() {
 	mapfile -t env_lines < <(auth_env)
 	env_lines+=("CHATSYNC_SOCKET=$(svc_socket "$name")" "DATABASE_URL=$SERVICE_DATABASE_URL"
 		"REDIS_URL=$SERVICE_REDIS_URL" "CHATSYNC_SOCKET_GROUP=$(socket_group)")
+	! cluster_wanted || env_lines+=("REDIS_CLUSTER_NODES=$(cluster_nodes)")
 	[ "$name" = import ] && env_lines+=("CHATSYNC_MAX_BODY=$IMPORT_MAX_BODY")
 	# only the change feed reads from the replica (it can tell whether the replica is recent enough)
 	[ "$name" = sync ] && replica_wanted && env_lines+=("DATABASE_REPLICA_URL=$DATABASE_REPLICA_URL")
@@ -571,7 +638,7 @@ check_ports() {
 	local name
 	for name in PG_PORT REDIS_PORT HTTP_PORT HTTPS_PORT; do warn_ephemeral_port "$name" "${!name}"; done
 	pg_running || require_free_port PG_PORT "$PG_PORT"
-	redis_running || require_free_port REDIS_PORT "$REDIS_PORT"
+	cluster_wanted || redis_running || require_free_port REDIS_PORT "$REDIS_PORT"
 	! replica_wanted || replica_running || require_free_port PG_REPLICA_PORT "$PG_REPLICA_PORT"
 	if ! nginx_running; then
 		require_free_port HTTP_PORT "$HTTP_PORT"
@@ -625,7 +692,7 @@ cmd_up() {
 	pg_start
 	pg_setup_database
 	replica_start
-	redis_start
+	if cluster_wanted; then cluster_start; else redis_start; fi
 	dev_keys
 	local name
 	for name in "${SERVICES[@]}"; do svc_start "$name"; done
@@ -640,6 +707,7 @@ stop_all() {
 	nginx_stop || failed=1
 	for name in "${SERVICES[@]}"; do svc_stop "$name" || failed=1; done
 	redis_stop || failed=1
+	cluster_stop || failed=1
 	replica_stop || failed=1
 	pg_stop || failed=1
 	return "$failed"
@@ -702,7 +770,14 @@ cmd_status() {
 	if replica_wanted || replica_running; then
 		pid=""; replica_running && pid=$(replica_pid); report replica "$pid"
 	fi
-	pid=""; redis_running && pid=$(read_pid "$(redis_pidfile)"); report redis "$pid"
+	if cluster_wanted; then
+		for name in $(cluster_ports); do
+			pid=""; cluster_node_running "$name" && pid=$(read_pid "$(cluster_pidfile "$name")")
+			report "redis-$name" "$pid"
+		done
+	else
+		pid=""; redis_running && pid=$(read_pid "$(redis_pidfile)"); report redis "$pid"
+	fi
 	for name in "${SERVICES[@]}"; do
 		pid=""
 		svc_running "$name" && pid="$(svc_pid "$name" || echo none), supervisor $(read_pid "$(svc_supervisor_pidfile "$name")")"
@@ -730,6 +805,7 @@ cmd_env() {
 	q DATABASE_URL "$DATABASE_URL"
 	! replica_wanted || q DATABASE_REPLICA_URL "$DATABASE_REPLICA_URL"
 	q REDIS_URL "$REDIS_URL"
+	! cluster_wanted || q REDIS_CLUSTER_NODES "$(cluster_nodes)"
 	while IFS= read -r line; do q "${line%%=*}" "${line#*=}"; done < <(auth_env)
 	q CHATSYNC_TOKEN_CMD "$BIN/chatsync token"
 }
