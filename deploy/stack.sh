@@ -21,6 +21,10 @@
 #   PG_REPLICA=1: also a streaming replica of Postgres (pg_basebackup) on
 #   PG_REPLICA_PORT (PG_PORT+1), which sync-svc reads the change feed from
 #   (DATABASE_REPLICA_URL; docs/decisions/replica-reads.md)
+#   CLUSTER_NODES=N: N service nodes instead of one, each the four services on
+#   TCP at 127.0.0.<n+1> (ports SERVICE_PORT_BASE = HTTP_PORT+10 .. +3), behind
+#   the one nginx (docs/decisions/cluster.md). `stack.sh cluster up|down|status`
+#   is up|down|status with CLUSTER_NODES=2 PG_REPLICA=1 REDIS_CLUSTER=1.
 #   REDIS_CLUSTER=1: a Redis Cluster of 3 masters and 3 replicas on REDIS_PORT
 #   .. REDIS_PORT+5 (cluster bus: port+100) instead of one Redis; the services get
 #   REDIS_CLUSTER_NODES (docs/decisions/redis-cluster.md)
@@ -42,6 +46,13 @@
 # docs/OPERATIONS.md describes the run folder.
 set -euo pipefail
 
+# `stack.sh cluster CMD`: CMD for the cluster stack (its settings, then CMD).
+if [ "${1:-}" = cluster ]; then
+	[ "${CLUSTER_NODES:-0}" -gt 0 ] || CLUSTER_NODES=2
+	export CLUSTER_NODES PG_REPLICA=1 REDIS_CLUSTER=1
+	exec bash "${BASH_SOURCE[0]}" "${@:2}"
+fi
+
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUN=$(realpath -m "${CHATSYNC_RUN_DIR:-$REPO/.run}")
 BIN=$(realpath -m "${CHATSYNC_BIN_DIR:-$REPO/bin}")
@@ -53,6 +64,8 @@ SERVICES=(chats messages sync import)
 DEV_ISSUER=chatsync.local
 IMPORT_MAX_BODY=67108864 # nginx routes.conf: client_max_body_size 64m on /api/import
 
+CLUSTER_NODES=${CLUSTER_NODES:-0}
+SERVICE_PORT_BASE=${SERVICE_PORT_BASE:-$((HTTP_PORT + 10))}
 PG_REPLICA=${PG_REPLICA:-0}
 REDIS_CLUSTER=${REDIS_CLUSTER:-0}
 REDIS_CLUSTER_SIZE=6 # 3 masters, each with one replica
@@ -407,6 +420,17 @@ cluster_ok() { cluster_info "$REDIS_PORT" | grep -qx 'cluster_state:ok'; }
 # Every slot assigned: the cluster was created (nodes.conf keeps it across restarts).
 cluster_created() { cluster_info "$REDIS_PORT" | grep -qx 'cluster_slots_assigned:16384'; }
 
+# Every replica has completed its sync with its master: until then a master's
+# death is no failover (a replica that never synced is too stale to be promoted).
+cluster_replicas_synced() {
+	local port info
+	for port in $(cluster_ports); do
+		info=$(redis-cli -h 127.0.0.1 -p "$port" info replication 2>/dev/null | tr -d '\r')
+		grep -qx 'role:slave' <<<"$info" || continue
+		grep -qx 'master_link_status:up' <<<"$info" || return 1
+	done
+}
+
 # cluster_node_start PORT: one node; a node restarted after a kill rejoins from its nodes.conf.
 cluster_node_start() {
 	local port=$1
@@ -437,6 +461,7 @@ cluster_start() {
 			|| { tail_log "$RUN/log/redis-cluster-create.log"; die "redis-cli --cluster create failed"; }
 	fi
 	wait_until 30 cluster_ok || die "the Redis Cluster did not reach cluster_state:ok within 30 s"
+	wait_until 30 cluster_replicas_synced || die "the Redis Cluster's replicas did not sync within 30 s"
 }
 
 cluster_stop() {
@@ -497,9 +522,53 @@ svc_pidfile() { echo "$RUN/pid/$1.pid"; }
 svc_supervisor_pidfile() { echo "$RUN/pid/$1.supervisor.pid"; }
 svc_socket() { echo "$RUN/sock/$1.sock"; }
 
-# Started with this run folder's socket (guards against a recycled PID).
+# An instance of a service is its name ("sync") on one host, or "n<N>-<name>"
+# ("n2-sync") on service node N of a cluster (CLUSTER_NODES), which listens on
+# TCP at 127.0.0.<N+1>, one port per service.
+svc_instances() {
+	local node name
+	if [ "$CLUSTER_NODES" -gt 0 ]; then
+		for node in $(seq 1 "$CLUSTER_NODES"); do
+			for name in "${SERVICES[@]}"; do echo "n$node-$name"; done
+		done
+	else
+		printf '%s\n' "${SERVICES[@]}"
+	fi
+}
+svc_service() { echo "${1#n[0-9]*-}"; }
+svc_node() { [[ $1 =~ ^n([0-9]+)- ]] && echo "${BASH_REMATCH[1]}"; }
+node_address() { echo "127.0.0.$(($1 + 1))"; }
+# The port of a service on every node: SERVICE_PORT_BASE + its index in SERVICES.
+svc_port() {
+	local i
+	for i in "${!SERVICES[@]}"; do
+		[ "${SERVICES[$i]}" = "$1" ] && echo $((SERVICE_PORT_BASE + i)) && return 0
+	done
+	return 1
+}
+# What the instance listens on, as its environment says it (guards against a recycled PID).
+svc_listen_env() {
+	local node
+	if node=$(svc_node "$1"); then
+		echo "CHATSYNC_LISTEN=$(node_address "$node"):$(svc_port "$(svc_service "$1")")"
+	else
+		echo "CHATSYNC_SOCKET=$(svc_socket "$1")"
+	fi
+}
+# What runs or ran here: the instances wanted now and any a supervisor PID file names.
+svc_known() {
+	local file
+	{
+		svc_instances
+		for file in "$RUN"/pid/*.supervisor.pid; do
+			[ -e "$file" ] && basename "$file" .supervisor.pid
+		done
+	} | sort -u
+}
+tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
 ours() {
-	alive "$2" && tr '\0' '\n' 2>/dev/null <"/proc/$2/environ" | grep -qxF "CHATSYNC_SOCKET=$(svc_socket "$1")"
+	alive "$2" && tr '\0' '\n' 2>/dev/null <"/proc/$2/environ" | grep -qxF "$(svc_listen_env "$1")"
 }
 
 svc_running() {
@@ -513,7 +582,15 @@ svc_pid() {
 	pid=$(read_pid "$(svc_pidfile "$1")") && ours "$1" "$pid" && echo "$pid"
 }
 
-svc_listening() { svc_pid "$1" >/dev/null && [ -S "$(svc_socket "$1")" ]; }
+svc_listening() {
+	local node
+	svc_pid "$1" >/dev/null || return 1
+	if node=$(svc_node "$1"); then
+		tcp_open "$(node_address "$node")" "$(svc_port "$(svc_service "$1")")"
+	else
+		[ -S "$(svc_socket "$1")" ]
+	fi
+}
 
 # The group of nginx's workers (NGINX_USER: www-data when root), which the
 # sockets and their folder are given; empty when the workers run as the
@@ -535,26 +612,27 @@ prepare_socket_dir() {
 }
 
 svc_start() {
-	local name=$1 pid env_lines=()
+	local name=$1 service pid env_lines=()
+	service=$(svc_service "$name")
 	svc_running "$name" && return 0
 	mapfile -t env_lines < <(auth_env)
-	env_lines+=("CHATSYNC_SOCKET=$(svc_socket "$name")" "DATABASE_URL=$SERVICE_DATABASE_URL"
+	env_lines+=("$(svc_listen_env "$name")" "DATABASE_URL=$SERVICE_DATABASE_URL"
 		"REDIS_URL=$SERVICE_REDIS_URL" "CHATSYNC_SOCKET_GROUP=$(socket_group)")
 	! cluster_wanted || env_lines+=("REDIS_CLUSTER_NODES=$(cluster_nodes)")
-	[ "$name" = import ] && env_lines+=("CHATSYNC_MAX_BODY=$IMPORT_MAX_BODY")
+	[ "$service" = import ] && env_lines+=("CHATSYNC_MAX_BODY=$IMPORT_MAX_BODY")
 	# only the change feed reads from the replica (it can tell whether the replica is recent enough)
-	[ "$name" = sync ] && replica_wanted && env_lines+=("DATABASE_REPLICA_URL=$DATABASE_REPLICA_URL")
+	[ "$service" = sync ] && replica_wanted && env_lines+=("DATABASE_REPLICA_URL=$DATABASE_REPLICA_URL")
 	# Each live request holds a sync-svc thread while it waits (docs/decisions/live-threads.md).
-	[ "$name" = sync ] && env_lines+=("CHATSYNC_THREADS=${SYNC_THREADS:-512}"
+	[ "$service" = sync ] && env_lines+=("CHATSYNC_THREADS=${SYNC_THREADS:-512}"
 		"CHATSYNC_THREAD_STACK_KB=${SYNC_THREAD_STACK_KB:-128}")
 	rm -f "$(svc_socket "$name")" "$(svc_pidfile "$name")"
 	env "${env_lines[@]}" bash "$REPO/deploy/supervise.sh" "$name-svc" "$(svc_pidfile "$name")" \
-		"$BIN/$name-svc" </dev/null >>"$RUN/log/$name.log" 2>&1 9>&- &
+		"$BIN/$service-svc" </dev/null >>"$RUN/log/$name.log" 2>&1 9>&- &
 	pid=$!
 	echo "$pid" >"$(svc_supervisor_pidfile "$name")"
 	if ! wait_until 10 svc_listening "$name"; then
 		tail_log "$RUN/log/$name.log"
-		die "$name-svc did not create $(svc_socket "$name") within 10 s (log: $RUN/log/$name.log)"
+		die "$name-svc did not listen ($(svc_listen_env "$name")) within 10 s (log: $RUN/log/$name.log)"
 	fi
 	log "started $name-svc (pid $(svc_pid "$name"), supervisor $pid)"
 }
@@ -584,6 +662,14 @@ nginx_running() {
 
 nginx_env() {
 	export RUN_DIR=$RUN HTTP_LISTEN=127.0.0.1:$HTTP_PORT HTTPS_LISTEN=127.0.0.1:$HTTPS_PORT
+	# a cluster's upstreams span its nodes (nginx-config.sh)
+	export UPSTREAM_NODES="" UPSTREAM_PORT_BASE=$SERVICE_PORT_BASE
+	local node
+	if [ "$CLUSTER_NODES" -gt 0 ]; then
+		for node in $(seq 1 "$CLUSTER_NODES"); do
+			UPSTREAM_NODES+="${UPSTREAM_NODES:+,}$(node_address "$node")"
+		done
+	fi
 	# the local profile's /dev/token signs with the development key, when there is one
 	if dev_auth; then export DEV_KEY_FILE=$RUN/dev/dev-key.pem; else export DEV_KEY_FILE=""; fi
 }
@@ -695,7 +781,7 @@ cmd_up() {
 	if cluster_wanted; then cluster_start; else redis_start; fi
 	dev_keys
 	local name
-	for name in "${SERVICES[@]}"; do svc_start "$name"; done
+	for name in $(svc_instances); do svc_start "$name"; done
 	nginx_start
 	wait_ready
 	trap - EXIT
@@ -705,7 +791,7 @@ cmd_up() {
 stop_all() {
 	local name failed=0
 	nginx_stop || failed=1
-	for name in "${SERVICES[@]}"; do svc_stop "$name" || failed=1; done
+	for name in $(svc_known); do svc_stop "$name" || failed=1; done
 	redis_stop || failed=1
 	cluster_stop || failed=1
 	replica_stop || failed=1
@@ -746,7 +832,7 @@ cmd_run() {
 	while true; do
 		sleep 2 &
 		wait $! || true
-		for name in "${SERVICES[@]}"; do
+		for name in $(svc_instances); do
 			if ! svc_running "$name" && [[ $warned != *" $name "* ]]; then
 				log "warning: $name-svc's supervisor is not running (log: $RUN/log/$name.log); 'stack.sh up' restarts it"
 				warned+="$name "
@@ -778,7 +864,7 @@ cmd_status() {
 	else
 		pid=""; redis_running && pid=$(read_pid "$(redis_pidfile)"); report redis "$pid"
 	fi
-	for name in "${SERVICES[@]}"; do
+	for name in $(svc_instances); do
 		pid=""
 		svc_running "$name" && pid="$(svc_pid "$name" || echo none), supervisor $(read_pid "$(svc_supervisor_pidfile "$name")")"
 		report "$name" "$pid"
@@ -806,6 +892,10 @@ cmd_env() {
 	! replica_wanted || q DATABASE_REPLICA_URL "$DATABASE_REPLICA_URL"
 	q REDIS_URL "$REDIS_URL"
 	! cluster_wanted || q REDIS_CLUSTER_NODES "$(cluster_nodes)"
+	if [ "$CLUSTER_NODES" -gt 0 ]; then
+		q CLUSTER_NODES "$CLUSTER_NODES"
+		q SERVICE_PORT_BASE "$SERVICE_PORT_BASE"
+	fi
 	while IFS= read -r line; do q "${line%%=*}" "${line#*=}"; done < <(auth_env)
 	q CHATSYNC_TOKEN_CMD "$BIN/chatsync token"
 }
