@@ -263,7 +263,7 @@ static int read_slot_map(const redisReply *reply, struct slot_map *map)
 		last = range->element[1]->integer;
 		if (first < 0 || last < first || last >= CS_REDIS_CLUSTER_SLOTS)
 			return -1;
-		for (i = 0; i < map->count && strcmp(map->masters[i].name, master.name); i++)
+		for (i = 0; i < map->count && strcmp(map->masters[i].name, master.name) != 0; i++)
 			;
 		if (i == map->count) {
 			if (map->count == CS_REDIS_CLUSTER_MAX_NODES)
@@ -293,7 +293,8 @@ int cs_redis_cluster_apply_slots(struct cs_redis_cluster *cluster, const redisRe
 	/* keep the connections to masters still named, close the others */
 	for (j = 0; j < cluster->master_count; j++) {
 		for (i = 0;
-		     i < map->count && strcmp(map->masters[i].name, cluster->masters[j].name); i++)
+		     i < map->count && strcmp(map->masters[i].name, cluster->masters[j].name) != 0;
+		     i++)
 			;
 		if (i < map->count)
 			map->masters[i].redis = cluster->masters[j].redis;
