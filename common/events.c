@@ -486,9 +486,13 @@ static int cluster_read(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64
 		if (send_shard_read(ev, i, keys[i], last_ids[i], block) < 0)
 			goto fail;
 	}
-	while (!answered && now_ms() < deadline) {
+	while (!answered) {
 		struct pollfd fds[CS_EVENTS_SHARDS];
 		int shard_of[CS_EVENTS_SHARDS], n = 0, j;
+		long long left = deadline - now_ms();
+
+		if (left <= 0)
+			break; /* never poll with a negative timeout: that waits for ever */
 
 		for (i = 0; i < CS_EVENTS_SHARDS; i++) {
 			if (!ev->reads[i].pending)
@@ -498,7 +502,7 @@ static int cluster_read(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64
 			fds[n].revents = 0;
 			shard_of[n++] = i;
 		}
-		if (poll(fds, (nfds_t)n, (int)(deadline - now_ms())) < 0) {
+		if (poll(fds, (nfds_t)n, (int)left) < 0) {
 			if (errno == EINTR)
 				continue;
 			goto fail;

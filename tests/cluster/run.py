@@ -8,9 +8,10 @@ sanitizer report counted as a failure. Last line: "N passed, M failed".
 
     python3 tests/cluster/run.py [--bin DIR] [-k PATTERN]...
 
-Ports: TEST_PORT_BASE (default 25000) + 532 Postgres, +533 its replica,
-+579..584 Redis (cluster bus +100), +880 HTTP, +843 HTTPS, +890..893 the
-services on each node's address. Standard library only.
+Ports: TEST_PORT_BASE (default 25000) + 632 Postgres, +633 its replica,
++650..655 Redis (cluster bus +750..755), +680 HTTP, +643 HTTPS, +690..693 the
+services on each node's address: none of the integration stack's or the faults
+test's, so that the suites may run side by side. Standard library only.
 """
 import argparse
 import glob
@@ -35,12 +36,12 @@ test_driver = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(test_driver)
 STACK_ENV = {
     "CHATSYNC_RUN_DIR": RUN_DIR,
-    "PG_PORT": str(PORT_BASE + 532),
-    "PG_REPLICA_PORT": str(PORT_BASE + 533),
-    "REDIS_PORT": str(PORT_BASE + 579),
-    "HTTP_PORT": str(PORT_BASE + 880),
-    "HTTPS_PORT": str(PORT_BASE + 843),
-    "SERVICE_PORT_BASE": str(PORT_BASE + 890),
+    "PG_PORT": str(PORT_BASE + 632),
+    "PG_REPLICA_PORT": str(PORT_BASE + 633),
+    "REDIS_PORT": str(PORT_BASE + 650),
+    "HTTP_PORT": str(PORT_BASE + 680),
+    "HTTPS_PORT": str(PORT_BASE + 643),
+    "SERVICE_PORT_BASE": str(PORT_BASE + 690),
     "CLUSTER_NODES": "2",
     # while Redis is away, live requests re-check Postgres this often (the bridge)
     "SYNC_LIVE_RECHECK_MS": "1000",
