@@ -8,6 +8,8 @@
 #   make fuzz     libFuzzer targets (clang) into build/fuzz/, each run FUZZ_SECONDS
 #   make tsan     ThreadSanitizer build into build/tsan/, unit + integration tests
 #   make faults   the long faults test: kill -9 and broken links under load, history check
+#   make test-cluster  the cluster stack (2 nodes, Redis Cluster, Postgres replica) and
+#                 tests/cluster/ against it (sanitizer build)
 #   make bench    benchmarks (never part of make test)
 #   make lint     cppcheck and clang-tidy (.clang-tidy); docs/decisions/lint.md
 #   make fmt      clang-format (.clang-format) in place; make fmt-check only reports
@@ -65,7 +67,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 service_objs = $(patsubst %.c,$(OBJ)/%.o,$(wildcard services/$(1)/*.c))
 PROGRAMS := $(SERVICES:%=$(BIN)/%-svc) $(BIN)/chatsync
 
-.PHONY: all deps check-deps test unit unit-build bench-build tsan fuzz fuzz-build faults run up down bench \
+.PHONY: all deps check-deps test unit unit-build bench-build tsan fuzz fuzz-build faults test-cluster run up down bench \
 	fmt fmt-check lint compile_commands.json clean
 all: $(PROGRAMS)
 
@@ -205,6 +207,10 @@ up: deps
 	bash deploy/stack.sh up
 down:
 	bash deploy/stack.sh down
+test-cluster: deps
+	$(ASAN_MAKE) all
+	python3 tests/cluster/run.py --bin build/asan/bin
+
 bench: deps
 	$(RELEASE_MAKE) all
 	bash tests/bench/run.sh

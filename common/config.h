@@ -16,6 +16,7 @@
 struct cs_config {
 	/* process */
 	char *socket_path;    /* CHATSYNC_SOCKET */
+	char *listen_address; /* CHATSYNC_LISTEN */
 	long socket_mode;     /* CHATSYNC_SOCKET_MODE */
 	char *socket_group;   /* CHATSYNC_SOCKET_GROUP */
 	long threads;         /* CHATSYNC_THREADS */
@@ -23,6 +24,7 @@ struct cs_config {
 	long max_body;        /* CHATSYNC_MAX_BODY */
 	/* stores */
 	char *database_url;                     /* DATABASE_URL */
+	char *database_replica_url;             /* DATABASE_REPLICA_URL */
 	long db_pool_size;                      /* DB_POOL_SIZE */
 	long db_acquire_timeout_ms;             /* DB_ACQUIRE_TIMEOUT_MS */
 	long db_pool_user_max;                  /* DB_POOL_USER_MAX */
@@ -36,6 +38,7 @@ struct cs_config {
 	long db_keepalives_count;               /* DB_KEEPALIVES_COUNT */
 	long db_tcp_user_timeout_ms;            /* DB_TCP_USER_TIMEOUT_MS */
 	char *redis_url;                        /* REDIS_URL */
+	char *redis_cluster_nodes;              /* REDIS_CLUSTER_NODES */
 	long redis_stream_maxlen;               /* REDIS_STREAM_MAXLEN */
 	long redis_connect_timeout_ms;          /* REDIS_CONNECT_TIMEOUT_MS */
 	long redis_command_timeout_ms;          /* REDIS_COMMAND_TIMEOUT_MS */
@@ -54,6 +57,7 @@ struct cs_config {
 	long live_per_user;   /* SYNC_LIVE_PER_USER */
 	long live_recheck_ms; /* SYNC_LIVE_RECHECK_MS */
 	long sse_ping_s;      /* SYNC_SSE_PING_S */
+	long replica_wait_ms; /* SYNC_REPLICA_WAIT_MS */
 };
 
 /* clang-format off */

@@ -459,3 +459,27 @@ int cs_db_ping(struct cs_db *db, struct cs_error *err)
 	cs_db_release(conn);
 	return rc;
 }
+
+int cs_db_replica_lag_ms(struct cs_db *db, long long *lag_ms, struct cs_error *err)
+{
+	static const char sql[] =
+		"SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0 "
+		"WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0 "
+		"ELSE coalesce((extract(epoch FROM clock_timestamp() - "
+		"pg_last_xact_replay_timestamp()) * 1000)::bigint, 0) END";
+	struct cs_db_conn *conn = NULL;
+	PGresult *res = NULL;
+	int rc;
+
+	if (cs_db_acquire(db, &conn, err) < 0)
+		return -1;
+	rc = cs_db_run(conn, sql, "read the replica's lag", &res, err);
+	cs_db_release(conn);
+	if (rc == 0) {
+		*lag_ms = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+		if (*lag_ms < 0)
+			*lag_ms = 0;
+	}
+	PQclear(res);
+	return rc;
+}

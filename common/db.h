@@ -139,5 +139,11 @@ int cs_db_refused_value(const PGresult *res);
 
 /* 0 when Postgres answers a trivial query through the pool. */
 int cs_db_ping(struct cs_db *db, struct cs_error *err);
+/*
+ * How far a streaming replica's replay is behind, in milliseconds: 0 when it
+ * has replayed all it received (an idle primary is no lag), else the age of
+ * the last transaction it replayed. 0 on a primary; -1 when it cannot be asked.
+ */
+int cs_db_replica_lag_ms(struct cs_db *db, long long *lag_ms, struct cs_error *err);
 
 #endif

@@ -3,9 +3,11 @@
 #include "clock.h"
 #include "hash.h"
 #include "log.h"
+#include "redis_cluster.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +23,13 @@ struct cs_events {
 	pthread_mutex_t lock;
 	redisContext *redis;
 	long long retry_at_ms; /* after a failure: no new attempt before this (monotonic) */
+	struct cs_redis_cluster *cluster; /* REDIS_CLUSTER_NODES, or NULL: host and port */
+	/* a cluster's reader: one blocking XREAD per shard, each on its own connection */
+	struct shard_read {
+		redisContext *redis;
+		int pending;       /* an XREAD was sent and its reply not read yet */
+		long long sent_ms; /* when (monotonic) */
+	} reads[CS_EVENTS_SHARDS];
 };
 
 static long long now_ms(void)
@@ -55,6 +64,7 @@ int cs_events_parse_url(const char *url, char *host, size_t hostlen, int *port)
 void cs_events_options_from(struct cs_events_options *options, const struct cs_config *cfg)
 {
 	options->url = cfg->redis_url;
+	options->cluster_nodes = cfg->redis_cluster_nodes;
 	options->stream_maxlen = cfg->redis_stream_maxlen;
 	options->connect_timeout_ms = cfg->redis_connect_timeout_ms;
 	options->command_timeout_ms = cfg->redis_command_timeout_ms;
@@ -70,22 +80,43 @@ int cs_events_new(const struct cs_events_options *options, struct cs_events **ou
 		snprintf(err, errlen, "could not create redis client: out of memory");
 		return -1;
 	}
-	if (cs_events_parse_url(options->url, ev->host, sizeof(ev->host), &ev->port) < 0) {
+	if (options->cluster_nodes) {
+		if (cs_redis_cluster_new(options->cluster_nodes, options->connect_timeout_ms,
+					 &ev->cluster, err, errlen) < 0) {
+			free(ev);
+			return -1;
+		}
+	} else if (cs_events_parse_url(options->url, ev->host, sizeof(ev->host), &ev->port) < 0) {
 		snprintf(err, errlen, "REDIS_URL: expected redis://host:port");
 		free(ev);
 		return -1;
 	}
 	ev->options = *options;
 	ev->options.url = NULL;
+	ev->options.cluster_nodes = NULL;
 	pthread_mutex_init(&ev->lock, NULL);
 	*out = ev;
 	return 0;
+}
+
+static void close_shard_reads(struct cs_events *ev)
+{
+	int i;
+
+	for (i = 0; i < CS_EVENTS_SHARDS; i++) {
+		if (ev->reads[i].redis)
+			redisFree(ev->reads[i].redis);
+		ev->reads[i].redis = NULL;
+		ev->reads[i].pending = 0;
+	}
 }
 
 void cs_events_free(struct cs_events *ev)
 {
 	if (!ev)
 		return;
+	close_shard_reads(ev);
+	cs_redis_cluster_free(ev->cluster);
 	if (ev->redis)
 		redisFree(ev->redis);
 	pthread_mutex_destroy(&ev->lock);
@@ -104,6 +135,10 @@ static void drop_connection(struct cs_events *ev)
 static void failed(struct cs_events *ev)
 {
 	drop_connection(ev);
+	if (ev->cluster) {
+		close_shard_reads(ev);
+		cs_redis_cluster_reset(ev->cluster);
+	}
 	ev->retry_at_ms = now_ms() + ev->options.retry_ms;
 }
 
@@ -157,6 +192,29 @@ unsigned cs_events_shard(const char *user_id)
 	return cs_hash_fnv1a(user_id) % CS_EVENTS_SHARDS;
 }
 
+void cs_events_key(unsigned shard, char *key, size_t keylen)
+{
+	snprintf(key, keylen, "cs:wake:{%u}", shard);
+}
+
+/*
+ * With ev->lock held: a cluster command on key's master, or NULL when no
+ * master answered before deadline or a recent failure says not to try yet
+ * (always_try: a health check). A failure backs off like a single Redis's.
+ */
+static redisReply *cluster_command(struct cs_events *ev, const char *key, long long deadline,
+				   int always_try, int argc, const char **argv)
+{
+	redisReply *reply;
+
+	if (!always_try && now_ms() < ev->retry_at_ms)
+		return NULL;
+	reply = cs_redis_cluster_command(ev->cluster, key, deadline, argc, argv);
+	if (!reply)
+		failed(ev);
+	return reply;
+}
+
 /* The error of a command says the connection was closed by Redis, not that Redis is slow. */
 static int closed_by_peer(const redisContext *redis, int error)
 {
@@ -202,20 +260,51 @@ int cs_events_publish(struct cs_events *ev, const char *user_id, long long versi
 {
 	long long deadline = now_ms() + ev->options.command_timeout_ms;
 	redisReply *reply;
-	char key[32], ver[32];
+	char key[CS_EVENTS_KEY_SIZE], ver[32], maxlen[32];
 	int rc;
 
-	snprintf(key, sizeof(key), "cs:wake:%u", cs_events_shard(user_id));
+	cs_events_key(cs_events_shard(user_id), key, sizeof(key));
 	snprintf(ver, sizeof(ver), "%lld", version);
+	snprintf(maxlen, sizeof(maxlen), "%ld", ev->options.stream_maxlen);
 	if (lock_until(ev, deadline) < 0)
 		return -1;
-	reply = run_command(ev, deadline, 0, "XADD %s MAXLEN ~ %ld * u %s v %s", key,
-			    ev->options.stream_maxlen, user_id, ver);
+	if (ev->cluster) {
+		const char *argv[] = { "XADD", key, "MAXLEN", "~", maxlen,
+				       "*",    "u", user_id,  "v", ver };
+
+		reply = cluster_command(ev, key, deadline, 0, 10, argv);
+	} else {
+		reply = run_command(ev, deadline, 0, "XADD %s MAXLEN ~ %s * u %s v %s", key, maxlen,
+				    user_id, ver);
+	}
 	pthread_mutex_unlock(&ev->lock);
 	rc = reply && reply->type != REDIS_REPLY_ERROR ? 0 : -1;
 	if (reply)
 		freeReplyObject(reply);
 	return rc;
+}
+
+/* With ev->lock held: 0 when the map can be read and every master answers PING. */
+static int cluster_ping(struct cs_events *ev, long long deadline)
+{
+	int node, count;
+
+	if (cs_redis_cluster_refresh(ev->cluster, deadline) < 0)
+		return -1;
+	count = cs_redis_cluster_node_count(ev->cluster);
+	for (node = 0; node < count; node++) {
+		redisContext *redis = cs_redis_cluster_connection(ev->cluster, node, deadline);
+		redisReply *reply = redis ? redisCommand(redis, "PING") : NULL;
+		int ok = reply && reply->type != REDIS_REPLY_ERROR;
+
+		if (reply)
+			freeReplyObject(reply);
+		if (!reply)
+			cs_redis_cluster_drop(ev->cluster, node);
+		if (!ok)
+			return -1;
+	}
+	return 0;
 }
 
 int cs_events_ping(struct cs_events *ev)
@@ -226,6 +315,11 @@ int cs_events_ping(struct cs_events *ev)
 
 	if (lock_until(ev, deadline) < 0)
 		return -1;
+	if (ev->cluster) {
+		rc = cluster_ping(ev, deadline);
+		pthread_mutex_unlock(&ev->lock);
+		return rc;
+	}
 	reply = run_command(ev, deadline, 1, "PING");
 	pthread_mutex_unlock(&ev->lock);
 	rc = reply && reply->type != REDIS_REPLY_ERROR ? 0 : -1;
@@ -236,16 +330,30 @@ int cs_events_ping(struct cs_events *ev)
 
 int cs_events_tail(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64])
 {
-	redisContext *redis;
+	redisContext *redis = NULL;
 	int i, rc = 0;
 
 	pthread_mutex_lock(&ev->lock);
-	redis = connection(ev, ev->options.command_timeout_ms, 0);
-	for (i = 0; i < CS_EVENTS_SHARDS && redis && rc == 0; i++) {
-		redisReply *reply = redisCommand(redis, "XREVRANGE cs:wake:%d + - COUNT 1", i);
+	if (ev->cluster)
+		close_shard_reads(ev); /* reads start again from the positions found here */
+	else
+		redis = connection(ev, ev->options.command_timeout_ms, 0);
+	for (i = 0; i < CS_EVENTS_SHARDS && (redis || ev->cluster) && rc == 0; i++) {
+		char key[CS_EVENTS_KEY_SIZE];
+		redisReply *reply;
 
+		cs_events_key((unsigned)i, key, sizeof(key));
+		if (ev->cluster) {
+			const char *argv[] = { "XREVRANGE", key, "+", "-", "COUNT", "1" };
+
+			reply = cluster_command(ev, key, now_ms() + ev->options.command_timeout_ms,
+						0, 6, argv);
+		} else {
+			reply = redisCommand(redis, "XREVRANGE %s + - COUNT 1", key);
+			if (!reply)
+				failed(ev);
+		}
 		if (!reply) {
-			failed(ev);
 			rc = -1;
 			break;
 		}
@@ -258,7 +366,7 @@ int cs_events_tail(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64])
 		freeReplyObject(reply);
 	}
 	pthread_mutex_unlock(&ev->lock);
-	return redis ? rc : -1;
+	return redis || ev->cluster ? rc : -1;
 }
 
 static void deliver_entries(const redisReply *stream, char last_id[64],
@@ -295,23 +403,160 @@ static void deliver_entries(const redisReply *stream, char last_id[64],
 	}
 }
 
+/* An XREAD reply: the entries of each stream, for the shard whose key it names. */
+static void deliver_reply(const redisReply *reply, char keys[CS_EVENTS_SHARDS][CS_EVENTS_KEY_SIZE],
+			  char last_ids[CS_EVENTS_SHARDS][64],
+			  void (*on_event)(const struct cs_event *, void *), void *arg, int *count)
+{
+	size_t s;
+	int i;
+
+	if (reply->type != REDIS_REPLY_ARRAY)
+		return;
+	for (s = 0; s < reply->elements; s++) {
+		const redisReply *stream = reply->element[s];
+
+		if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2)
+			continue;
+		for (i = 0; i < CS_EVENTS_SHARDS; i++)
+			if (!strcmp(stream->element[0]->str, keys[i]))
+				deliver_entries(stream, last_ids[i], on_event, arg, count);
+	}
+}
+
+/* With ev->lock held: shard's XREAD BLOCK sent on its own connection, unless one is pending. */
+static int send_shard_read(struct cs_events *ev, int shard, const char *key, const char *last_id,
+			   const char *block)
+{
+	struct shard_read *read = &ev->reads[shard];
+	const char *argv[] = { "XREAD", "BLOCK", block, "STREAMS", key, last_id };
+	int done = 0;
+
+	if (read->pending)
+		return 0;
+	if (!read->redis) {
+		read->redis = cs_redis_cluster_connect_slot(
+			ev->cluster, cs_redis_cluster_slot(key, strlen(key)),
+			now_ms() + ev->options.command_timeout_ms);
+		if (!read->redis)
+			return -1;
+	}
+	if (redisAppendCommandArgv(read->redis, 6, argv, NULL) != REDIS_OK)
+		return -1;
+	while (!done)
+		if (redisBufferWrite(read->redis, &done) != REDIS_OK)
+			return -1;
+	read->pending = 1;
+	read->sent_ms = now_ms();
+	return 0;
+}
+
+/* With ev->lock held: the reply of a shard's XREAD that poll found readable; 0 while partial. */
+static int take_shard_reply(struct cs_events *ev, int shard, redisReply **out)
+{
+	struct shard_read *read = &ev->reads[shard];
+	void *reply = NULL;
+
+	if (redisBufferRead(read->redis) != REDIS_OK ||
+	    redisGetReplyFromReader(read->redis, &reply) != REDIS_OK)
+		return -1;
+	if (reply)
+		read->pending = 0;
+	*out = reply;
+	return 0;
+}
+
+/*
+ * A cluster's read: every shard's XREAD BLOCK (on its slot's master) waited on
+ * with poll until one answers or block_ms passes. Reads still pending are
+ * left for the next call, with the same positions; one that stays silent past
+ * block_ms and the command timeout (a stopped or cut-off master) is a failure.
+ */
+static int cluster_read(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64], int block_ms,
+			void (*on_event)(const struct cs_event *event, void *arg), void *arg)
+{
+	char keys[CS_EVENTS_SHARDS][CS_EVENTS_KEY_SIZE], block[16];
+	long long deadline = now_ms() + block_ms,
+		  silent_ms = block_ms + ev->options.command_timeout_ms;
+	int i, count = 0, answered = 0;
+
+	snprintf(block, sizeof(block), "%d", block_ms);
+	for (i = 0; i < CS_EVENTS_SHARDS; i++) {
+		cs_events_key((unsigned)i, keys[i], sizeof(keys[i]));
+		if (send_shard_read(ev, i, keys[i], last_ids[i], block) < 0)
+			goto fail;
+	}
+	while (!answered) {
+		struct pollfd fds[CS_EVENTS_SHARDS];
+		int shard_of[CS_EVENTS_SHARDS], n = 0, j;
+		long long left = deadline - now_ms();
+
+		if (left <= 0)
+			break; /* never poll with a negative timeout: that waits for ever */
+
+		for (i = 0; i < CS_EVENTS_SHARDS; i++) {
+			if (!ev->reads[i].pending)
+				continue;
+			fds[n].fd = ev->reads[i].redis->fd;
+			fds[n].events = POLLIN;
+			fds[n].revents = 0;
+			shard_of[n++] = i;
+		}
+		if (poll(fds, (nfds_t)n, (int)left) < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		for (j = 0; j < n; j++) {
+			redisReply *reply = NULL;
+
+			if (!fds[j].revents)
+				continue;
+			if (take_shard_reply(ev, shard_of[j], &reply) < 0)
+				goto fail;
+			if (!reply)
+				continue;
+			answered = 1;
+			if (reply->type == REDIS_REPLY_ERROR) {
+				/* MOVED (a slot migrated), CLUSTERDOWN, ...: start afresh */
+				freeReplyObject(reply);
+				goto fail;
+			}
+			deliver_reply(reply, keys, last_ids, on_event, arg, &count);
+			freeReplyObject(reply);
+		}
+	}
+	for (i = 0; i < CS_EVENTS_SHARDS; i++)
+		if (ev->reads[i].pending && now_ms() - ev->reads[i].sent_ms > silent_ms)
+			goto fail;
+	return count;
+fail:
+	failed(ev);
+	return -1;
+}
+
 int cs_events_read(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64], int block_ms,
 		   void (*on_event)(const struct cs_event *event, void *arg), void *arg)
 {
 	const char *argv[4 + 2 * CS_EVENTS_SHARDS];
-	char keys[CS_EVENTS_SHARDS][32], block[16];
+	char keys[CS_EVENTS_SHARDS][CS_EVENTS_KEY_SIZE], block[16];
 	redisContext *redis;
 	redisReply *reply = NULL;
 	int argc = 0, i, count = 0;
-	size_t s;
 
+	if (ev->cluster) {
+		pthread_mutex_lock(&ev->lock);
+		count = cluster_read(ev, last_ids, block_ms, on_event, arg);
+		pthread_mutex_unlock(&ev->lock);
+		return count;
+	}
 	snprintf(block, sizeof(block), "%d", block_ms);
 	argv[argc++] = "XREAD";
 	argv[argc++] = "BLOCK";
 	argv[argc++] = block;
 	argv[argc++] = "STREAMS";
 	for (i = 0; i < CS_EVENTS_SHARDS; i++) {
-		snprintf(keys[i], sizeof(keys[i]), "cs:wake:%d", i);
+		cs_events_key((unsigned)i, keys[i], sizeof(keys[i]));
 		argv[argc++] = keys[i];
 	}
 	for (i = 0; i < CS_EVENTS_SHARDS; i++)
@@ -332,17 +577,7 @@ int cs_events_read(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64], in
 			freeReplyObject(reply);
 		return -1;
 	}
-	if (reply->type == REDIS_REPLY_ARRAY) {
-		for (s = 0; s < reply->elements; s++) {
-			const redisReply *stream = reply->element[s];
-
-			if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2)
-				continue;
-			for (i = 0; i < CS_EVENTS_SHARDS; i++)
-				if (!strcmp(stream->element[0]->str, keys[i]))
-					deliver_entries(stream, last_ids[i], on_event, arg, &count);
-		}
-	}
+	deliver_reply(reply, keys, last_ids, on_event, arg, &count);
 	freeReplyObject(reply);
 	return count;
 }

@@ -6,11 +6,15 @@
  * nothing that Postgres does not: a lost wake-up only delays a change, since
  * live requests also re-check Postgres on a timer.
  *
- * Streams are sharded by user (CS_EVENTS_SHARDS keys "cs:wake:<n>"), so that
- * Redis Cluster can spread them, and trimmed to REDIS_STREAM_MAXLEN.
+ * Streams are sharded by user (CS_EVENTS_SHARDS keys "cs:wake:{<n>}": the
+ * hash tag puts a shard's keys, and only its, in one Redis Cluster slot), and
+ * trimmed to REDIS_STREAM_MAXLEN.
  *
- * A struct cs_events is one Redis connection shared by the process's threads
- * (a mutex serialises them). Every call is bounded: a publish gives up after
+ * Redis is one server (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES,
+ * through redis_cluster.h: each shard's commands go to its slot's master,
+ * following redirections and failovers). A struct cs_events is one Redis
+ * connection (one per master in a cluster) shared by the process's threads
+ * (a mutex serialises them); the reader's blocking reads have their own. Every call is bounded: a publish gives up after
  * REDIS_COMMAND_TIMEOUT_MS in all (waiting for the mutex, connecting and the
  * reply together). After a failure nothing is tried for REDIS_RETRY_MS: a
  * publish then fails at once, so that a Redis outage costs writers no time
@@ -33,8 +37,9 @@ struct cs_event {
 };
 
 struct cs_events_options {
-	const char *url;    /* redis://host:port */
-	long stream_maxlen; /* XADD MAXLEN ~ */
+	const char *url;           /* redis://host:port */
+	const char *cluster_nodes; /* host:port,... of a Redis Cluster, or NULL: url */
+	long stream_maxlen;        /* XADD MAXLEN ~ */
 	long connect_timeout_ms;
 	long command_timeout_ms;
 	long retry_ms; /* no new attempt this long after a failure */
@@ -62,7 +67,9 @@ int cs_events_tail(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64]);
  * Blocks up to block_ms for wake-ups after the positions in *last_ids (one per
  * shard, from cs_events_tail), calling on_event for each. Returns the number read, or
  * -1 when Redis is unreachable. Meant for one reader thread per process with
- * its own struct cs_events.
+ * its own struct cs_events. In a cluster, each shard has its own blocking
+ * XREAD (keys of different slots cannot share one), all waited on at once; a
+ * read still pending when the call returns is kept for the next call.
  */
 int cs_events_read(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64], int block_ms,
 		   void (*on_event)(const struct cs_event *event, void *arg), void *arg);
@@ -76,5 +83,8 @@ int cs_events_parse_url(const char *url, char *host, size_t hostlen, int *port);
 
 /* The shard of a user id (stable across processes and versions: hash.h). */
 unsigned cs_events_shard(const char *user_id);
+/* The shard's stream key, "cs:wake:{<shard>}", into key (at least CS_EVENTS_KEY_SIZE bytes). */
+#define CS_EVENTS_KEY_SIZE 32
+void cs_events_key(unsigned shard, char *key, size_t keylen);
 
 #endif

@@ -37,6 +37,10 @@ struct cs_db *cs_server_db(const struct cs_server *server)
 {
 	return server->db;
 }
+struct cs_db *cs_server_replica_db(const struct cs_server *server)
+{
+	return server->replica;
+}
 struct cs_events *cs_server_events(const struct cs_server *server)
 {
 	return server->events;
@@ -93,13 +97,44 @@ static void *worker(void *arg)
 
 /* ---- process lifecycle ---- */
 
+/* "host:port" with a host and a port in 1..65535 (libfcgi would take ":port" as every address). */
+static int valid_listen_address(const char *address)
+{
+	const char *colon = strrchr(address, ':');
+	char *end;
+	long port;
+
+	if (!colon || colon == address)
+		return 0;
+	port = strtol(colon + 1, &end, 10);
+	return end != colon + 1 && !*end && port > 0 && port < 65536;
+}
+
+/* The listening socket: CHATSYNC_SOCKET (unix) or CHATSYNC_LISTEN (TCP), exactly one. */
 static int open_socket(struct cs_server *server, char *err, size_t errlen)
 {
 	const char *path = server->config.socket_path;
+	const char *address = server->config.listen_address;
 
-	if (!path) {
-		snprintf(err, errlen, "CHATSYNC_SOCKET: is required");
+	if (!path == !address) {
+		snprintf(err, errlen,
+			 "CHATSYNC_SOCKET or CHATSYNC_LISTEN: exactly one is required");
 		return -1;
+	}
+	if (address) {
+		if (!valid_listen_address(address)) {
+			snprintf(err, errlen, "CHATSYNC_LISTEN: expected host:port, got \"%s\"",
+				 address);
+			return -1;
+		}
+		/* libfcgi binds host:port with SO_REUSEADDR; FCGI_WEB_SERVER_ADDRS limits peers */
+		server->listen_fd = FCGX_OpenSocket(address, 1024);
+		if (server->listen_fd < 0) {
+			snprintf(err, errlen, "could not listen on %s: %s", address,
+				 strerror(errno));
+			return -1;
+		}
+		return 0;
 	}
 	unlink(path); /* a socket left by a killed process */
 	server->listen_fd = FCGX_OpenSocket(path, 1024);
@@ -146,6 +181,15 @@ static int start_parts(struct cs_server *server, char *err, size_t errlen)
 	if (cs_db_new(cfg, service->statements, service->statement_count, &server->db, err,
 		      errlen) < 0)
 		return -1;
+	if (cfg->database_replica_url) {
+		/* the same settings, another server: only the URL differs */
+		struct cs_config replica = *cfg;
+
+		replica.database_url = cfg->database_replica_url;
+		if (cs_db_new(&replica, service->statements, service->statement_count,
+			      &server->replica, err, errlen) < 0)
+			return -1;
+	}
 	cs_events_options_from(&events, cfg);
 	if (cs_events_new(&events, &server->events, err, errlen) < 0)
 		return -1;
@@ -174,6 +218,7 @@ static void stop_parts(struct cs_server *server)
 		server->service->stop(server);
 	cs_auth_free(server->auth);
 	cs_events_free(server->events);
+	cs_db_free(server->replica);
 	cs_db_free(server->db);
 	cs_metrics_free(server->metrics);
 	free(server->route_names);
@@ -256,12 +301,16 @@ int cs_server_main(const struct cs_service *service)
 		snprintf(err, sizeof(err), "could not start worker threads");
 		goto out;
 	}
-	cs_log_info("listening on %s with %ld threads", server.config.socket_path, started);
+	cs_log_info("listening on %s with %ld threads",
+		    server.config.socket_path ? server.config.socket_path
+					      : server.config.listen_address,
+		    started);
 	wait_for_shutdown(&server, threads, started, &signals);
 	if (atomic_load(&server.threads_done) < started) {
 		/* Threads still inside a request use the shared parts: leave them be. */
 		status = 0;
-		unlink(server.config.socket_path);
+		if (server.config.socket_path)
+			unlink(server.config.socket_path);
 		_exit(0);
 	}
 	status = 0;

@@ -3,9 +3,9 @@
  *
  * A service describes itself in a struct cs_service (its routes and prepared
  * statements) and hands it to cs_server_main, which loads the config, opens
- * the pool, Redis and the token verifier, listens on CHATSYNC_SOCKET with
- * CHATSYNC_THREADS threads, and stops within two seconds of SIGTERM after
- * finishing the requests in flight.
+ * the pool, Redis and the token verifier, listens on CHATSYNC_SOCKET (or on
+ * TCP at CHATSYNC_LISTEN) with CHATSYNC_THREADS threads, and stops within two
+ * seconds of SIGTERM after finishing the requests in flight.
  *
  * Every service answers GET /healthz, /readyz and /metrics, also under
  * /svc/<service>/ so that nginx can reach each one by name.
@@ -59,6 +59,11 @@ int cs_server_main(const struct cs_service *service);
 /* Accessors for the process's shared parts (borrowed: they live as long as the process). */
 const struct cs_config *cs_server_config(const struct cs_server *server);
 struct cs_db *cs_server_db(const struct cs_server *server);
+/*
+ * The read replica's pool (DATABASE_REPLICA_URL), or NULL when there is none.
+ * Only reads that can tell whether it is recent enough use it (sync-svc's page.c).
+ */
+struct cs_db *cs_server_replica_db(const struct cs_server *server);
 struct cs_events *cs_server_events(const struct cs_server *server);
 struct cs_metrics *cs_server_metrics(const struct cs_server *server);
 void *cs_server_app(const struct cs_server *server);

@@ -39,14 +39,24 @@ static void handle_readyz(struct cs_request *req)
 	struct cs_error err = CS_ERROR_INIT;
 	int db_down = cs_db_ping(req->server->db, &err) < 0;
 	int redis_down = cs_events_ping(req->server->events) < 0;
-	char body[128];
+	char body[192], replica[96] = "";
+	long long lag_ms = 0;
 
 	if (db_down || redis_down) {
 		cs_http_error(req, 503, "%s%s%s down", db_down ? "postgres" : "",
 			      db_down && redis_down ? " and " : "", redis_down ? "redis" : "");
 		return;
 	}
-	snprintf(body, sizeof(body), "{\"status\":\"ready\",\"postgres\":\"up\",\"redis\":\"up\"}");
+	/* a replica down or behind is no reason to refuse: its reads go to the primary */
+	if (req->server->replica) {
+		if (cs_db_replica_lag_ms(req->server->replica, &lag_ms, &err) < 0)
+			snprintf(replica, sizeof(replica), ",\"replica\":\"down\"");
+		else
+			snprintf(replica, sizeof(replica),
+				 ",\"replica\":\"up\",\"replicaLagMs\":%lld", lag_ms);
+	}
+	snprintf(body, sizeof(body),
+		 "{\"status\":\"ready\",\"postgres\":\"up\",\"redis\":\"up\"%s}", replica);
 	cs_http_respond(req, 200, body, strlen(body));
 }
 
@@ -55,6 +65,18 @@ static void handle_metrics(struct cs_request *req)
 	struct cs_buf text = CS_BUF_INIT;
 
 	cs_metrics_render(req->server->metrics, &text);
+	if (req->server->replica) {
+		struct cs_error err = CS_ERROR_INIT;
+		long long lag_ms = -1;
+
+		/* asked at each scrape: -1 when the replica cannot be asked */
+		if (cs_db_replica_lag_ms(req->server->replica, &lag_ms, &err) < 0)
+			lag_ms = -1;
+		cs_buf_printf(&text,
+			      "# TYPE chatsync_replica_lag_ms gauge\n"
+			      "chatsync_replica_lag_ms{service=\"%s\"} %lld\n",
+			      req->server->service->name, lag_ms);
+	}
 	cs_http_respond_as(req, 200, "text/plain; version=0.0.4", text.data, text.len);
 	cs_buf_release(&text);
 }

@@ -24,6 +24,7 @@ struct cs_server {
 	const struct cs_service *service;
 	struct cs_config config;
 	struct cs_db *db;
+	struct cs_db *replica; /* DATABASE_REPLICA_URL's pool, or NULL */
 	struct cs_events *events;
 	struct cs_auth *auth;
 	struct cs_metrics *metrics;

@@ -126,6 +126,27 @@ nginx_config_defaults() {
 	fi
 }
 
+# upstreams.conf for service nodes on TCP (UPSTREAM_NODES: their addresses,
+# comma-separated; each service on UPSTREAM_PORT_BASE + its index, in the
+# order chats, messages, sync, import): each pool spans every node. A node
+# that fails a request (connect refused, reset, timeout) is left alone for
+# fail_timeout; which requests nginx then sends to the next node is
+# fastcgi.conf's rule (docs/decisions/cluster.md).
+nginx_config_node_upstreams() {
+	local service index=0 node
+	echo "# Rendered by deploy/nginx-config.sh for the service nodes $UPSTREAM_NODES."
+	echo "# No \"keepalive\": see nginx/upstreams.conf."
+	for service in chats messages sync import; do
+		echo "upstream $service {"
+		for node in ${UPSTREAM_NODES//,/ }; do
+			[[ $node =~ ^[A-Za-z0-9.:-]+$ ]] || nginx_config_die "UPSTREAM_NODES: '$node' is not an address"
+			echo "    server $node:$((UPSTREAM_PORT_BASE + index)) max_fails=1 fail_timeout=5s;"
+		done
+		echo "}"
+		index=$((index + 1))
+	done
+}
+
 # Writes RUN_DIR/nginx/*.conf; sets NGINX_CONFIG_CHANGED=1 when a file changed.
 nginx_config_render() {
 	nginx_config_defaults
@@ -176,6 +197,7 @@ nginx_config_render() {
 			-e "s|@DEMO_SCRIPT_HASHES@|$(nginx_config_demo_script_hashes)|g" \
 			"$template" >"$staging/$(basename "$template")"
 	done
+	[ -z "${UPSTREAM_NODES:-}" ] || nginx_config_node_upstreams >"$staging/upstreams.conf"
 	if [ "$NGINX_PROFILE" = local ]; then
 		(umask 077 && nginx_config_dev_key >"$staging/dev-token.json") || { rm -rf "$staging"; exit 1; }
 	elif [ -e "$out/dev-token.json" ]; then

@@ -8,6 +8,7 @@
 #   stack.sh status    what runs, with PIDs, and whether /readyz answers
 #   stack.sh pg-stop   stop Postgres only (outage tests); pg-start brings it back
 #   stack.sh redis-stop  stop Redis only (outage tests); redis-start brings it back
+#   stack.sh replica-stop  stop the Postgres replica only; replica-start brings it back
 #   stack.sh reload    re-render nginx's config from the environment, check it and
 #                      reload nginx gracefully (no request lost), e.g. a new
 #                      ROLLOUT_PERCENT=25 (docs/rollout.md)
@@ -17,6 +18,16 @@
 #   CHATSYNC_RUN_DIR  run folder           CHATSYNC_BIN_DIR  where the binaries are
 #   PG_PORT 15432  REDIS_PORT 16379  HTTP_PORT 8080  HTTPS_PORT 8443
 #   SYNC_THREADS 512, SYNC_THREAD_STACK_KB 128 (sync-svc: one thread per live request)
+#   PG_REPLICA=1: also a streaming replica of Postgres (pg_basebackup) on
+#   PG_REPLICA_PORT (PG_PORT+1), which sync-svc reads the change feed from
+#   (DATABASE_REPLICA_URL; docs/decisions/replica-reads.md)
+#   CLUSTER_NODES=N: N service nodes instead of one, each the four services on
+#   TCP at 127.0.0.<n+1> (ports SERVICE_PORT_BASE = HTTP_PORT+10 .. +3), behind
+#   the one nginx (docs/decisions/cluster.md). `stack.sh cluster up|down|status`
+#   is up|down|status with CLUSTER_NODES=2 PG_REPLICA=1 REDIS_CLUSTER=1.
+#   REDIS_CLUSTER=1: a Redis Cluster of 3 masters and 3 replicas on REDIS_PORT
+#   .. REDIS_PORT+5 (cluster bus: port+100) instead of one Redis; the services get
+#   REDIS_CLUSTER_NODES (docs/decisions/redis-cluster.md)
 #   SERVICE_DATABASE_URL, SERVICE_REDIS_URL: what the services connect to, when
 #   not the stack's own Postgres and Redis (tests/faults/ puts a proxy between)
 # Each service runs under deploy/supervise.sh, which restarts it when it dies.
@@ -35,6 +46,13 @@
 # docs/OPERATIONS.md describes the run folder.
 set -euo pipefail
 
+# `stack.sh cluster CMD`: CMD for the cluster stack (its settings, then CMD).
+if [ "${1:-}" = cluster ]; then
+	[ "${CLUSTER_NODES:-0}" -gt 0 ] || CLUSTER_NODES=2
+	export CLUSTER_NODES PG_REPLICA=1 REDIS_CLUSTER=1
+	exec bash "${BASH_SOURCE[0]}" "${@:2}"
+fi
+
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUN=$(realpath -m "${CHATSYNC_RUN_DIR:-$REPO/.run}")
 BIN=$(realpath -m "${CHATSYNC_BIN_DIR:-$REPO/bin}")
@@ -46,8 +64,18 @@ SERVICES=(chats messages sync import)
 DEV_ISSUER=chatsync.local
 IMPORT_MAX_BODY=67108864 # nginx routes.conf: client_max_body_size 64m on /api/import
 
+CLUSTER_NODES=${CLUSTER_NODES:-0}
+SERVICE_PORT_BASE=${SERVICE_PORT_BASE:-$((HTTP_PORT + 10))}
+PG_REPLICA=${PG_REPLICA:-0}
+REDIS_CLUSTER=${REDIS_CLUSTER:-0}
+REDIS_CLUSTER_SIZE=6 # 3 masters, each with one replica
+REDIS_CLUSTER_BUS_OFFSET=100
+PG_REPLICA_PORT=${PG_REPLICA_PORT:-$((PG_PORT + 1))}
+
 PGDATA=$RUN/pg/data
+REPLICA_PGDATA=$RUN/pg/replica
 DATABASE_URL=postgresql://chatsync@127.0.0.1:$PG_PORT/chatsync
+DATABASE_REPLICA_URL=postgresql://chatsync@127.0.0.1:$PG_REPLICA_PORT/chatsync
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 SERVICE_DATABASE_URL=${SERVICE_DATABASE_URL:-$DATABASE_URL}
 SERVICE_REDIS_URL=${SERVICE_REDIS_URL:-$REDIS_URL}
@@ -259,31 +287,43 @@ pg_init() {
 		|| { tail_log "$RUN/log/initdb.log"; die "initdb failed (log: $RUN/log/initdb.log)"; }
 }
 
+# pg_ctl_start LABEL DATADIR PORT LOGNAME [SETTINGS]: starts a server of the run
+# folder on 127.0.0.1:PORT, its socket in RUN/pg.
+pg_ctl_start() {
+	local label=$1 data=$2 port=$3 logfile=$RUN/log/$4 settings=${5:-} bin
+	bin=$(pg_bin_dir)
+	# postmaster.pid of a crashed server: pg_ctl would refuse to start
+	[ -f "$data/postmaster.pid" ] && rm -f "$data/postmaster.pid"
+	touch "$logfile"
+	is_root && chown postgres: "$logfile"
+	log "starting $label on 127.0.0.1:$port"
+	as_postgres "$bin/pg_ctl" -D "$data" -l "$logfile" -w -t 30 \
+		-o "-p $port -k $RUN/pg -c listen_addresses=127.0.0.1 $settings" start >/dev/null 9>&- \
+		|| { tail_log "$logfile"; die "$label did not start (log: $logfile)"; }
+}
+
+# pg_ctl_stop LABEL DATADIR PID
+pg_ctl_stop() {
+	local label=$1 data=$2 pid=$3 bin
+	bin=$(pg_bin_dir)
+	log "stopping $label (pid $pid)"
+	as_postgres "$bin/pg_ctl" -D "$data" -m fast -w -t 20 stop >/dev/null 9>&- \
+		|| stop_pid "$label" "$pid" 5 || true
+	wait_until 5 gone "$pid" || die "$label (pid $pid) did not stop"
+}
+
 pg_start() {
 	pg_running && return 0
 	local bin
 	bin=$(pg_bin_dir)
 	pg_init "$bin"
 	require_free_port PG_PORT "$PG_PORT"
-	# postmaster.pid of a crashed server: pg_ctl would refuse to start
-	[ -f "$PGDATA/postmaster.pid" ] && rm -f "$PGDATA/postmaster.pid"
-	touch "$RUN/log/postgres.log"
-	is_root && chown postgres: "$RUN/log/postgres.log"
-	log "starting Postgres on 127.0.0.1:$PG_PORT"
-	as_postgres "$bin/pg_ctl" -D "$PGDATA" -l "$RUN/log/postgres.log" -w -t 30 \
-		-o "-p $PG_PORT -k $RUN/pg -c listen_addresses=127.0.0.1" start >/dev/null 9>&- \
-		|| { tail_log "$RUN/log/postgres.log"; die "Postgres did not start (log: $RUN/log/postgres.log)"; }
+	pg_ctl_start Postgres "$PGDATA" "$PG_PORT" postgres.log
 }
 
 pg_stop() {
 	pg_running || return 0
-	local bin pid
-	bin=$(pg_bin_dir)
-	pid=$(pg_pid)
-	log "stopping Postgres (pid $pid)"
-	as_postgres "$bin/pg_ctl" -D "$PGDATA" -m fast -w -t 20 stop >/dev/null 9>&- \
-		|| stop_pid postgres "$pid" 5 || true
-	wait_until 5 gone "$pid" || die "Postgres (pid $pid) did not stop"
+	pg_ctl_stop Postgres "$PGDATA" "$(pg_pid)"
 }
 
 pg_setup_database() {
@@ -295,6 +335,42 @@ pg_setup_database() {
 	[ "$found" = 1 ] || psql_admin -c "CREATE DATABASE chatsync OWNER chatsync ENCODING 'UTF8'" \
 		|| die "could not create database chatsync"
 	DATABASE_URL=$DATABASE_URL bash "$REPO/deploy/migrate.sh" 9>&- || die "migrations failed"
+}
+
+# ---- the Postgres replica (PG_REPLICA=1) ----
+
+replica_wanted() { [ "$PG_REPLICA" = 1 ]; }
+replica_pid() { [ -f "$REPLICA_PGDATA/postmaster.pid" ] && read_pid "$REPLICA_PGDATA/postmaster.pid"; }
+replica_running() {
+	local pid
+	pid=$(replica_pid) && alive "$pid" && grep -q postgres "/proc/$pid/cmdline" 2>/dev/null
+}
+
+# A copy of the primary taken by pg_basebackup -R: it starts as a hot standby
+# that streams the primary's WAL and replays it in commit order.
+replica_init() {
+	local bin=$1
+	[ -s "$REPLICA_PGDATA/PG_VERSION" ] && return 0
+	log "copying Postgres into $REPLICA_PGDATA (pg_basebackup)"
+	as_postgres "$bin/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U postgres -D "$REPLICA_PGDATA" \
+		-R -X stream -c fast --no-sync >"$RUN/log/pg_basebackup.log" 2>&1 9>&- \
+		|| { tail_log "$RUN/log/pg_basebackup.log"; die "pg_basebackup failed (log: $RUN/log/pg_basebackup.log)"; }
+}
+
+replica_start() {
+	replica_wanted || return 0
+	replica_running && return 0
+	local bin
+	bin=$(pg_bin_dir)
+	replica_init "$bin"
+	require_free_port PG_REPLICA_PORT "$PG_REPLICA_PORT"
+	pg_ctl_start "the Postgres replica" "$REPLICA_PGDATA" "$PG_REPLICA_PORT" \
+		postgres-replica.log "-c hot_standby=on"
+}
+
+replica_stop() {
+	replica_running || return 0
+	pg_ctl_stop "the Postgres replica" "$REPLICA_PGDATA" "$(replica_pid)"
 }
 
 # ---- Redis ----
@@ -326,6 +402,78 @@ redis_stop() {
 	log "stopping Redis (pid $pid)"
 	stop_pid redis "$pid" 10 || true
 	rm -f "$(redis_pidfile)"
+}
+
+# ---- Redis Cluster (REDIS_CLUSTER=1) ----
+
+cluster_wanted() { [ "$REDIS_CLUSTER" = 1 ]; }
+cluster_ports() { seq "$REDIS_PORT" $((REDIS_PORT + REDIS_CLUSTER_SIZE - 1)); }
+cluster_nodes() { cluster_ports | sed 's/^/127.0.0.1:/' | paste -sd, -; }
+cluster_pidfile() { echo "$RUN/pid/redis-$1.pid"; }
+cluster_node_running() {
+	local pid
+	pid=$(read_pid "$(cluster_pidfile "$1")") && alive "$pid" && grep -q redis "/proc/$pid/cmdline" 2>/dev/null
+}
+cluster_node_answers() { [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]; }
+cluster_info() { redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null | tr -d '\r'; }
+cluster_ok() { cluster_info "$REDIS_PORT" | grep -qx 'cluster_state:ok'; }
+# Every slot assigned: the cluster was created (nodes.conf keeps it across restarts).
+cluster_created() { cluster_info "$REDIS_PORT" | grep -qx 'cluster_slots_assigned:16384'; }
+
+# Every replica has completed its sync with its master: until then a master's
+# death is no failover (a replica that never synced is too stale to be promoted).
+cluster_replicas_synced() {
+	local port info
+	for port in $(cluster_ports); do
+		info=$(redis-cli -h 127.0.0.1 -p "$port" info replication 2>/dev/null | tr -d '\r')
+		grep -qx 'role:slave' <<<"$info" || continue
+		grep -qx 'master_link_status:up' <<<"$info" || return 1
+	done
+}
+
+# cluster_node_start PORT: one node; a node restarted after a kill rejoins from its nodes.conf.
+cluster_node_start() {
+	local port=$1
+	cluster_node_running "$port" && return 0
+	require_free_port REDIS_PORT "$port"
+	require_free_port REDIS_PORT "$((port + REDIS_CLUSTER_BUS_OFFSET))"
+	mkdir -p "$RUN/redis/$port"
+	rm -f "$(cluster_pidfile "$port")"
+	log "starting Redis Cluster node on 127.0.0.1:$port"
+	redis-server --bind 127.0.0.1 --port "$port" --protected-mode yes \
+		--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
+		--cluster-port "$((port + REDIS_CLUSTER_BUS_OFFSET))" \
+		--daemonize yes --pidfile "$(cluster_pidfile "$port")" --logfile "$RUN/log/redis-$port.log" \
+		--dir "$RUN/redis/$port" --save "" --appendonly no </dev/null >/dev/null 2>&1 9>&- \
+		|| die "redis-server (cluster node $port) did not start"
+	wait_until 10 cluster_node_answers "$port" \
+		|| { tail_log "$RUN/log/redis-$port.log"; die "Redis Cluster node $port does not answer"; }
+}
+
+cluster_start() {
+	local port
+	for port in $(cluster_ports); do cluster_node_start "$port"; done
+	if ! cluster_created; then
+		log "creating the Redis Cluster (3 masters, 3 replicas)"
+		# shellcheck disable=SC2046 # one word per node
+		redis-cli --cluster create $(cluster_ports | sed 's/^/127.0.0.1:/') \
+			--cluster-replicas 1 --cluster-yes >"$RUN/log/redis-cluster-create.log" 2>&1 9>&- \
+			|| { tail_log "$RUN/log/redis-cluster-create.log"; die "redis-cli --cluster create failed"; }
+	fi
+	wait_until 30 cluster_ok || die "the Redis Cluster did not reach cluster_state:ok within 30 s"
+	wait_until 30 cluster_replicas_synced || die "the Redis Cluster's replicas did not sync within 30 s"
+}
+
+cluster_stop() {
+	local port pid
+	for port in $(cluster_ports); do
+		if cluster_node_running "$port"; then
+			pid=$(read_pid "$(cluster_pidfile "$port")")
+			log "stopping Redis Cluster node $port (pid $pid)"
+			stop_pid "redis $port" "$pid" 10 || true
+		fi
+		rm -f "$(cluster_pidfile "$port")"
+	done
 }
 
 # ---- development keys and tokens ----
@@ -374,9 +522,53 @@ svc_pidfile() { echo "$RUN/pid/$1.pid"; }
 svc_supervisor_pidfile() { echo "$RUN/pid/$1.supervisor.pid"; }
 svc_socket() { echo "$RUN/sock/$1.sock"; }
 
-# Started with this run folder's socket (guards against a recycled PID).
+# An instance of a service is its name ("sync") on one host, or "n<N>-<name>"
+# ("n2-sync") on service node N of a cluster (CLUSTER_NODES), which listens on
+# TCP at 127.0.0.<N+1>, one port per service.
+svc_instances() {
+	local node name
+	if [ "$CLUSTER_NODES" -gt 0 ]; then
+		for node in $(seq 1 "$CLUSTER_NODES"); do
+			for name in "${SERVICES[@]}"; do echo "n$node-$name"; done
+		done
+	else
+		printf '%s\n' "${SERVICES[@]}"
+	fi
+}
+svc_service() { echo "${1#n[0-9]*-}"; }
+svc_node() { [[ $1 =~ ^n([0-9]+)- ]] && echo "${BASH_REMATCH[1]}"; }
+node_address() { echo "127.0.0.$(($1 + 1))"; }
+# The port of a service on every node: SERVICE_PORT_BASE + its index in SERVICES.
+svc_port() {
+	local i
+	for i in "${!SERVICES[@]}"; do
+		[ "${SERVICES[$i]}" = "$1" ] && echo $((SERVICE_PORT_BASE + i)) && return 0
+	done
+	return 1
+}
+# What the instance listens on, as its environment says it (guards against a recycled PID).
+svc_listen_env() {
+	local node
+	if node=$(svc_node "$1"); then
+		echo "CHATSYNC_LISTEN=$(node_address "$node"):$(svc_port "$(svc_service "$1")")"
+	else
+		echo "CHATSYNC_SOCKET=$(svc_socket "$1")"
+	fi
+}
+# What runs or ran here: the instances wanted now and any a supervisor PID file names.
+svc_known() {
+	local file
+	{
+		svc_instances
+		for file in "$RUN"/pid/*.supervisor.pid; do
+			[ -e "$file" ] && basename "$file" .supervisor.pid
+		done
+	} | sort -u
+}
+tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
 ours() {
-	alive "$2" && tr '\0' '\n' 2>/dev/null <"/proc/$2/environ" | grep -qxF "CHATSYNC_SOCKET=$(svc_socket "$1")"
+	alive "$2" && tr '\0' '\n' 2>/dev/null <"/proc/$2/environ" | grep -qxF "$(svc_listen_env "$1")"
 }
 
 svc_running() {
@@ -390,7 +582,15 @@ svc_pid() {
 	pid=$(read_pid "$(svc_pidfile "$1")") && ours "$1" "$pid" && echo "$pid"
 }
 
-svc_listening() { svc_pid "$1" >/dev/null && [ -S "$(svc_socket "$1")" ]; }
+svc_listening() {
+	local node
+	svc_pid "$1" >/dev/null || return 1
+	if node=$(svc_node "$1"); then
+		tcp_open "$(node_address "$node")" "$(svc_port "$(svc_service "$1")")"
+	else
+		[ -S "$(svc_socket "$1")" ]
+	fi
+}
 
 # The group of nginx's workers (NGINX_USER: www-data when root), which the
 # sockets and their folder are given; empty when the workers run as the
@@ -412,23 +612,27 @@ prepare_socket_dir() {
 }
 
 svc_start() {
-	local name=$1 pid env_lines=()
+	local name=$1 service pid env_lines=()
+	service=$(svc_service "$name")
 	svc_running "$name" && return 0
 	mapfile -t env_lines < <(auth_env)
-	env_lines+=("CHATSYNC_SOCKET=$(svc_socket "$name")" "DATABASE_URL=$SERVICE_DATABASE_URL"
+	env_lines+=("$(svc_listen_env "$name")" "DATABASE_URL=$SERVICE_DATABASE_URL"
 		"REDIS_URL=$SERVICE_REDIS_URL" "CHATSYNC_SOCKET_GROUP=$(socket_group)")
-	[ "$name" = import ] && env_lines+=("CHATSYNC_MAX_BODY=$IMPORT_MAX_BODY")
+	! cluster_wanted || env_lines+=("REDIS_CLUSTER_NODES=$(cluster_nodes)")
+	[ "$service" = import ] && env_lines+=("CHATSYNC_MAX_BODY=$IMPORT_MAX_BODY")
+	# only the change feed reads from the replica (it can tell whether the replica is recent enough)
+	[ "$service" = sync ] && replica_wanted && env_lines+=("DATABASE_REPLICA_URL=$DATABASE_REPLICA_URL")
 	# Each live request holds a sync-svc thread while it waits (docs/decisions/live-threads.md).
-	[ "$name" = sync ] && env_lines+=("CHATSYNC_THREADS=${SYNC_THREADS:-512}"
+	[ "$service" = sync ] && env_lines+=("CHATSYNC_THREADS=${SYNC_THREADS:-512}"
 		"CHATSYNC_THREAD_STACK_KB=${SYNC_THREAD_STACK_KB:-128}")
 	rm -f "$(svc_socket "$name")" "$(svc_pidfile "$name")"
 	env "${env_lines[@]}" bash "$REPO/deploy/supervise.sh" "$name-svc" "$(svc_pidfile "$name")" \
-		"$BIN/$name-svc" </dev/null >>"$RUN/log/$name.log" 2>&1 9>&- &
+		"$BIN/$service-svc" </dev/null >>"$RUN/log/$name.log" 2>&1 9>&- &
 	pid=$!
 	echo "$pid" >"$(svc_supervisor_pidfile "$name")"
 	if ! wait_until 10 svc_listening "$name"; then
 		tail_log "$RUN/log/$name.log"
-		die "$name-svc did not create $(svc_socket "$name") within 10 s (log: $RUN/log/$name.log)"
+		die "$name-svc did not listen ($(svc_listen_env "$name")) within 10 s (log: $RUN/log/$name.log)"
 	fi
 	log "started $name-svc (pid $(svc_pid "$name"), supervisor $pid)"
 }
@@ -458,6 +662,14 @@ nginx_running() {
 
 nginx_env() {
 	export RUN_DIR=$RUN HTTP_LISTEN=127.0.0.1:$HTTP_PORT HTTPS_LISTEN=127.0.0.1:$HTTPS_PORT
+	# a cluster's upstreams span its nodes (nginx-config.sh)
+	export UPSTREAM_NODES="" UPSTREAM_PORT_BASE=$SERVICE_PORT_BASE
+	local node
+	if [ "$CLUSTER_NODES" -gt 0 ]; then
+		for node in $(seq 1 "$CLUSTER_NODES"); do
+			UPSTREAM_NODES+="${UPSTREAM_NODES:+,}$(node_address "$node")"
+		done
+	fi
 	# the local profile's /dev/token signs with the development key, when there is one
 	if dev_auth; then export DEV_KEY_FILE=$RUN/dev/dev-key.pem; else export DEV_KEY_FILE=""; fi
 }
@@ -512,7 +724,8 @@ check_ports() {
 	local name
 	for name in PG_PORT REDIS_PORT HTTP_PORT HTTPS_PORT; do warn_ephemeral_port "$name" "${!name}"; done
 	pg_running || require_free_port PG_PORT "$PG_PORT"
-	redis_running || require_free_port REDIS_PORT "$REDIS_PORT"
+	cluster_wanted || redis_running || require_free_port REDIS_PORT "$REDIS_PORT"
+	! replica_wanted || replica_running || require_free_port PG_REPLICA_PORT "$PG_REPLICA_PORT"
 	if ! nginx_running; then
 		require_free_port HTTP_PORT "$HTTP_PORT"
 		require_free_port HTTPS_PORT "$HTTPS_PORT"
@@ -564,10 +777,11 @@ cmd_up() {
 	trap up_failed EXIT
 	pg_start
 	pg_setup_database
-	redis_start
+	replica_start
+	if cluster_wanted; then cluster_start; else redis_start; fi
 	dev_keys
 	local name
-	for name in "${SERVICES[@]}"; do svc_start "$name"; done
+	for name in $(svc_instances); do svc_start "$name"; done
 	nginx_start
 	wait_ready
 	trap - EXIT
@@ -577,8 +791,10 @@ cmd_up() {
 stop_all() {
 	local name failed=0
 	nginx_stop || failed=1
-	for name in "${SERVICES[@]}"; do svc_stop "$name" || failed=1; done
+	for name in $(svc_known); do svc_stop "$name" || failed=1; done
 	redis_stop || failed=1
+	cluster_stop || failed=1
+	replica_stop || failed=1
 	pg_stop || failed=1
 	return "$failed"
 }
@@ -616,7 +832,7 @@ cmd_run() {
 	while true; do
 		sleep 2 &
 		wait $! || true
-		for name in "${SERVICES[@]}"; do
+		for name in $(svc_instances); do
 			if ! svc_running "$name" && [[ $warned != *" $name "* ]]; then
 				log "warning: $name-svc's supervisor is not running (log: $RUN/log/$name.log); 'stack.sh up' restarts it"
 				warned+="$name "
@@ -637,8 +853,18 @@ cmd_status() {
 		fi
 	}
 	pid=""; pg_running && pid=$(pg_pid); report postgres "$pid"
-	pid=""; redis_running && pid=$(read_pid "$(redis_pidfile)"); report redis "$pid"
-	for name in "${SERVICES[@]}"; do
+	if replica_wanted || replica_running; then
+		pid=""; replica_running && pid=$(replica_pid); report replica "$pid"
+	fi
+	if cluster_wanted; then
+		for name in $(cluster_ports); do
+			pid=""; cluster_node_running "$name" && pid=$(read_pid "$(cluster_pidfile "$name")")
+			report "redis-$name" "$pid"
+		done
+	else
+		pid=""; redis_running && pid=$(read_pid "$(redis_pidfile)"); report redis "$pid"
+	fi
+	for name in $(svc_instances); do
 		pid=""
 		svc_running "$name" && pid="$(svc_pid "$name" || echo none), supervisor $(read_pid "$(svc_supervisor_pidfile "$name")")"
 		report "$name" "$pid"
@@ -663,7 +889,13 @@ cmd_env() {
 	q CHATSYNC_HTTPS "https://127.0.0.1:$HTTPS_PORT"
 	q CHATSYNC_TLS_CERT "$RUN/tls/cert.pem"
 	q DATABASE_URL "$DATABASE_URL"
+	! replica_wanted || q DATABASE_REPLICA_URL "$DATABASE_REPLICA_URL"
 	q REDIS_URL "$REDIS_URL"
+	! cluster_wanted || q REDIS_CLUSTER_NODES "$(cluster_nodes)"
+	if [ "$CLUSTER_NODES" -gt 0 ]; then
+		q CLUSTER_NODES "$CLUSTER_NODES"
+		q SERVICE_PORT_BASE "$SERVICE_PORT_BASE"
+	fi
 	while IFS= read -r line; do q "${line%%=*}" "${line#*=}"; done < <(auth_env)
 	q CHATSYNC_TOKEN_CMD "$BIN/chatsync token"
 }
@@ -689,6 +921,20 @@ cmd_pg_start() {
 	lock_run_dir
 	mkdir -p "$RUN/log"
 	pg_start
+	unlock_run_dir
+}
+
+cmd_replica_stop() {
+	lock_run_dir
+	replica_stop
+	unlock_run_dir
+}
+
+cmd_replica_start() {
+	check_paths
+	lock_run_dir
+	mkdir -p "$RUN/log"
+	replica_start
 	unlock_run_dir
 }
 
@@ -724,6 +970,8 @@ main() {
 	pg-stop) cmd_pg_stop ;;
 	pg-start) cmd_pg_start ;;
 	redis-stop) cmd_redis_stop ;;
+	replica-stop) cmd_replica_stop ;;
+	replica-start) cmd_replica_start ;;
 	redis-start) cmd_redis_start ;;
 	reload) cmd_reload ;;
 	*) usage ;;

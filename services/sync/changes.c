@@ -12,6 +12,7 @@
 #include "page.h"
 #include "changes.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,21 +48,22 @@ void sync_changes(struct cs_request *req)
 	struct cs_buf body = CS_BUF_INIT;
 	struct sync_page page;
 	const char *live = cs_http_query(req, "live");
-	long long after = 0, limit;
+	long long after = 0, needed, limit;
 
 	if (read_cursor(req, &after, &err) < 0 ||
 	    cs_http_query_long(req, "limit", CS_LIMIT_SYNC_PAGE_DEFAULT, 1, CS_LIMIT_SYNC_PAGE_MAX,
-			       &limit, &err) < 0)
+			       &limit, &err) < 0 ||
+	    cs_http_query_long(req, "minVersion", 0, 0, LLONG_MAX, &needed, &err) < 0)
 		goto out;
 	if (wants_event_stream(req)) {
-		sync_live_event_stream(req, after, limit);
+		sync_live_event_stream(req, after, needed, limit);
 		goto out;
 	}
 	if (live && strcmp(live, "0") != 0 && strcmp(live, "false") != 0) {
-		sync_live_long_poll(req, after, limit);
+		sync_live_long_poll(req, after, needed, limit);
 		goto out;
 	}
-	if (sync_page_load(req, after, limit, &body, &page, &err) < 0)
+	if (sync_page_load(req, after, needed, limit, &body, &page, &err) < 0)
 		goto out;
 	cs_http_respond(req, 200, body.data, body.len);
 out:

@@ -71,6 +71,8 @@ static void wake_user(const struct cs_event *event, void *arg)
 	for (w = hub->buckets[bucket]; w; w = w->next) {
 		if (!strcmp(w->user_id, event->user_id)) {
 			w->woken = 1;
+			if (event->version > w->version)
+				w->version = event->version;
 			pthread_cond_signal(&w->cond);
 		}
 	}
@@ -260,6 +262,7 @@ int sync_hub_join(struct sync_hub *hub, struct sync_waiter *w, const char *user_
 	w->bucket = bucket_of(user_id);
 	w->connection_fd = connection_fd;
 	w->woken = 0;
+	w->version = 0;
 	w->gone = 0;
 	w->prev = NULL;
 	pthread_mutex_lock(&hub->lock);
@@ -334,6 +337,16 @@ int sync_hub_wait(struct sync_hub *hub, struct sync_waiter *w, long long deadlin
 	w->woken = 0;
 	pthread_mutex_unlock(&hub->lock);
 	return woken;
+}
+
+long long sync_hub_version(struct sync_hub *hub, struct sync_waiter *w)
+{
+	long long version;
+
+	pthread_mutex_lock(&hub->lock);
+	version = w->version;
+	pthread_mutex_unlock(&hub->lock);
+	return version;
 }
 
 long long sync_hub_recheck_us(struct sync_hub *hub)

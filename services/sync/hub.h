@@ -33,6 +33,7 @@ struct sync_waiter {
 	unsigned slot;
 	int connection_fd;
 	int woken;
+	long long version; /* the newest version a wake-up named (sync_hub_version) */
 	int gone;
 	pthread_cond_t cond;
 	struct sync_waiter *next, *prev;
@@ -66,6 +67,11 @@ void sync_hub_leave(struct sync_hub *hub, struct sync_waiter *w);
  * gone (for good: every later call returns -1 at once).
  */
 int sync_hub_wait(struct sync_hub *hub, struct sync_waiter *w, long long deadline_us);
+/*
+ * The newest version the wake-ups for w's user named since it joined (0:
+ * none): what a read from a replica must show (page.h).
+ */
+long long sync_hub_version(struct sync_hub *hub, struct sync_waiter *w);
 /* How long a waiter may go without reading Postgres: long while Redis is healthy. */
 long long sync_hub_recheck_us(struct sync_hub *hub);
 /* Wakes every waiter for good: the process is stopping. */

@@ -113,7 +113,15 @@ static void leave(struct cs_request *req, struct sync_live *live, struct sync_wa
 	cs_metrics_add(cs_server_metrics(req->server), CS_COUNTER_LIVE_SUBSCRIBERS, -1);
 }
 
-void sync_live_long_poll(struct cs_request *req, long long after, long long limit)
+/* What a read must show: the client's minVersion, or newer, a wake-up's version. */
+static long long needed_version(struct sync_live *live, struct sync_waiter *w, long long needed)
+{
+	long long woken = sync_hub_version(live->hub, w);
+
+	return woken > needed ? woken : needed;
+}
+
+void sync_live_long_poll(struct cs_request *req, long long after, long long needed, long long limit)
 {
 	struct sync_live *live = cs_server_app(req->server);
 	struct cs_error err = CS_ERROR_INIT;
@@ -134,7 +142,8 @@ void sync_live_long_poll(struct cs_request *req, long long after, long long limi
 		long long now, wake_at;
 
 		cs_buf_reset(&body);
-		if (sync_page_load(req, after, limit, &body, &page, &err) < 0) {
+		if (sync_page_load(req, after, needed_version(live, &waiter, needed), limit, &body,
+				   &page, &err) < 0) {
 			cs_http_fail(req, &err);
 			break;
 		}
@@ -168,7 +177,8 @@ static int send_changes(struct cs_request *req, const struct cs_buf *page_json,
 	return rc;
 }
 
-void sync_live_event_stream(struct cs_request *req, long long after, long long limit)
+void sync_live_event_stream(struct cs_request *req, long long after, long long needed,
+			    long long limit)
 {
 	static const char ping[] = ": ping\n\n";
 	static const char reauth[] = "event: reauth\ndata: {}\n\n";
@@ -195,7 +205,7 @@ void sync_live_event_stream(struct cs_request *req, long long after, long long l
 	 * a failing Postgres as a 503 with Retry-After, not as a stream that ends
 	 * at once and is reopened in a loop.
 	 */
-	if (sync_page_load(req, after, limit, &page_json, &page, &err) < 0) {
+	if (sync_page_load(req, after, needed, limit, &page_json, &page, &err) < 0) {
 		cs_http_fail(req, &err);
 		goto out;
 	}
@@ -215,8 +225,9 @@ void sync_live_event_stream(struct cs_request *req, long long after, long long l
 		if (now >= next_check) {
 			if (!page_ready) {
 				cs_buf_reset(&page_json);
-				page_ready = sync_page_load(req, after, limit, &page_json, &page,
-							    &err) == 0;
+				page_ready = sync_page_load(req, after,
+							    needed_version(live, &waiter, needed),
+							    limit, &page_json, &page, &err) == 0;
 			}
 			if (!page_ready) {
 				/* Postgres is away: the stream stays (with its pings) and reads again soon */

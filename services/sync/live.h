@@ -7,8 +7,11 @@
 
 #include "server.h"
 
-void sync_live_long_poll(struct cs_request *req, long long after, long long limit);
-void sync_live_event_stream(struct cs_request *req, long long after, long long limit);
+/* needed: the version the client must see (minVersion, page.h); wake-ups raise it. */
+void sync_live_long_poll(struct cs_request *req, long long after, long long needed,
+			 long long limit);
+void sync_live_event_stream(struct cs_request *req, long long after, long long needed,
+			    long long limit);
 int sync_live_start(struct cs_server *server, char *err, size_t errlen);
 void sync_live_stop(struct cs_server *server);
 void sync_live_drain(struct cs_server *server);

@@ -4,14 +4,19 @@
  * (live.c).
  */
 #include "page.h"
+#include "clock.h"
 #include "cursor.h"
 #include "db.h"
 #include "document.h"
+#include "metrics.h"
 #include "server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define REPLICA_POLL_US 10000 /* while waiting for the replica to reach a version */
 
 static void append_change(struct cs_buf *out, const PGresult *res, int row)
 {
@@ -34,27 +39,92 @@ static void append_change(struct cs_buf *out, const PGresult *res, int row)
 	cs_buf_putc(out, '}');
 }
 
-int sync_page_load(struct cs_request *req, long long after, long long limit, struct cs_buf *out,
-		   struct sync_page *page, struct cs_error *err)
+/* The user's newest version as the pool's server shows it (0: none yet); -1 when it cannot be asked. */
+static long long latest_version(struct cs_db *db, const char *user_id)
 {
+	struct cs_error err = CS_ERROR_INIT;
 	struct cs_db_conn *conn = NULL;
 	PGresult *res = NULL;
+	const char *params[1] = { user_id };
+	long long version = -1;
+
+	if (cs_db_acquire_for(db, user_id, &conn, &err) < 0)
+		return -1;
+	if (cs_db_exec(conn, "sync_latest", 1, params, NULL, &res, &err) == 0)
+		version = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	cs_db_release(conn);
+	PQclear(res);
+	return version;
+}
+
+/*
+ * The pool a page is read from: the replica once it shows the user's version
+ * `needed`, waiting for it up to SYNC_REPLICA_WAIT_MS; else the primary. A
+ * replica replays commits in order and a user's versions commit in order, so
+ * a replica that shows version V holds every change of the user up to V: a
+ * page read there after V skips nothing (docs/decisions/replica-reads.md).
+ */
+static struct cs_db *reading_pool(struct cs_request *req, long long needed)
+{
+	struct cs_db *replica = cs_server_replica_db(req->server);
+	long long deadline;
+
+	if (!replica)
+		return cs_server_db(req->server);
+	if (needed <= 0)
+		return replica;
+	deadline =
+		cs_clock_monotonic_us() + cs_server_config(req->server)->replica_wait_ms * 1000LL;
+	for (;;) {
+		long long version = latest_version(replica, req->user_id);
+
+		if (version >= needed)
+			return replica;
+		if (version < 0 || cs_clock_monotonic_us() >= deadline)
+			return cs_server_db(req->server);
+		usleep(REPLICA_POLL_US);
+	}
+}
+
+static int read_rows(struct cs_request *req, struct cs_db *pool, const char *const *params,
+		     PGresult **res, struct cs_error *err)
+{
+	struct cs_db_conn *conn = NULL;
+	int rc = cs_db_acquire_for(pool, req->user_id, &conn, err);
+
+	if (rc == 0)
+		rc = cs_db_exec(conn, "sync_changes", 3, params, NULL, res, err);
+	cs_db_release(conn);
+	return rc;
+}
+
+int sync_page_load(struct cs_request *req, long long after, long long needed, long long limit,
+		   struct cs_buf *out, struct sync_page *page, struct cs_error *err)
+{
+	struct cs_db *primary = cs_server_db(req->server);
+	struct cs_db *pool = reading_pool(req, needed > after ? needed : after);
+	struct cs_metrics *metrics = cs_server_metrics(req->server);
+	PGresult *res = NULL;
 	char after_text[24], limit_text[24];
-	int rows, row;
+	const char *params[3] = { req->user_id, after_text, limit_text };
+	int rows, row, rc;
 
 	snprintf(after_text, sizeof(after_text), "%lld", after);
 	snprintf(limit_text, sizeof(limit_text), "%lld", limit + 1);
-	if (cs_db_acquire_for(cs_server_db(req->server), req->user_id, &conn, err) < 0)
-		return -1;
-	{
-		const char *params[3] = { req->user_id, after_text, limit_text };
-
-		if (cs_db_exec(conn, "sync_changes", 3, params, NULL, &res, err) < 0) {
-			cs_db_release(conn);
-			return -1;
-		}
+	rc = read_rows(req, pool, params, &res, err);
+	if (pool != primary && rc < 0) {
+		/* a replica that fails (down, restarting) leaves the reads to the primary */
+		*err = (struct cs_error)CS_ERROR_INIT;
+		pool = primary;
+		rc = read_rows(req, pool, params, &res, err);
 	}
-	cs_db_release(conn);
+	if (cs_server_replica_db(req->server))
+		cs_metrics_add(metrics,
+			       pool == primary ? CS_COUNTER_REPLICA_FALLBACKS
+					       : CS_COUNTER_REPLICA_READS,
+			       1);
+	if (rc < 0)
+		return -1;
 	rows = PQntuples(res);
 	page->last = after;
 	page->count = cs_document_answer_rows(res, SYNC_PAGE_COL_STORED_BYTES, limit);

@@ -47,9 +47,12 @@ struct sync_page {
 /*
  * Appends {"changes": [...], "cursor": ..., "hasMore": ...} for the user's
  * changes after version `after` to out, borrowing a pooled connection only
- * for the query.
+ * for the query. With a replica (DATABASE_REPLICA_URL) the page is read there
+ * once the replica shows the user's version max(after, needed) — the client's
+ * minVersion, the version a wake-up named — and from the primary when it does
+ * not within SYNC_REPLICA_WAIT_MS or fails.
  */
-int sync_page_load(struct cs_request *req, long long after, long long limit, struct cs_buf *out,
-		   struct sync_page *page, struct cs_error *err);
+int sync_page_load(struct cs_request *req, long long after, long long needed, long long limit,
+		   struct cs_buf *out, struct sync_page *page, struct cs_error *err);
 
 #endif

@@ -160,7 +160,7 @@ class ImportVerifyTest(ImportCase):
         self.assertEqual(len(ids), len(versions))
         # and the wake-up went out
         out = subprocess.run(["redis-cli", "-u", os.environ["REDIS_URL"], "XREVRANGE",
-                              "cs:wake:%d" % wake_shard(user), "+", "-", "COUNT", "1000"],
+                              "cs:wake:{%d}" % wake_shard(user), "+", "-", "COUNT", "1000"],
                              capture_output=True, text=True, timeout=30).stdout
         self.assertIn(user, out)
 
