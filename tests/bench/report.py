@@ -118,6 +118,36 @@ def client_section(c):
     return out
 
 
+def peer_section(results):
+    """chatsync against the Node.js peer (tests/bench/peer/), measured in the same rounds."""
+    skipped = (load(results, "peer") or {}).get("skipped")
+    if skipped:
+        return ["### Against a Node.js peer", "", "Skipped: %s." % skipped, ""]
+    if not rounds(results, "peer_list"):
+        return []
+    out = ["### Against a Node.js peer", "",
+           "The same two hot paths in Node.js 20 + fastify + node-postgres (tests/bench/peer/server.js: two "
+           "cluster workers, a pool of 16 each, the services' own SQL and locks, its own copy of the seed, "
+           "**no token verification**), straight on its port; chatsync through nginx with an RS256 token "
+           "checked per request. Same wrk settings, right after chatsync in each round; p99 from the fixed-rate "
+           "client at the same rate for both. Goal (issue 16): ≥ 2.5× with a lower p99.", "",
+           "| endpoint | chatsync req/s | p99 ms | peer req/s | p99 ms | errors (chatsync / peer) | ratio | goal |",
+           "|---|---:|---:|---:|---:|---|---:|---|"]
+    for key, label in (("list", "`GET /api/chats` (50 chats)"), ("append", "`POST /api/chats/{id}/messages`")):
+        c, p = rounds(results, "wrk_" + key), rounds(results, "peer_" + key)
+        cf, pf = load(results, "fixed_" + key) or {}, load(results, "peer_fixed_" + key) or {}
+        crps, prps = med([d["rps"] for d in c]), med([d["rps"] for d in p])
+        c99, p99 = cf.get("latency_ms", {}).get("p99"), pf.get("latency_ms", {}).get("p99")
+        ratio = crps / prps if crps and prps else None
+        ok = ratio is not None and ratio >= 2.5 and c99 is not None and p99 is not None and c99 < p99
+        out.append("| %s | %s | %s | %s | %s | %d / %d | %s× | ≥ 2.5× and lower p99: %s |" % (
+            label, n0(crps), f2(c99), n0(prps), f2(p99),
+            sum(d["error_count"] for d in c) + cf.get("error_count", 0),
+            sum(d["error_count"] for d in p) + pf.get("error_count", 0), f2(ratio), verdict(ok)))
+    out.append("")
+    return out
+
+
 def build(results):
     m = load(results, "machine.json"[:-5])
     lines = []
@@ -219,6 +249,8 @@ def build(results):
         "the endpoint's SQL, 1 / (1/FastCGI ceiling + 1/pgbench), since both need the same two cores." % 16,
         "",
     ]
+
+    lines += peer_section(results)
 
     # ---- limits ----
     lines += ["### The limits, measured in the same run", "",
@@ -333,9 +365,11 @@ def build(results):
             ("pg_list", "pgbench list_chats tps", "tps"), ("wrk_list", "list chats req/s", "rps"),
             ("pg_get", "pgbench get_chat tps", "tps"), ("wrk_get", "get a chat req/s", "rps"),
             ("pg_delta", "pgbench delta_sync tps", "tps"), ("wrk_delta", "delta sync req/s", "rps"),
-            ("pg_append", "pgbench append tps", "tps"), ("wrk_append", "append req/s", "rps")):
+            ("pg_append", "pgbench append tps", "tps"), ("wrk_append", "append req/s", "rps"),
+            ("peer_list", "Node.js peer list req/s", "rps"), ("peer_append", "Node.js peer append req/s", "rps")):
         r = rounds(results, prefix)
-        lines.append("| %s | %s |" % (label, " | ".join(n0(d[field]) for d in r)))
+        if r:
+            lines.append("| %s | %s |" % (label, " | ".join(n0(d[field]) for d in r)))
     lines += ["", "Closed-loop latency of wrk (for reference only: a closed loop understates the tail):", ""]
     for key, label, kind, target in ENDPOINTS:
         w = rounds(results, "wrk_" + key)
