@@ -60,6 +60,7 @@ int cs_server_main(const struct cs_service *service);
 const struct cs_config *cs_server_config(const struct cs_server *server);
 struct cs_db *cs_server_db(const struct cs_server *server);
 struct cs_events *cs_server_events(const struct cs_server *server);
+struct cs_wakeup *cs_server_wakeup(const struct cs_server *server);
 struct cs_metrics *cs_server_metrics(const struct cs_server *server);
 void *cs_server_app(const struct cs_server *server);
 void cs_server_set_app(struct cs_server *server, void *app);
