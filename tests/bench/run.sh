@@ -447,6 +447,9 @@ main() {
 		run_wrk "nginx_$round" "http://127.0.0.1:$LIMITS_PORT/hello"
 		run_wrk "fcgi_$round" "http://127.0.0.1:$LIMITS_PORT/fcgi"
 		run_wrk "fcgi_big_$round" "http://127.0.0.1:$LIMITS_PORT/fcgi?bytes=36000"
+		# the same over kept connections, as nginx/upstreams.conf serves the services
+		run_wrk "fcgi_keep_$round" "http://127.0.0.1:$LIMITS_PORT/fcgi_keep"
+		run_wrk "fcgi_big_keep_$round" "http://127.0.0.1:$LIMITS_PORT/fcgi_keep?bytes=36000"
 		for endpoint in list get delta append; do
 			case $endpoint in
 			list) script=list_chats ;;
