@@ -317,9 +317,8 @@ int cs_auth_new(const struct cs_auth_config *cfg, struct cs_auth **out, char *er
 	struct cs_auth *auth = calloc(1, sizeof *auth);
 	struct cs_buf url = CS_BUF_INIT;
 	char why[384];
-	int rc = -1;
-
 	size_t entries = cfg->cache_entries ? cfg->cache_entries : CS_AUTH_CACHE_ENTRIES;
+	int rc = -1;
 
 	if (auth) {
 		auth->n_sets = (entries + CS_AUTH_CACHE_WAYS - 1) / CS_AUTH_CACHE_WAYS;
