@@ -2,10 +2,10 @@
 # make bench: chatsync against the limits of the machine it runs on, measured
 # in the same run (docs/BENCHMARKS.md says what each figure is and how).
 #
-#   bash tests/bench/run.sh              full run (8 to 9 minutes): writes docs/BENCHMARKS.md
+#   bash tests/bench/run.sh              full run (about 15 minutes): writes docs/BENCHMARKS.md
 #                                        (last: the browser client, tests/bench/client.mjs, when
 #                                        node and chromium are there)
-#   BENCH_QUICK=1 bash tests/bench/run.sh   one short round per figure (under 2 minutes):
+#   BENCH_QUICK=1 bash tests/bench/run.sh   one short round per figure (about 2.5 minutes):
 #                                        writes .run/bench/BENCHMARKS.md, not docs/
 #
 # Other settings: BENCH_DOC (where the report goes), BENCH_RESEED=1 (load the
