@@ -8,12 +8,12 @@
  * never chooses how it is verified, and there is no code path that verifies
  * without a key.
  *
- * Order of work per token: length cap, cache (SHA-256 of the token), split,
+ * Order of work per token: length cap, cache (the whole token), split,
  * header (auth_rules.c), key by kid (jwks.c), signature, then the claims
  * (auth_rules.c). Nothing of the payload is trusted before the signature
  * holds.
  *
- * Locks: cache_lock guards the cache; the key set has its own. Neither is
+ * Locks: each set of the cache has its own; the key set has its own. None is
  * held during a JWKS fetch or an RSA operation.
  */
 #include "auth.h"
@@ -21,7 +21,6 @@
 #include <limits.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -32,74 +31,131 @@
 #include "base64url.h"
 #include "bounds.h"
 #include "buf.h"
+#include "hash.h"
 #include "json.h"
 #include "jwks.h"
 
-#define AUTH_CACHE_SLOTS 1024 /* direct-mapped: a collision evicts */
+/*
+ * The cache of verified tokens: CS_AUTH_CACHE_WAYS-way sets, each behind its
+ * own lock, so 32 threads seldom meet. The key is the whole token: a hit is
+ * a memcmp of every byte, never a prefix or a digest alone. The set is chosen
+ * by FNV-1a of the token's last bytes (its signature: random for every token,
+ * and not worth hashing the rest, as the comparison checks it all). Only a
+ * token whose signature and claims held is stored, so a forger cannot fill a
+ * set; a full set evicts its least recently used entry. Tokens longer than
+ * AUTH_CACHE_TOKEN_MAX are verified every time, which bounds the memory:
+ * entries × AUTH_CACHE_TOKEN_MAX at most (8 MiB by default).
+ */
+#define AUTH_CACHE_TOKEN_MAX 2048 /* bytes; a Clerk session token is about 800 */
+#define AUTH_CACHE_SET_KEY 32     /* bytes of the token's end that choose its set */
 
 struct cache_entry {
-	int used;
-	unsigned char hash[SHA256_DIGEST_LENGTH];
+	char *token; /* NULL: free */
+	size_t len;
+	unsigned long long used_at; /* the set's clock at the last hit: LRU */
 	long long exp;
 	long long not_before; /* max(nbf, iat), or LLONG_MIN */
 	char sub[CS_ID_MAX + 1];
+};
+
+struct cache_set {
+	pthread_mutex_t lock;
+	unsigned long long clock;
+	struct cache_entry way[CS_AUTH_CACHE_WAYS];
 };
 
 struct cs_auth {
 	struct cs_auth__rules rules;
 	struct cs_jwks *jwks;
 
-	pthread_mutex_t cache_lock;
-	int cache_lock_made;
-	struct cache_entry *cache; /* AUTH_CACHE_SLOTS entries */
+	struct cache_set *sets;
+	size_t n_sets, locks_made;
 
 	atomic_ullong verified, rejected, cache_hits;
 };
 
-static struct cache_entry *cache_slot(struct cs_auth *auth, const unsigned char *hash)
+static struct cache_set *cache_set_of(struct cs_auth *auth, const char *token, size_t len)
 {
-	uint32_t i = (uint32_t)hash[0] | (uint32_t)hash[1] << 8 | (uint32_t)hash[2] << 16;
+	size_t key = len < AUTH_CACHE_SET_KEY ? len : AUTH_CACHE_SET_KEY;
 
-	return &auth->cache[i % AUTH_CACHE_SLOTS];
+	return &auth->sets[cs_hash_fnv1a_n(token + len - key, key) % auth->n_sets];
+}
+
+static struct cache_entry *cache_find(struct cache_set *set, const char *token, size_t len)
+{
+	for (size_t i = 0; i < CS_AUTH_CACHE_WAYS; i++) {
+		struct cache_entry *e = &set->way[i];
+
+		if (e->token && e->len == len && memcmp(e->token, token, len) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+static void cache_drop(struct cache_entry *e)
+{
+	free(e->token);
+	e->token = NULL;
 }
 
 /* 1: a hit, *user filled; 0: a miss; -1: a hit that is no longer valid. */
-static int cache_get(struct cs_auth *auth, const unsigned char *hash, long long now_s,
+static int cache_get(struct cs_auth *auth, const char *token, size_t len, long long now_s,
 		     struct cs_auth_user *user)
 {
+	struct cache_set *set = cache_set_of(auth, token, len);
 	struct cache_entry *e;
 	int rc = 0;
 
-	pthread_mutex_lock(&auth->cache_lock);
-	e = cache_slot(auth, hash);
-	if (e->used && memcmp(e->hash, hash, sizeof e->hash) == 0) {
+	pthread_mutex_lock(&set->lock);
+	e = cache_find(set, token, len);
+	if (e) {
+		/* exp and nbf on every hit: a cached token expires as an uncached one */
 		if (e->exp <= now_s - auth->rules.leeway ||
 		    e->not_before > now_s + auth->rules.leeway) {
-			e->used = 0;
+			cache_drop(e);
 			rc = -1;
 		} else {
+			e->used_at = ++set->clock;
 			memcpy(user->sub, e->sub, sizeof user->sub);
 			user->exp = e->exp;
 			rc = 1;
 		}
 	}
-	pthread_mutex_unlock(&auth->cache_lock);
+	pthread_mutex_unlock(&set->lock);
 	return rc;
 }
 
-static void cache_put(struct cs_auth *auth, const unsigned char *hash,
+static void cache_put(struct cs_auth *auth, const char *token, size_t len,
 		      const struct cs_auth_user *user, long long not_before)
 {
-	struct cache_entry *e;
+	struct cache_set *set;
+	struct cache_entry *e, *victim;
+	char *copy;
 
-	pthread_mutex_lock(&auth->cache_lock);
-	e = cache_slot(auth, hash);
-	e->used = 1;
-	memcpy(e->hash, hash, sizeof e->hash);
-	e->exp = user->exp;
-	e->not_before = not_before;
-	memcpy(e->sub, user->sub, sizeof e->sub);
-	pthread_mutex_unlock(&auth->cache_lock);
+	if (len > AUTH_CACHE_TOKEN_MAX || !(copy = malloc(len)))
+		return; /* verified each time: slower, never wrong */
+	memcpy(copy, token, len);
+	set = cache_set_of(auth, token, len);
+	pthread_mutex_lock(&set->lock);
+	victim = cache_find(set, token, len); /* another thread verified it meanwhile */
+	for (size_t i = 0; !victim && i < CS_AUTH_CACHE_WAYS; i++) {
+		e = &set->way[i];
+		if (!e->token)
+			victim = e;
+	}
+	for (size_t i = 0; !victim && i < CS_AUTH_CACHE_WAYS; i++) {
+		e = &set->way[i];
+		if (!victim || e->used_at < victim->used_at)
+			victim = e;
+	}
+	cache_drop(victim);
+	victim->token = copy;
+	victim->len = len;
+	victim->used_at = ++set->clock;
+	victim->exp = user->exp;
+	victim->not_before = not_before;
+	memcpy(victim->sub, user->sub, sizeof victim->sub);
+	pthread_mutex_unlock(&set->lock);
 }
 
 /* A base64url segment holding a JSON object -> a new reference. */
@@ -127,7 +183,6 @@ static json_t *segment_object(const char *seg, size_t len)
 int cs_auth_verify(struct cs_auth *auth, const char *token, size_t len, long long now_s,
 		   struct cs_auth_user *out, char *err, size_t errlen)
 {
-	unsigned char hash[SHA256_DIGEST_LENGTH];
 	const char *dot1, *dot2, *payload, *sig;
 	size_t header_len, payload_len, sig_len, sig_bytes_len = 0;
 	unsigned char *sig_bytes = NULL;
@@ -150,8 +205,7 @@ int cs_auth_verify(struct cs_auth *auth, const char *token, size_t len, long lon
 		goto out;
 	}
 
-	SHA256((const unsigned char *)token, len, hash);
-	cached = cache_get(auth, hash, now_s, &user);
+	cached = cache_get(auth, token, len, now_s, &user);
 	if (cached < 0) {
 		cs_auth__fail(err, errlen, "token has expired");
 		goto out;
@@ -222,7 +276,7 @@ int cs_auth_verify(struct cs_auth *auth, const char *token, size_t len, long lon
 	if (cs_auth__check_claims(&auth->rules, claims, now_s, &user, &not_before, err, errlen) < 0)
 		goto out;
 
-	cache_put(auth, hash, &user, not_before);
+	cache_put(auth, token, len, &user, not_before);
 	*out = user;
 	rc = 0;
 out:
@@ -247,6 +301,13 @@ void cs_auth_stats(struct cs_auth *auth, struct cs_auth_stats *out)
 	out->verified = atomic_load(&auth->verified);
 	out->rejected = atomic_load(&auth->rejected);
 	out->cache_hits = atomic_load(&auth->cache_hits);
+	out->cache_entries = 0;
+	for (size_t i = 0; i < auth->n_sets; i++) {
+		pthread_mutex_lock(&auth->sets[i].lock);
+		for (size_t w = 0; w < CS_AUTH_CACHE_WAYS; w++)
+			out->cache_entries += auth->sets[i].way[w].token != NULL;
+		pthread_mutex_unlock(&auth->sets[i].lock);
+	}
 	out->jwks_loads = jwks.loads;
 	out->jwks_load_errors = jwks.load_errors;
 }
@@ -256,9 +317,14 @@ int cs_auth_new(const struct cs_auth_config *cfg, struct cs_auth **out, char *er
 	struct cs_auth *auth = calloc(1, sizeof *auth);
 	struct cs_buf url = CS_BUF_INIT;
 	char why[384];
+	size_t entries = cfg->cache_entries ? cfg->cache_entries : CS_AUTH_CACHE_ENTRIES;
 	int rc = -1;
 
-	if (!auth || !(auth->cache = calloc(AUTH_CACHE_SLOTS, sizeof *auth->cache))) {
+	if (auth) {
+		auth->n_sets = (entries + CS_AUTH_CACHE_WAYS - 1) / CS_AUTH_CACHE_WAYS;
+		auth->sets = calloc(auth->n_sets, sizeof *auth->sets);
+	}
+	if (!auth || !auth->sets) {
 		cs_auth__fail(err, errlen, "out of memory");
 		goto out;
 	}
@@ -273,11 +339,12 @@ int cs_auth_new(const struct cs_auth_config *cfg, struct cs_auth **out, char *er
 		cs_auth__fail(err, errlen, "%s", why);
 		goto out;
 	}
-	if (pthread_mutex_init(&auth->cache_lock, NULL) != 0) {
-		cs_auth__fail(err, errlen, "could not create the verifier's locks");
-		goto out;
+	for (; auth->locks_made < auth->n_sets; auth->locks_made++) {
+		if (pthread_mutex_init(&auth->sets[auth->locks_made].lock, NULL) != 0) {
+			cs_auth__fail(err, errlen, "could not create the verifier's locks");
+			goto out;
+		}
 	}
-	auth->cache_lock_made = 1;
 	*out = auth;
 	auth = NULL;
 	rc = 0;
@@ -291,10 +358,14 @@ void cs_auth_free(struct cs_auth *auth)
 {
 	if (!auth)
 		return;
-	if (auth->cache_lock_made)
-		pthread_mutex_destroy(&auth->cache_lock);
+	for (size_t i = 0; auth->sets && i < auth->n_sets; i++) {
+		for (size_t w = 0; w < CS_AUTH_CACHE_WAYS; w++)
+			free(auth->sets[i].way[w].token);
+		if (i < auth->locks_made)
+			pthread_mutex_destroy(&auth->sets[i].lock);
+	}
 	cs_jwks_free(auth->jwks);
 	cs_auth__rules_release(&auth->rules);
-	free(auth->cache);
+	free(auth->sets);
 	free(auth);
 }

@@ -42,6 +42,9 @@
 #include "id.h"
 
 #define CS_AUTH_TOKEN_MAX 16384 /* bytes; a longer token is rejected unread */
+/* verified tokens kept per process (the default), in sets of CS_AUTH_CACHE_WAYS */
+#define CS_AUTH_CACHE_ENTRIES 4096
+#define CS_AUTH_CACHE_WAYS 4
 
 /*
  * Borrowed by cs_auth_new, which copies what it keeps: the strings may be
@@ -56,6 +59,7 @@ struct cs_auth_config {
 	const char *jwks_url;        /* JWKS_URL: default https://<issuer>/.well-known/jwks.json */
 	int leeway_s;                /* JWT_LEEWAY_S: 0..300; negative means the default, 5 */
 	const char *algorithms;      /* JWT_ALGORITHMS: comma list, default "RS256" */
+	size_t cache_entries;        /* verified tokens kept at most; 0: CS_AUTH_CACHE_ENTRIES */
 };
 
 struct cs_auth; /* opaque */
@@ -73,6 +77,7 @@ struct cs_auth_stats {
 	unsigned long long verified;         /* cs_auth_verify returned 0 */
 	unsigned long long rejected;         /* cs_auth_verify returned -1 */
 	unsigned long long cache_hits;       /* accepted without a signature check */
+	unsigned long long cache_entries;    /* verified tokens held now */
 	unsigned long long jwks_loads;       /* key set reads attempted (file or URL) */
 	unsigned long long jwks_load_errors; /* of those, failed ones (the old keys were kept) */
 };

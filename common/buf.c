@@ -60,49 +60,65 @@ void cs_buf_printf(struct cs_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+/*
+ * 1 for the bytes a JSON string literal must escape: controls, '"' and '\\'.
+ * Everything else, UTF-8 included, is copied as it is, a clean run at a time.
+ */
+static const unsigned char json_escaped[256] = {
+	1,         1,          1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x00 */
+	1,         1,          1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x10 */
+	['"'] = 1, ['\\'] = 1,
+};
+
 void cs_buf_json_string(struct cs_buf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i, start = 0;
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	char *w;
 
+	/* One reservation for the clean case; only an escape grows it again. */
 	cs_buf_grow(b, len + 2);
-	cs_buf_putc(b, '"');
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[7];
-		size_t esc_len = 2;
+	w = b->data + b->len;
+	*w++ = '"';
+	while (p < end) {
+		const unsigned char *run = p;
 
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		cs_buf_append(b, s + start, i - start);
-		start = i + 1;
-		esc[0] = '\\';
-		switch (c) {
-		case '"':
-			esc[1] = '"';
+		while (p < end && !json_escaped[*p])
+			p++;
+		memcpy(w, run, (size_t)(p - run));
+		w += p - run;
+		if (p == end)
 			break;
+		/* an escape takes up to 6 bytes for 1: room for it and the rest */
+		b->len = (size_t)(w - b->data);
+		cs_buf_grow(b, 6 + (size_t)(end - p));
+		w = b->data + b->len;
+		*w++ = '\\';
+		switch (*p) {
+		case '"':
 		case '\\':
-			esc[1] = '\\';
+			*w++ = (char)*p;
 			break;
 		case '\n':
-			esc[1] = 'n';
+			*w++ = 'n';
 			break;
 		case '\r':
-			esc[1] = 'r';
+			*w++ = 'r';
 			break;
 		case '\t':
-			esc[1] = 't';
+			*w++ = 't';
 			break;
 		default:
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			esc_len = 6;
+			memcpy(w, "u00", 3);
+			w[3] = hex[*p >> 4];
+			w[4] = hex[*p & 15];
+			w += 5;
 		}
-		cs_buf_append(b, esc, esc_len);
+		p++;
 	}
-	cs_buf_append(b, s + start, len - start);
-	cs_buf_putc(b, '"');
+	*w++ = '"';
+	b->len = (size_t)(w - b->data);
+	b->data[b->len] = '\0';
 }
 
 void cs_buf_reset(struct cs_buf *b)

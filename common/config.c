@@ -81,6 +81,8 @@ static const struct setting settings[] = {
 	  "longest a write waits to publish its wake-up (lock, connect and reply together)" },
 	{ "REDIS_RETRY_MS", "1000", NUM(0, 600000, redis_retry_ms),
 	  "after a Redis failure, wake-ups are skipped (not tried) for this long" },
+	{ "REDIS_PUBLISH_QUEUE", "4096", NUM(16, 1000000, redis_publish_queue),
+	  "wake-ups waiting for the publisher thread at most; past it one is dropped (a delay)" },
 	{ "CLERK_JWT_ISSUER_DOMAIN", NULL, STR(issuer),
 	  "token issuer (Clerk Frontend API domain, with or without https://); required" },
 	{ "CLERK_AUTHORIZED_PARTIES", NULL, STR(authorized_parties),

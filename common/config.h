@@ -43,6 +43,7 @@ struct cs_config {
 	long redis_connect_timeout_ms;          /* REDIS_CONNECT_TIMEOUT_MS */
 	long redis_command_timeout_ms;          /* REDIS_COMMAND_TIMEOUT_MS */
 	long redis_retry_ms;                    /* REDIS_RETRY_MS */
+	long redis_publish_queue;               /* REDIS_PUBLISH_QUEUE */
 	/* auth */
 	char *issuer;             /* CLERK_JWT_ISSUER_DOMAIN */
 	char *authorized_parties; /* CLERK_AUTHORIZED_PARTIES */

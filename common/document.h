@@ -63,6 +63,13 @@ void cs_document_respond(struct cs_request *req, int status, enum cs_document_ki
  */
 int cs_document_answer_rows(const PGresult *res, int bytes_column, long long limit);
 
+/*
+ * Grows out once for the documents of the first rows rows of res (every
+ * column's bytes, each document's names and punctuation, and per_row more
+ * for the caller's own text around each), so that a page is built without
+ * reallocating; a string with escapes may still grow it.
+ */
+void cs_document_reserve(struct cs_buf *out, const PGresult *res, int rows, size_t per_row);
 void cs_document_chat(struct cs_buf *out, const PGresult *res, int row, int first_column);
 void cs_document_message(struct cs_buf *out, const PGresult *res, int row, int first_column);
 /* Appends "[doc,doc,...]" of every row of res. */

@@ -6,9 +6,12 @@
 #ifndef CS_HASH_H
 #define CS_HASH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* FNV-1a of the bytes of a NUL-terminated string. */
 uint32_t cs_hash_fnv1a(const char *s);
+/* FNV-1a of n bytes. */
+uint32_t cs_hash_fnv1a_n(const void *p, size_t n);
 
 #endif

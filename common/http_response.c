@@ -6,9 +6,11 @@
 #include "log.h"
 #include "status.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 void cs_http_add_header(struct cs_request *req, const char *name, const char *value)
 {
@@ -36,37 +38,102 @@ static int put_all(FCGX_Stream *out, const char *data, size_t len)
 	return 0;
 }
 
-static void write_head(struct cs_request *req, int status, const char *content_type,
-		       long long content_length)
+static void format_head(struct cs_request *req, struct cs_buf *head, int status,
+			const char *content_type, long long content_length)
 {
 	struct cs_http_exchange *exchange = req->exchange;
-	struct cs_buf head = CS_BUF_INIT;
 
-	cs_buf_printf(&head,
+	cs_buf_printf(head,
 		      "Status: %d %s\r\nContent-Type: %s\r\nX-Request-Id: %s\r\n"
 		      "Cache-Control: no-store\r\n",
 		      status, cs_status_reason(status), content_type, req->request_id);
 	if (content_length >= 0)
-		cs_buf_printf(&head, "Content-Length: %lld\r\n", content_length);
+		cs_buf_printf(head, "Content-Length: %lld\r\n", content_length);
 	if (exchange->headers.len)
-		cs_buf_append(&head, exchange->headers.data, exchange->headers.len);
-	cs_buf_puts(&head, "\r\n");
-	put_all(exchange->fcgi->out, head.data, head.len);
-	cs_buf_release(&head);
+		cs_buf_append(head, exchange->headers.data, exchange->headers.len);
+	cs_buf_puts(head, "\r\n");
 	exchange->status = status;
+}
+
+static void write_head(struct cs_request *req, int status, const char *content_type,
+		       long long content_length)
+{
+	struct cs_buf head = CS_BUF_INIT;
+
+	format_head(req, &head, status, content_type, content_length);
+	put_all(req->exchange->fcgi->out, head.data, head.len);
+	cs_buf_release(&head);
+}
+
+/* FastCGI's record: 8 bytes of header, at most 65,535 of content (the FastCGI spec) */
+#define RECORD_CONTENT_MAX 65528 /* a multiple of 8 */
+#define FCGI_STDOUT_TYPE 6
+
+/*
+ * A whole answer as FCGI_STDOUT records in one write: libfcgi would cut it
+ * into 8 KiB records, each its own write() and its own wake-up of nginx. Only
+ * for an answer that is the request's first output (libfcgi's buffer is then
+ * empty, so nothing can come before it); FCGX_Finish_r still ends the stream
+ * and the request, in one more write.
+ */
+static int write_records(FCGX_Request *fcgi, const char *head, size_t head_len, const char *body,
+			 size_t body_len)
+{
+	size_t total = head_len + body_len,
+	       records = (total + RECORD_CONTENT_MAX - 1) / RECORD_CONTENT_MAX;
+	struct cs_buf out = CS_BUF_INIT;
+	size_t done = 0;
+	int rc = 0;
+
+	cs_buf_grow(&out, total + records * 8);
+	for (size_t at = 0; at < total; at += RECORD_CONTENT_MAX) {
+		size_t n = total - at < RECORD_CONTENT_MAX ? total - at : RECORD_CONTENT_MAX;
+		unsigned char header[8] = { 1,
+					    FCGI_STDOUT_TYPE,
+					    (unsigned char)(fcgi->requestId >> 8),
+					    (unsigned char)fcgi->requestId,
+					    (unsigned char)(n >> 8),
+					    (unsigned char)n,
+					    0,
+					    0 };
+		size_t from_head = at < head_len ? (head_len - at < n ? head_len - at : n) : 0;
+
+		cs_buf_append(&out, header, sizeof header);
+		if (from_head)
+			cs_buf_append(&out, head + at, from_head);
+		if (n > from_head)
+			cs_buf_append(&out, body + (at + from_head - head_len), n - from_head);
+	}
+	while (done < out.len) {
+		ssize_t w = write(fcgi->ipcFd, out.data + done, out.len - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			rc = -1; /* nginx went away: as a failed FCGX_PutStr, nothing to do */
+			break;
+		}
+		done += (size_t)w;
+	}
+	cs_buf_release(&out);
+	return rc;
 }
 
 void cs_http_respond_as(struct cs_request *req, int status, const char *content_type,
 			const char *body, size_t len)
 {
+	struct cs_buf head = CS_BUF_INIT;
+
 	if (req->exchange->status) {
 		cs_log_error("second response to one request (%d after %d)", status,
 			     req->exchange->status);
 		return;
 	}
-	write_head(req, status, content_type, (long long)len);
-	if (strcmp(req->method, "HEAD") != 0)
-		put_all(req->exchange->fcgi->out, body, len);
+	format_head(req, &head, status, content_type, (long long)len);
+	if (strcmp(req->method, "HEAD") == 0)
+		len = 0;
+	write_records(req->exchange->fcgi, head.data, head.len, body, len);
+	cs_buf_release(&head);
 }
 
 void cs_http_respond(struct cs_request *req, int status, const char *body, size_t len)

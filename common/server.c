@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "sockperm.h"
+#include "wakeup.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -44,6 +45,10 @@ struct cs_db *cs_server_replica_db(const struct cs_server *server)
 struct cs_events *cs_server_events(const struct cs_server *server)
 {
 	return server->events;
+}
+struct cs_wakeup *cs_server_wakeup(const struct cs_server *server)
+{
+	return server->wakeup;
 }
 struct cs_metrics *cs_server_metrics(const struct cs_server *server)
 {
@@ -191,7 +196,9 @@ static int start_parts(struct cs_server *server, char *err, size_t errlen)
 			return -1;
 	}
 	cs_events_options_from(&events, cfg);
-	if (cs_events_new(&events, &server->events, err, errlen) < 0)
+	if (cs_events_new(&events, &server->events, err, errlen) < 0 ||
+	    cs_wakeup_new(server->events, server->metrics, cfg->redis_publish_queue,
+			  &server->wakeup, err, errlen) < 0)
 		return -1;
 	if (uses_flag(service, CS_ROUTE_USER)) {
 		struct cs_auth_config auth = {
@@ -217,6 +224,7 @@ static void stop_parts(struct cs_server *server)
 	if (server->service->stop)
 		server->service->stop(server);
 	cs_auth_free(server->auth);
+	cs_wakeup_free(server->wakeup); /* before events: it publishes what is queued */
 	cs_events_free(server->events);
 	cs_db_free(server->replica);
 	cs_db_free(server->db);

@@ -65,6 +65,7 @@ struct cs_db *cs_server_db(const struct cs_server *server);
  */
 struct cs_db *cs_server_replica_db(const struct cs_server *server);
 struct cs_events *cs_server_events(const struct cs_server *server);
+struct cs_wakeup *cs_server_wakeup(const struct cs_server *server);
 struct cs_metrics *cs_server_metrics(const struct cs_server *server);
 void *cs_server_app(const struct cs_server *server);
 void cs_server_set_app(struct cs_server *server, void *app);

@@ -26,6 +26,7 @@ struct cs_server {
 	struct cs_db *db;
 	struct cs_db *replica; /* DATABASE_REPLICA_URL's pool, or NULL */
 	struct cs_events *events;
+	struct cs_wakeup *wakeup; /* publishes events' wake-ups off the request's path */
 	struct cs_auth *auth;
 	struct cs_metrics *metrics;
 	const char **route_names;

@@ -1,9 +1,7 @@
 /* version.c - reserving per-user versions and announcing them. */
 #include "version.h"
-#include "events.h"
-#include "log.h"
-#include "metrics.h"
 #include "server.h"
+#include "wakeup.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +23,6 @@ int cs_version_reserve(struct cs_db_conn *conn, const char *user_id, long long c
 
 void cs_version_committed(struct cs_server *server, const char *user_id, long long version)
 {
-	if (cs_events_publish(cs_server_events(server), user_id, version) < 0) {
-		cs_metrics_add(cs_server_metrics(server), CS_COUNTER_REDIS_ERRORS, 1);
-		cs_log_warn("could not publish wake-up for version %lld: redis unavailable",
-			    version);
-		return;
-	}
-	cs_metrics_add(cs_server_metrics(server), CS_COUNTER_WAKEUPS_PUBLISHED, 1);
+	/* queued: the answer does not wait for Redis (wakeup.h) */
+	cs_wakeup_post(cs_server_wakeup(server), user_id, version);
 }

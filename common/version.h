@@ -5,8 +5,9 @@
  * counter row until the transaction ends and takes `count` new numbers, so
  * one user's versions commit in the order they were handed out and a reader
  * who has seen version V can never later miss a version below V. Contention
- * is per user only. After the commit, cs_version_committed publishes the
- * wake-up; a Redis failure is logged and counted, never returned.
+ * is per user only. After the commit, cs_version_committed queues the
+ * wake-up for the process's publisher (wakeup.h); a Redis failure is logged
+ * and counted there, never returned.
  *
  * Every service that writes puts CS_VERSION_STATEMENT in its statement table.
  */

@@ -135,13 +135,14 @@ nginx_config_defaults() {
 nginx_config_node_upstreams() {
 	local service index=0 node
 	echo "# Rendered by deploy/nginx-config.sh for the service nodes $UPSTREAM_NODES."
-	echo "# No \"keepalive\": see nginx/upstreams.conf."
+	echo "# Kept connections as in nginx/upstreams.conf (which says why), import none."
 	for service in chats messages sync import; do
 		echo "upstream $service {"
 		for node in ${UPSTREAM_NODES//,/ }; do
 			[[ $node =~ ^[A-Za-z0-9.:-]+$ ]] || nginx_config_die "UPSTREAM_NODES: '$node' is not an address"
 			echo "    server $node:$((UPSTREAM_PORT_BASE + index)) max_fails=1 fail_timeout=5s;"
 		done
+		[ "$service" = import ] || printf '    keepalive 8;\n    keepalive_timeout 1s;\n'
 		echo "}"
 		index=$((index + 1))
 	done

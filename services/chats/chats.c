@@ -80,6 +80,7 @@ void chats_list(struct cs_request *req)
 	conn = NULL;
 
 	count = cs_document_answer_rows(res, CS_CHAT_COLUMN_COUNT, limit);
+	cs_document_reserve(&body, res, count, 1);
 	cs_buf_puts(&body, "{\"chats\":[");
 	for (int row = 0; row < count; row++) {
 		if (row)
@@ -127,6 +128,7 @@ int chats_respond_with_messages(struct cs_request *req, int status, struct cs_db
 				    "with GET /api/chats/{id}/messages",
 				    CS_LIMIT_ANSWER_BYTES >> 20);
 	}
+	cs_document_reserve(&body, messages, rows, 1);
 	cs_buf_puts(&body, "{\"chat\":");
 	cs_document_chat(&body, chat, 0, 0);
 	cs_buf_puts(&body, ",\"messages\":[");

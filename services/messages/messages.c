@@ -302,6 +302,7 @@ void messages_page(struct cs_request *req)
 	}
 	if (!PQgetisnull(res, 0, CS_MESSAGE_COL_ID))
 		count = cs_document_answer_rows(res, CS_MESSAGE_COLUMN_COUNT, limit);
+	cs_document_reserve(&body, res, count, 1);
 	cs_buf_puts(&body, "{\"messages\":[");
 	for (row = 0; row < count; row++) {
 		if (row)

@@ -8,6 +8,7 @@
 #include "cursor.h"
 #include "db.h"
 #include "document.h"
+#include "id.h"
 #include "metrics.h"
 #include "server.h"
 
@@ -129,6 +130,8 @@ int sync_page_load(struct cs_request *req, long long after, long long needed, lo
 	page->last = after;
 	page->count = cs_document_answer_rows(res, SYNC_PAGE_COL_STORED_BYTES, limit);
 	page->has_more = page->count < rows;
+	/* the change's own fields around each document: table, op, id, version */
+	cs_document_reserve(out, res, page->count, 64 + CS_ID_MAX);
 	cs_buf_puts(out, "{\"changes\":[");
 	for (row = 0; row < page->count; row++) {
 		if (row)

@@ -9,6 +9,9 @@ only the $n parameters are replaced by pgbench expressions that pick a random
 seeded user, as the wrk scripts do (tests/bench/endpoint.lua). pgbench runs
 them with -M prepared, as the services prepare theirs.
 
+peer_sql.json holds the unbound statements of list and append for the
+Node.js peer (tests/bench/peer/server.js), which runs the same SQL.
+
 The append script repeats messages_append's one round trip
 (services/messages/messages.c): BEGIN, cs_version_reserve, messages_owner,
 messages_insert, COMMIT in one pipeline.
@@ -72,6 +75,12 @@ def main():
     for name, text in scripts.items():
         with open(os.path.join(out, name + ".sql"), "w") as f:
             f.write(text)
+    # the same statements, unbound, for the Node.js peer (tests/bench/peer/server.js)
+    peer = {"chats_list_first": sql_of(dump_dir, "chats", "chats_list_first")}
+    for name in ("cs_version_reserve", "messages_owner", "messages_insert"):
+        peer[name] = sql_of(dump_dir, "messages", name)
+    with open(os.path.join(out, "peer_sql.json"), "w") as f:
+        json.dump(peer, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ commit-to-delivery latency.
    Delivery latency is (time the event arrives) - (time the POST was sent):
    the commit happens between the two, so this is an upper bound of
    commit-to-delivery that includes the write's own latency. The time from the
-   201 coming back is reported too; it can be negative, since the service
-   publishes the wake-up before it answers.
+   201 coming back is reported too; it can be negative, since the service's
+   publisher thread sends the wake-up while the answer goes out.
 4. Counts as errors: a stream not answered 200, a stream that ends or breaks
    while held, a write not answered 201, a write never delivered within the
    grace time.

@@ -118,6 +118,36 @@ def client_section(c):
     return out
 
 
+def peer_section(results):
+    """chatsync against the Node.js peer (tests/bench/peer/), measured in the same rounds."""
+    skipped = (load(results, "peer") or {}).get("skipped")
+    if skipped:
+        return ["### Against a Node.js peer", "", "Skipped: %s." % skipped, ""]
+    if not rounds(results, "peer_list"):
+        return []
+    out = ["### Against a Node.js peer", "",
+           "The same two hot paths in Node.js 20 + fastify + node-postgres (tests/bench/peer/server.js: two "
+           "cluster workers, a pool of 16 each, the services' own SQL and locks, its own copy of the seed, "
+           "**no token verification**), straight on its port; chatsync through nginx with an RS256 token "
+           "checked per request. Same wrk settings, right after chatsync in each round; p99 from the fixed-rate "
+           "client at the same rate for both. Goal (issue 16): ≥ 2.5× with a lower p99.", "",
+           "| endpoint | chatsync req/s | p99 ms | peer req/s | p99 ms | errors (chatsync / peer) | ratio | goal |",
+           "|---|---:|---:|---:|---:|---|---:|---|"]
+    for key, label in (("list", "`GET /api/chats` (50 chats)"), ("append", "`POST /api/chats/{id}/messages`")):
+        c, p = rounds(results, "wrk_" + key), rounds(results, "peer_" + key)
+        cf, pf = load(results, "fixed_" + key) or {}, load(results, "peer_fixed_" + key) or {}
+        crps, prps = med([d["rps"] for d in c]), med([d["rps"] for d in p])
+        c99, p99 = cf.get("latency_ms", {}).get("p99"), pf.get("latency_ms", {}).get("p99")
+        ratio = crps / prps if crps and prps else None
+        ok = ratio is not None and ratio >= 2.5 and c99 is not None and p99 is not None and c99 < p99
+        out.append("| %s | %s | %s | %s | %s | %d / %d | %s× | ≥ 2.5× and lower p99: %s |" % (
+            label, n0(crps), f2(c99), n0(prps), f2(p99),
+            sum(d["error_count"] for d in c) + cf.get("error_count", 0),
+            sum(d["error_count"] for d in p) + pf.get("error_count", 0), f2(ratio), verdict(ok)))
+    out.append("")
+    return out
+
+
 def build(results):
     m = load(results, "machine.json"[:-5])
     lines = []
@@ -140,8 +170,11 @@ def build(results):
     ]
 
     # ---- the claim ----
-    fcgi = med([d["rps"] for d in rounds(results, "fcgi")])
-    fcgi_big = med([d["rps"] for d in rounds(results, "fcgi_big")])
+    # the ceiling of the services' own connection model: kept connections
+    # (nginx/upstreams.conf) when the run measured them
+    keep = bool(rounds(results, "fcgi_keep"))
+    fcgi = med([d["rps"] for d in rounds(results, "fcgi_keep" if keep else "fcgi")])
+    fcgi_big = med([d["rps"] for d in rounds(results, "fcgi_big_keep" if keep else "fcgi_big")])
     rows = []
     lines += ["### Each endpoint against its limit", "",
               "| endpoint | req/s | p50 ms | p99 ms | at req/s | errors | limit | limit req/s | ratio | target "
@@ -156,7 +189,8 @@ def build(results):
         if kind == "pg":
             limit, limit_label = med([d["tps"] for d in pg]), PG_LABEL[key]
         else:
-            limit, limit_label = fcgi, "FastCGI ceiling (nginx → fcgi_hello)"
+            limit, limit_label = fcgi, "FastCGI ceiling (nginx → fcgi_hello%s)" % (
+                ", kept connections" if keep else "")
         ratio = rps / limit if rps and limit else None
         tgt = "—"
         if target is not None and ratio is not None:
@@ -215,10 +249,13 @@ def build(results):
         "loop, each latency from the time the request was due). errors: every answer that is not 2xx and "
         "every socket error or timeout, of both loads. Live: p50/p99 from the write's send to the event's "
         "arrival (an upper bound of commit → delivery). FastCGI + SQL ceiling: the rate at which this machine "
-        "could do both a no-op FastCGI round trip through nginx (with a body of the endpoint's size for get) and "
+        "could do both a no-op FastCGI round trip through nginx (with a body of the endpoint's size for get; over "
+        "kept connections when measured, as the services are served) and "
         "the endpoint's SQL, 1 / (1/FastCGI ceiling + 1/pgbench), since both need the same two cores." % 16,
         "",
     ]
+
+    lines += peer_section(results)
 
     # ---- limits ----
     lines += ["### The limits, measured in the same run", "",
@@ -233,7 +270,10 @@ def build(results):
                 sum(d["errors"] for d in pg)))
     for prefix, label in (("nginx", "nginx alone (`return 200`)"),
                           ("fcgi", "nginx → fcgi_hello, 17-byte body (the FastCGI ceiling)"),
-                          ("fcgi_big", "nginx → fcgi_hello, 36,000-byte body (the size of a 50-message chat)")):
+                          ("fcgi_big", "nginx → fcgi_hello, 36,000-byte body (the size of a 50-message chat)"),
+                          ("fcgi_keep", "nginx → fcgi_hello over kept connections (keepalive 8, "
+                           "fastcgi_keep_conn on: the services' model), 17-byte body"),
+                          ("fcgi_big_keep", "nginx → fcgi_hello over kept connections, 36,000-byte body")):
         r = rounds(results, prefix)
         if r:
             lines.append("| %s | %s | wrk p50 %s ms, p99 %s ms (closed loop) | %d |" % (
@@ -257,7 +297,9 @@ def build(results):
 
     # ---- CPU per request ----
     loads = [("nginx", "nginx alone", None), ("fcgi", "nginx → fcgi_hello, 17 B", "fcgi_hello"),
-             ("fcgi_big", "nginx → fcgi_hello, 36,000 B", "fcgi_hello")]
+             ("fcgi_big", "nginx → fcgi_hello, 36,000 B", "fcgi_hello"),
+             ("fcgi_keep", "nginx → fcgi_hello kept, 17 B", "fcgi_hello"),
+             ("fcgi_big_keep", "nginx → fcgi_hello kept, 36,000 B", "fcgi_hello")]
     serving = {"list": "chats-svc", "get": "chats-svc", "append": "messages-svc", "delta": "sync-svc"}
     for key, label, kind, target in ENDPOINTS:
         loads += [("pg_" + key, "pgbench " + key, None), ("wrk_" + key, "chatsync " + key, serving[key])]
@@ -330,12 +372,16 @@ def build(results):
     for prefix, label, field in (
             ("nginx", "nginx alone req/s", "rps"), ("fcgi", "FastCGI ceiling req/s", "rps"),
             ("fcgi_big", "FastCGI, 36,000-byte body req/s", "rps"),
+            ("fcgi_keep", "FastCGI kept connections req/s", "rps"),
+            ("fcgi_big_keep", "FastCGI kept, 36,000-byte body req/s", "rps"),
             ("pg_list", "pgbench list_chats tps", "tps"), ("wrk_list", "list chats req/s", "rps"),
             ("pg_get", "pgbench get_chat tps", "tps"), ("wrk_get", "get a chat req/s", "rps"),
             ("pg_delta", "pgbench delta_sync tps", "tps"), ("wrk_delta", "delta sync req/s", "rps"),
-            ("pg_append", "pgbench append tps", "tps"), ("wrk_append", "append req/s", "rps")):
+            ("pg_append", "pgbench append tps", "tps"), ("wrk_append", "append req/s", "rps"),
+            ("peer_list", "Node.js peer list req/s", "rps"), ("peer_append", "Node.js peer append req/s", "rps")):
         r = rounds(results, prefix)
-        lines.append("| %s | %s |" % (label, " | ".join(n0(d[field]) for d in r)))
+        if r:
+            lines.append("| %s | %s |" % (label, " | ".join(n0(d[field]) for d in r)))
     lines += ["", "Closed-loop latency of wrk (for reference only: a closed loop understates the tail):", ""]
     for key, label, kind, target in ENDPOINTS:
         w = rounds(results, "wrk_" + key)

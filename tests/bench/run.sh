@@ -2,10 +2,10 @@
 # make bench: chatsync against the limits of the machine it runs on, measured
 # in the same run (docs/BENCHMARKS.md says what each figure is and how).
 #
-#   bash tests/bench/run.sh              full run (8 to 9 minutes): writes docs/BENCHMARKS.md
+#   bash tests/bench/run.sh              full run (about 15 minutes): writes docs/BENCHMARKS.md
 #                                        (last: the browser client, tests/bench/client.mjs, when
 #                                        node and chromium are there)
-#   BENCH_QUICK=1 bash tests/bench/run.sh   one short round per figure (under 2 minutes):
+#   BENCH_QUICK=1 bash tests/bench/run.sh   one short round per figure (about 2.5 minutes):
 #                                        writes .run/bench/BENCHMARKS.md, not docs/
 #
 # Other settings: BENCH_DOC (where the report goes), BENCH_RESEED=1 (load the
@@ -13,7 +13,8 @@
 # BENCH_PROFILE=list|get|delta|append (also `perf record` the service behind
 # that endpoint during one extra wrk run; the report goes to .run/bench/profile/),
 # BENCH_PG_PORT 19432, BENCH_REDIS_PORT 19379, BENCH_HTTP_PORT 19080,
-# BENCH_HTTPS_PORT 19443, BENCH_LIMITS_PORT 19090.
+# BENCH_HTTPS_PORT 19443, BENCH_LIMITS_PORT 19090, BENCH_PEER_PORT 19091 (the
+# Node.js peer, tests/bench/peer/: skipped, saying why, without node).
 #
 # Everything runs on loopback from its own run folder (.run/bench) and its own
 # ports; every load is bounded in time; whatever this script starts is stopped
@@ -30,6 +31,7 @@ export CHATSYNC_RUN_DIR=$RUN
 export PG_PORT=${BENCH_PG_PORT:-19432} REDIS_PORT=${BENCH_REDIS_PORT:-19379}
 export HTTP_PORT=${BENCH_HTTP_PORT:-19080} HTTPS_PORT=${BENCH_HTTPS_PORT:-19443}
 LIMITS_PORT=${BENCH_LIMITS_PORT:-19090}
+PEER_PORT=${BENCH_PEER_PORT:-19091}
 # sync-svc holds a thread per live request (docs/decisions/live-threads.md)
 export SYNC_THREADS=5300 SYNC_THREAD_STACK_KB=64
 # nginx's local profile, every user on chatsync (the bench has no legacy
@@ -57,6 +59,7 @@ LIMITS=$RUN/limits
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U chatsync -d chatsync)
 STARTED_STACK=0
 LIMITS_PIDS=()
+PEER=0 # 1 when the Node.js peer runs
 
 log() { echo "bench: [$((SECONDS))s] $*" >&2; }
 die() {
@@ -208,6 +211,64 @@ start_limits() {
 	curl -sf -o /dev/null "http://127.0.0.1:$LIMITS_PORT/fcgi" || die "nginx -> fcgi_hello does not answer"
 }
 
+# ---- the Node.js peer (tests/bench/peer/server.js): the same two hot paths, its own database ----
+
+PEER_DB=chatsync_peer
+PEER_PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U chatsync -d "$PEER_DB")
+
+# its own copy of the seed, loaded as the main database's (a quick run keeps it)
+peer_db() {
+	local marker loaded
+	if [ -z "$(psql -X -tA -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
+		-c "SELECT 1 FROM pg_database WHERE datname = '$PEER_DB'")" ]; then
+		psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
+			-c "CREATE DATABASE $PEER_DB OWNER chatsync ENCODING 'UTF8'"
+	fi
+	DATABASE_URL=postgresql://chatsync@127.0.0.1:$PG_PORT/$PEER_DB bash "$REPO/deploy/migrate.sh" >/dev/null 9>&- \
+		|| die "the peer's migrations failed"
+	marker=$(seed_marker)
+	loaded=$("${PEER_PSQL[@]}" -tA -c "SELECT cursor FROM sync_status WHERE user_id = 'bench_seed' AND device_id = 'seed'")
+	if [ "$QUICK" = 1 ] && [ "${BENCH_RESEED:-0}" != 1 ] && [ "$loaded" = "$marker" ]; then
+		return 0
+	fi
+	log "loading the seed into the peer's database $PEER_DB"
+	"${PEER_PSQL[@]}" -c "TRUNCATE chats, messages, user_versions, sync_status"
+	"${PEER_PSQL[@]}" -c "\\copy chats FROM '$RUN/seed/chats.copy'"
+	"${PEER_PSQL[@]}" -c "\\copy messages FROM '$RUN/seed/messages.copy'"
+	"${PEER_PSQL[@]}" -c "\\copy user_versions FROM '$RUN/seed/user_versions.copy'"
+	"${PEER_PSQL[@]}" -c "VACUUM (ANALYZE) chats, messages, user_versions"
+	psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d "$PEER_DB" -c CHECKPOINT
+	"${PEER_PSQL[@]}" -c "INSERT INTO sync_status (user_id, device_id, cursor, updated_at) VALUES ('bench_seed', 'seed', '$marker', 0)"
+}
+
+start_peer() {
+	local dir=$BENCH/peer why=""
+	command -v node >/dev/null && command -v npm >/dev/null || why="no node or npm"
+	if [ -z "$why" ] && [ ! -d "$dir/node_modules" ]; then
+		log "peer: npm ci in tests/bench/peer"
+		(cd "$dir" && timeout 300 npm ci --no-audit --no-fund >"$RUN/peer-npm.log" 2>&1) || why="npm ci failed (.run/bench/peer-npm.log)"
+	fi
+	[ -z "$why" ] || [ -z "$(ss -Hltn "sport = :$PEER_PORT")" ] || why="port $PEER_PORT is in use (set BENCH_PEER_PORT)"
+	if [ -n "$why" ]; then
+		log "Node.js peer: skipped: $why"
+		python3 -c 'import json,sys; print(json.dumps({"skipped": sys.argv[1]}))' "$why" >"$RESULTS/peer.json"
+		return 0
+	fi
+	peer_db
+	PEER_PORT=$PEER_PORT PEER_SQL=$RUN/pgbench/peer_sql.json \
+		PEER_DATABASE_URL=postgresql://chatsync@127.0.0.1:$PG_PORT/$PEER_DB \
+		node "$dir/server.js" </dev/null >>"$RUN/peer.log" 2>&1 9>&- &
+	LIMITS_PIDS+=($!)
+	echo $! >"$RUN/peer.pid"
+	for _ in $(seq 100); do
+		curl -s -o /dev/null "http://127.0.0.1:$PEER_PORT/" && break
+		sleep 0.1
+	done
+	curl -s -o /dev/null "http://127.0.0.1:$PEER_PORT/" || { tail -n 20 "$RUN/peer.log" >&2; die "the Node.js peer did not start"; }
+	record_text "PEER_PORT=$PEER_PORT PEER_SQL=$RUN/pgbench/peer_sql.json PEER_DATABASE_URL=postgresql://chatsync@127.0.0.1:$PG_PORT/$PEER_DB node tests/bench/peer/server.js"
+	PEER=1
+}
+
 # ---- load runners: each writes one JSON file into RESULTS ----
 
 # record VAR=VALUE... COMMAND...: the command as run, once, into commands.txt
@@ -260,12 +321,12 @@ run_wrk() { # NAME URL [ENDPOINT]: ENDPOINT given: endpoint.lua with the seeded 
 }
 
 run_fixed() { # ENDPOINT: at half the median closed-loop rate, at most FIXED_RATE_MAX
-	local endpoint=$1 rate
+	local endpoint=$1 port=${2:-$HTTP_PORT} name=${3:-fixed_$1} rate
 	rate=$(python3 "$BENCH/tool.py" fixed-rate "$FIXED_RATE_MAX" "$RESULTS"/wrk_"${endpoint}"_*.json)
-	local cmd=(python3 "$BENCH/fixed_rate.py" --port "$HTTP_PORT" --endpoint "$endpoint"
+	local cmd=(python3 "$BENCH/fixed_rate.py" --port "$port" --endpoint "$endpoint"
 		--users "$RUN/users.tsv" --rate "$rate" --duration "$FIXED_SECONDS")
 	record "${cmd[@]}"
-	timeout $((FIXED_SECONDS + 60)) "${cmd[@]}" >"$RESULTS/fixed_$endpoint.json" || die "fixed_rate.py $endpoint failed"
+	timeout $((FIXED_SECONDS + 60)) "${cmd[@]}" >"$RESULTS/$name.json" || die "fixed_rate.py $name failed"
 }
 
 run_redis() { # NAME COMMAND...
@@ -376,6 +437,7 @@ main() {
 	python3 "$BENCH/gen_pgbench.py" "$BUILD" "$RUN/seed/meta.json" "$RUN/pgbench"
 	make_users
 	start_limits
+	start_peer
 	REDIS_REQUESTS=$((QUICK == 1 ? 50000 : 200000))
 
 	# Each endpoint right after its limit, round after round, so that the noise
@@ -385,6 +447,9 @@ main() {
 		run_wrk "nginx_$round" "http://127.0.0.1:$LIMITS_PORT/hello"
 		run_wrk "fcgi_$round" "http://127.0.0.1:$LIMITS_PORT/fcgi"
 		run_wrk "fcgi_big_$round" "http://127.0.0.1:$LIMITS_PORT/fcgi?bytes=36000"
+		# the same over kept connections, as nginx/upstreams.conf serves the services
+		run_wrk "fcgi_keep_$round" "http://127.0.0.1:$LIMITS_PORT/fcgi_keep"
+		run_wrk "fcgi_big_keep_$round" "http://127.0.0.1:$LIMITS_PORT/fcgi_keep?bytes=36000"
 		for endpoint in list get delta append; do
 			case $endpoint in
 			list) script=list_chats ;;
@@ -394,10 +459,23 @@ main() {
 			esac
 			run_pgbench "pg_${endpoint}_$round" "$RUN/pgbench/$script.sql"
 			run_wrk "wrk_${endpoint}_$round" "http://127.0.0.1:$HTTP_PORT" "$endpoint"
+			# the Node.js peer right after chatsync, under the same wrk settings
+			if [ "$PEER" = 1 ] && { [ "$endpoint" = list ] || [ "$endpoint" = append ]; }; then
+				run_wrk "peer_${endpoint}_$round" "http://127.0.0.1:$PEER_PORT" "$endpoint"
+			fi
 		done
 	done
 	log "fixed-rate latency, ${FIXED_SECONDS}s per endpoint"
-	for endpoint in list get delta append; do run_fixed "$endpoint"; done
+	for endpoint in list get delta append; do
+		run_fixed "$endpoint"
+		# the peer at chatsync's rate, so that the two p99 compare
+		[ "$PEER" = 0 ] || [ "$endpoint" = get ] || [ "$endpoint" = delta ] \
+			|| run_fixed "$endpoint" "$PEER_PORT" "peer_fixed_$endpoint"
+	done
+	if [ "$PEER" = 1 ]; then
+		stop_pid "$(cat "$RUN/peer.pid")"
+		PEER=0
+	fi
 	log "redis-benchmark XADD / XREAD"
 	run_redis redis_xadd XADD bench:stream MAXLEN '~' 100000 '*' u bench_u0001 v 1
 	run_redis redis_xread XREAD COUNT 10 STREAMS bench:stream 0-0

@@ -618,6 +618,63 @@ class RedisOutageTest(unittest.TestCase):
             "%.2f" % x for x in latencies))
 
 
+class WakeupOrderTest(unittest.TestCase):
+    """One user's wake-ups stay in version order with the publish off the
+    request's path (common/wakeup.c): many concurrent appends of one user, all
+    published by messages-svc, appear in the user's shard stream with rising
+    versions, the last one the user's last version in Postgres."""
+
+    WRITERS, EACH = 8, 12
+
+    @staticmethod
+    def shard(user):
+        h = 2166136261  # FNV-1a, as common/hash.c: the user's stream
+        for byte in user.encode():
+            h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
+        return "cs:wake:%d" % (h % 16)
+
+    def stream_versions(self, user):
+        done = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", os.environ["REDIS_PORT"],
+                               "--raw", "XRANGE", self.shard(user), "-", "+"],
+                              capture_output=True, text=True, timeout=10)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        lines = done.stdout.split("\n")
+        versions = []
+        for i in range(len(lines) - 4):  # id, "u", user, "v", version
+            if lines[i + 1] == "u" and lines[i + 2] == user and lines[i + 3] == "v":
+                versions.append(int(lines[i + 4]))
+        return versions
+
+    def test_concurrent_writes_of_one_user_publish_wakeups_in_version_order(self):
+        user, token = new_user("user_wake_order")
+        chat = create_chat(token, "order")
+        created_at = db_last_version(user)
+        errors = []
+
+        def write(n):
+            def run():
+                try:
+                    for i in range(self.EACH):
+                        append(token, chat["id"], "w%d-%d" % (n, i))
+                except AssertionError as e:  # shown by the main thread
+                    errors.append(e)
+            return run
+        join_all(self, run_threads([write(n) for n in range(self.WRITERS)]), 120)
+        self.assertEqual(errors, [])
+        last = db_last_version(user)
+        self.assertEqual(last, created_at + self.WRITERS * self.EACH)
+        self.assertTrue(lib.wait_for(
+            lambda: last in self.stream_versions(user), 10),
+            "the last version's wake-up never reached Redis")
+        versions = [v for v in self.stream_versions(user) if v > created_at]
+        self.assertEqual(versions, sorted(set(versions)),
+                         "one user's wake-ups out of version order: %s" % versions)
+        self.assertEqual(versions[-1], last)
+        report("wake-up order: %d appends of one user from %d writers, %d wake-ups "
+               "published (the rest covered by a later one)"
+               % (self.WRITERS * self.EACH, self.WRITERS, len(versions)))
+
+
 # ---- sync status ----
 
 class SyncStatusTest(unittest.TestCase):

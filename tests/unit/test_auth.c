@@ -734,6 +734,92 @@ static void test_verify_rejects_cached_token_after_exp(void **state)
 	free(token);
 }
 
+static void test_verify_does_not_serve_an_expired_entry(void **state)
+{
+	struct fixture *f = *state;
+	char *token = sign_claims(
+		claims_with("{\"sub\":\"u\",\"iss\":\"%s\",\"exp\":%lld}", ISSUER, NOW + 60));
+	struct cs_auth_stats stats;
+
+	assert_int_equal(verify_at(f, token, NOW, NULL), 0);
+	cs_auth_stats(f->auth, &stats);
+	assert_int_equal(stats.cache_entries, 1);
+	assert_int_equal(verify_at(f, token, NOW + 3600, NULL), -1);
+	cs_auth_stats(f->auth, &stats);
+	assert_int_equal(stats.cache_hits, 0);    /* the expired entry was not a hit */
+	assert_int_equal(stats.cache_entries, 0); /* and is gone */
+	free(token);
+}
+
+/* A token that shares all but its last bytes with a cached one is verified, and fails. */
+static void test_verify_same_prefix_is_not_a_hit(void **state)
+{
+	struct fixture *f = *state;
+	char *token = sign_claims(valid_claims());
+	char *other = strdup(token);
+	size_t len = strlen(token);
+	struct cs_auth_stats stats;
+
+	assert_int_equal(verify_at(f, token, NOW, NULL), 0);
+	/* the signature's last character: same header, payload and all but 6 bits */
+	other[len - 1] = other[len - 1] == 'A' ? 'B' : 'A';
+	assert_int_equal(verify_at(f, other, NOW, NULL), -1);
+	/* a prefix of the cached token (a token cut short) */
+	other[len - 1] = '\0';
+	assert_int_equal(verify_at(f, other, NOW, NULL), -1);
+	/* the same tail, another payload: the set is the same, the key is not */
+	strcpy(other, token);
+	other[strchr(other, '.') - other + 2] ^= 1;
+	assert_int_equal(verify_at(f, other, NOW, NULL), -1);
+	cs_auth_stats(f->auth, &stats);
+	assert_int_equal(stats.cache_hits, 0);
+	assert_int_equal(stats.rejected, 3);
+	free(other);
+	free(token);
+}
+
+/* More tokens than entries: the cache holds at most its bound and still serves. */
+static void test_verify_cache_is_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct cs_auth_config cfg = base_config(f);
+	struct cs_auth *small;
+	struct cs_auth_stats stats;
+	struct cs_auth_user user;
+	char *tokens[40];
+	int i;
+
+	cfg.cache_entries = 8; /* two sets of four */
+	small = new_auth(&cfg);
+	for (i = 0; i < 40; i++) {
+		tokens[i] = sign_claims(claims_with("{\"sub\":\"u%d\",\"iss\":\"%s\",\"exp\":%lld}",
+						    i, ISSUER, NOW + 3600));
+		assert_int_equal(cs_auth_verify(small, tokens[i], strlen(tokens[i]), NOW, &user,
+						f->err, sizeof f->err),
+				 0);
+		cs_auth_stats(small, &stats);
+		assert_true(stats.cache_entries <= 8);
+	}
+	assert_true(stats.cache_entries >= 4);
+	assert_int_equal(stats.cache_hits, 0);
+	/* the last one is held; every token, evicted or not, is still accepted as itself */
+	for (i = 39; i >= 0; i--) {
+		char want[16];
+
+		assert_int_equal(cs_auth_verify(small, tokens[i], strlen(tokens[i]), NOW, &user,
+						f->err, sizeof f->err),
+				 0);
+		snprintf(want, sizeof want, "u%d", i);
+		assert_string_equal(user.sub, want);
+	}
+	cs_auth_stats(small, &stats);
+	assert_true(stats.cache_hits >= 1 && stats.cache_hits < 40);
+	assert_true(stats.cache_entries <= 8);
+	for (i = 0; i < 40; i++)
+		free(tokens[i]);
+	cs_auth_free(small);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -781,6 +867,9 @@ int main(void)
 		T(test_verify_rejects_empty_token),
 		T(test_verify_serves_repeated_token_from_cache),
 		T(test_verify_rejects_cached_token_after_exp),
+		T(test_verify_does_not_serve_an_expired_entry),
+		T(test_verify_same_prefix_is_not_a_hit),
+		T(test_verify_cache_is_bounded),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
