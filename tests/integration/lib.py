@@ -210,6 +210,15 @@ def process_alive(pid):
     return state not in ("Z", "X")
 
 
+def wake_stream_key(user_id):
+    """The user's wake-up stream in Redis: FNV-1a of the id over the 16 shards
+    (common/hash.c, common/events.c)."""
+    h = 2166136261
+    for byte in user_id.encode():
+        h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
+    return "cs:wake:{%d}" % (h % 16)
+
+
 def wait_for(predicate, timeout, interval=0.1):
     """Polls predicate until it returns a true value or timeout seconds pass;
     returns its last value."""

@@ -73,13 +73,6 @@ def database_of(name):
     return "postgresql://chatsync@%s:%d/%s" % (url.hostname, url.port, name)
 
 
-def wake_shard(user_id):
-    h = 2166136261
-    for byte in user_id.encode():
-        h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
-    return h % 16
-
-
 class ImportCase(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
@@ -160,7 +153,7 @@ class ImportVerifyTest(ImportCase):
         self.assertEqual(len(ids), len(versions))
         # and the wake-up went out
         out = subprocess.run(["redis-cli", "-u", os.environ["REDIS_URL"], "XREVRANGE",
-                              "cs:wake:{%d}" % wake_shard(user), "+", "-", "COUNT", "1000"],
+                              lib.wake_stream_key(user), "+", "-", "COUNT", "1000"],
                              capture_output=True, text=True, timeout=30).stdout
         self.assertIn(user, out)
 

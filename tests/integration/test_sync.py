@@ -626,16 +626,9 @@ class WakeupOrderTest(unittest.TestCase):
 
     WRITERS, EACH = 8, 12
 
-    @staticmethod
-    def shard(user):
-        h = 2166136261  # FNV-1a, as common/hash.c: the user's stream
-        for byte in user.encode():
-            h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
-        return "cs:wake:%d" % (h % 16)
-
     def stream_versions(self, user):
         done = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", os.environ["REDIS_PORT"],
-                               "--raw", "XRANGE", self.shard(user), "-", "+"],
+                               "--raw", "XRANGE", lib.wake_stream_key(user), "-", "+"],
                               capture_output=True, text=True, timeout=10)
         self.assertEqual(done.returncode, 0, done.stderr)
         lines = done.stdout.split("\n")
