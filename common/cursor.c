@@ -24,6 +24,21 @@ char *cs_cursor_encode(struct cs_arena *arena, long long number, const char *tex
 	return out;
 }
 
+void cs_cursor_append(struct cs_buf *out, long long number, const char *text, size_t len)
+{
+	struct cs_buf raw = CS_BUF_INIT;
+	size_t encoded;
+
+	cs_buf_printf(&raw, "%lld:", number);
+	cs_buf_append(&raw, text, len);
+	encoded = cs_base64url_encoded_len(raw.len);
+	cs_buf_grow(out, encoded + 1);
+	out->len +=
+		cs_base64url_encode((const unsigned char *)raw.data, raw.len, out->data + out->len);
+	out->data[out->len] = '\0';
+	cs_buf_release(&raw);
+}
+
 int cs_cursor_decode(struct cs_arena *arena, const char *cursor, long long *number,
 		     const char **text, size_t *len)
 {
