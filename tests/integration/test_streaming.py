@@ -13,6 +13,7 @@ import unittest
 
 import lib
 import sse
+from test_edge import reload_nginx, restore_nginx
 from sync_client import create_chat, new_user, q, report, sync_ok, sync_path
 
 # tests/run.py's stack: STREAM_FLUSH_MS default (250), STREAM_IDLE_TIMEOUT_MS 3000
@@ -251,6 +252,25 @@ class TestStreamingRoutes(unittest.TestCase):
         lib.assert_error_body(ninth, 429, "rate_limited")
         self.assertEqual(end(self.token, streams[0]["id"], "error", 0).status, 200)
         self.assertEqual(create_streaming(self.token, self.chat["id"]).status, 201)
+
+    def test_chunks_over_the_rate_of_one_message_are_429_and_other_messages_and_writes_go_on(self):
+        first, second = self.new_stream(), self.new_stream()
+        reload_nginx(CHUNK_RATE_LIMIT="1r/m", CHUNK_RATE_BURST="3",
+                     WRITE_RATE_LIMIT="1r/m", WRITE_RATE_BURST="6")
+        try:
+            statuses = [chunk(self.token, first["id"], seq, "x").status for seq in range(1, 9)]
+            allowed = statuses.index(429) if 429 in statuses else len(statuses)
+            self.assertTrue(1 <= allowed <= 4, statuses)
+            self.assertEqual(statuses, [200] * allowed + [429] * (8 - allowed))
+            lib.assert_error_body(chunk(self.token, first["id"], allowed + 1, "x"), 429,
+                                  "rate_limited")
+            # the limit is the message's: another reply of the same address goes on,
+            # and chunks do not spend the address's write rate
+            self.assertEqual(chunk(self.token, second["id"], 1, "y").status, 200)
+            self.assertEqual(lib.post("/api/chats", {"title": "w"}, token=self.token).status,
+                             201)
+        finally:
+            restore_nginx()
 
     def test_content_of_a_streaming_message_cannot_be_patched(self):
         message = self.new_stream()
