@@ -26,9 +26,11 @@
 #define WATCH_BATCH 64
 /*
  * Chunks queued for one waiter, in bytes: a client that cannot keep up loses
- * the queue's excess and catches up from Redis's chunk log instead.
+ * the queue's excess and catches up from Redis's chunk log instead. Small
+ * enough that SYNC_LIVE_MAX slow clients cannot take much memory, large enough
+ * for a second of 500 streams' chunks to one user.
  */
-#define CHUNK_QUEUE_BYTES (1024 * 1024)
+#define CHUNK_QUEUE_BYTES (256 * 1024)
 
 /*
  * A slot is what the watcher's epoll registration names: (generation << 32
