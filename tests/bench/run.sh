@@ -165,7 +165,8 @@ seed_load() {
 	t0=$(date +%s.%N)
 	"${PSQL[@]}" -c "\\copy chats FROM '$RUN/seed/chats.copy'"
 	t1=$(date +%s.%N)
-	"${PSQL[@]}" -c "\\copy messages FROM '$RUN/seed/messages.copy'"
+	# the seed's columns (a message's stream state takes its default: complete)
+	"${PSQL[@]}" -c "\\copy messages (id, chat_id, user_id, content, role, \"timestamp\", position, attachments, is_deleted, version, created_at, updated_at) FROM '$RUN/seed/messages.copy'"
 	t2=$(date +%s.%N)
 	"${PSQL[@]}" -c "\\copy user_versions FROM '$RUN/seed/user_versions.copy'"
 	t3=$(date +%s.%N)
