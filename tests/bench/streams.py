@@ -13,7 +13,8 @@ to their users' subscribed devices; chunk -> device latency.
    stream for --duration seconds, open loop: each stream's chunks go in order on
    one of --write-connections connections (a later chunk never overtakes an
    earlier one, which would be a gap); a connection that falls behind sends
-   at once, and the rate carried is reported beside the rate asked.
+   at once, stops at the end of --duration, and the rate carried is reported
+   beside the rate asked.
 3. Latency is (time the chunk event arrives on a device) - (time its POST was
    sent), for every chunk and device. Lost: a chunk answered 200 that a
    device did not get within the grace time.
@@ -189,6 +190,7 @@ async def run(args):
     sent = {}  # (message id, seq) -> send time
     answered = {}  # status -> count
     start = loop.time() + 0.2
+    stop_at = start + args.duration
     updates_before = pg_updates(args.pg_port)
 
     async def writer(w):
@@ -197,6 +199,8 @@ async def run(args):
         # chunk k of stream j is due at start + k / rate + j / (rate * streams): spread evenly
         spread = 1.0 / (args.chunk_rate * max(1, len(streams)))
         for k in range(per_stream):
+            if loop.time() > stop_at:
+                break  # bounded in time: what the machine did not carry is not sent
             for j, (mid, token) in mine:
                 due = start + k / args.chunk_rate + j * spread
                 delay = due - loop.time()
