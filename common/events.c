@@ -192,7 +192,7 @@ unsigned cs_events_shard(const char *user_id)
 	return cs_hash_fnv1a(user_id) % CS_EVENTS_SHARDS;
 }
 
-void cs_events_key(unsigned shard, char *key, size_t keylen)
+void cs_events_wake_key(unsigned shard, char *key, size_t keylen)
 {
 	snprintf(key, keylen, "cs:wake:{%u}", shard);
 }
@@ -203,13 +203,13 @@ void cs_events_key(unsigned shard, char *key, size_t keylen)
  * (always_try: a health check). A failure backs off like a single Redis's.
  */
 static redisReply *cluster_command(struct cs_events *ev, const char *key, long long deadline,
-				   int always_try, int argc, const char **argv)
+				   int always_try, int argc, const char **argv, const size_t *lens)
 {
 	redisReply *reply;
 
 	if (!always_try && now_ms() < ev->retry_at_ms)
 		return NULL;
-	reply = cs_redis_cluster_command(ev->cluster, key, deadline, argc, argv);
+	reply = cs_redis_cluster_command(ev->cluster, key, deadline, argc, argv, lens);
 	if (!reply)
 		failed(ev);
 	return reply;
@@ -229,8 +229,30 @@ static int closed_by_peer(const redisContext *redis, int error)
  * command sent again. Anything else, a timeout above all, is Redis's
  * trouble: back off.
  */
-static redisReply *run_command(struct cs_events *ev, long long deadline, int always_try,
-			       const char *format, ...)
+/* Sends one command on a connection: a format and its arguments, or an argv. */
+struct command {
+	const char *format;
+	va_list *ap;
+	int argc;
+	const char **argv;
+	const size_t *lens;
+};
+
+static redisReply *send_command(redisContext *redis, const struct command *command)
+{
+	va_list ap;
+	redisReply *reply;
+
+	if (!command->format)
+		return redisCommandArgv(redis, command->argc, command->argv, command->lens);
+	va_copy(ap, *command->ap);
+	reply = redisvCommand(redis, command->format, ap);
+	va_end(ap);
+	return reply;
+}
+
+static redisReply *run(struct cs_events *ev, long long deadline, int always_try,
+		       const struct command *command)
 {
 	redisReply *reply = NULL;
 	int attempt;
@@ -238,13 +260,10 @@ static redisReply *run_command(struct cs_events *ev, long long deadline, int alw
 	for (attempt = 0; attempt < 2; attempt++) {
 		long long left = deadline - now_ms();
 		redisContext *redis = left > 0 ? connection(ev, left, always_try) : NULL;
-		va_list ap;
 
 		if (!redis)
 			break;
-		va_start(ap, format);
-		reply = redisvCommand(redis, format, ap);
-		va_end(ap);
+		reply = send_command(redis, command);
 		if (reply)
 			break;
 		if (attempt > 0 || !closed_by_peer(redis, errno)) {
@@ -256,6 +275,27 @@ static redisReply *run_command(struct cs_events *ev, long long deadline, int alw
 	return reply;
 }
 
+/*
+ * With ev->lock held: the reply to a command, or NULL when none came before
+ * deadline (monotonic ms). A connection Redis closed (restart, failover,
+ * idle timeout) fails only when used: it is reopened at once and the
+ * command sent again. Anything else, a timeout above all, is Redis's
+ * trouble: back off.
+ */
+static redisReply *run_command(struct cs_events *ev, long long deadline, int always_try,
+			       const char *format, ...)
+{
+	struct command command = { format, NULL, 0, NULL, NULL };
+	redisReply *reply;
+	va_list ap;
+
+	va_start(ap, format);
+	command.ap = &ap;
+	reply = run(ev, deadline, always_try, &command);
+	va_end(ap);
+	return reply;
+}
+
 int cs_events_publish(struct cs_events *ev, const char *user_id, long long version)
 {
 	long long deadline = now_ms() + ev->options.command_timeout_ms;
@@ -263,7 +303,7 @@ int cs_events_publish(struct cs_events *ev, const char *user_id, long long versi
 	char key[CS_EVENTS_KEY_SIZE], ver[32], maxlen[32];
 	int rc;
 
-	cs_events_key(cs_events_shard(user_id), key, sizeof(key));
+	cs_events_wake_key(cs_events_shard(user_id), key, sizeof(key));
 	snprintf(ver, sizeof(ver), "%lld", version);
 	snprintf(maxlen, sizeof(maxlen), "%ld", ev->options.stream_maxlen);
 	if (lock_until(ev, deadline) < 0)
@@ -272,7 +312,7 @@ int cs_events_publish(struct cs_events *ev, const char *user_id, long long versi
 		const char *argv[] = { "XADD", key, "MAXLEN", "~", maxlen,
 				       "*",    "u", user_id,  "v", ver };
 
-		reply = cluster_command(ev, key, deadline, 0, 10, argv);
+		reply = cluster_command(ev, key, deadline, 0, 10, argv, NULL);
 	} else {
 		reply = run_command(ev, deadline, 0, "XADD %s MAXLEN ~ %s * u %s v %s", key, maxlen,
 				    user_id, ver);
@@ -305,6 +345,23 @@ static int cluster_ping(struct cs_events *ev, long long deadline)
 			return -1;
 	}
 	return 0;
+}
+
+redisReply *cs_events_command(struct cs_events *ev, const char *key, int argc, const char **argv,
+			      const size_t *lens)
+{
+	long long deadline = now_ms() + ev->options.command_timeout_ms;
+	struct command command = { NULL, NULL, argc, argv, lens };
+	redisReply *reply;
+
+	if (lock_until(ev, deadline) < 0)
+		return NULL;
+	if (ev->cluster)
+		reply = cluster_command(ev, key, deadline, 0, argc, argv, lens);
+	else
+		reply = run(ev, deadline, 0, &command);
+	pthread_mutex_unlock(&ev->lock);
+	return reply;
 }
 
 int cs_events_ping(struct cs_events *ev)
@@ -342,12 +399,12 @@ int cs_events_tail(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64])
 		char key[CS_EVENTS_KEY_SIZE];
 		redisReply *reply;
 
-		cs_events_key((unsigned)i, key, sizeof(key));
+		cs_events_wake_key((unsigned)i, key, sizeof(key));
 		if (ev->cluster) {
 			const char *argv[] = { "XREVRANGE", key, "+", "-", "COUNT", "1" };
 
 			reply = cluster_command(ev, key, now_ms() + ev->options.command_timeout_ms,
-						0, 6, argv);
+						0, 6, argv, NULL);
 		} else {
 			reply = redisCommand(redis, "XREVRANGE %s + - COUNT 1", key);
 			if (!reply)
@@ -379,7 +436,7 @@ static void deliver_entries(const redisReply *stream, char last_id[64],
 	for (i = 0; i < entries->elements; i++) {
 		const redisReply *entry = entries->element[i];
 		const redisReply *fields;
-		struct cs_event event = { "", 0 };
+		struct cs_event event = { "", 0, NULL, NULL, 0, NULL, 0 };
 
 		if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2)
 			continue;
@@ -395,6 +452,16 @@ static void deliver_entries(const redisReply *stream, char last_id[64],
 				snprintf(event.user_id, sizeof(event.user_id), "%s", value);
 			else if (!strcmp(name, "v"))
 				event.version = strtoll(value, NULL, 10);
+			else if (!strcmp(name, "m"))
+				event.message_id = value;
+			else if (!strcmp(name, "c"))
+				event.chat_id = value;
+			else if (!strcmp(name, "q"))
+				event.seq = strtoll(value, NULL, 10);
+			else if (!strcmp(name, "t")) {
+				event.text = value;
+				event.text_len = fields->element[j + 1]->len;
+			}
 		}
 		if (event.user_id[0]) {
 			on_event(&event, arg);
@@ -482,7 +549,7 @@ static int cluster_read(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64
 
 	snprintf(block, sizeof(block), "%d", block_ms);
 	for (i = 0; i < CS_EVENTS_SHARDS; i++) {
-		cs_events_key((unsigned)i, keys[i], sizeof(keys[i]));
+		cs_events_wake_key((unsigned)i, keys[i], sizeof(keys[i]));
 		if (send_shard_read(ev, i, keys[i], last_ids[i], block) < 0)
 			goto fail;
 	}
@@ -556,7 +623,7 @@ int cs_events_read(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64], in
 	argv[argc++] = block;
 	argv[argc++] = "STREAMS";
 	for (i = 0; i < CS_EVENTS_SHARDS; i++) {
-		cs_events_key((unsigned)i, keys[i], sizeof(keys[i]));
+		cs_events_wake_key((unsigned)i, keys[i], sizeof(keys[i]));
 		argv[argc++] = keys[i];
 	}
 	for (i = 0; i < CS_EVENTS_SHARDS; i++)

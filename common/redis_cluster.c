@@ -394,7 +394,7 @@ void cs_redis_cluster_drop(struct cs_redis_cluster *cluster, int node)
 
 /* The node an ASK names, connected for this one command (not kept: the slot is moving). */
 static redisReply *ask_node(struct cs_redis_cluster *cluster, const char *host, int port,
-			    long long deadline_ms, int argc, const char **argv)
+			    long long deadline_ms, int argc, const char **argv, const size_t *lens)
 {
 	struct node target;
 	char text[280];
@@ -409,7 +409,7 @@ static redisReply *ask_node(struct cs_redis_cluster *cluster, const char *host, 
 		return NULL;
 	asking = redisCommand(redis, "ASKING");
 	if (asking && asking->type != REDIS_REPLY_ERROR)
-		reply = redisCommandArgv(redis, argc, argv, NULL);
+		reply = redisCommandArgv(redis, argc, argv, lens);
 	if (asking)
 		freeReplyObject(asking);
 	node_close(&target);
@@ -417,7 +417,8 @@ static redisReply *ask_node(struct cs_redis_cluster *cluster, const char *host, 
 }
 
 redisReply *cs_redis_cluster_command(struct cs_redis_cluster *cluster, const char *key,
-				     long long deadline_ms, int argc, const char **argv)
+				     long long deadline_ms, int argc, const char **argv,
+				     const size_t *lens)
 {
 	unsigned slot = cs_redis_cluster_slot(key, strlen(key));
 	int attempt;
@@ -436,7 +437,7 @@ redisReply *cs_redis_cluster_command(struct cs_redis_cluster *cluster, const cha
 			node = cs_redis_cluster_node_of_slot(cluster, slot);
 		}
 		redis = cs_redis_cluster_connection(cluster, node, deadline_ms);
-		reply = redis ? redisCommandArgv(redis, argc, argv, NULL) : NULL;
+		reply = redis ? redisCommandArgv(redis, argc, argv, lens) : NULL;
 		if (!reply) {
 			/* a master that died or failed over: the map of a live node says who serves now */
 			cs_redis_cluster_drop(cluster, node);
@@ -449,7 +450,7 @@ redisReply *cs_redis_cluster_command(struct cs_redis_cluster *cluster, const cha
 			return reply;
 		freeReplyObject(reply);
 		if (ask) {
-			reply = ask_node(cluster, host, port, deadline_ms, argc, argv);
+			reply = ask_node(cluster, host, port, deadline_ms, argc, argv, lens);
 			if (reply)
 				return reply;
 			continue;

@@ -90,12 +90,14 @@ void cs_redis_cluster_drop(struct cs_redis_cluster *cluster, int node);
 void cs_redis_cluster_reset(struct cs_redis_cluster *cluster);
 
 /*
- * Runs argv (argc words) on the master of key's slot, following MOVED and
+ * Runs argv (argc words, of lens[i] bytes each, or NUL-terminated when lens
+ * is NULL) on the master of key's slot, following MOVED and
  * ASK and reconnecting after a failed connection, until deadline_ms. The
  * reply (possibly an error reply other than a redirection), or NULL when no
  * node answered in time.
  */
 redisReply *cs_redis_cluster_command(struct cs_redis_cluster *cluster, const char *key,
-				     long long deadline_ms, int argc, const char **argv);
+				     long long deadline_ms, int argc, const char **argv,
+				     const size_t *lens);
 
 #endif

@@ -7,11 +7,15 @@
 
 #include "server.h"
 
-/* needed: the version the client must see (minVersion, page.h); wake-ups raise it. */
+/*
+ * after: the cursor's version; needed: the version the client must see
+ * (minVersion, page.h), which wake-ups raise; streamed (len bytes): the
+ * cursor's map of streamed replies (streams.h), already checked.
+ */
 void sync_live_long_poll(struct cs_request *req, long long after, long long needed,
-			 long long limit);
+			 const char *streamed, size_t streamed_len, long long limit);
 void sync_live_event_stream(struct cs_request *req, long long after, long long needed,
-			    long long limit);
+			    const char *streamed, size_t streamed_len, long long limit);
 int sync_live_start(struct cs_server *server, char *err, size_t errlen);
 void sync_live_stop(struct cs_server *server);
 void sync_live_drain(struct cs_server *server);

@@ -19,7 +19,8 @@
 
 #define REPLICA_POLL_US 10000 /* while waiting for the replica to reach a version */
 
-static void append_change(struct cs_buf *out, const PGresult *res, int row)
+static void append_change(struct cs_buf *out, const PGresult *res, int row,
+			  struct sync_streams *streams)
 {
 	int is_message = PQgetvalue(res, row, SYNC_PAGE_COL_KIND)[0] == '1';
 	int first = SYNC_PAGE_COL_FIRST_DOC + (is_message ? CS_CHAT_COLUMN_COUNT : 0);
@@ -33,6 +34,12 @@ static void append_change(struct cs_buf *out, const PGresult *res, int row)
 	cs_buf_json_string(out, PQgetvalue(res, row, id_column),
 			   (size_t)PQgetlength(res, row, id_column));
 	cs_buf_printf(out, ",\"version\":%s,\"doc\":", PQgetvalue(res, row, SYNC_PAGE_COL_VERSION));
+	if (is_message && streams)
+		sync_streams_saw(
+			streams, PQgetvalue(res, row, id_column),
+			PQgetvalue(res, row, first + CS_MESSAGE_COL_STREAM_STATE),
+			strtoll(PQgetvalue(res, row, first + CS_MESSAGE_COL_STREAM_SEQ), NULL, 10),
+			PQgetvalue(res, row, deleted_column)[0] == 't');
 	if (is_message)
 		cs_document_message(out, res, row, first);
 	else
@@ -100,7 +107,8 @@ static int read_rows(struct cs_request *req, struct cs_db *pool, const char *con
 }
 
 int sync_page_load(struct cs_request *req, long long after, long long needed, long long limit,
-		   struct cs_buf *out, struct sync_page *page, struct cs_error *err)
+		   struct sync_streams *streams, struct cs_buf *out, struct sync_page *page,
+		   struct cs_error *err)
 {
 	struct cs_db *primary = cs_server_db(req->server);
 	struct cs_db *pool = reading_pool(req, needed > after ? needed : after);
@@ -136,11 +144,12 @@ int sync_page_load(struct cs_request *req, long long after, long long needed, lo
 	for (row = 0; row < page->count; row++) {
 		if (row)
 			cs_buf_putc(out, ',');
-		append_change(out, res, row);
+		append_change(out, res, row, streams);
 		page->last = strtoll(PQgetvalue(res, row, SYNC_PAGE_COL_VERSION), NULL, 10);
 	}
 	PQclear(res);
-	page->cursor = cs_cursor_encode(&req->arena, page->last, "", 0);
+	page->cursor = streams ? sync_streams_cursor(req, streams, page->last)
+			       : cs_cursor_encode(&req->arena, page->last, "", 0);
 	cs_buf_puts(out, "],\"cursor\":");
 	cs_buf_json_string(out, page->cursor, strlen(page->cursor));
 	cs_buf_printf(out, ",\"hasMore\":%s}", page->has_more ? "true" : "false");

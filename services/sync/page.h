@@ -5,6 +5,7 @@
 #include "buf.h"
 #include "document.h"
 #include "http.h"
+#include "streams.h"
 
 /*
  * The statement of a page (sync-svc prepares it as "sync_changes"): a user's
@@ -50,9 +51,12 @@ struct sync_page {
  * for the query. With a replica (DATABASE_REPLICA_URL) the page is read there
  * once the replica shows the user's version max(after, needed) — the client's
  * minVersion, the version a wake-up named — and from the primary when it does
- * not within SYNC_REPLICA_WAIT_MS or fails.
+ * not within SYNC_REPLICA_WAIT_MS or fails. streams (NULL for a plain delta
+ * read): a live request's map of streamed replies, which learns the page's
+ * messages and is in the cursor.
  */
 int sync_page_load(struct cs_request *req, long long after, long long needed, long long limit,
-		   struct cs_buf *out, struct sync_page *page, struct cs_error *err);
+		   struct sync_streams *streams, struct cs_buf *out, struct sync_page *page,
+		   struct cs_error *err);
 
 #endif

@@ -68,7 +68,7 @@ def main():
         + bind(sql_of(dump_dir, "messages", "messages_owner"), [MESSAGE_ID]) + ";\n"
         + bind(sql_of(dump_dir, "messages", "messages_insert"),
                [MESSAGE_ID, APPEND_CHAT, USER, "'%s'" % APPEND_CONTENT, "'user'", ":now", "NULL",
-                "NULL", ":now"]) + ";\n"
+                "NULL", ":now", "NULL"]) + ";\n"
         + "COMMIT;\n\\endpipeline\n",
     }
     os.makedirs(out, exist_ok=True)

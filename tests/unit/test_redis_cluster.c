@@ -83,12 +83,12 @@ static void test_a_shard_stream_lives_in_the_slot_of_its_number(void **state)
 
 	(void)state;
 	for (shard = 0; shard < CS_EVENTS_SHARDS; shard++) {
-		cs_events_key(shard, key, sizeof(key));
+		cs_events_wake_key(shard, key, sizeof(key));
 		snprintf(number, sizeof(number), "%u", shard);
 		assert_int_equal(cs_redis_cluster_slot(key, strlen(key)),
 				 cs_redis_cluster_slot(number, strlen(number)));
 	}
-	cs_events_key(7, key, sizeof(key));
+	cs_events_wake_key(7, key, sizeof(key));
 	assert_string_equal(key, "cs:wake:{7}");
 }
 
@@ -221,7 +221,7 @@ static void test_command_without_a_reachable_node_gives_up_by_its_deadline(void 
 	assert_int_equal(cs_redis_cluster_new("127.0.0.1:1", 100, &cluster, err, sizeof(err)), 0);
 	deadline = cs_clock_monotonic_us() / 1000 + 2000;
 
-	assert_null(cs_redis_cluster_command(cluster, "k", deadline, 1, argv));
+	assert_null(cs_redis_cluster_command(cluster, "k", deadline, 1, argv, NULL));
 	assert_int_equal(cs_redis_cluster_refresh(cluster, deadline), -1);
 	cs_redis_cluster_free(cluster);
 }
