@@ -30,6 +30,14 @@
 #define CS_LIMIT_CONTENT_BYTES (1024 * 1024)
 #define CS_LIMIT_ATTACHMENTS_BYTES (256 * 1024) /* of compact JSON */
 
+/*
+ * A streamed reply (docs/API.md, "Streamed assistant replies"): one chunk's
+ * text, and the messages one user has streaming at once (each holds state in
+ * Redis, and a resuming live request reads each one's chunks).
+ */
+#define CS_LIMIT_CHUNK_BYTES (64 * 1024)
+#define CS_LIMIT_STREAMS_PER_USER 8
+
 /* Devices of one user with a sync status (GET /api/sync-status lists them all). */
 #define CS_LIMIT_DEVICES 100
 

@@ -99,6 +99,10 @@ static const struct setting settings[] = {
 	  "how often a waiting live request re-checks Postgres without a wake-up" },
 	{ "SYNC_SSE_PING_S", "10", NUM(1, 60, sse_ping_s),
 	  "interval of the SSE keep-alive comment" },
+	{ "STREAM_FLUSH_MS", "250", NUM(10, 60000, stream_flush_ms),
+	  "a streamed reply's text reaches Postgres at most this often (one row update per window)" },
+	{ "STREAM_IDLE_TIMEOUT_MS", "30000", NUM(1000, 3600000, stream_idle_timeout_ms),
+	  "a streamed reply with no chunk for this long is ended as error by the server" },
 };
 
 static int load_setting(struct cs_config *cfg, const struct setting *s, char *err, size_t errlen)

@@ -54,6 +54,9 @@ struct cs_config {
 	long live_per_user;   /* SYNC_LIVE_PER_USER */
 	long live_recheck_ms; /* SYNC_LIVE_RECHECK_MS */
 	long sse_ping_s;      /* SYNC_SSE_PING_S */
+	/* streamed replies */
+	long stream_flush_ms;        /* STREAM_FLUSH_MS */
+	long stream_idle_timeout_ms; /* STREAM_IDLE_TIMEOUT_MS */
 };
 
 /* clang-format off */

@@ -10,18 +10,30 @@
 
 #define CURSOR_MAX 1024
 
+void cs_cursor_append(struct cs_buf *out, long long number, const char *text, size_t len)
+{
+	struct cs_buf raw = CS_BUF_INIT;
+	size_t encoded;
+
+	cs_buf_printf(&raw, "%lld:", number);
+	cs_buf_append(&raw, text, len);
+	encoded = cs_base64url_encoded_len(raw.len);
+	cs_buf_grow(out, encoded + 1);
+	out->len +=
+		cs_base64url_encode((const unsigned char *)raw.data, raw.len, out->data + out->len);
+	out->data[out->len] = '\0';
+	cs_buf_release(&raw);
+}
+
 char *cs_cursor_encode(struct cs_arena *arena, long long number, const char *text, size_t len)
 {
-	char prefix[32];
-	size_t plen = (size_t)snprintf(prefix, sizeof(prefix), "%lld:", number);
-	size_t raw_len = plen + len;
-	unsigned char *raw = cs_arena_alloc(arena, raw_len + 1);
-	char *out = cs_arena_alloc(arena, cs_base64url_encoded_len(raw_len) + 1);
+	struct cs_buf out = CS_BUF_INIT;
+	char *cursor;
 
-	memcpy(raw, prefix, plen);
-	memcpy(raw + plen, text, len);
-	cs_base64url_encode(raw, raw_len, out);
-	return out;
+	cs_cursor_append(&out, number, text, len);
+	cursor = cs_arena_strndup(arena, out.data, out.len);
+	cs_buf_release(&out);
+	return cursor;
 }
 
 int cs_cursor_decode(struct cs_arena *arena, const char *cursor, long long *number,

@@ -12,9 +12,12 @@
 #include <stddef.h>
 
 #include "arena.h"
+#include "buf.h"
 
 /* A new cursor in the arena. */
 char *cs_cursor_encode(struct cs_arena *arena, long long number, const char *text, size_t len);
+/* The same appended to out (for a cursor made often on a long request: no arena). */
+void cs_cursor_append(struct cs_buf *out, long long number, const char *text, size_t len);
 /* 0 and the parts (text in the arena), or -1 when the cursor is malformed. */
 int cs_cursor_decode(struct cs_arena *arena, const char *cursor, long long *number,
 		     const char **text, size_t *len);

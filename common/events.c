@@ -157,6 +157,11 @@ unsigned cs_events_shard(const char *user_id)
 	return cs_hash_fnv1a(user_id) % CS_EVENTS_SHARDS;
 }
 
+void cs_events_wake_key(unsigned shard, char *key, size_t len)
+{
+	snprintf(key, len, "cs:wake:%u", shard);
+}
+
 /* The error of a command says the connection was closed by Redis, not that Redis is slow. */
 static int closed_by_peer(const redisContext *redis, int error)
 {
@@ -171,8 +176,30 @@ static int closed_by_peer(const redisContext *redis, int error)
  * command sent again. Anything else, a timeout above all, is Redis's
  * trouble: back off.
  */
-static redisReply *run_command(struct cs_events *ev, long long deadline, int always_try,
-			       const char *format, ...)
+/* Sends one command on a connection: a format and its arguments, or an argv. */
+struct command {
+	const char *format;
+	va_list *ap;
+	int argc;
+	const char **argv;
+	const size_t *lens;
+};
+
+static redisReply *send_command(redisContext *redis, const struct command *command)
+{
+	va_list ap;
+	redisReply *reply;
+
+	if (!command->format)
+		return redisCommandArgv(redis, command->argc, command->argv, command->lens);
+	va_copy(ap, *command->ap);
+	reply = redisvCommand(redis, command->format, ap);
+	va_end(ap);
+	return reply;
+}
+
+static redisReply *run(struct cs_events *ev, long long deadline, int always_try,
+		       const struct command *command)
 {
 	redisReply *reply = NULL;
 	int attempt;
@@ -180,13 +207,10 @@ static redisReply *run_command(struct cs_events *ev, long long deadline, int alw
 	for (attempt = 0; attempt < 2; attempt++) {
 		long long left = deadline - now_ms();
 		redisContext *redis = left > 0 ? connection(ev, left, always_try) : NULL;
-		va_list ap;
 
 		if (!redis)
 			break;
-		va_start(ap, format);
-		reply = redisvCommand(redis, format, ap);
-		va_end(ap);
+		reply = send_command(redis, command);
 		if (reply)
 			break;
 		if (attempt > 0 || !closed_by_peer(redis, errno)) {
@@ -198,6 +222,27 @@ static redisReply *run_command(struct cs_events *ev, long long deadline, int alw
 	return reply;
 }
 
+/*
+ * With ev->lock held: the reply to a command, or NULL when none came before
+ * deadline (monotonic ms). A connection Redis closed (restart, failover,
+ * idle timeout) fails only when used: it is reopened at once and the
+ * command sent again. Anything else, a timeout above all, is Redis's
+ * trouble: back off.
+ */
+static redisReply *run_command(struct cs_events *ev, long long deadline, int always_try,
+			       const char *format, ...)
+{
+	struct command command = { format, NULL, 0, NULL, NULL };
+	redisReply *reply;
+	va_list ap;
+
+	va_start(ap, format);
+	command.ap = &ap;
+	reply = run(ev, deadline, always_try, &command);
+	va_end(ap);
+	return reply;
+}
+
 int cs_events_publish(struct cs_events *ev, const char *user_id, long long version)
 {
 	long long deadline = now_ms() + ev->options.command_timeout_ms;
@@ -205,7 +250,7 @@ int cs_events_publish(struct cs_events *ev, const char *user_id, long long versi
 	char key[32], ver[32];
 	int rc;
 
-	snprintf(key, sizeof(key), "cs:wake:%u", cs_events_shard(user_id));
+	cs_events_wake_key(cs_events_shard(user_id), key, sizeof(key));
 	snprintf(ver, sizeof(ver), "%lld", version);
 	if (lock_until(ev, deadline) < 0)
 		return -1;
@@ -216,6 +261,19 @@ int cs_events_publish(struct cs_events *ev, const char *user_id, long long versi
 	if (reply)
 		freeReplyObject(reply);
 	return rc;
+}
+
+redisReply *cs_events_command(struct cs_events *ev, int argc, const char **argv, const size_t *lens)
+{
+	long long deadline = now_ms() + ev->options.command_timeout_ms;
+	struct command command = { NULL, NULL, argc, argv, lens };
+	redisReply *reply;
+
+	if (lock_until(ev, deadline) < 0)
+		return NULL;
+	reply = run(ev, deadline, 0, &command);
+	pthread_mutex_unlock(&ev->lock);
+	return reply;
 }
 
 int cs_events_ping(struct cs_events *ev)
@@ -242,7 +300,11 @@ int cs_events_tail(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64])
 	pthread_mutex_lock(&ev->lock);
 	redis = connection(ev, ev->options.command_timeout_ms, 0);
 	for (i = 0; i < CS_EVENTS_SHARDS && redis && rc == 0; i++) {
-		redisReply *reply = redisCommand(redis, "XREVRANGE cs:wake:%d + - COUNT 1", i);
+		char key[32];
+		redisReply *reply;
+
+		cs_events_wake_key((unsigned)i, key, sizeof(key));
+		reply = redisCommand(redis, "XREVRANGE %s + - COUNT 1", key);
 
 		if (!reply) {
 			failed(ev);
@@ -271,7 +333,7 @@ static void deliver_entries(const redisReply *stream, char last_id[64],
 	for (i = 0; i < entries->elements; i++) {
 		const redisReply *entry = entries->element[i];
 		const redisReply *fields;
-		struct cs_event event = { "", 0 };
+		struct cs_event event = { "", 0, NULL, NULL, 0, NULL, 0 };
 
 		if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2)
 			continue;
@@ -287,6 +349,16 @@ static void deliver_entries(const redisReply *stream, char last_id[64],
 				snprintf(event.user_id, sizeof(event.user_id), "%s", value);
 			else if (!strcmp(name, "v"))
 				event.version = strtoll(value, NULL, 10);
+			else if (!strcmp(name, "m"))
+				event.message_id = value;
+			else if (!strcmp(name, "c"))
+				event.chat_id = value;
+			else if (!strcmp(name, "q"))
+				event.seq = strtoll(value, NULL, 10);
+			else if (!strcmp(name, "t")) {
+				event.text = value;
+				event.text_len = fields->element[j + 1]->len;
+			}
 		}
 		if (event.user_id[0]) {
 			on_event(&event, arg);
@@ -311,7 +383,7 @@ int cs_events_read(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64], in
 	argv[argc++] = block;
 	argv[argc++] = "STREAMS";
 	for (i = 0; i < CS_EVENTS_SHARDS; i++) {
-		snprintf(keys[i], sizeof(keys[i]), "cs:wake:%d", i);
+		cs_events_wake_key((unsigned)i, keys[i], sizeof(keys[i]));
 		argv[argc++] = keys[i];
 	}
 	for (i = 0; i < CS_EVENTS_SHARDS; i++)

@@ -27,10 +27,22 @@
 
 struct cs_events;
 
+/*
+ * A wake-up read from a shard stream: "user U has changes up to version V",
+ * or a chunk of a streamed message (message_id set, version 0; stream.h
+ * publishes them). The chunk's strings are borrowed for on_event's call only.
+ */
 struct cs_event {
 	char user_id[256];
 	long long version;
+	const char *message_id; /* NULL: a version wake-up */
+	const char *chat_id;
+	long long seq;
+	const char *text;
+	size_t text_len;
 };
+
+struct redisReply;
 
 struct cs_events_options {
 	const char *url;    /* redis://host:port */
@@ -48,6 +60,15 @@ void cs_events_free(struct cs_events *ev);
 
 /* XADD a wake-up; -1 when Redis is unreachable or slow (the caller logs and goes on). */
 int cs_events_publish(struct cs_events *ev, const char *user_id, long long version);
+/*
+ * Runs one command (argv with lengths, hiredis' redisCommandArgv) under the
+ * same bounds as a publish. The reply is the caller's (freeReplyObject), or
+ * NULL when Redis is unreachable, slow or backing off.
+ */
+struct redisReply *cs_events_command(struct cs_events *ev, int argc, const char **argv,
+				     const size_t *lens);
+/* The key of a shard's wake-up stream (the one place that names it). */
+void cs_events_wake_key(unsigned shard, char *key, size_t len);
 /* 0 when Redis answers PING (tried even while backing off, for /readyz). */
 int cs_events_ping(struct cs_events *ev);
 

@@ -67,7 +67,9 @@
 	NEXT(arg,  IS_DELETED,             "is_deleted",             "isDeleted",           "is_deleted",             BOOL,   "boolean", BOOL,       PLAIN) \
 	NEXT(arg,  VERSION,                "version",                "version",             NULL,                     NUMBER, "bigint",  STORE_ONLY, PLAIN) \
 	NEXT(arg,  CREATED_AT,             "created_at",             "createdAt",           "created_at",             NUMBER, "bigint",  TIME,       PLAIN) \
-	NEXT(arg,  UPDATED_AT,             "updated_at",             "updatedAt",           "updated_at",             NUMBER, "bigint",  TIME,       PLAIN)
+	NEXT(arg,  UPDATED_AT,             "updated_at",             "updatedAt",           "updated_at",             NUMBER, "bigint",  TIME,       PLAIN) \
+	NEXT(arg,  STREAM_STATE,           "stream_state",           "streamState",         NULL,                     STRING, "text",    STORE_ONLY, PLAIN) \
+	NEXT(arg,  STREAM_SEQ,             "stream_seq",             "streamSeq",           NULL,                     NUMBER, "bigint",  STORE_ONLY, PLAIN)
 
 #define CS_SCHEMA_SYNC_STATUS(FIRST, NEXT, arg) \
 	FIRST(arg, USER_ID,                "user_id",                "userId",              "user_id",                STRING, "text",    ID,         KEY)   \

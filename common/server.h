@@ -28,7 +28,13 @@ typedef void (*cs_handler)(struct cs_request *req);
 
 #define CS_ROUTE_USER 1    /* a user's token is required; req->user_id is its sub */
 #define CS_ROUTE_SERVICE 2 /* the IMPORT_TOKEN service token is required */
-#define CS_ROUTE_BODY 4    /* a JSON body is read into req->body */
+/*
+ * CS_ROUTE_USER | CS_ROUTE_SERVICE: a user's token, or the service token
+ * acting for the user named by the query's userId (req->user_id; a made-up
+ * user is only a user with no documents). For the routes of streamed replies,
+ * whose writer (the app's server) outlives a user's short-lived token.
+ */
+#define CS_ROUTE_BODY 4 /* a JSON body is read into req->body */
 
 struct cs_route {
 	const char *method;  /* "GET", "POST", ... */

@@ -7,6 +7,7 @@
 #include "db.h"
 #include "events.h"
 #include "http_internal.h"
+#include "id.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
@@ -70,14 +71,23 @@ static int authenticate(struct cs_request *req, unsigned flags)
 	if (flags & CS_ROUTE_SERVICE) {
 		const char *expected = req->server->config.import_token;
 		size_t expected_len = expected ? strlen(expected) : 0;
+		int is_service = expected_len && authorization &&
+				 cs_auth_bearer_token(authorization, &token, &token_len) == 0 &&
+				 token_len == expected_len &&
+				 CRYPTO_memcmp(token, expected, expected_len) == 0;
 
-		if (!expected_len || !authorization ||
-		    cs_auth_bearer_token(authorization, &token, &token_len) < 0)
-			return -1;
-		return token_len == expected_len &&
-				       CRYPTO_memcmp(token, expected, expected_len) == 0
-			       ? 0
-			       : -1;
+		if (!(flags & CS_ROUTE_USER))
+			return is_service ? 0 : -1;
+		if (is_service) {
+			/* the service token acts for the user named by ?userId= (server.h) */
+			const char *user = cs_http_query(req, "userId");
+
+			if (!user || !cs_id_valid(user, strlen(user)))
+				return -1;
+			req->user_id = user;
+			req->token_exp = 0;
+			return 0;
+		}
 	}
 	if (flags & CS_ROUTE_USER) {
 		struct cs_auth_user user;

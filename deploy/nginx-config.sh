@@ -24,6 +24,10 @@
 #   WRITE_RATE_LIMIT        writes per client address, nginx syntax: 10000r/s
 #                           locally, 30r/s in production
 #   WRITE_RATE_BURST        writes above the rate answered before 429: 20000 / 300
+#   CHUNK_RATE_LIMIT        chunks appended per streamed reply (POST
+#                           /api/messages/{id}/chunks; instead of the write
+#                           rate): 10000r/s locally, 100r/s in production
+#   CHUNK_RATE_BURST        chunks above the rate answered before 429: 20000 / 200
 #   READ_RATE_LIMIT         API reads (GET, HEAD under /api/) per client address:
 #                           10000r/s locally, 50r/s in production
 #   READ_RATE_BURST         reads above the rate answered before 429: 20000 / 500
@@ -76,6 +80,8 @@ nginx_config_defaults() {
 		ROLLOUT_PERCENT=${ROLLOUT_PERCENT:-100}
 		WRITE_RATE_LIMIT=${WRITE_RATE_LIMIT:-10000r/s}
 		WRITE_RATE_BURST=${WRITE_RATE_BURST:-20000}
+		CHUNK_RATE_LIMIT=${CHUNK_RATE_LIMIT:-10000r/s}
+		CHUNK_RATE_BURST=${CHUNK_RATE_BURST:-20000}
 		READ_RATE_LIMIT=${READ_RATE_LIMIT:-10000r/s}
 		READ_RATE_BURST=${READ_RATE_BURST:-20000}
 		CONN_PER_ADDRESS=${CONN_PER_ADDRESS:-20000}
@@ -90,6 +96,8 @@ nginx_config_defaults() {
 			|| nginx_config_die "the production profile needs ROLLOUT_PERCENT (0-100) set explicitly"
 		WRITE_RATE_LIMIT=${WRITE_RATE_LIMIT:-30r/s}
 		WRITE_RATE_BURST=${WRITE_RATE_BURST:-300}
+		CHUNK_RATE_LIMIT=${CHUNK_RATE_LIMIT:-100r/s}
+		CHUNK_RATE_BURST=${CHUNK_RATE_BURST:-200}
 		READ_RATE_LIMIT=${READ_RATE_LIMIT:-50r/s}
 		READ_RATE_BURST=${READ_RATE_BURST:-500}
 		CONN_PER_ADDRESS=${CONN_PER_ADDRESS:-128}
@@ -103,11 +111,11 @@ nginx_config_defaults() {
 	[[ $LEGACY_BACKEND =~ ^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$ ]] \
 		|| nginx_config_die "LEGACY_BACKEND '$LEGACY_BACKEND': must be host:port (plain HTTP)"
 	local name
-	for name in WRITE_RATE_LIMIT READ_RATE_LIMIT; do
+	for name in WRITE_RATE_LIMIT READ_RATE_LIMIT CHUNK_RATE_LIMIT; do
 		[[ ${!name} =~ ^[1-9][0-9]{0,8}r/[sm]$ ]] \
 			|| nginx_config_die "$name '${!name}': must be like 30r/s or 600r/m"
 	done
-	for name in WRITE_RATE_BURST READ_RATE_BURST; do
+	for name in WRITE_RATE_BURST READ_RATE_BURST CHUNK_RATE_BURST; do
 		[[ ${!name} =~ ^[0-9]{1,9}$ ]] \
 			|| nginx_config_die "$name '${!name}': must be a whole number"
 	done
@@ -165,6 +173,8 @@ nginx_config_render() {
 			-e "s|@LEGACY_BACKEND@|$LEGACY_BACKEND|g" \
 			-e "s|@WRITE_RATE_LIMIT@|$WRITE_RATE_LIMIT|g" \
 			-e "s|@WRITE_RATE_BURST@|$WRITE_RATE_BURST|g" \
+			-e "s|@CHUNK_RATE_LIMIT@|$CHUNK_RATE_LIMIT|g" \
+			-e "s|@CHUNK_RATE_BURST@|$CHUNK_RATE_BURST|g" \
 			-e "s|@READ_RATE_LIMIT@|$READ_RATE_LIMIT|g" \
 			-e "s|@READ_RATE_BURST@|$READ_RATE_BURST|g" \
 			-e "s|@CONN_PER_ADDRESS@|$CONN_PER_ADDRESS|g" \

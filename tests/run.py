@@ -77,6 +77,8 @@ STACK_ENV = {
     "REDIS_CONNECT_TIMEOUT_MS": "300",
     "REDIS_COMMAND_TIMEOUT_MS": "300",
     "REDIS_RETRY_MS": "500",
+    # test_streaming.py waits for an abandoned stream to be ended
+    "STREAM_IDLE_TIMEOUT_MS": "3000",
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:halt_on_error=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
     # A race is reported and the service goes on, so that one run shows them all.

@@ -51,6 +51,9 @@
 #define COPY_SET_CREATED_AT ~, ", $8"
 #define COPY_SET_UPDATED_AT ~, ", $8"
 #define COPY_SKIP_IS_DELETED ~,
+/* a copy of a reply still streaming is what it had so far, and final */
+#define COPY_SET_STREAM_STATE \
+	~, ", CASE WHEN s.stream_state = 'streaming' THEN 'error' ELSE s.stream_state END"
 /* variadic: a preprocessor may split the probe's comma before COPY_PICK sees it (cppcheck) */
 #define COPY_PICK(...) COPY_SECOND(__VA_ARGS__, )
 #define COPY_SECOND(a, b, ...) b

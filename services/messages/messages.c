@@ -12,7 +12,9 @@
 #include "document.h"
 #include "id.h"
 #include "json.h"
+#include "log.h"
 #include "messages.h"
+#include "stream.h"
 #include "version.h"
 #include "write.h"
 
@@ -85,6 +87,42 @@ static void answer_not_inserted(struct cs_request *req, struct cs_db_conn *conn,
 	PQclear(res);
 }
 
+/* streamState: absent, "complete" (the same) or "streaming" (an assistant's reply only). */
+static int read_stream_state(json_t *body, const char *role, const char **state,
+			     struct cs_error *err)
+{
+	size_t len = 0;
+	int rc = cs_json_string(body, "streamState", CS_JSON_NULLABLE, state, &len, err);
+
+	if (rc < 0)
+		return -1;
+	if (rc != CS_JSON_PRESENT || !strcmp(*state, "complete")) {
+		*state = NULL;
+		return 0;
+	}
+	if (strcmp(*state, "streaming") != 0)
+		return cs_error_set(err, 400, "streamState: must be \"streaming\" or absent");
+	if (strcmp(role, "assistant") != 0)
+		return cs_error_set(err, 400, "streamState: only an assistant message streams");
+	return 0;
+}
+
+/* A streaming create that inserted nothing in a chat of the user: the user's cap. */
+static void explain_streams_full(struct cs_request *req, struct cs_db_conn *conn,
+				 struct cs_error *err)
+{
+	const char *params[1] = { req->user_id };
+	PGresult *res = NULL;
+
+	if (cs_db_exec(conn, "messages_streaming_count", 1, params, NULL, &res, err) < 0)
+		return;
+	if (strtoll(PQgetvalue(res, 0, 0), NULL, 10) >= CS_LIMIT_STREAMS_PER_USER)
+		cs_error_set(err, 429,
+			     "too many streaming messages for this user (at most %d at once)",
+			     CS_LIMIT_STREAMS_PER_USER);
+	PQclear(res);
+}
+
 /*
  * One round trip: BEGIN, take the user's next version (locking the user),
  * look the id up, insert, COMMIT. A replay or a missing chat commits only the
@@ -92,16 +130,18 @@ static void answer_not_inserted(struct cs_request *req, struct cs_db_conn *conn,
  */
 void messages_append(struct cs_request *req)
 {
-	static const char *const allowed[] = { "id",          "content",   "role", "position",
-					       "attachments", "timestamp", NULL };
+	static const char *const allowed[] = { "id",          "content",     "role",
+					       "position",    "attachments", "timestamp",
+					       "streamState", NULL };
 	enum { BEGIN, RESERVE, OWNER, INSERT, COMMIT, STEPS };
 	struct cs_error err = CS_ERROR_INIT;
 	struct cs_db_conn *conn = NULL;
 	json_t *body = NULL;
 	PGresult *results[STEPS] = { NULL };
 	const char *chat_id = NULL, *id = NULL, *content = NULL, *role = NULL;
+	const char *stream_state = NULL;
 	char *attachments = NULL;
-	size_t id_len = 0, role_len = 0;
+	size_t id_len = 0, role_len = 0, content_len = 0;
 	long long position = -1, timestamp = cs_clock_now_ms();
 	char new_id[CS_ID_NEW_SIZE], position_text[24], ts_text[24], now_text[24];
 	int rc, i, has_attachments, has_position, inserted;
@@ -119,8 +159,10 @@ void messages_append(struct cs_request *req)
 	}
 	if (read_content(body, CS_JSON_REQUIRED, &content, &err) < 0 ||
 	    cs_json_string(body, "role", CS_JSON_REQUIRED, &role, &role_len, &err) < 0 ||
-	    cs_document_check_role(role, &err) < 0)
+	    cs_document_check_role(role, &err) < 0 ||
+	    read_stream_state(body, role, &stream_state, &err) < 0)
 		goto out;
+	content_len = strlen(content);
 	has_position = cs_json_int64(body, "position", CS_JSON_NULLABLE, &position, &err);
 	if (has_position < 0 ||
 	    cs_json_int64(body, "timestamp", CS_JSON_NULLABLE, &timestamp, &err) < 0 ||
@@ -135,20 +177,21 @@ void messages_append(struct cs_request *req)
 	{
 		const char *reserve[2] = { req->user_id, "1" };
 		const char *owner[1] = { id };
-		const char *insert[9] = { id,
-					  chat_id,
-					  req->user_id,
-					  content,
-					  role,
-					  ts_text,
-					  has_position == CS_JSON_PRESENT ? position_text : NULL,
-					  attachments,
-					  now_text };
+		const char *insert[10] = { id,
+					   chat_id,
+					   req->user_id,
+					   content,
+					   role,
+					   ts_text,
+					   has_position == CS_JSON_PRESENT ? position_text : NULL,
+					   attachments,
+					   now_text,
+					   stream_state };
 		const struct cs_db_step steps[STEPS] = {
 			[BEGIN] = { NULL, "BEGIN", 0, NULL },
 			[RESERVE] = { "cs_version_reserve", NULL, 2, reserve },
 			[OWNER] = { "messages_owner", NULL, 1, owner },
-			[INSERT] = { "messages_insert", NULL, 9, insert },
+			[INSERT] = { "messages_insert", NULL, 10, insert },
 			[COMMIT] = { NULL, "COMMIT", 0, NULL },
 		};
 
@@ -163,6 +206,8 @@ void messages_append(struct cs_request *req)
 	inserted = PQntuples(results[INSERT]) > 0;
 	if (!inserted)
 		answer_not_inserted(req, conn, results[OWNER], id, &err);
+	if (!inserted && stream_state && err.status == 404)
+		explain_streams_full(req, conn, &err);
 	cs_db_release(conn);
 	conn = NULL;
 	/*
@@ -171,6 +216,13 @@ void messages_append(struct cs_request *req)
 	 */
 	cs_version_committed(req->server, req->user_id,
 			     strtoll(PQgetvalue(results[RESERVE], 0, 0), NULL, 10));
+	/* Redis away: the first chunk rebuilds the stream's state from the row */
+	if (inserted && stream_state &&
+	    cs_stream_open(cs_server_events(req->server), req->user_id, id, chat_id, 0,
+			   (long long)content_len,
+			   strtoll(PQgetvalue(results[RESERVE], 0, 0), NULL, 10),
+			   cs_clock_now_ms()) < 0)
+		cs_log_warn("could not open a stream in redis: its first chunk will");
 	if (inserted)
 		cs_document_respond(req, 201, CS_DOCUMENT_MESSAGE, results[INSERT], 0, 0);
 out:
@@ -181,6 +233,22 @@ out:
 		PQclear(results[i]);
 	free(attachments);
 	json_decref(body);
+}
+
+/* The user's message streams: its content is the stream's (409 in err). */
+static int is_streaming(struct cs_write *w, const char *id, struct cs_error *err)
+{
+	const char *params[2] = { id, w->req->user_id };
+	PGresult *res = NULL;
+	int streaming;
+
+	if (cs_db_exec(w->conn, "messages_stream_row", 2, params, NULL, &res, err) < 0)
+		return 1;
+	streaming = PQntuples(res) > 0 && !strcmp(PQgetvalue(res, 0, 0), "streaming");
+	if (streaming)
+		cs_error_set(err, 409, "message is streaming");
+	PQclear(res);
+	return streaming;
 }
 
 void messages_update(struct cs_request *req)
@@ -215,7 +283,8 @@ void messages_update(struct cs_request *req)
 			goto out;
 	}
 	if (PQntuples(res) == 0) {
-		cs_write_explain_miss(&w, "messages_visible", id, "message", &err);
+		if (!content || !is_streaming(&w, id, &err))
+			cs_write_explain_miss(&w, "messages_visible", id, "message", &err);
 		goto out;
 	}
 	if (cs_write_commit(&w, &err) < 0)

@@ -24,6 +24,11 @@
 #define READ_BLOCK_MS 500
 #define WATCH_BLOCK_MS 500
 #define WATCH_BATCH 64
+/*
+ * Chunks queued for one waiter, in bytes: a client that cannot keep up loses
+ * the queue's excess and catches up from Redis's chunk log instead.
+ */
+#define CHUNK_QUEUE_BYTES (1024 * 1024)
 
 /*
  * A slot is what the watcher's epoll registration names: (generation << 32
@@ -61,16 +66,58 @@ static unsigned bucket_of(const char *user_id)
 
 static void sync_hub_wake_all(struct sync_hub *hub);
 
+/* A copy of a chunk event, or NULL when out of memory. */
+static struct sync_chunk *chunk_copy(const struct cs_event *event)
+{
+	const char *chat_id = event->chat_id ? event->chat_id : "";
+	size_t id_len = strlen(event->message_id), chat_len = strlen(chat_id);
+	struct sync_chunk *c = malloc(sizeof(*c) + id_len + chat_len + event->text_len + 3);
+	char *p;
+
+	if (!c)
+		return NULL;
+	p = (char *)(c + 1);
+	c->next = NULL;
+	c->seq = event->seq;
+	c->message_id = memcpy(p, event->message_id, id_len + 1);
+	p += id_len + 1;
+	c->chat_id = memcpy(p, chat_id, chat_len + 1);
+	p += chat_len + 1;
+	memcpy(p, event->text, event->text_len);
+	p[event->text_len] = '\0';
+	c->text = p;
+	c->text_len = event->text_len;
+	return c;
+}
+
+/* Under hub->lock: queues a chunk for w, or notes it lost. */
+static void queue_chunk(struct sync_waiter *w, const struct cs_event *event)
+{
+	struct sync_chunk *c;
+
+	if (w->chunks_bytes + event->text_len > CHUNK_QUEUE_BYTES || !(c = chunk_copy(event))) {
+		w->chunks_lost = 1;
+		return;
+	}
+	*w->chunks_tail = c;
+	w->chunks_tail = &c->next;
+	w->chunks_bytes += event->text_len;
+}
+
 static void wake_user(const struct cs_event *event, void *arg)
 {
 	struct sync_hub *hub = arg;
 	unsigned bucket = bucket_of(event->user_id);
+	int is_chunk = event->message_id && event->text;
 	struct sync_waiter *w;
 
 	pthread_mutex_lock(&hub->lock);
 	for (w = hub->buckets[bucket]; w; w = w->next) {
 		if (!strcmp(w->user_id, event->user_id)) {
-			w->woken = 1;
+			if (is_chunk)
+				queue_chunk(w, event);
+			else
+				w->woken = 1;
 			pthread_cond_signal(&w->cond);
 		}
 	}
@@ -83,9 +130,11 @@ static void sync_hub_wake_all(struct sync_hub *hub)
 	size_t b;
 
 	pthread_mutex_lock(&hub->lock);
+	/* chunks published meanwhile may be lost too: every waiter catches up */
 	for (b = 0; b < HUB_BUCKETS; b++)
 		for (w = hub->buckets[b]; w; w = w->next) {
 			w->woken = 1;
+			w->chunks_lost = 1;
 			pthread_cond_signal(&w->cond);
 		}
 	pthread_mutex_unlock(&hub->lock);
@@ -262,6 +311,10 @@ int sync_hub_join(struct sync_hub *hub, struct sync_waiter *w, const char *user_
 	w->woken = 0;
 	w->gone = 0;
 	w->prev = NULL;
+	w->chunks = NULL;
+	w->chunks_tail = &w->chunks;
+	w->chunks_bytes = 0;
+	w->chunks_lost = 0;
 	pthread_mutex_lock(&hub->lock);
 	/* the user's cap first: a refused user never holds a slot, not even for a moment */
 	if (held_by(hub, w->bucket, user_id) >= hub->limits.max_per_user) {
@@ -317,6 +370,33 @@ void sync_hub_leave(struct sync_hub *hub, struct sync_waiter *w)
 	hub->free_slots[hub->free_count++] = w->slot;
 	pthread_mutex_unlock(&hub->lock);
 	pthread_cond_destroy(&w->cond);
+	sync_hub_chunks_free(w->chunks);
+	w->chunks = NULL;
+}
+
+struct sync_chunk *sync_hub_take_chunks(struct sync_hub *hub, struct sync_waiter *w, int *lost)
+{
+	struct sync_chunk *list;
+
+	pthread_mutex_lock(&hub->lock);
+	list = w->chunks;
+	*lost = w->chunks_lost;
+	w->chunks = NULL;
+	w->chunks_tail = &w->chunks;
+	w->chunks_bytes = 0;
+	w->chunks_lost = 0;
+	pthread_mutex_unlock(&hub->lock);
+	return list;
+}
+
+void sync_hub_chunks_free(struct sync_chunk *list)
+{
+	while (list) {
+		struct sync_chunk *next = list->next;
+
+		free(list);
+		list = next;
+	}
 }
 
 int sync_hub_wait(struct sync_hub *hub, struct sync_waiter *w, long long deadline_us)
@@ -327,10 +407,13 @@ int sync_hub_wait(struct sync_hub *hub, struct sync_waiter *w, long long deadlin
 	ts.tv_sec = (time_t)(deadline_us / 1000000);
 	ts.tv_nsec = (long)(deadline_us % 1000000) * 1000;
 	pthread_mutex_lock(&hub->lock);
-	while (!w->woken && !w->gone && !atomic_load(&hub->stopping))
+	while (!w->woken && !w->chunks && !w->chunks_lost && !w->gone &&
+	       !atomic_load(&hub->stopping))
 		if (pthread_cond_timedwait(&w->cond, &hub->lock, &ts) == ETIMEDOUT)
 			break;
-	woken = w->gone ? -1 : w->woken;
+	woken = w->gone ? -1
+			: (w->woken ? SYNC_HUB_CHANGES : 0) |
+				  (w->chunks || w->chunks_lost ? SYNC_HUB_CHUNKS : 0);
 	w->woken = 0;
 	pthread_mutex_unlock(&hub->lock);
 	return woken;

@@ -26,6 +26,19 @@
 
 struct sync_hub;
 
+/*
+ * A chunk of a streamed reply, as the hub queued it for a waiter (one
+ * allocation: the strings follow the struct; sync_hub_chunks_free frees a list).
+ */
+struct sync_chunk {
+	struct sync_chunk *next;
+	long long seq;
+	const char *message_id;
+	const char *chat_id;
+	const char *text;
+	size_t text_len;
+};
+
 /* Caller-owned (a live request's stack); fields are the hub's. */
 struct sync_waiter {
 	const char *user_id;
@@ -34,6 +47,10 @@ struct sync_waiter {
 	int connection_fd;
 	int woken;
 	int gone;
+	/* chunks of the user's streamed replies, oldest first, bounded in bytes */
+	struct sync_chunk *chunks, **chunks_tail;
+	size_t chunks_bytes;
+	int chunks_lost; /* some were dropped (queue full, Redis reconnected): catch up */
 	pthread_cond_t cond;
 	struct sync_waiter *next, *prev;
 };
@@ -60,12 +77,20 @@ enum { SYNC_HUB_JOINED = 0, SYNC_HUB_USER_FULL = -1, SYNC_HUB_FULL = -2 };
 int sync_hub_join(struct sync_hub *hub, struct sync_waiter *w, const char *user_id,
 		  int connection_fd);
 void sync_hub_leave(struct sync_hub *hub, struct sync_waiter *w);
+enum { SYNC_HUB_CHANGES = 1, SYNC_HUB_CHUNKS = 2 };
 /*
  * Waits until w is woken or deadline_us (monotonic) passes; clears the
- * wake-up. Returns 1 when woken, 0 on the deadline, -1 once the client has
- * gone (for good: every later call returns -1 at once).
+ * wake-up. Returns SYNC_HUB_CHANGES (a new version) and/or SYNC_HUB_CHUNKS
+ * (chunks queued or lost: sync_hub_take_chunks), 0 on the deadline, -1 once
+ * the client has gone (for good: every later call returns -1 at once).
  */
 int sync_hub_wait(struct sync_hub *hub, struct sync_waiter *w, long long deadline_us);
+/*
+ * The chunks queued for w, oldest first (the caller's: sync_hub_chunks_free);
+ * *lost is set when some were dropped since the last call.
+ */
+struct sync_chunk *sync_hub_take_chunks(struct sync_hub *hub, struct sync_waiter *w, int *lost);
+void sync_hub_chunks_free(struct sync_chunk *list);
 /* How long a waiter may go without reading Postgres: long while Redis is healthy. */
 long long sync_hub_recheck_us(struct sync_hub *hub);
 /* Wakes every waiter for good: the process is stopping. */

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "page.h"
+#include "streams.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,44 +114,117 @@ static void leave(struct cs_request *req, struct sync_live *live, struct sync_wa
 	cs_metrics_add(cs_server_metrics(req->server), CS_COUNTER_LIVE_SUBSCRIBERS, -1);
 }
 
-void sync_live_long_poll(struct cs_request *req, long long after, long long limit)
+/* Chunks a long-poll answers, as a JSON array's elements. */
+struct poll_chunks {
+	struct cs_buf json;
+	int count;
+};
+
+static int collect_chunk(struct cs_request *req, const struct sync_chunk *chunk, void *arg)
+{
+	struct poll_chunks *chunks = arg;
+
+	(void)req;
+	if (chunks->count++)
+		cs_buf_putc(&chunks->json, ',');
+	sync_streams_chunk_json(&chunks->json, chunk);
+	return 0;
+}
+
+/* {"changes": [], "chunks": [...], "cursor", "hasMore": false}: chunks, no new version. */
+static void respond_chunks(struct cs_request *req, const struct sync_streams *streams,
+			   long long after, const struct poll_chunks *chunks)
+{
+	struct cs_buf body = CS_BUF_INIT;
+	struct cs_buf cursor = CS_BUF_INIT;
+
+	sync_streams_append_cursor(&cursor, streams, after);
+	cs_buf_puts(&body, "{\"changes\":[],\"chunks\":[");
+	cs_buf_append(&body, chunks->json.data, chunks->json.len);
+	cs_buf_puts(&body, "],\"cursor\":");
+	cs_buf_json_string(&body, cursor.data, cursor.len);
+	cs_buf_puts(&body, ",\"hasMore\":false}");
+	cs_http_respond(req, 200, body.data, body.len);
+	cs_buf_release(&cursor);
+	cs_buf_release(&body);
+}
+
+void sync_live_long_poll(struct cs_request *req, long long after, const char *streamed,
+			 size_t streamed_len, long long limit)
 {
 	struct sync_live *live = cs_server_app(req->server);
 	struct cs_error err = CS_ERROR_INIT;
 	struct cs_buf body = CS_BUF_INIT;
+	struct poll_chunks chunks = { CS_BUF_INIT, 0 };
+	struct sync_streams streams;
 	struct sync_waiter waiter;
 	struct sync_page page;
 	long long timeout_s, deadline;
+	int asked_page = 0;
 
-	if (cs_http_query_long(req, "timeout", LONG_POLL_DEFAULT_S, 0, LONG_POLL_MAX_S, &timeout_s,
-			       &err) < 0) {
+	sync_streams_init(&streams);
+	if (sync_streams_from_cursor(&streams, streamed, streamed_len) < 0
+		    ? cs_error_set(&err, 400, "cursor: malformed")
+		    : cs_http_query_long(req, "timeout", LONG_POLL_DEFAULT_S, 0, LONG_POLL_MAX_S,
+					 &timeout_s, &err)) {
 		cs_http_fail(req, &err);
-		return;
+		goto out;
 	}
 	if (enter(req, live, &waiter) < 0)
-		return;
+		goto out;
 	deadline = cs_clock_monotonic_us() + timeout_s * 1000000LL;
 	for (;;) {
 		long long now, wake_at;
+		int woken;
 
 		cs_buf_reset(&body);
-		if (sync_page_load(req, after, limit, &body, &page, &err) < 0) {
+		if (sync_page_load(req, after, limit, &streams, &body, &page, &err) < 0) {
 			cs_http_fail(req, &err);
 			break;
 		}
-		now = cs_clock_monotonic_us();
-		if (page.count > 0 || now >= deadline || sync_hub_draining(live->hub)) {
+		streams.need_page = 0;
+		if (page.count > 0) {
 			cs_http_respond(req, 200, body.data, body.len);
 			break;
 		}
-		wake_at = now + sync_hub_recheck_us(live->hub);
-		if (sync_hub_wait(live->hub, &waiter, wake_at < deadline ? wake_at : deadline) <
-		    0) {
-			cs_http_abandon(req);
+		for (;;) {
+			/* chunks only while the page is empty: the client applies them after it */
+			sync_streams_deliver(&streams, req, live->hub, &waiter, after,
+					     collect_chunk, &chunks);
+			now = cs_clock_monotonic_us();
+			if (chunks.count > 0) {
+				respond_chunks(req, &streams, after, &chunks);
+				break;
+			}
+			if ((streams.need_page && !asked_page) || now >= deadline ||
+			    sync_hub_draining(live->hub))
+				break;
+			wake_at = now + sync_hub_recheck_us(live->hub);
+			woken = sync_hub_wait(live->hub, &waiter,
+					      wake_at < deadline ? wake_at : deadline);
+			if (woken < 0) {
+				cs_http_abandon(req);
+				break;
+			}
+			asked_page = 0;
+			if (woken != SYNC_HUB_CHUNKS)
+				break; /* a new version, or the re-check: read Postgres */
+		}
+		if (cs_http_responded(req))
+			break;
+		if (streams.need_page && !asked_page) {
+			asked_page = 1;
+			continue;
+		}
+		if (cs_clock_monotonic_us() >= deadline || sync_hub_draining(live->hub)) {
+			cs_http_respond(req, 200, body.data, body.len);
 			break;
 		}
 	}
 	leave(req, live, &waiter);
+out:
+	sync_streams_release(&streams);
+	cs_buf_release(&chunks.json);
 	cs_buf_release(&body);
 }
 
@@ -168,7 +242,28 @@ static int send_changes(struct cs_request *req, const struct cs_buf *page_json,
 	return rc;
 }
 
-void sync_live_event_stream(struct cs_request *req, long long after, long long limit)
+/* An SSE `chunk` event, its id the cursor that counts it. */
+struct sse_chunks {
+	const struct sync_streams *streams;
+	const long long *after;
+	struct cs_buf event;
+};
+
+static int send_chunk(struct cs_request *req, const struct sync_chunk *chunk, void *arg)
+{
+	struct sse_chunks *out = arg;
+
+	cs_buf_reset(&out->event);
+	cs_buf_puts(&out->event, "id: ");
+	sync_streams_append_cursor(&out->event, out->streams, *out->after);
+	cs_buf_puts(&out->event, "\nevent: chunk\ndata: ");
+	sync_streams_chunk_json(&out->event, chunk);
+	cs_buf_puts(&out->event, "\n\n");
+	return cs_http_stream_write(req, out->event.data, out->event.len);
+}
+
+void sync_live_event_stream(struct cs_request *req, long long after, const char *streamed,
+			    size_t streamed_len, long long limit)
 {
 	static const char ping[] = ": ping\n\n";
 	static const char reauth[] = "event: reauth\ndata: {}\n\n";
@@ -181,21 +276,31 @@ void sync_live_event_stream(struct cs_request *req, long long after, long long l
 	struct sync_live *live = cs_server_app(req->server);
 	struct cs_error err = CS_ERROR_INIT;
 	struct cs_buf page_json = CS_BUF_INIT;
+	struct sync_streams streams;
+	struct sse_chunks chunks = { &streams, &after, CS_BUF_INIT };
 	struct sync_waiter waiter;
 	struct sync_page page;
 	long long now = cs_clock_monotonic_us(), next_ping = now + live->ping_us, next_check = now;
-	/* the token's expiry on the monotonic clock */
-	long long expires = now + ((long long)req->token_exp - (long long)time(NULL)) * 1000000LL;
-	int page_ready;
+	/* the token's expiry on the monotonic clock (none for the service token) */
+	long long expires =
+		req->token_exp
+			? now + ((long long)req->token_exp - (long long)time(NULL)) * 1000000LL
+			: now + LONG_POLL_MAX_S * 60 * 1000000LL;
+	int page_ready, asked_page = 0;
 
+	sync_streams_init(&streams);
+	if (sync_streams_from_cursor(&streams, streamed, streamed_len) < 0) {
+		cs_http_error(req, 400, "cursor: malformed");
+		goto done;
+	}
 	if (enter(req, live, &waiter) < 0)
-		return;
+		goto done;
 	/*
 	 * The first page is read before the stream opens, so that a client meets
 	 * a failing Postgres as a 503 with Retry-After, not as a stream that ends
 	 * at once and is reopened in a loop.
 	 */
-	if (sync_page_load(req, after, limit, &page_json, &page, &err) < 0) {
+	if (sync_page_load(req, after, limit, &streams, &page_json, &page, &err) < 0) {
 		cs_http_fail(req, &err);
 		goto out;
 	}
@@ -215,8 +320,8 @@ void sync_live_event_stream(struct cs_request *req, long long after, long long l
 		if (now >= next_check) {
 			if (!page_ready) {
 				cs_buf_reset(&page_json);
-				page_ready = sync_page_load(req, after, limit, &page_json, &page,
-							    &err) == 0;
+				page_ready = sync_page_load(req, after, limit, &streams, &page_json,
+							    &page, &err) == 0;
 			}
 			if (!page_ready) {
 				/* Postgres is away: the stream stays (with its pings) and reads again soon */
@@ -225,6 +330,7 @@ void sync_live_event_stream(struct cs_request *req, long long after, long long l
 				goto read_later;
 			}
 			page_ready = 0;
+			streams.need_page = 0;
 			if (page.count > 0) {
 				if (send_changes(req, &page_json, &page) < 0)
 					break;
@@ -238,6 +344,18 @@ void sync_live_event_stream(struct cs_request *req, long long after, long long l
 read_later:
 		if (sync_hub_draining(live->hub))
 			break;
+		if (sync_streams_deliver(&streams, req, live->hub, &waiter, after, send_chunk,
+					 &chunks) < 0)
+			break;
+		if (chunks.event.len)
+			next_ping = cs_clock_monotonic_us() + live->ping_us;
+		cs_buf_reset(&chunks.event);
+		if (streams.need_page && !asked_page) {
+			/* a stream whose newest window the client has no page of yet */
+			asked_page = 1;
+			next_check = 0;
+			continue;
+		}
 		if (now >= next_ping) {
 			if (cs_http_stream_write(req, ping, sizeof(ping) - 1) < 0)
 				break;
@@ -249,10 +367,14 @@ read_later:
 		woken = sync_hub_wait(live->hub, &waiter, wake_at);
 		if (woken < 0)
 			break; /* the client went away */
-		if (woken)
+		asked_page = 0;
+		if (woken & SYNC_HUB_CHANGES)
 			next_check = 0;
 	}
 out:
 	leave(req, live, &waiter);
+done:
+	sync_streams_release(&streams);
+	cs_buf_release(&chunks.event);
 	cs_buf_release(&page_json);
 }

@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void append_change(struct cs_buf *out, const PGresult *res, int row)
+static void append_change(struct cs_buf *out, const PGresult *res, int row,
+			  struct sync_streams *streams)
 {
 	int is_message = PQgetvalue(res, row, SYNC_PAGE_COL_KIND)[0] == '1';
 	int first = SYNC_PAGE_COL_FIRST_DOC + (is_message ? CS_CHAT_COLUMN_COUNT : 0);
@@ -27,6 +28,12 @@ static void append_change(struct cs_buf *out, const PGresult *res, int row)
 	cs_buf_json_string(out, PQgetvalue(res, row, id_column),
 			   (size_t)PQgetlength(res, row, id_column));
 	cs_buf_printf(out, ",\"version\":%s,\"doc\":", PQgetvalue(res, row, SYNC_PAGE_COL_VERSION));
+	if (is_message && streams)
+		sync_streams_saw(
+			streams, PQgetvalue(res, row, id_column),
+			PQgetvalue(res, row, first + CS_MESSAGE_COL_STREAM_STATE),
+			strtoll(PQgetvalue(res, row, first + CS_MESSAGE_COL_STREAM_SEQ), NULL, 10),
+			PQgetvalue(res, row, deleted_column)[0] == 't');
 	if (is_message)
 		cs_document_message(out, res, row, first);
 	else
@@ -34,8 +41,9 @@ static void append_change(struct cs_buf *out, const PGresult *res, int row)
 	cs_buf_putc(out, '}');
 }
 
-int sync_page_load(struct cs_request *req, long long after, long long limit, struct cs_buf *out,
-		   struct sync_page *page, struct cs_error *err)
+int sync_page_load(struct cs_request *req, long long after, long long limit,
+		   struct sync_streams *streams, struct cs_buf *out, struct sync_page *page,
+		   struct cs_error *err)
 {
 	struct cs_db_conn *conn = NULL;
 	PGresult *res = NULL;
@@ -63,11 +71,12 @@ int sync_page_load(struct cs_request *req, long long after, long long limit, str
 	for (row = 0; row < page->count; row++) {
 		if (row)
 			cs_buf_putc(out, ',');
-		append_change(out, res, row);
+		append_change(out, res, row, streams);
 		page->last = strtoll(PQgetvalue(res, row, SYNC_PAGE_COL_VERSION), NULL, 10);
 	}
 	PQclear(res);
-	page->cursor = cs_cursor_encode(&req->arena, page->last, "", 0);
+	page->cursor = streams ? sync_streams_cursor(req, streams, page->last)
+			       : cs_cursor_encode(&req->arena, page->last, "", 0);
 	cs_buf_puts(out, "],\"cursor\":");
 	cs_buf_json_string(out, page->cursor, strlen(page->cursor));
 	cs_buf_printf(out, ",\"hasMore\":%s}", page->has_more ? "true" : "false");

@@ -5,6 +5,7 @@
 #include "buf.h"
 #include "document.h"
 #include "http.h"
+#include "streams.h"
 
 /*
  * The statement of a page (sync-svc prepares it as "sync_changes"): a user's
@@ -47,9 +48,11 @@ struct sync_page {
 /*
  * Appends {"changes": [...], "cursor": ..., "hasMore": ...} for the user's
  * changes after version `after` to out, borrowing a pooled connection only
- * for the query.
+ * for the query. streams (NULL for a plain delta read): a live request's map
+ * of streamed replies, which learns the page's messages and is in the cursor.
  */
-int sync_page_load(struct cs_request *req, long long after, long long limit, struct cs_buf *out,
-		   struct sync_page *page, struct cs_error *err);
+int sync_page_load(struct cs_request *req, long long after, long long limit,
+		   struct sync_streams *streams, struct cs_buf *out, struct sync_page *page,
+		   struct cs_error *err);
 
 #endif

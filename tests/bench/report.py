@@ -185,6 +185,20 @@ def build(results):
                 n0(live["rate"]), live["error_count"], n0(held), n0(live["subscribers_wanted"]),
                 verdict(ok)))
 
+    streams = load(results, "streams")
+    if streams:
+        d = streams["delivery_ms"]
+        ok = (d["p99"] is not None and d["p99"] < 50 and streams["error_count"] == 0 and
+              streams["chunks_per_s"] >= 0.95 * streams["chunks_per_s_asked"])
+        lines.append(
+            "| streamed replies: %s streams × %s chunks/s to %s devices, chunk → device | %s chunks/s "
+            "| %s | %s | %s | %d | asked | %s chunks/s | %s | p99 < 50 ms at the asked rate, no error: %s | | |" % (
+                n0(streams["streams_created"]), n0(streams["chunk_rate"]), n0(streams["devices_opened"]),
+                n0(streams["chunks_per_s"]), f2(d["p50"]), f2(d["p99"]), n0(streams["chunks_per_s_asked"]),
+                streams["error_count"], n0(streams["chunks_per_s_asked"]),
+                f2(streams["chunks_per_s"] / streams["chunks_per_s_asked"])
+                if streams["chunks_per_s_asked"] else "—", verdict(ok)))
+
     copy = load(results, "copy") or {}
     imp = load(results, "import") or {"pending": True}
     copy_rate = copy.get("rows_per_s")
@@ -318,6 +332,35 @@ def build(results):
                f1(live["per_subscriber_kb"]["nginx"])),
             "| open descriptors per nginx worker, all held | %s (worker_rlimit_nofile 16000, worker_connections 8000) |"
             % ", ".join(n0(x) for x in mh.get("nginx_worker_fds", [])),
+            "",
+        ]
+
+    # ---- streamed replies ----
+    if streams:
+        d, cpu = streams["delivery_ms"], streams.get("cpu", {})
+        per = cpu.get("us_per_request", {})
+        lines += [
+            "### Streamed replies",
+            "",
+            "tests/bench/streams.py: each stream an assistant message in the streaming state, its chunks "
+            "(`POST /api/messages/{id}/chunks`, about 8 bytes of text) sent open loop at the asked rate, each "
+            "stream's in order on one of the client's connections; every user has 2 devices on SSE. Latency is "
+            "(chunk event arrives on a device) − (its POST was sent), for every chunk and device.",
+            "",
+            "| | |", "|---|---|",
+            "| streams, devices | %s created, %s devices answered 200, %s held to the end |"
+            % (n0(streams["streams_created"]), n0(streams["devices_opened"]), n0(streams["devices_held_to_end"])),
+            "| chunks | %s asked per second, %s carried per second (answered 200 over %s s); answers %s |"
+            % (n0(streams["chunks_per_s_asked"]), n0(streams["chunks_per_s"]), f1(streams["chunks_elapsed_s"]),
+               json.dumps(streams["answers"])),
+            "| chunk → device (ms) | p50 %s, p90 %s, p99 %s, p99.9 %s, max %s; %s chunk events, %s chunks "
+            "reached a device inside a window's document instead (it was behind), %s lost |"
+            % (f2(d["p50"]), f2(d["p90"]), f2(d["p99"]), f2(d["p999"]), f2(d["max"]), n0(streams["deliveries"]),
+               n0(streams.get("delivered_in_a_window", 0)), n0(streams["lost"])),
+            "| Postgres row updates of messages (the windows, `STREAM_FLUSH_MS` %s) | %s in all, %s per second |"
+            % (streams["flush_ms"], n0(streams["pg_row_updates"]), n0(streams["pg_updates_per_s"])),
+            "| CPU per chunk (µs) | %s |" % (", ".join("%s %s" % (g, f1(v)) for g, v in sorted(per.items()))
+                                           or "—"),
             "",
         ]
 

@@ -42,13 +42,17 @@ unset CLERK_JWT_ISSUER_DOMAIN JWKS_URL JWKS_FILE JWT_AUDIENCE CLERK_AUTHORIZED_P
 
 if [ "$QUICK" = 1 ]; then
 	ROUNDS=1 SECONDS_PER_LOAD=2 FIXED_SECONDS=2 LIVE_SUBSCRIBERS=5000 LIVE_SECONDS=5 CONNECT_RATE=1000
+	STREAM_SECONDS=5
 	DOC=${BENCH_DOC:-$RUN/BENCHMARKS.md}
 else
 	ROUNDS=3 SECONDS_PER_LOAD=6 FIXED_SECONDS=10 LIVE_SUBSCRIBERS=5000 LIVE_SECONDS=60 CONNECT_RATE=500
+	STREAM_SECONDS=20
 	DOC=${BENCH_DOC:-$REPO/docs/BENCHMARKS.md}
 fi
 CLIENTS=16         # connections of every closed-loop load (pgbench clients, wrk connections)
 LIVE_RATE=200      # writes per second on the live path (issue 5)
+STREAMS=500        # streamed replies at once, each to 2 devices of its user (issue 14)
+CHUNK_RATE=30      # chunks per second per stream
 FIXED_RATE_MAX=1000 # the fixed-rate client's own budget (about a quarter of a core)
 
 BUILD=$RUN/build
@@ -415,6 +419,16 @@ main() {
 	record_text "${shown% }"
 	timeout $((LIVE_SECONDS + 200)) "${live[@]}" \
 		>"$RESULTS/live.json" || die "the live benchmark failed"
+
+	log "streamed replies: $STREAMS streams x $CHUNK_RATE chunks/s to $((STREAMS * 2)) devices for ${STREAM_SECONDS}s"
+	local streams=(python3 "$BENCH/streams.py" --port "$HTTP_PORT" --pg-port "$PG_PORT"
+		--users "$RUN/live_users.tsv" --streams "$STREAMS" --devices-per-user 2
+		--chunk-rate "$CHUNK_RATE" --duration "$STREAM_SECONDS" --connect-rate "$CONNECT_RATE")
+	record "${streams[@]}"
+	cpu_before
+	timeout $((STREAM_SECONDS + 300)) /usr/bin/time -f '%U %S' -o "$RUN/client.time" "${streams[@]}" \
+		>"$RESULTS/streams.json" || die "the streams benchmark failed"
+	cpu_after streams
 
 	[ -z "${BENCH_PROFILE:-}" ] || profile "$BENCH_PROFILE"
 	run_import

@@ -9,7 +9,8 @@ import lib
 from test_chats import append, counter, create_chat, new_user, q, run_threads, user_state
 
 MESSAGE_FIELDS = {"id", "chatId", "userId", "content", "role", "timestamp", "position",
-                  "attachments", "isDeleted", "version", "createdAt", "updatedAt"}
+                  "attachments", "isDeleted", "version", "createdAt", "updatedAt",
+                  "streamState", "streamSeq"}
 MIB = 1024 * 1024
 
 

@@ -60,11 +60,29 @@ static void test_cursor_rejects_malformed_input(void **state)
 	cs_arena_release(&arena);
 }
 
+/* A cursor appended to a buffer (a live request's chunk events) is the same cursor. */
+static void test_cursor_append_is_encode_after_what_the_buffer_holds(void **state)
+{
+	struct cs_arena arena = CS_ARENA_INIT;
+	struct cs_buf out = CS_BUF_INIT;
+	const char *map = "7\tm_1\n12\tm_2\n";
+	char *cursor = cs_cursor_encode(&arena, 42, map, strlen(map));
+
+	(void)state;
+	cs_buf_puts(&out, "id: ");
+	cs_cursor_append(&out, 42, map, strlen(map));
+	assert_int_equal(out.len, 4 + strlen(cursor));
+	assert_string_equal(out.data + 4, cursor);
+	cs_buf_release(&out);
+	cs_arena_release(&arena);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cursor_round_trips_number_and_text),
 		cmocka_unit_test(test_cursor_rejects_malformed_input),
+		cmocka_unit_test(test_cursor_append_is_encode_after_what_the_buffer_holds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,15 +62,17 @@ static void test_document_chat_names_each_column_as_the_api_does(void **state)
 
 static void test_document_message_names_each_column_as_the_api_does(void **state)
 {
-	char *values[CS_MESSAGE_COLUMN_COUNT] = { "m1", "c1",        "u1", "hi", "user", "5",
-						  NULL, "{\"a\":1}", "t",  "9",  "3",    "4" };
+	char *values[CS_MESSAGE_COLUMN_COUNT] = { "m1", "c1", "u1",        "hi", "user",
+						  "5",  NULL, "{\"a\":1}", "t",  "9",
+						  "3",  "4",  "streaming", "2" };
 
 	(void)state;
 	assert_renders(cs_document_message, values, CS_MESSAGE_COLUMN_COUNT,
 		       "{\"id\":\"m1\",\"chatId\":\"c1\",\"userId\":\"u1\",\"content\":\"hi\","
 		       "\"role\":\"user\",\"timestamp\":5,\"position\":null,"
 		       "\"attachments\":{\"a\":1},\"isDeleted\":true,\"version\":9,"
-		       "\"createdAt\":3,\"updatedAt\":4}");
+		       "\"createdAt\":3,\"updatedAt\":4,\"streamState\":\"streaming\","
+		       "\"streamSeq\":2}");
 }
 
 static void test_document_sync_status_names_each_column_as_the_api_does(void **state)
