@@ -101,7 +101,13 @@ export function createSync(opts) {
       if (heldCursor == null) return;
       const cursor = heldCursor;
       heldCursor = null;
-      const stored = await replica.applyChunks(held.entries(), cursor);
+      let stored;
+      try {
+        stored = await replica.applyChunks(held.entries(), cursor);
+      } catch (err) {
+        heldCursor ??= cursor; // still held: the next flush writes them
+        throw err;
+      }
       for (const [id, seq] of stored) held.drop(id, seq);
       opts.onChunksStored(stored);
     });
@@ -124,7 +130,8 @@ export function createSync(opts) {
       opts.onChunk(chunk);
     }
     heldCursor = cursor;
-    if (!flushTimer) flushTimer = setTimeout(flush, FLUSH_MS);
+    // A failure here is met again, and reported, by the loop's next flush.
+    if (!flushTimer) flushTimer = setTimeout(() => flush().catch(() => {}), FLUSH_MS);
   }
 
   // A controller for one live request: aborted by stop() and by reconnect().
