@@ -6,7 +6,8 @@
 // library load went, data-offline="ready" that a reload while offline will
 // open the page, #user holds the signed-in user id, the open chat is in
 // the URL (#chat=ID) so that a reload comes back to it, and each message <li>
-// carries data-id, data-role, data-pending and data-timestamp.
+// carries data-id, data-role, data-pending, data-timestamp and data-stream
+// (a streamed reply's state: streaming, complete or error).
 import { connect, isPending, loadLibrary, signedInUser } from './client.js';
 
 const OFFLINE_CACHE = 'chatsync-demo-v1'; // sw.js's CACHE
@@ -78,11 +79,15 @@ function renderChat(api, { chat, messages }) {
       openChat(id);
       report(done);
     });
+    // A streamed reply grows as its chunks come (the app's server writes them);
+    // while it streams, a marker says so, and an error ending says that.
+    const stream = m.streamState ?? 'complete';
+    const marker = stream === 'complete' ? [] : [el('span', { className: 'stream', textContent: stream === 'streaming' ? 'streaming…' : 'stream ended with an error' })];
     const li = el('li', {},
       el('div', { className: 'meta' }, el('span', { textContent: m.role }),
-        el('span', { textContent: pending ? 'pending' : `#${m.position ?? '-'}` }), branch),
+        el('span', { textContent: pending ? 'pending' : `#${m.position ?? '-'}` }), ...marker, branch),
       el('div', { className: 'content', textContent: m.content }));
-    Object.assign(li.dataset, { id: m.id, role: m.role, pending: String(pending), timestamp: String(m.timestamp) });
+    Object.assign(li.dataset, { id: m.id, role: m.role, pending: String(pending), timestamp: String(m.timestamp), stream });
     return li;
   }));
 }

@@ -7,6 +7,7 @@ import { newId } from './ids.js';
 import { mutators } from './mutators.js';
 import { createOutbox } from './outbox.js';
 import { openReplica, replicaName } from './replica.js';
+import { createHeld } from './streams.js';
 import { createSync } from './sync.js';
 import { createTabs } from './tabs.js';
 import { chatView, chatsView, docView } from './views.js';
@@ -54,6 +55,10 @@ export function createClient(options = {}) {
   // came: from then on the views are blank and nothing is sent or synced.
   let otherUser = null;
   let replica, http, sync, outbox, tabs, userId, deviceId;
+  // Streamed replies' chunks not yet in the replica: the leader's, or those it
+  // forwarded to this tab (streams.js).
+  const held = createHeld();
+  const lay = (m) => held.lay(m);
 
   function emit(kind, value) {
     for (const cb of listeners[kind]) {
@@ -83,6 +88,10 @@ export function createClient(options = {}) {
     } catch (err) {
       if (!closed) emit('error', err);
     }
+  }
+  // A chunk grew a message: the views run again (the status did not change).
+  function grew() {
+    for (const w of watchers) w.run();
   }
   // The replica changed here: update this tab and tell the others.
   function changed() {
@@ -157,6 +166,16 @@ export function createClient(options = {}) {
       pollTimeoutS: options.pollTimeoutS,
       sseIdleMs: options.sseIdleMs,
       setConnection,
+      held,
+      // Followers see each chunk as it comes, not once it is stored.
+      onChunk(chunk) {
+        grew();
+        if (tabs) tabs.post({ type: 'chunks', chunks: [chunk] });
+      },
+      onChunksStored(stored) {
+        refresh(); // the status's cursor
+        if (tabs) tabs.post({ type: 'stored', stored });
+      },
       onPage: (page, result, live) => {
         if (!result.changed) return;
         changed();
@@ -184,6 +203,11 @@ export function createClient(options = {}) {
           if (tabs.leader) outbox.wake();
         } else if (msg.type === 'settled') {
           settle(msg.seq, msg.error && errorFromPlain(msg.error), msg.value, true);
+        } else if (msg.type === 'chunks' && !tabs.leader) {
+          for (const chunk of msg.chunks) held.add(chunk);
+          grew();
+        } else if (msg.type === 'stored') {
+          for (const [id, seq] of msg.stored) held.drop(id, seq);
         } else if (msg.type === 'connection' && !tabs.leader) {
           setStatus({ connection: msg.connection });
         } else if (msg.type === 'hello' && tabs.leader) {
@@ -352,9 +376,9 @@ export function createClient(options = {}) {
       return () => listeners[event].delete(cb);
     },
     watchChats: (cb) => watch(() => chatsView(replica, userId), cb, []),
-    watchChat: (chatId, cb) => watch(() => chatView(replica, userId, chatId), cb, null),
+    watchChat: (chatId, cb) => watch(() => chatView(replica, userId, chatId, lay), cb, null),
     getChats: async () => (await ready, otherUser ? [] : chatsView(replica, userId)),
-    getChat: async (chatId) => (await ready, otherUser ? null : chatView(replica, userId, chatId)),
+    getChat: async (chatId) => (await ready, otherUser ? null : chatView(replica, userId, chatId, lay)),
     createChat: (args) => write('createChat', args),
     updateChat: (args) => write('updateChat', args),
     deleteChat: (args) => write('deleteChat', args),
@@ -388,6 +412,7 @@ export function createClient(options = {}) {
       sync.stop();
       outbox.stop();
       tabs.close();
+      await sync.flush().catch(() => {});
       clearTimeout(reportTimer);
       watchers.clear();
       if (g.removeEventListener) {

@@ -30,11 +30,22 @@ export interface Message {
   position: number | null;
   attachments: unknown;
   isDeleted: boolean;
+  /**
+   * A streamed assistant reply: `streaming` while its text grows (content is
+   * the text so far, chunks included), then `complete` or `error` (content:
+   * what was kept). A message that never streamed is `complete`. Absent on a
+   * message created by this client and not yet acknowledged.
+   */
+  streamState?: StreamState;
+  /** The last chunk whose text is in content (0: none). */
+  streamSeq?: number;
   version: number;
   createdAt: number;
   updatedAt: number;
   pending?: true;
 }
+
+export type StreamState = 'streaming' | 'complete' | 'error';
 
 export interface ChatWithMessages extends Chat {
   messages: Message[];

@@ -6,6 +6,7 @@
 // here: views lay the outbox over these documents (see views.js).
 
 import { wrap } from 'idb';
+import { withChunks } from './streams.js';
 
 // 1: the stores. 2: chats' index byTime on [timestamp, id], the API's order
 // (newest first is this index read backwards); an upgrade from 1 builds it from
@@ -48,10 +49,14 @@ export function deleteReplica(userId, factory = globalThis.indexedDB) {
 }
 
 // A document from the server replaces ours only when it is newer: the feed, a
-// write's answer and a replay may arrive in any order.
+// write's answer and a replay may arrive in any order. A newer document of a
+// message still streaming whose streamSeq is below ours (a window written while
+// chunks came) changes the other fields, not the longer text (docs/API.md).
 async function putNewer(store, doc) {
   const have = await store.get(doc.id);
-  if (!have || !(have.version >= doc.version)) await store.put(doc);
+  if (have && have.version >= doc.version) return;
+  const longer = have && have.streamState === 'streaming' && doc.streamState === 'streaming' && have.streamSeq > doc.streamSeq;
+  await store.put(longer ? { ...doc, content: have.content, streamSeq: have.streamSeq } : doc);
 }
 
 // An outbox entry with the ids in renames replaced (the same entry if none is).
@@ -111,14 +116,16 @@ function createReplica(db) {
     // cursor move together, so a crash never leaves a cursor past missing data.
     // The cursor never moves back: it is opaque, so a page moves it only when it
     // holds a version past the highest stored (a late answer to an older request
-    // does not), or when there is none yet.
-    async applyPage({ changes = [], cursor }) {
+    // does not), or when there is none yet. force: the page was read from the
+    // stored cursor (a resync after a gap in a stream's chunks), and its cursor
+    // (a plain delta's, with no chunks sent in it) replaces the stored one.
+    async applyPage({ changes = [], cursor }, force = false) {
       const tx = db.transaction(['chats', 'messages', 'meta'], 'readwrite');
       const meta = tx.objectStore('meta');
       const before = (await meta.get('lastVersion')) || 0;
       let last = before;
       const newest = changes.reduce((v, c) => (c.version > v ? c.version : v), 0);
-      const moves = changes.length ? newest > before : (await meta.get('cursor')) == null;
+      const moves = force || (changes.length ? newest > before : (await meta.get('cursor')) == null);
       if (changes.some((c) => c.table === 'chats')) await meta.delete(CHAT_LIST);
       for (const change of changes) {
         if (change.table !== 'chats' && change.table !== 'messages') continue;
@@ -132,6 +139,25 @@ function createReplica(db) {
       await meta.put(last, 'lastVersion');
       await tx.done;
       return { changed: changes.length > 0, lastVersion: last };
+    },
+
+    // Streamed replies' chunks ([[messageId, chunks]], each list in seq order)
+    // and the cursor of the last (the server's, as given: it carries the chunks
+    // sent), in one transaction. Chunks of a message not streaming any more, or
+    // past a gap, are not stored. Returns [[messageId, streamSeq stored]].
+    async applyChunks(entries, cursor) {
+      const tx = db.transaction(['messages', 'meta'], 'readwrite');
+      const store = tx.objectStore('messages');
+      const stored = [];
+      for (const [id, chunks] of entries) {
+        const doc = await store.get(id);
+        const next = withChunks(doc, chunks);
+        if (next !== doc) await store.put(next);
+        stored.push([id, next && next.streamState === 'streaming' ? next.streamSeq : Infinity]);
+      }
+      if (cursor != null) await tx.objectStore('meta').put(String(cursor), 'cursor');
+      await tx.done;
+      return stored;
     },
 
     async outbox() {

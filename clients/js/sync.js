@@ -6,9 +6,13 @@
 // does a live request that ends early (a server or proxy that closes at once),
 // the backoff growing while they keep ending early. A closed replica (another
 // tab deleted or upgraded the database) stops the loop: retrying cannot help.
+// Streamed replies' chunks (SSE chunk events, long-poll chunks) are checked
+// against the text the client has, held for the views and written with their
+// cursor once per FLUSH_MS; a gap ends the live request and resyncs.
 
 import { ChatsyncError, backoffDelay, retryDelay, sleepAny } from './http.js';
 import { isReplicaClosed } from './replica.js';
+import { FLUSH_MS } from './streams.js';
 
 // An SSE parser (the WHATWG rules, less `retry`): feed it text as it arrives,
 // in chunks cut anywhere; it calls onEvent({ event, data, id }) at each blank
@@ -57,7 +61,8 @@ export function createSseParser(onEvent, onComment = () => {}) {
 
 // opts: http, replica, onPage(page, result, live) after a page is stored, setConnection(state),
 // onCaughtUp(), sleep(ms, signal), backoff, live ('auto' | 'sse' | 'poll'),
-// pollTimeoutS, sseIdleMs.
+// pollTimeoutS, sseIdleMs; held (createHeld()), onChunk(chunk) when one is
+// held, onChunksStored([[messageId, streamSeq]]) after they are written.
 // A live request that ends sooner than this did not really live: back off more.
 const MIN_LIVE_MS = 5000;
 
@@ -80,6 +85,54 @@ export function createSync(opts) {
   // ended on purpose to open a new one at once (the network came back).
   let live = null;
   let restart = false;
+  const { held } = opts;
+  // The cursor of the last chunk held (null: none held since the last write).
+  let heldCursor = null;
+  let flushTimer = null;
+  let flushing = Promise.resolve();
+  // The next catch-up's first page replaces the cursor (a resync after a gap).
+  let forceNext = false;
+
+  // Writes the chunks held, and the server's cursor as given, in one transaction.
+  function flush() {
+    clearTimeout(flushTimer);
+    flushTimer = null;
+    const run = flushing.then(async () => {
+      if (heldCursor == null) return;
+      const cursor = heldCursor;
+      heldCursor = null;
+      let stored;
+      try {
+        stored = await replica.applyChunks(held.entries(), cursor);
+      } catch (err) {
+        heldCursor ??= cursor; // still held: the next flush writes them
+        throw err;
+      }
+      for (const [id, seq] of stored) held.drop(id, seq);
+      opts.onChunksStored(stored);
+    });
+    flushing = run.catch(() => {});
+    return run;
+  }
+
+  // One chunk, by the rules of docs/API.md ("Applying them"): the next one is
+  // held, one the client has is ignored, one past a gap (or of a message the
+  // client does not have) throws stream_gap; a final message ignores them.
+  async function applyChunk(chunk, cursor) {
+    const doc = await replica.message(chunk.messageId);
+    if (doc && doc.streamState !== 'streaming') return;
+    const have = Math.max((doc && doc.streamSeq) || 0, held.last(chunk.messageId));
+    if (!doc || chunk.seq > have + 1) {
+      throw new ChatsyncError({ code: 'stream_gap', message: `could not apply chunk ${chunk.seq} of message ${chunk.messageId}: the client has ${doc ? have : 'no such message'}` });
+    }
+    if (chunk.seq === have + 1) {
+      held.add(chunk);
+      opts.onChunk(chunk);
+    }
+    heldCursor = cursor;
+    // A failure here is met again, and reported, by the loop's next flush.
+    if (!flushTimer) flushTimer = setTimeout(() => flush().catch(() => {}), FLUSH_MS);
+  }
 
   // A controller for one live request: aborted by stop() and by reconnect().
   function liveController(sig) {
@@ -95,8 +148,9 @@ export function createSync(opts) {
   }
 
   // live: the page came on a stream or long-poll (not a catch-up).
-  async function applyPage(page, live = false) {
-    const result = await replica.applyPage(page);
+  async function applyPage(page, live = false, force = false) {
+    await flush();
+    const result = await replica.applyPage(page, force);
     opts.onPage(page, result, live);
     return page;
   }
@@ -108,12 +162,17 @@ export function createSync(opts) {
   }
 
   // Pages until hasMore is false. Concurrent callers share one run.
-  function catchUp() {
+  // force: a resync, whose first page's cursor replaces the stored one.
+  function catchUp(force = false) {
+    if (force) forceNext = true;
     if (!catchingUp) {
       catchingUp = (async () => {
+        await flush();
         for (let pages = 0; pages < 100000; pages++) {
           const page = await fetchPage(await replica.getMeta('cursor'));
-          await applyPage(page);
+          const replace = forceNext;
+          forceNext = false;
+          await applyPage(page, false, replace);
           if (!page.hasMore) break;
         }
       })().finally(() => {
@@ -123,9 +182,10 @@ export function createSync(opts) {
     return catchingUp;
   }
 
-  // One SSE stream until it ends. Resolves 'reauth' | 'restart' | 'ended';
-  // throws to fall back.
+  // One SSE stream until it ends. Resolves 'reauth' | 'restart' | 'ended' |
+  // 'gap'; throws to fall back.
   async function stream(sig) {
+    await flush();
     const cursor = (await replica.getMeta('cursor')) || '0';
     const { local, done } = liveController(sig);
     let gotBytes = false;
@@ -150,6 +210,7 @@ export function createSync(opts) {
       const parser = createSseParser((ev) => {
         if (ev.event === 'reauth') reauth = true;
         else if (ev.event === 'changes') queue = queue.then(() => applyPage(JSON.parse(ev.data), true));
+        else if (ev.event === 'chunk') queue = queue.then(() => applyChunk(JSON.parse(ev.data), ev.id));
       });
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       for (;;) {
@@ -167,6 +228,7 @@ export function createSync(opts) {
       return reauth ? 'reauth' : 'ended';
     } catch (err) {
       if (sig.aborted) throw err;
+      if (err.code === 'stream_gap') return 'gap';
       if (restart) return 'restart';
       // Nothing at all within the idle bound: something buffers the stream.
       if (local.signal.aborted && !gotBytes) sseOff();
@@ -199,10 +261,16 @@ export function createSync(opts) {
         done();
       }
       opts.setConnection('online');
-      await applyPage(page, true);
+      const chunks = page.chunks || [];
+      if (chunks.length) {
+        for (const chunk of chunks) await applyChunk(chunk, page.cursor);
+        await flush(); // the next request starts from this page's cursor
+      } else {
+        await applyPage(page, true);
+      }
       // An empty answer long before the timeout: the server (or a proxy) does
       // not hold the request; wait before the next rather than spin.
-      if ((page.changes || []).length || Date.now() - startedAt >= MIN_LIVE_MS) early = 0;
+      if ((page.changes || []).length || chunks.length || Date.now() - startedAt >= MIN_LIVE_MS) early = 0;
       else await sleep(backoffDelay(early++, opts.backoff), sig);
     }
   }
@@ -212,10 +280,14 @@ export function createSync(opts) {
     let attempt = 0;
     // Streams in a row that ended within MIN_LIVE_MS: the backoff's attempt.
     let early = 0;
+    // A gap in a stream's chunks: catch up from the cursor, and forget the
+    // chunks it says were sent, so that the server sends them again.
+    let resync = false;
     while (current()) {
       restart = false;
       try {
-        await catchUp();
+        await catchUp(resync);
+        resync = false;
         opts.setConnection('online');
         await opts.onCaughtUp();
         attempt = 0;
@@ -225,6 +297,10 @@ export function createSync(opts) {
           if (!current()) break;
           // at once: getToken gives the new token / the network is back
           if (how === 'reauth' || how === 'restart') continue;
+          if (how === 'gap') {
+            resync = true;
+            continue;
+          }
           early = Date.now() - startedAt < MIN_LIVE_MS ? early + 1 : 0;
           // Jittered, so that the clients of a restarted server do not all
           // come back in the same instant.
@@ -234,6 +310,10 @@ export function createSync(opts) {
         }
       } catch (err) {
         if (!current()) break;
+        if (err.code === 'stream_gap') {
+          resync = true;
+          continue;
+        }
         if (err.code === 'user_changed') {
           running = false;
           opts.onError(err);
@@ -255,7 +335,8 @@ export function createSync(opts) {
   }
 
   return {
-    catchUp,
+    catchUp: () => catchUp(),
+    flush,
     start() {
       if (running) return;
       running = true;

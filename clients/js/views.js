@@ -31,14 +31,15 @@ function inOrder(chats) {
 }
 
 // { ...chat, messages } with its messages that are not deleted, in message
-// order; null when the chat is unknown or deleted.
-export async function chatView(replica, userId, chatId) {
+// order; null when the chat is unknown or deleted. lay(message): the message
+// with the streamed chunks held in memory (streams.js).
+export async function chatView(replica, userId, chatId, lay = (m) => m) {
   const outbox = await replica.outbox();
   const state = { userId, chats: new Map(), messages: new Map() };
   const load = async (id) => {
     const chat = await replica.chat(id);
     if (chat) state.chats.set(id, chat);
-    for (const m of await replica.messagesOf(id)) state.messages.set(m.id, m);
+    for (const m of await replica.messagesOf(id)) state.messages.set(m.id, lay(m));
   };
   await load(chatId);
   // A pending branch copies from its parent: the parent's messages are needed.

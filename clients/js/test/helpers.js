@@ -24,7 +24,7 @@ export function fakeServer() {
   const requests = [];
   const script = [];
   function user(sub) {
-    if (!users.has(sub)) users.set(sub, { version: 0, chats: new Map(), messages: new Map(), log: [], statuses: new Map() });
+    if (!users.has(sub)) users.set(sub, { version: 0, chats: new Map(), messages: new Map(), log: [], statuses: new Map(), chunks: [] });
     return users.get(sub);
   }
   function write(u, table, doc, op = 'upsert') {
@@ -35,7 +35,7 @@ export function fakeServer() {
     return stored;
   }
   function page(u, cursor, limit) {
-    const after = Number(cursor || 0);
+    const after = parseInt(cursor || '0', 10); // a cursor's version; the chunks sent in it do not matter here
     const changes = u.log.filter((c) => c.version > after).slice(0, limit);
     const last = changes.length ? changes[changes.length - 1].version : after;
     return { changes, cursor: String(last), hasMore: u.log.some((c) => c.version > last) };
@@ -100,8 +100,25 @@ export function fakeServer() {
       const have = u.messages.get(body.id);
       if (have) return json(200, { message: have }, { 'Idempotent-Replay': 'true' });
       const positions = [...u.messages.values()].filter((x) => x.chatId === chatId).map((x) => x.position);
-      const message = write(u, 'messages', { id: body.id, chatId, userId: req.sub, content: body.content, role: body.role, timestamp: body.timestamp ?? Date.now(), position: body.position ?? (positions.length ? Math.max(...positions) + 1 : 0), attachments: body.attachments ?? null, isDeleted: false });
+      const message = write(u, 'messages', { id: body.id, chatId, userId: req.sub, content: body.content, role: body.role, timestamp: body.timestamp ?? Date.now(), position: body.position ?? (positions.length ? Math.max(...positions) + 1 : 0), attachments: body.attachments ?? null, isDeleted: false, streamState: body.streamState === 'streaming' ? 'streaming' : 'complete', streamSeq: 0 });
       return json(201, { message });
+    }
+    // Streamed replies (docs/API.md): chunks go to u.chunks (the test sends them
+    // as SSE chunk events or long-poll chunks); window(u, id) writes the text so
+    // far as messages-svc's flush does; /end writes the final document.
+    if ((m = path.match(/^\/api\/messages\/([^/]+)\/(chunks|end)$/)) && method === 'POST') {
+      const message = u.messages.get(decodeURIComponent(m[1]));
+      if (!message) return errorResponse(404, 'not_found', 'message not found');
+      if (message.streamState !== 'streaming') return errorResponse(409, 'conflict', 'message is not streaming');
+      const sent = u.chunks.filter((c) => c.messageId === message.id);
+      if (m[2] === 'end') {
+        if (body.seq !== sent.length) return errorResponse(409, 'conflict', `seq: the stream has ${sent.length} chunks`);
+        return json(200, { message: write(u, 'messages', { ...message, content: message.content + sent.filter((c) => c.seq > message.streamSeq).map((c) => c.text).join(''), streamSeq: sent.length, streamState: body.state }) });
+      }
+      if (body.seq <= sent.length) return json(200, { id: message.id, seq: body.seq }, { 'Idempotent-Replay': 'true' });
+      if (body.seq !== sent.length + 1) return errorResponse(409, 'conflict', `seq: expected ${sent.length + 1}`);
+      u.chunks.push({ messageId: message.id, chatId: message.chatId, seq: body.seq, text: body.text });
+      return json(200, { id: message.id, seq: body.seq });
     }
     if ((m = path.match(/^\/api\/messages\/([^/]+)$/))) {
       const message = u.messages.get(decodeURIComponent(m[1]));
@@ -134,8 +151,19 @@ export function fakeServer() {
     return route(req, user(req.sub));
   }
 
+  // A window of a streaming message: its chunks so far written to the row.
+  function window(u, id) {
+    const message = u.messages.get(id);
+    const sent = u.chunks.filter((c) => c.messageId === id && c.seq > message.streamSeq);
+    return write(u, 'messages', { ...message, content: message.content + sent.map((c) => c.text).join(''), streamSeq: message.streamSeq + sent.length });
+  }
+  // A chunk as sync-svc sends it on a stream: its cursor carries the version
+  // and the last chunk sent of the message.
+  const chunkEvent = (u, c) => `id: ${u.version}\t${c.seq}\t${c.messageId}\nevent: chunk\ndata: ${JSON.stringify(c)}\n\n`;
+  const changesEvent = (u, p) => `id: ${p.cursor}\nevent: changes\ndata: ${JSON.stringify(p)}\n\n`;
+
   const server = {
-    fetch, requests, script, user, write,
+    fetch, requests, script, user, write, window, chunkEvent, changesEvent, page,
     writes: () => requests.filter((r) => r.method !== 'GET' && !r.path.startsWith('/api/sync-status')),
   };
   return server;

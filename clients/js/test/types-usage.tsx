@@ -2,7 +2,7 @@
 // app would use the package through its exports map. Every export is used;
 // the @ts-expect-error lines fail the check if the types grow loose (any).
 import { ChatsyncError, createClient, createSseParser, deleteReplica, newId, ulid } from '@chatsync/client';
-import type { AddMessageArgs, Chat, ChatWithMessages, Client, ClientOptions, Message, SseEvent, Status, Unsubscribe, WriteResult } from '@chatsync/client';
+import type { AddMessageArgs, Chat, ChatWithMessages, Client, ClientOptions, Message, SseEvent, Status, StreamState, Unsubscribe, WriteResult } from '@chatsync/client';
 import { ChatsyncProvider, useChat, useChats, useClient, useMutation, useSyncStatus } from '@chatsync/client/react';
 import { StrictMode, useEffect, useMemo, useState, type ReactNode } from 'react';
 
@@ -167,4 +167,10 @@ export function Root({ client }: { client: Client }) {
       </ChatsyncProvider>
     </StrictMode>
   );
+}
+
+// A streamed reply: its state and the last chunk in its content.
+export function streamMarker(message: Message): string {
+  const state: StreamState | undefined = message.streamState;
+  return state === 'streaming' ? `typing… (${message.streamSeq ?? 0})` : '';
 }
