@@ -149,6 +149,44 @@ class ClusterTest(unittest.TestCase):
         self.assertIn(('"%s"' % cross_id).encode(), out)
         self.assertLess(elapsed, 1.0, "the write reached node 2's stream after %.2f s" % elapsed)
 
+    def test_a_streamed_reply_written_on_node_1_reaches_node_2_in_order_through_the_cluster(self):
+        """Chunks go through the Redis Cluster: a stream script's keys share the
+        user's shard slot (common/stream.c), and node 2's reader delivers them."""
+        user = lib.unique("chunks")
+        token = lib.token(user)
+        auth = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+        status, chat = create_chat(token, user + "-c", service_address(1, "chats"))
+        self.assertEqual(status, 201)
+        status, _, payload = fcgi.request(
+            service_address(1, "messages"), "POST", "/api/chats/%s/messages" % chat["chat"]["id"],
+            auth, json.dumps({"role": "assistant", "content": "",
+                              "streamState": "streaming"}).encode())
+        self.assertEqual(status, 201, payload)
+        message_id = json.loads(payload)["message"]["id"]
+        stream = fcgi.Stream(service_address(2, "sync"), "GET", "/api/sync", {
+            "Authorization": "Bearer " + token, "Accept": "text/event-stream"}, timeout=20)
+        texts = ["c%d " % seq for seq in range(1, 41)]
+        try:
+            self.assertIn(b": connected", stream.read(b": connected", 10))
+            for seq, text in enumerate(texts, 1):
+                status, _, payload = fcgi.request(
+                    service_address(1 + seq % 2, "messages"), "POST",
+                    "/api/messages/%s/chunks" % message_id, auth,
+                    json.dumps({"seq": seq, "text": text}).encode())
+                self.assertEqual(status, 200, payload)
+            out = stream.read(b'"seq":40,', 10).decode()
+        finally:
+            stream.close()
+        seqs, got = [], ""
+        for block in out.split("\n\n"):
+            if "event: chunk" in block:
+                data = json.loads(block.split("data: ", 1)[1])
+                if data["messageId"] == message_id:
+                    seqs.append(data["seq"])
+                    got += data["text"]
+        self.assertEqual(seqs, list(range(1, 41)), "chunks missing, repeated or out of order")
+        self.assertEqual(got, "".join(texts))
+
     def test_node_1_killed_requests_go_to_node_2_and_no_acknowledged_write_is_lost(self):
         user = lib.unique("failnode")
         token = lib.token(user)
