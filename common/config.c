@@ -105,6 +105,10 @@ static const struct setting settings[] = {
 	  "how often a waiting live request re-checks Postgres without a wake-up" },
 	{ "SYNC_REPLICA_WAIT_MS", "250", NUM(0, 10000, replica_wait_ms),
 	  "longest a sync read waits for the replica to reach the version it needs, then reads the primary" },
+	{ "SYNC_REPLICA_TIMEOUT_MS", "500", NUM(100, 60000, replica_timeout_ms),
+	  "statement_timeout of the replica's reads (a silent replica: this plus 1 s), then the primary" },
+	{ "SYNC_REPLICA_RETRY_MS", "5000", NUM(0, 600000, replica_retry_ms),
+	  "after a replica read fails or times out, sync reads skip the replica for this long" },
 	{ "SYNC_SSE_PING_S", "10", NUM(1, 60, sse_ping_s),
 	  "interval of the SSE keep-alive comment" },
 };
