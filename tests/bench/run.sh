@@ -14,7 +14,7 @@
 # that endpoint during one extra wrk run; the report goes to .run/bench/profile/),
 # BENCH_PG_PORT 19432, BENCH_REDIS_PORT 19379, BENCH_HTTP_PORT 19080,
 # BENCH_HTTPS_PORT 19443, BENCH_LIMITS_PORT 19090. Last, the cluster section
-# (tests/bench/cluster.sh, about 4 more minutes; its own stack and ports,
+# (tests/bench/cluster.sh, about 6 more minutes; its own stack and ports,
 # BENCH_CLUSTER_PORT_BASE 19500): BENCH_CLUSTER=0 skips it.
 #
 # Everything runs on loopback from its own run folder (.run/bench) and its own
