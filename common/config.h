@@ -54,11 +54,13 @@ struct cs_config {
 	char *jwt_algorithms;     /* JWT_ALGORITHMS */
 	char *import_token;       /* IMPORT_TOKEN */
 	/* sync */
-	long live_max;        /* SYNC_LIVE_MAX */
-	long live_per_user;   /* SYNC_LIVE_PER_USER */
-	long live_recheck_ms; /* SYNC_LIVE_RECHECK_MS */
-	long sse_ping_s;      /* SYNC_SSE_PING_S */
-	long replica_wait_ms; /* SYNC_REPLICA_WAIT_MS */
+	long live_max;           /* SYNC_LIVE_MAX */
+	long live_per_user;      /* SYNC_LIVE_PER_USER */
+	long live_recheck_ms;    /* SYNC_LIVE_RECHECK_MS */
+	long sse_ping_s;         /* SYNC_SSE_PING_S */
+	long replica_wait_ms;    /* SYNC_REPLICA_WAIT_MS */
+	long replica_timeout_ms; /* SYNC_REPLICA_TIMEOUT_MS */
+	long replica_retry_ms;   /* SYNC_REPLICA_RETRY_MS */
 	/* streamed replies */
 	long stream_flush_ms;        /* STREAM_FLUSH_MS */
 	long stream_idle_timeout_ms; /* STREAM_IDLE_TIMEOUT_MS */

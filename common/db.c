@@ -5,6 +5,7 @@
  * borrowed connection is db_query.c.
  */
 #include "db.h"
+#include "clock.h"
 #include "db_internal.h"
 #include "log.h"
 
@@ -35,6 +36,9 @@ struct cs_db {
 	int size;
 	struct cs_db_conn *conns;
 	int *busy;
+	/* cs_db_failed/cs_db_usable, under lock: 0 while the server answers */
+	long long skip_until_us;
+	long retry_ms;
 };
 
 /* ---- connecting ---- */
@@ -161,6 +165,39 @@ void cs_db_free(struct cs_db *db)
 	free(db->url);
 	free(db->options);
 	free(db);
+}
+
+/* ---- a server that failed is skipped for a while ---- */
+
+int cs_db_usable(struct cs_db *db)
+{
+	long long now = cs_clock_monotonic_us();
+	int usable = 1;
+
+	pthread_mutex_lock(&db->lock);
+	if (db->skip_until_us && now < db->skip_until_us) {
+		usable = 0;
+	} else if (db->skip_until_us) {
+		/* this caller is the probe; the others skip until it has an answer */
+		db->skip_until_us = now + db->retry_ms * 1000LL + 1;
+	}
+	pthread_mutex_unlock(&db->lock);
+	return usable;
+}
+
+void cs_db_failed(struct cs_db *db, long retry_ms)
+{
+	pthread_mutex_lock(&db->lock);
+	db->retry_ms = retry_ms;
+	db->skip_until_us = cs_clock_monotonic_us() + retry_ms * 1000LL + 1;
+	pthread_mutex_unlock(&db->lock);
+}
+
+void cs_db_answered(struct cs_db *db)
+{
+	pthread_mutex_lock(&db->lock);
+	db->skip_until_us = 0;
+	pthread_mutex_unlock(&db->lock);
 }
 
 void cs_db__close_conn(struct cs_db_conn *conn)

@@ -137,6 +137,16 @@ int cs_db_error_for(PGconn *pg, const PGresult *res, const char *what, struct cs
  */
 int cs_db_refused_value(const PGresult *res);
 
+/*
+ * For a pool that has another to fall back on (sync-svc's replica): after
+ * cs_db_failed, cs_db_usable answers 0 for retry_ms, so that a stopped or
+ * cut-off server costs one caller its timeout, not every caller; then 1 to
+ * one caller per retry_ms (the probe) until one reports cs_db_answered.
+ */
+int cs_db_usable(struct cs_db *db);
+void cs_db_failed(struct cs_db *db, long retry_ms);
+void cs_db_answered(struct cs_db *db);
+
 /* 0 when Postgres answers a trivial query through the pool. */
 int cs_db_ping(struct cs_db *db, struct cs_error *err);
 /*

@@ -187,10 +187,15 @@ static int start_parts(struct cs_server *server, char *err, size_t errlen)
 		      errlen) < 0)
 		return -1;
 	if (cfg->database_replica_url) {
-		/* the same settings, another server: only the URL differs */
+		/*
+		 * the same settings, another server: the URL differs, and the
+		 * statement timeout is short, since a slow replica read has the
+		 * primary to fall back on (docs/decisions/replica-reads.md)
+		 */
 		struct cs_config replica = *cfg;
 
 		replica.database_url = cfg->database_replica_url;
+		replica.db_statement_timeout_ms = cfg->replica_timeout_ms;
 		if (cs_db_new(&replica, service->statements, service->statement_count,
 			      &server->replica, err, errlen) < 0)
 			return -1;

@@ -34,6 +34,8 @@
 #   CONN_PER_ADDRESS        requests in progress per client address (live ones
 #                           included; 1-65535): 20000 locally, 128 in production
 #   HTTP2_MAX_STREAMS       concurrent streams per HTTP/2 connection: 32
+#   NGINX_WORKERS           worker processes: 2 (each holds up to 8000
+#                           connections; a live stream takes two)
 #   ROLLOUT_OVERRIDE_FROM   addresses/CIDRs whose X-Chat-Backend header is
 #                           honoured, comma-separated, or "none": loopback
 #                           locally, none in production
@@ -70,6 +72,7 @@ nginx_config_defaults() {
 	LEGACY_BACKEND=${LEGACY_BACKEND:-127.0.0.1:8081}
 	IMPORT_ALLOW=${IMPORT_ALLOW:-}
 	HTTP2_MAX_STREAMS=${HTTP2_MAX_STREAMS:-32}
+	NGINX_WORKERS=${NGINX_WORKERS:-2}
 	ROLLOUT_OVERRIDE_AT_ZERO=${ROLLOUT_OVERRIDE_AT_ZERO:-off}
 	CLIENTS_DIR=$NGINX_CONFIG_CLIENTS_DIR
 	case $NGINX_PROFILE in
@@ -121,6 +124,8 @@ nginx_config_defaults() {
 	done
 	[[ $CONN_PER_ADDRESS =~ ^[1-9][0-9]{0,4}$ ]] && [ "$CONN_PER_ADDRESS" -le 65535 ] \
 		|| nginx_config_die "CONN_PER_ADDRESS '$CONN_PER_ADDRESS': must be a whole number from 1 to 65535"
+	[[ $NGINX_WORKERS =~ ^([1-9]|[1-5][0-9]|6[0-4])$ ]] \
+		|| nginx_config_die "NGINX_WORKERS '$NGINX_WORKERS': must be a whole number from 1 to 64"
 	[[ $HTTP2_MAX_STREAMS =~ ^[1-9][0-9]{0,3}$ ]] \
 		|| nginx_config_die "HTTP2_MAX_STREAMS '$HTTP2_MAX_STREAMS': must be a whole number from 1 to 9999"
 	[[ $IMPORT_ALLOW =~ ^[0-9A-Fa-f:./,]*$ ]] \
@@ -201,6 +206,7 @@ nginx_config_render() {
 			-e "s|@READ_RATE_BURST@|$READ_RATE_BURST|g" \
 			-e "s|@CONN_PER_ADDRESS@|$CONN_PER_ADDRESS|g" \
 			-e "s|@HTTP2_MAX_STREAMS@|$HTTP2_MAX_STREAMS|g" \
+			-e "s|@NGINX_WORKERS@|$NGINX_WORKERS|g" \
 			-e "s|@ROLLOUT_OVERRIDE_GEO@|$override_geo|g" \
 			-e "s|@ROLLOUT_OVERRIDE_AT_ZERO@|$ROLLOUT_OVERRIDE_AT_ZERO|g" \
 			-e "s|@IMPORT_ALLOW_GEO@|$import_geo|g" \

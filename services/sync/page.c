@@ -75,21 +75,29 @@ static long long latest_version(struct cs_db *db, const char *user_id)
 static struct cs_db *reading_pool(struct cs_request *req, long long needed)
 {
 	struct cs_db *replica = cs_server_replica_db(req->server);
+	const struct cs_config *cfg = cs_server_config(req->server);
 	long long deadline;
 
-	if (!replica)
+	/* a replica that just failed is skipped for SYNC_REPLICA_RETRY_MS */
+	if (!replica || !cs_db_usable(replica))
 		return cs_server_db(req->server);
 	if (needed <= 0)
 		return replica;
-	deadline =
-		cs_clock_monotonic_us() + cs_server_config(req->server)->replica_wait_ms * 1000LL;
+	deadline = cs_clock_monotonic_us() + cfg->replica_wait_ms * 1000LL;
 	for (;;) {
 		long long version = latest_version(replica, req->user_id);
 
+		if (version < 0) {
+			cs_db_failed(replica, cfg->replica_retry_ms);
+			return cs_server_db(req->server);
+		}
 		if (version >= needed)
 			return replica;
-		if (version < 0 || cs_clock_monotonic_us() >= deadline)
+		if (cs_clock_monotonic_us() >= deadline) {
+			/* behind, but answering: not a failure */
+			cs_db_answered(replica);
 			return cs_server_db(req->server);
+		}
 		usleep(REPLICA_POLL_US);
 	}
 }
@@ -121,8 +129,11 @@ int sync_page_load(struct cs_request *req, long long after, long long needed, lo
 	snprintf(after_text, sizeof(after_text), "%lld", after);
 	snprintf(limit_text, sizeof(limit_text), "%lld", limit + 1);
 	rc = read_rows(req, pool, params, &res, err);
+	if (pool != primary && rc == 0)
+		cs_db_answered(pool);
 	if (pool != primary && rc < 0) {
-		/* a replica that fails (down, restarting) leaves the reads to the primary */
+		/* a replica that fails (down, stopped, restarting) leaves the reads to the primary */
+		cs_db_failed(pool, cs_server_config(req->server)->replica_retry_ms);
 		*err = (struct cs_error)CS_ERROR_INIT;
 		pool = primary;
 		rc = read_rows(req, pool, params, &res, err);

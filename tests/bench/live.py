@@ -3,7 +3,7 @@
 commit-to-delivery latency.
 
     live.py --port 19080 --users live_users.tsv --subscribers 5000 --rate 200
-            --duration 60 --sync-pid PID --nginx-pid MASTER_PID
+            --duration 60 --sync-pid PID [--sync-pid PID2 ...] --nginx-pid MASTER_PID
 
 1. Opens one Server-Sent Events stream per user (GET /api/sync, Accept:
    text/event-stream, from the user's current cursor: nothing to replay),
@@ -84,11 +84,13 @@ def open_fds(pid):
         return 0
 
 
-def memory(sync_pid, nginx_pid):
+def memory(sync_pids, nginx_pid):
     workers = children(nginx_pid)
     return {
-        "sync_rss_kb": rss_kb(sync_pid),
-        "sync_threads": threads_of(sync_pid),
+        # summed over the nodes' sync-svc processes (cluster.sh passes one per node)
+        "sync_rss_kb": sum(rss_kb(p) for p in sync_pids),
+        "sync_threads": sum(threads_of(p) for p in sync_pids),
+        "sync_threads_each": [threads_of(p) for p in sync_pids],
         "nginx_workers_rss_kb": sum(rss_kb(p) for p in workers),
         "nginx_workers": len(workers),
         # each held stream costs a worker two descriptors (client, upstream)
@@ -320,7 +322,8 @@ def main():
     p.add_argument("--duration", type=float, default=60)
     p.add_argument("--connect-rate", type=float, default=500, help="streams opened per second")
     p.add_argument("--write-connections", type=int, default=16)
-    p.add_argument("--sync-pid", type=int, required=True)
+    p.add_argument("--sync-pid", type=int, required=True, action="append",
+                   help="sync-svc's PID; once per node")
     p.add_argument("--nginx-pid", type=int, required=True)
     p.add_argument("--threads", type=int, default=None, help="SYNC_THREADS, for the report")
     p.add_argument("--stack-kb", type=int, default=None, help="SYNC_THREAD_STACK_KB, for the report")

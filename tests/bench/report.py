@@ -2,6 +2,7 @@
 """The bench's table: prints it and writes it into the report document.
 
     report.py RESULTS_DIR DOC
+    report.py --cluster RESULTS_DIR DOC   (tests/bench/cluster.sh: its own markers)
 
 RESULTS_DIR holds one JSON file per measurement (run.sh). The generated part
 of DOC lies between the two marker lines below and is replaced whole; the
@@ -15,6 +16,8 @@ import sys
 
 BEGIN = "<!-- bench:begin: written by tests/bench/run.sh; edit outside these markers -->"
 END = "<!-- bench:end -->"
+CLUSTER_BEGIN = "<!-- bench-cluster:begin: written by tests/bench/cluster.sh; edit outside these markers -->"
+CLUSTER_END = "<!-- bench-cluster:end -->"
 
 ENDPOINTS = [
     # key, label, limit kind, target ratio
@@ -446,15 +449,77 @@ def build(results):
     return "\n".join(lines), rows
 
 
-def write_doc(doc, body):
+def cluster_build(results):
+    """The cluster section from tests/bench/cluster.sh's results."""
+    m = load(results, "machine")
+    elapsed = load(results, "elapsed") or {}
+    live = load(results, "cluster_live")
+    lines = [
+        "Run of %s, commit `%s`%s; %s; took %s s. Machine: %s, %d cores, load average at the start %s "
+        "(shared: other engineers' builds, tests and benches ran beside it)."
+        % (m["date"], m["commit"],
+           " (+%d uncommitted files)" % m["dirty_files"] if m["dirty_files"] else "",
+           "quick (BENCH_QUICK=1): 1 round of %d s, live %d s" % (m["seconds_per_load"], m["live_seconds"])
+           if m["quick"] else "full: %d rounds of %d s per figure (median shown), live %d s"
+           % (m["rounds"], m["seconds_per_load"], m["live_seconds"]),
+           elapsed.get("elapsed_s", "?"), m["cpu"], m["nproc"], " ".join(m["loadavg"])),
+        "",
+        "| figure | 1 node | 2 nodes |",
+        "|---|---:|---:|",
+    ]
+    for key, label in (("list", "list chats `GET /api/chats` (50 chats), req/s"),
+                       ("append", "append `POST /api/chats/{id}/messages`, req/s")):
+        one, two = rounds(results, "cluster_%s_1n" % key), rounds(results, "cluster_%s_2n" % key)
+        lines.append("| %s (rounds: %s / %s) | %s | %s |" % (
+            label, ", ".join(n0(d["rps"]) for d in one), ", ".join(n0(d["rps"]) for d in two),
+            n0(med([d["rps"] for d in one])), n0(med([d["rps"] for d in two]))))
+        lines.append("| … errors, p99 ms (closed loop) | %s, %s | %s, %s |" % (
+            sum(d["error_count"] for d in one), f2(med([d["closed_loop_latency_us"]["p99"] / 1000 for d in one])),
+            sum(d["error_count"] for d in two), f2(med([d["closed_loop_latency_us"]["p99"] / 1000 for d in two]))))
+    lines.append("")
+    if live:
+        d, mh = live["delivery_from_send_ms"], live["memory_held"]
+        lines += [
+            "| live path, 2 sync nodes | value |",
+            "|---|---|",
+            "| SSE subscribers wanted / opened / held to the end | %s / %s / %s |"
+            % (n0(live["subscribers_wanted"]), n0(live["subscribers_opened"]),
+               n0(live["subscribers_held_to_end"])),
+            "| sync-svc threads per node with all held (one per stream, plus the pool) | %s |"
+            % " / ".join(n0(t) for t in mh.get("sync_threads_each", [])),
+            "| nginx workers, descriptors each | %d: %s |"
+            % (mh["nginx_workers"], ", ".join(n0(x) for x in mh["nginx_worker_fds"])),
+            "| refused / dropped | %s / %s |" % (json.dumps(live["refused"]) if live["refused"] else "none",
+                                              json.dumps(live["dropped"]) if live["dropped"] else "none"),
+            "| time to open them all | %s s |" % f1(live["connect_s"]),
+            "| writes at %s/s | %s sent, %s answered 201, %s delivered, %s lost |"
+            % (n0(live["rate"]), n0(live["writes"]), n0(live["writes_ok"]), n0(live["delivered"]),
+               n0(live["lost"])),
+            "| commit → delivery (POST sent → event read; an upper bound) | p50 %s ms, p99 %s ms (max %s) |"
+            % (f2(d["p50"]), f2(d["p99"]), f2(d["max"])),
+            "| 201 → event read | p50 %s ms, p99 %s ms |"
+            % (f2(live["delivery_from_201_ms"]["p50"]), f2(live["delivery_from_201_ms"]["p99"])),
+            "| memory with all held: sync-svc (both nodes), nginx workers | %s MiB, %s MiB |"
+            % (f1(mh["sync_rss_kb"] / 1024), f1(mh["nginx_workers_rss_kb"] / 1024)),
+            "| errors (refused, dropped, failed writes, lost) | %d |" % live["error_count"],
+            "",
+        ]
+    cmds_path = os.path.join(results, "commands.txt")
+    if os.path.exists(cmds_path):
+        with open(cmds_path) as f:
+            lines += ["As run by `tests/bench/cluster.sh`:", "", "```sh", f.read().strip(), "```", ""]
+    return "\n".join(lines)
+
+
+def write_doc(doc, body, begin=BEGIN, end=END):
     text = ""
     if os.path.exists(doc):
         with open(doc) as f:
             text = f.read()
-    block = BEGIN + "\n" + body.rstrip() + "\n" + END
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
+    block = begin + "\n" + body.rstrip() + "\n" + end
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
         text = head + block + tail
     else:
         text = (text.rstrip() + "\n\n" if text else "# Benchmarks\n\n") + block + "\n"
@@ -464,6 +529,11 @@ def write_doc(doc, body):
 
 
 def main():
+    if sys.argv[1] == "--cluster":
+        body = cluster_build(sys.argv[2])
+        print(body)
+        write_doc(sys.argv[3], body, CLUSTER_BEGIN, CLUSTER_END)
+        return
     results, doc = sys.argv[1], sys.argv[2]
     body, _ = build(results)
     print()

@@ -14,7 +14,9 @@
 # that endpoint during one extra wrk run; the report goes to .run/bench/profile/),
 # BENCH_PG_PORT 19432, BENCH_REDIS_PORT 19379, BENCH_HTTP_PORT 19080,
 # BENCH_HTTPS_PORT 19443, BENCH_LIMITS_PORT 19090, BENCH_PEER_PORT 19091 (the
-# Node.js peer, tests/bench/peer/: skipped, saying why, without node).
+# Node.js peer, tests/bench/peer/: skipped, saying why, without node). Last, the
+# cluster section (tests/bench/cluster.sh, about 6 more minutes; its own stack and
+# ports, BENCH_CLUSTER_PORT_BASE 19500): BENCH_CLUSTER=0 skips it.
 #
 # Everything runs on loopback from its own run folder (.run/bench) and its own
 # ports; every load is bounded in time; whatever this script starts is stopped
@@ -515,6 +517,12 @@ main() {
 	echo "{\"elapsed_s\": $((SECONDS - t_start))}" >"$RESULTS/elapsed.json"
 	python3 "$BENCH/report.py" "$RESULTS" "$DOC"
 	log "done in $((SECONDS - t_start)) s; report: $DOC"
+	if [ "${BENCH_CLUSTER:-1}" != 0 ]; then
+		# the cluster section on its own stack: this one stops first (2 cores)
+		bash "$REPO/deploy/stack.sh" down >/dev/null 2>&1 || log "warning: stack.sh down failed"
+		STARTED_STACK=0
+		BENCH_DOC=$DOC bash "$BENCH/cluster.sh" || die "the cluster section failed (tests/bench/cluster.sh)"
+	fi
 }
 
 main "$@"

@@ -10,6 +10,7 @@ tools' output into one JSON object each, the users files, the machine.
     tool.py mark-reused FILE                        (sets "reused": true in a JSON file)
     tool.py user-ids META                           -> every bench user id, one per line
     tool.py users META TOKENS VERSIONS USERS LIVE   writes the users files
+    tool.py cluster-users TOKENS USERS LIVE         the users files of cluster.sh's seed
     tool.py fixed-rate MAX WRK_JSON...              -> the fixed rate for an endpoint
     tool.py machine REPO QUICK ROUNDS SECONDS FIXED LIVE -> JSON
     tool.py cpu-snap FILE RUN_DIR                   CPU time used so far, per program of the bench
@@ -119,6 +120,20 @@ def users(meta_path, tokens_path, versions_path, users_path, live_path):
             # from the user's current version: a new stream has nothing to replay
             f.write("\t".join([user, tokens[user], meta["live_chats"][u],
                                cursor(int(versions[user]))]) + "\n")
+
+
+def cluster_users(tokens_path, users_path, live_path):
+    """cluster.sh's seed (its SQL): bench_uNNNN with chats c_bu<u>_0..49 at versions
+    1..50, bench_lNNNNN with one chat c_bl<u> at version 1."""
+    tokens = [line.rstrip("\n").split("\t") for line in open(tokens_path) if line.strip()]
+    with open(users_path, "w") as data, open(live_path, "w") as live:
+        for user, token in tokens:
+            if user.startswith("bench_u"):
+                u = int(user[7:])
+                data.write("\t".join([user, token, "c_bu%d_0" % u, "c_bu%d_%d" % (u, 1 + u % 49),
+                                      cursor(30)]) + "\n")
+            else:
+                live.write("\t".join([user, token, "c_bl%d" % int(user[7:]), cursor(1)]) + "\n")
 
 
 def fixed_rate(most, *wrk_jsons):
@@ -248,7 +263,8 @@ def cpu_add(result_path, before_path, after_path, time_path):
 
 COMMANDS = {
     "pgbench": pgbench, "wrk": wrk, "redis": redis, "last-json": last_json, "copy": copy,
-    "mark-reused": mark_reused, "user-ids": user_ids, "users": users, "fixed-rate": fixed_rate,
+    "mark-reused": mark_reused, "user-ids": user_ids, "users": users,
+    "cluster-users": cluster_users, "fixed-rate": fixed_rate,
     "machine": machine, "cpu-snap": cpu_snap, "cpu-add": cpu_add,
 }
 

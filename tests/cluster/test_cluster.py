@@ -316,6 +316,56 @@ class ClusterTest(unittest.TestCase):
         self.assertGreater(sync_metric("chatsync_replica_reads_total"), reads)
         self.assertEqual(sync_metric("chatsync_replica_fallbacks_total"), fallbacks)
 
+    def test_stopped_replica_costs_one_short_timeout_then_reads_go_to_the_primary(self):
+        user = lib.unique("stopped")
+        token = lib.token(user)
+        status, first = create_chat(token, user + "-before")
+        self.assertEqual(status, 201)
+        # both nodes' replica pools hold a connection, as in steady use
+        for _ in range(4):
+            _, _, cursor = synced_ids(token, min_version=first["chat"]["version"])
+        with open(os.path.join(lib.RUN_DIR, "pg", "replica", "postmaster.pid")) as f:
+            postmaster = int(f.readline().strip())
+        # the postmaster and every backend: a replica that accepts TCP but never answers
+        stopped = [postmaster] + lib.children(postmaster)
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        written, seen, durations = [], [], []
+        try:
+            for i in range(30):
+                chat_id = "%s-stopped-%d" % (user, i)
+                status, doc = create_chat(token, chat_id)
+                self.assertEqual(status, 201)
+                written.append(chat_id)
+                started = time.monotonic()
+                resp = lib.get("/api/sync?cursor=%s&limit=1000&minVersion=%d"
+                               % (cursor, doc["chat"]["version"]), token=token, timeout=30)
+                durations.append(time.monotonic() - started)
+                self.assertEqual(resp.status, 200, resp)
+                seen += [c["id"] for c in resp.json["changes"]]
+                cursor = resp.json["cursor"]
+        finally:
+            for pid in stopped:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except OSError:
+                    pass
+        # no gap: every write read back once, in order, through the primary
+        self.assertEqual(seen, written)
+        # each node pays the replica's short timeout once (SYNC_REPLICA_TIMEOUT_MS plus
+        # the 1 s grace, or a connect), then skips it for SYNC_REPLICA_RETRY_MS; without
+        # the skip every read would wait, without the short timeout the first would
+        # wait DB_STATEMENT_TIMEOUT_MS (5 s) and more
+        slow = [round(d, 2) for d in durations if d >= 1.0]
+        self.assertLessEqual(len(slow), 6, "reads of 1 s or more: %s" % slow)
+        self.assertLess(max(durations), 4.5, "slowest read %.2f s" % max(durations))
+        # continued: after the retry time a read tries the replica again, and it serves
+        reads = sync_metric("chatsync_replica_reads_total")
+        self.assertTrue(lib.wait_for(
+            lambda: synced_ids(token, cursor) is not None
+            and sync_metric("chatsync_replica_reads_total") > reads, 20, 0.5),
+            "the replica never served again after SIGCONT")
+
 
 if __name__ == "__main__":
     unittest.main()
