@@ -371,18 +371,25 @@ export function createClient(options = {}) {
   // write is queued: a follower tab (which sends nothing itself) would else
   // queue the new user's writes into the previous user's outbox. Offline or
   // slow (no answer within TOKEN_CHECK_MS), the write is queued: the sender
-  // checks every token again.
+  // checks every token again. While one getToken call is still unanswered past
+  // that bound, later writes do not wait for it again (writes in a row would
+  // each show a second late); its answer, when it comes, is still checked.
   const TOKEN_CHECK_MS = 1000;
+  let asking = null; // { answered, slow }: the getToken call under way
   async function checkUser() {
-    let timer;
-    const late = new Promise((resolve) => (timer = setTimeout(resolve, TOKEN_CHECK_MS)));
-    try {
-      checkToken(await Promise.race([Promise.resolve().then(getToken), late]));
-    } catch {
-      // no token now: the sender's own check decides later
-    } finally {
-      clearTimeout(timer);
+    if (asking && asking.slow) return;
+    if (!asking) {
+      const ask = { slow: false };
+      ask.answered = Promise.resolve().then(getToken).then(checkToken, () => {}).finally(() => {
+        if (asking === ask) asking = null;
+      });
+      asking = ask;
     }
+    const ask = asking;
+    let timer;
+    const late = new Promise((resolve) => (timer = setTimeout(() => resolve(true), TOKEN_CHECK_MS)));
+    if (await Promise.race([ask.answered, late])) ask.slow = true;
+    clearTimeout(timer);
   }
 
   function write(name, input) {

@@ -145,3 +145,17 @@ test('writes waiting for an answer reject with user_changed when the user change
   tab.sync().catch(() => {});
   await assert.rejects(p, (e) => e.code === 'user_changed');
 });
+
+test('a getToken that does not answer is waited for by one write, not again by each write after it', async (t) => {
+  const server = fakeServer();
+  let hang = false;
+  let hung = 0;
+  const tab = makeClient(server, 'u1', { userId: 'u1', getToken: () => (hang ? (hung++, new Promise(() => {})) : Promise.resolve(token('u1'))) });
+  t.after(() => tab.close());
+  await tab.ready;
+  hang = true;
+  for (let i = 0; i < 4; i++) tab.createChat({ title: `t${i}` }).catch(() => {});
+  await until(() => tab.status.pending === 4, 'all four queued', 10000);
+  // one call shared by the writes' checks, and at most one by the sender
+  assert.ok(hung <= 2, `getToken called ${hung} times`);
+});
