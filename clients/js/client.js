@@ -2,11 +2,11 @@
 // together, and gives the app live queries, writes and a status. See README.md
 // for the API and its guarantees.
 
-import { ChatsyncError, createHttp, isRetryable, tokenSubject } from './http.js';
+import { ChatsyncError, createHttp, isRetryable, tokenSubject, userChangedError } from './http.js';
 import { newId } from './ids.js';
 import { mutators } from './mutators.js';
 import { createOutbox } from './outbox.js';
-import { openReplica, replicaName } from './replica.js';
+import { isReplicaClosed, openReplica, replicaName } from './replica.js';
 import { createHeld } from './streams.js';
 import { createSync } from './sync.js';
 import { createTabs } from './tabs.js';
@@ -99,17 +99,51 @@ export function createClient(options = {}) {
     if (tabs) tabs.post({ type: 'changed' });
   }
 
+  // A token (when there is one) for another user than the replica's stops this client.
+  function checkToken(t) {
+    const sub = t && tokenSubject(t);
+    if (sub && sub !== userId) userChanged(userChangedError(sub));
+  }
+
+  // The calls of this tab still waiting for an answer, rejected at once: the
+  // client stopped for good (closed, another user, the replica gone).
+  function rejectPending(err) {
+    for (const call of calls.values()) call.reject(err);
+    calls.clear();
+  }
+
   // Another user signed in under this client (a stale userId option, or the
   // app's auth switched users): the previous user's replica must not stay on
   // screen, and their outbox must not be sent with the new user's tokens.
-  function userChanged(err) {
+  // Whichever tab notices tells the others (each blanks itself too), and the
+  // leader gives up leading, so that no tab of this replica sends or streams.
+  function userChanged(err, fromOtherTab = false) {
     if (otherUser || closed) return;
     otherUser = err;
     if (sync) sync.stop();
     if (outbox) outbox.stop();
     setStatus({ connection: 'offline' });
+    if (tabs) {
+      if (!fromOtherTab) tabs.post({ type: 'user_changed', error: errorToPlain(err) });
+      tabs.close();
+    }
     refresh();
     emit('error', err);
+    rejectPending(err);
+  }
+
+  // The replica was closed under this client (another tab deleted it, a
+  // sign-out, or upgraded it, a newer library): nothing can be stored or sent
+  // any more; reported once, and the waiting calls reject.
+  let lost = null;
+  function replicaLost(err) {
+    if (lost || closed) return;
+    lost = err.code === 'replica_closed' ? err : new ChatsyncError({ code: 'replica_closed', message: `could not use the local replica: ${err.message}`, cause: err });
+    if (sync) sync.stop();
+    if (outbox) outbox.stop();
+    setConnection('offline');
+    emit('error', lost);
+    rejectPending(lost);
   }
 
   // This tab's live sync state; the leader tells the followers, which run no
@@ -142,12 +176,7 @@ export function createClient(options = {}) {
     if (!userId) throw new ChatsyncError({ status: 401, code: 'unauthorized', message: 'the token has no user (sub)' });
     // A userId given is checked against the first token as soon as there is
     // one (not awaited: offline, the replica shows without it).
-    if (options.userId) {
-      Promise.resolve().then(getToken).then((t) => {
-        const sub = tokenSubject(t);
-        if (sub && sub !== userId) userChanged(new ChatsyncError({ status: 401, code: 'user_changed', message: `the token is for another user (${sub}); create a new client` }));
-      }, () => {});
-    }
+    if (options.userId) Promise.resolve().then(getToken).then(checkToken, () => {});
     replica = await openReplica(userId, factory);
   })();
   const ready = (async () => {
@@ -182,15 +211,20 @@ export function createClient(options = {}) {
         if (live) reportSoon();
       },
       onCaughtUp: reportStatus,
-      onError: (err) => (err.code === 'user_changed' ? userChanged(err) : emit('error', err)),
+      onError(err) {
+        if (err.code === 'user_changed') userChanged(err);
+        else if (err.code === 'replica_closed') replicaLost(err);
+        else emit('error', err);
+      },
     });
     outbox = createOutbox({
       http, replica, sleep,
       backoff: options.backoff,
-      catchUp: () => sync.catchUp(),
+      catchUp: (minVersion) => sync.catchUp(minVersion),
       onChange: changed,
       onSettled: (seq, error, value) => settle(seq, error, value, false),
       onRetry: (err) => err && err.code === 'user_changed' && userChanged(err),
+      onStopped: replicaLost,
       canSend: () => !tabs || tabs.leader,
     });
     tabs = createTabs({
@@ -210,6 +244,8 @@ export function createClient(options = {}) {
           for (const [id, seq] of msg.stored) held.drop(id, seq);
         } else if (msg.type === 'connection' && !tabs.leader) {
           setStatus({ connection: msg.connection });
+        } else if (msg.type === 'user_changed') {
+          userChanged(errorFromPlain(msg.error), true);
         } else if (msg.type === 'hello' && tabs.leader) {
           tabs.post({ type: 'connection', connection: status.connection });
         }
@@ -241,18 +277,27 @@ export function createClient(options = {}) {
 
   // The device's sync status, on the server: after each catch-up, and after
   // pages that came live (at most one report per STATUS_EVERY_MS, the last
-  // page's cursor included).
+  // page's cursor included). A refusal (409: the user has too many devices) is
+  // reported once, not after every catch-up, until a report succeeds again.
+  // close() ends a report under way.
   const STATUS_EVERY_MS = 5000;
   let lastReport = 0;
   let reportTimer = null;
+  let reportRefused = false;
+  const reports = new AbortController();
   async function reportStatus() {
     lastReport = Date.now();
     try {
       await http.request('PUT', `/api/sync-status/${encodeURIComponent(deviceId)}`, {
         body: { cursor: await replica.getMeta('cursor'), lastSyncTimestamp: Date.now() },
+        signal: reports.signal,
       });
+      reportRefused = false;
     } catch (err) {
-      if (!isRetryable(err)) emit('error', err);
+      if (isReplicaClosed(err)) return replicaLost(err);
+      if (reports.signal.aborted || isRetryable(err) || reportRefused) return;
+      reportRefused = true;
+      emit('error', err);
     }
   }
   function reportSoon() {
@@ -321,6 +366,32 @@ export function createClient(options = {}) {
   // chain): an update reads its base first, and without the chain a delete
   // called after it would be queued, and sent, before it.
   let enqueued = Promise.resolve();
+
+  // Whether the app's token is still this replica's user's, asked before each
+  // write is queued: a follower tab (which sends nothing itself) would else
+  // queue the new user's writes into the previous user's outbox. Offline or
+  // slow (no answer within TOKEN_CHECK_MS), the write is queued: the sender
+  // checks every token again. While one getToken call is still unanswered past
+  // that bound, later writes do not wait for it again (writes in a row would
+  // each show a second late); its answer, when it comes, is still checked.
+  const TOKEN_CHECK_MS = 1000;
+  let asking = null; // { answered, slow }: the getToken call under way
+  async function checkUser() {
+    if (asking && asking.slow) return;
+    if (!asking) {
+      const ask = { slow: false };
+      ask.answered = Promise.resolve().then(getToken).then(checkToken, () => {}).finally(() => {
+        if (asking === ask) asking = null;
+      });
+      asking = ask;
+    }
+    const ask = asking;
+    let timer;
+    const late = new Promise((resolve) => (timer = setTimeout(() => resolve(true), TOKEN_CHECK_MS)));
+    if (await Promise.race([ask.answered, late])) ask.slow = true;
+    clearTimeout(timer);
+  }
+
   function write(name, input) {
     const m = mutators[name];
     let prepared;
@@ -332,6 +403,9 @@ export function createClient(options = {}) {
     const place = enqueued.then(async () => {
       await ready;
       if (closed) throw new ChatsyncError({ code: 'closed', message: 'the client is closed' });
+      if (otherUser) throw otherUser;
+      if (lost) throw lost;
+      await checkUser();
       if (otherUser) throw otherUser;
       const { args, docId } = prepared;
       const entry = { name, args, docId, baseVersion: 0, createdAt: Date.now() };
@@ -389,7 +463,12 @@ export function createClient(options = {}) {
     // Catch up with the server now (resolves when the feed has no more).
     async sync() {
       await ready;
-      await sync.catchUp();
+      try {
+        await sync.catchUp();
+      } catch (err) {
+        if (err.code === 'user_changed') userChanged(err);
+        throw err;
+      }
       await refresh();
     },
     // Resolves when the outbox is empty (every write answered), or rejects after timeoutMs.
@@ -404,6 +483,8 @@ export function createClient(options = {}) {
     async close() {
       if (closed) return;
       closed = true;
+      rejectPending(new ChatsyncError({ code: 'closed', message: 'the client is closed: the write stays queued and is sent by the next client of this user' }));
+      reports.abort();
       try {
         await ready;
       } catch {

@@ -21,6 +21,11 @@ export function isRetryable(err) {
   return s === 0 || s === 401 || s === 408 || s === 429 || s >= 500;
 }
 
+// The error for a token of another user than the replica's.
+export function userChangedError(sub) {
+  return new ChatsyncError({ status: 401, code: 'user_changed', message: `the token is for another user (${sub}); create a new client` });
+}
+
 // The user id of a token: its `sub`, read without verifying (the server verifies).
 export function tokenSubject(token) {
   try {
@@ -88,17 +93,44 @@ export async function errorFromResponse(res) {
   });
 }
 
+// The longest wait for the app's getToken: past it (an auth server that does
+// not answer), the request is retried like one that got no answer.
+const TOKEN_WAIT_MS = 15000;
+
+// getToken's answer, or a throw when it takes longer than ms or signal aborts.
+function tokenWithin(getToken, ms, signal) {
+  return new Promise((resolve, reject) => {
+    const stop = (err) => {
+      clearTimeout(timer);
+      if (signal) signal.removeEventListener('abort', aborted);
+      if (err) reject(err);
+    };
+    const aborted = () => stop(signal.reason || new DOMException('aborted', 'AbortError'));
+    const timer = setTimeout(() => stop(new Error(`no token within ${ms / 1000} s`)), ms);
+    if (signal) {
+      if (signal.aborted) return aborted();
+      signal.addEventListener('abort', aborted);
+    }
+    Promise.resolve().then(getToken).then((t) => {
+      stop();
+      resolve(t);
+    }, stop);
+  });
+}
+
 // http.request(method, path, opts) -> Response (2xx only; any other answer or
 // a network failure throws a ChatsyncError). opts: body (JSON), headers, signal,
-// timeoutMs (default 30 s; every request has a bound).
-export function createHttp({ url, getToken, fetch, userId }) {
+// timeoutMs (default 30 s; every request has a bound). tokenWaitMs: the bound
+// on getToken (tests shorten it).
+export function createHttp({ url, getToken, fetch, userId, tokenWaitMs = TOKEN_WAIT_MS }) {
   const base = String(url || '').replace(/\/+$/, '');
 
-  async function token() {
+  async function token(signal) {
     let t;
     try {
-      t = await getToken();
+      t = await tokenWithin(getToken, tokenWaitMs, signal);
     } catch (cause) {
+      if (signal && signal.aborted) throw cause;
       // The app could not get a token now (offline, its auth server down): wait
       // and retry like any request that got no answer.
       throw new ChatsyncError({ status: 0, code: 'token_unavailable', message: `getToken failed: ${cause && cause.message}`, cause });
@@ -107,7 +139,7 @@ export function createHttp({ url, getToken, fetch, userId }) {
     const sub = tokenSubject(t);
     if (userId && sub !== userId) {
       // One client is one user's replica: never send another user's token with it.
-      throw new ChatsyncError({ status: 401, code: 'user_changed', message: `the token is for another user (${sub}); create a new client` });
+      throw userChangedError(sub);
     }
     return t;
   }
@@ -132,8 +164,8 @@ export function createHttp({ url, getToken, fetch, userId }) {
   }
 
   async function request(method, path, opts = {}) {
-    let res = await once(method, path, opts, await token());
-    if (res.status === 401) res = await once(method, path, opts, await token());
+    let res = await once(method, path, opts, await token(opts.signal));
+    if (res.status === 401) res = await once(method, path, opts, await token(opts.signal));
     if (!res.ok) throw await errorFromResponse(res);
     return res;
   }

@@ -19,6 +19,26 @@ function need(args, key, name) {
   if (args == null || typeof args[key] !== 'string' || !args[key]) throw new TypeError(`${name}: ${key} must be a non-empty string`);
 }
 
+// Deep equality for JSON values, key order ignored (Postgres' jsonb reorders keys).
+export function sameJson(a, b) {
+  if (a === b) return true;
+  if (a == null || b == null || typeof a !== 'object' || typeof b !== 'object') return a == null && b == null;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameJson(a[k], b[k]));
+}
+
+// Whether an update entry was made on doc: every field it sets had, in the
+// view it was made on (entry.base), the value doc has. Then it may go with
+// If-Match of doc's version without overwriting anything it did not see.
+// Other writes carry no If-Match: always true.
+export function madeOn(entry, doc) {
+  const m = mutators[entry.name];
+  if (!m || !m.fields) return true;
+  return m.fields.every((f) => entry.args[f] === undefined || sameJson(entry.base && entry.base[f], doc[f]));
+}
+
 // Message order of the API: position ascending (null first), then timestamp, id.
 export function compareMessages(a, b) {
   const pa = a.position ?? -Infinity;

@@ -13,22 +13,16 @@
 // A field whose server value already equals ours counts as applied (our own
 // write whose answer was lost, or the same edit made elsewhere): when all are,
 // the update settles as a success.
+// The catch-up asks for the version the 412 named (minVersion: a read from a
+// Postgres replica that lags is never older), and if the document read is still
+// older than that, the rule does not run: the send is retried.
 // Whenever any of our fields was dropped, the call rejects with
 // code "precondition_failed" (err.dropped names the fields, err.doc is the
 // server's document) and an error event is emitted; the fields kept are stored.
 
 import { ChatsyncError, isRetryable, retryDelay, sleepAny } from './http.js';
-import { compareMessages, mutators } from './mutators.js';
-
-// Deep equality for JSON values, key order ignored (Postgres' jsonb reorders keys).
-export function sameJson(a, b) {
-  if (a === b) return true;
-  if (a == null || b == null || typeof a !== 'object' || typeof b !== 'object') return a == null && b == null;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameJson(a[k], b[k]));
-}
+import { isReplicaClosed } from './replica.js';
+import { compareMessages, mutators, sameJson } from './mutators.js';
 
 // The later entries that need what failed would have created: a chat (its
 // messages, edits, branches, deletion, the branch copies "<chat>~<message>") or a
@@ -62,8 +56,17 @@ function pickFields(doc, fields) {
   return out;
 }
 
-// opts: http, replica, catchUp(), sleep, backoff, onChange(), onSettled(seq, error, value),
-// onRetry(err), canSend() (whether this tab still leads)
+// The version a 412 says the document is at ("message m_1 is at version 7").
+export function versionOf412(err) {
+  const m = /is at version (\d+)/.exec((err && err.message) || '');
+  return m ? Number(m[1]) : 0;
+}
+
+// opts: http, replica, catchUp(minVersion), sleep, backoff, onChange(),
+// onSettled(seq, error, value), onRetry(err), onStopped(err) (the loop ended on
+// an error no retry can cure: a closed replica), canSend() (whether this tab
+// still leads). Entries another tab settled meanwhile (the replica says so) are
+// not settled again here.
 export function createOutbox(opts) {
   const { http, replica, sleep } = opts;
   let running = false;
@@ -89,7 +92,7 @@ export function createOutbox(opts) {
   async function fail(entry, err) {
     err.mutation = { name: entry.name, args: entry.args };
     const dependents = dependentsOf(entry, await replica.outbox());
-    await replica.discard([entry.seq, ...dependents.map((e) => e.seq)]);
+    if (!(await replica.discard([entry.seq, ...dependents.map((e) => e.seq)]))) return;
     opts.onChange();
     opts.onSettled(entry.seq, err);
     for (const e of dependents) {
@@ -105,8 +108,18 @@ export function createOutbox(opts) {
   // is already ours counts as applied: a resend after a lost answer gets 412
   // against its own committed write, and that is a success, not a conflict.
   async function preconditionFailed(entry, m, err) {
-    await opts.catchUp();
+    const atLeast = versionOf412(err);
+    try {
+      await opts.catchUp(atLeast);
+    } catch (cause) {
+      if (cause.code === 'user_changed' || isReplicaClosed(cause)) throw cause;
+      // The feed failed, not the write: retried, never a reason to drop it.
+      throw new ChatsyncError({ code: 'catch_up_failed', message: `could not catch up after a 412: ${cause.message}`, retryAfter: cause.retryAfter, cause });
+    }
     const current = await (m.table === 'chats' ? replica.chat(entry.docId) : replica.message(entry.docId));
+    if (current && current.version < atLeast) {
+      throw new ChatsyncError({ code: 'stale_read', message: `could not read version ${atLeast} of ${entry.docId} after a 412 (read ${current.version})` });
+    }
     if (!current) return fail(entry, err);
     err.doc = current;
     const idKey = m.table === 'chats' ? 'chatId' : 'messageId';
@@ -123,7 +136,7 @@ export function createOutbox(opts) {
         err.dropped = dropped;
         return fail(entry, err);
       }
-      await replica.acknowledge(entry.seq, [{ table: m.table, doc: current }]);
+      if (!(await replica.acknowledge(entry.seq, [{ table: m.table, doc: current }]))) return;
       opts.onChange();
       return opts.onSettled(entry.seq, null, current);
     }
@@ -169,7 +182,7 @@ export function createOutbox(opts) {
     }
     const json = await res.json();
     const renames = entry.name === 'branchChat' ? await copyIds(entry, json.messages || []) : null;
-    await replica.acknowledge(entry.seq, m.result(json).filter((d) => d.doc), renames);
+    if (!(await replica.acknowledge(entry.seq, m.result(json).filter((d) => d.doc), renames))) return;
     opts.onChange();
     const value = entry.name === 'branchChat' ? { ...json.chat, messages: json.messages || [] } : json.chat || json.message;
     if (entry.dropped && entry.dropped.length) {
@@ -183,30 +196,34 @@ export function createOutbox(opts) {
     }
   }
 
+  // Every step is inside the try: an error anywhere (the replica read, a
+  // rollback) is retried or ends the loop visibly, never silently.
   async function loop(signal) {
     let attempt = 0;
     while (running && !signal.aborted) {
-      const entry = await replica.firstOutbox();
-      if (!entry) {
-        await sleepAny(sleep, 60000, [signal, idle.signal]);
-        continue;
-      }
-      // A leader whose lease ran out (its tab was throttled) sends nothing more;
-      // its tab steps down at its next heartbeat.
-      if (opts.canSend && !opts.canSend()) {
-        await sleep(1000, signal);
-        continue;
-      }
       try {
-        await send(entry, signal);
-        attempt = 0;
-      } catch (err) {
-        if (!running || signal.aborted) break;
-        // Only an HTTP answer can refuse a write; anything else is retried.
-        if (err.status >= 400 && !isRetryable(err)) {
-          await fail(entry, err);
+        const entry = await replica.firstOutbox();
+        if (!entry) {
+          await sleepAny(sleep, 60000, [signal, idle.signal]);
           continue;
         }
+        // A leader whose lease ran out (its tab was throttled) sends nothing more;
+        // its tab steps down at its next heartbeat.
+        if (opts.canSend && !opts.canSend()) {
+          await sleep(1000, signal);
+          continue;
+        }
+        try {
+          await send(entry, signal);
+          attempt = 0;
+        } catch (err) {
+          // Only an HTTP answer can refuse a write; anything else is retried.
+          if (!(err.status >= 400 && !isRetryable(err)) || !running || signal.aborted) throw err;
+          await fail(entry, err);
+        }
+      } catch (err) {
+        if (!running || signal.aborted) break;
+        if (isReplicaClosed(err)) throw err;
         opts.onRetry(err);
         await sleepAny(sleep, retryDelay(err, attempt++, opts.backoff), [signal, backoff.signal]);
       }
@@ -220,7 +237,12 @@ export function createOutbox(opts) {
       if (running) return;
       running = true;
       controller = new AbortController();
-      loop(controller.signal).catch((err) => opts.onRetry(err));
+      const signal = controller.signal;
+      loop(signal).catch((err) => {
+        if (signal.aborted) return; // stopped meanwhile: nothing was lost
+        running = false; // start() may run it again
+        opts.onStopped(err);
+      });
     },
     stop() {
       running = false;

@@ -6,12 +6,16 @@
 // here: views lay the outbox over these documents (see views.js).
 
 import { wrap } from 'idb';
+import { madeOn } from './mutators.js';
 import { withChunks } from './streams.js';
 
 // 1: the stores. 2: chats' index byTime on [timestamp, id], the API's order
 // (newest first is this index read backwards); an upgrade from 1 builds it from
-// the chats already stored.
-const DB_VERSION = 2;
+// the chats already stored. 3: the chat list snapshot (meta chatList) is trusted
+// only at this version: a tab of an older library, which writes chats without
+// dropping it, has its connection closed by this upgrade (versionchange), and
+// the upgrade drops a snapshot such a tab may have left stale.
+const DB_VERSION = 3;
 // The meta key of the chat list snapshot (see chatsNewestFirst).
 const CHAT_LIST = 'chatList';
 
@@ -31,6 +35,7 @@ export async function openReplica(userId, factory) {
       db.createObjectStore('outbox', { keyPath: 'seq', autoIncrement: true });
     }
     if (event.oldVersion < 2) request.transaction.objectStore('chats').createIndex('byTime', ['timestamp', 'id']);
+    if (event.oldVersion < 3) request.transaction.objectStore('meta').delete(CHAT_LIST);
   });
   const db = await wrap(request);
   // Another tab upgrading (a newer library) must not be blocked by this one.
@@ -185,39 +190,62 @@ function createReplica(db) {
       await tx.done;
       return seq;
     },
+    // An entry rewritten (a 412's resend), only while it is still queued: another
+    // tab sending the same outbox (the leaders' overlap) may have settled it, and
+    // putting it back would send it again after the writes made later.
+    // Returns whether it was.
     async updateOutbox(entry) {
-      await db.put('outbox', entry);
+      const tx = db.transaction('outbox', 'readwrite');
+      const there = (await tx.store.count(entry.seq)) > 0;
+      if (there) await tx.store.put(entry);
+      await tx.done;
+      return there;
     },
 
     // A write the server acknowledged: its documents go in, its entry goes out,
-    // and later writes of ours to the same documents now build on the new version
-    // (they were made on top of this one), all in one transaction. renames (local
-    // id -> server id: a branch's copies) rewrite later writes naming them.
+    // all in one transaction. A later write of ours to one of these documents
+    // now builds on the new version when every field it sets had, when it was
+    // made, the value the server answered (madeOn): it was made on top of this
+    // write as it was stored. Otherwise (a 412 dropped one of our fields, or the
+    // document holds another device's newer edit) it keeps its version, gets a
+    // 412 and goes through the 412 rule. renames (local id -> server id: a
+    // branch's copies) rewrite later writes naming them. Returns false, and
+    // changes nothing, if the entry was no longer queued (another tab settled it).
     async acknowledge(seq, docs, renames) {
       const tx = db.transaction(['chats', 'messages', 'outbox', 'meta'], 'readwrite');
+      if (!(await tx.objectStore('outbox').count(seq))) {
+        await tx.done;
+        return false;
+      }
       if (docs.some((d) => d.table === 'chats')) await tx.objectStore('meta').delete(CHAT_LIST);
-      const versions = new Map();
+      const answered = new Map();
       for (const { table, doc } of docs) {
         await putNewer(tx.objectStore(table), doc);
-        versions.set(doc.id, doc.version);
+        answered.set(doc.id, doc);
       }
       await tx.objectStore('outbox').delete(seq);
       let cursor = await tx.objectStore('outbox').openCursor();
       while (cursor) {
         let entry = renames && renames.size ? renamed(cursor.value, renames) : cursor.value;
-        const v = versions.get(entry.docId);
-        if (v != null && entry.baseVersion !== v) entry = { ...entry, baseVersion: v };
+        const doc = answered.get(entry.docId);
+        if (doc && entry.baseVersion !== doc.version && madeOn(entry, doc)) entry = { ...entry, baseVersion: doc.version };
         if (entry !== cursor.value) await cursor.update(entry);
         cursor = await cursor.continue();
       }
       await tx.done;
+      return true;
     },
     // Writes the server refused (one, or one with the writes that depended on
-    // it): dropping their entries, in one transaction, is the rollback.
+    // it): dropping their entries, in one transaction, is the rollback. Returns
+    // false, and drops nothing, if the first (the one refused) was no longer
+    // queued: another tab settled it, and the rest with it.
     async discard(seqs) {
+      const [first, ...rest] = [].concat(seqs);
       const tx = db.transaction('outbox', 'readwrite');
-      await Promise.all([].concat(seqs).map((seq) => tx.store.delete(seq)));
+      const there = (await tx.store.count(first)) > 0;
+      if (there) await Promise.all([first, ...rest].map((seq) => tx.store.delete(seq)));
       await tx.done;
+      return there;
     },
   };
 }

@@ -60,7 +60,7 @@ export function createSseParser(onEvent, onComment = () => {}) {
 }
 
 // opts: http, replica, onPage(page, result, live) after a page is stored, setConnection(state),
-// onCaughtUp(), sleep(ms, signal), backoff, live ('auto' | 'sse' | 'poll'),
+// onCaughtUp() (not awaited), sleep(ms, signal), backoff, live ('auto' | 'sse' | 'poll'),
 // pollTimeoutS, sseIdleMs; held (createHeld()), onChunk(chunk) when one is
 // held, onChunksStored([[messageId, streamSeq]]) after they are written.
 // A live request that ends sooner than this did not really live: back off more.
@@ -161,15 +161,22 @@ export function createSync(opts) {
     return res.json();
   }
 
-  // Pages until hasMore is false. Concurrent callers share one run.
+  // Pages until hasMore is false. Concurrent callers share one run, unless
+  // one needs a newer minVersion than the run asked for: it runs once more.
   // force: a resync, whose first page's cursor replaces the stored one.
-  function catchUp(force = false) {
+  // minVersion: a version the pages must show (docs/API.md): a read from a
+  // Postgres replica that has not reached it waits, or goes to the primary.
+  let askedFor = 0;
+  async function catchUp(force = false, minVersion = 0) {
+    if (catchingUp && minVersion > askedFor) await catchingUp.catch(() => {});
     if (force) forceNext = true;
     if (!catchingUp) {
+      askedFor = minVersion;
+      const extra = minVersion > 0 ? `&minVersion=${minVersion}` : '';
       catchingUp = (async () => {
         await flush();
         for (let pages = 0; pages < 100000; pages++) {
-          const page = await fetchPage(await replica.getMeta('cursor'));
+          const page = await fetchPage(await replica.getMeta('cursor'), extra);
           const replace = forceNext;
           forceNext = false;
           await applyPage(page, false, replace);
@@ -289,7 +296,8 @@ export function createSync(opts) {
         await catchUp(resync);
         resync = false;
         opts.setConnection('online');
-        await opts.onCaughtUp();
+        // Not awaited: going live does not wait for the status report.
+        opts.onCaughtUp();
         attempt = 0;
         if (Date.now() >= sseOffUntil) {
           const startedAt = Date.now();
@@ -335,7 +343,7 @@ export function createSync(opts) {
   }
 
   return {
-    catchUp: () => catchUp(),
+    catchUp: (minVersion = 0) => catchUp(false, minVersion),
     flush,
     start() {
       if (running) return;

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IDBFactory } from 'fake-indexeddb';
-import { backoffDelay } from '../http.js';
+import { backoffDelay, createHttp } from '../http.js';
 import { errorResponse, fakeServer, makeClient, token, until } from './helpers.js';
 
 test('a 401 asks getToken again and retries the request once with the new token', async (t) => {
@@ -14,7 +14,8 @@ test('a 401 asks getToken again and retries the request once with the new token'
   await client.ready;
   const before = calls;
   await client.createChat({ title: 't' });
-  assert.equal(calls - before, 2);
+  // one for the write's check of the user, one per request
+  assert.equal(calls - before, 3);
   const posts = server.requests.filter((r) => r.path === '/api/chats');
   assert.equal(posts.length, 2);
   assert.notEqual(posts[0].headers.Authorization, posts[1].headers.Authorization);
@@ -79,4 +80,57 @@ test('backoff is jittered between half and all of an exponential ceiling', () =>
       assert.ok(d >= ceiling / 2 && d <= ceiling, `attempt ${attempt}: ${d}`);
     }
   }
+});
+
+// Review nit: an app's getToken that never answers held every request (and
+// stop()) forever.
+test('a getToken that does not answer fails the request as retryable after its bound; an abort ends the wait at once', async () => {
+  const http = createHttp({ url: 'http://x', getToken: () => new Promise(() => {}), fetch: () => assert.fail('no request without a token'), tokenWaitMs: 50 });
+  await assert.rejects(http.request('GET', '/api/sync'), (e) => e.code === 'token_unavailable' && e.status === 0);
+  const c = new AbortController();
+  const p = http.request('GET', '/api/sync', { signal: c.signal, timeoutMs: 60000 });
+  c.abort();
+  await assert.rejects(p, (e) => e.name === 'AbortError');
+});
+
+test('close() rejects the writes of this tab still waiting for an answer; they stay queued', async () => {
+  const server = fakeServer();
+  const indexedDB = new IDBFactory();
+  server.script.push(Object.assign(() => new TypeError('fetch failed'), { keep: true })); // offline
+  const client = makeClient(server, 'u1', { indexedDB });
+  const p = client.createChat({ title: 'x' });
+  await until(() => client.status.pending === 1, 'queued');
+  await client.close();
+  await assert.rejects(p, (e) => e.code === 'closed');
+  server.script.length = 0;
+  const next = makeClient(server, 'u1', { indexedDB });
+  await next.flush();
+  assert.equal(server.user('u1').chats.size, 1, 'sent by the next client');
+  await next.close();
+});
+
+// Review nits: a refused status report (409: too many devices) was reported
+// after every catch-up, and the report was awaited before going live.
+test('a refused status report is reported once; going live does not wait for the report, and close() ends it', async (t) => {
+  const server = fakeServer();
+  let puts = 0;
+  let hung = null;
+  server.script.push(Object.assign((req) => {
+    if (req.method === 'PUT' && puts++ < 3) return errorResponse(409, 'conflict', 'too many devices (at most 100)');
+    if (req.method === 'PUT') {
+      hung = req;
+      return new Promise((resolve) => req.signal.addEventListener('abort', () => resolve(new DOMException('aborted', 'AbortError'))));
+    }
+    // every live request fails: the loop catches up (and reports) again
+    if (req.path === '/api/sync' && (req.query.get('live') || req.headers.Accept) && puts < 4) return errorResponse(500, 'internal', 'down');
+    return undefined;
+  }, { keep: true }));
+  const client = makeClient(server, 'u1', { autoStart: true, live: 'poll' });
+  const errors = [];
+  client.on('error', (e) => errors.push(e));
+  await until(() => hung, 'a fourth report, which hangs');
+  await until(() => server.requests.some((r) => r.query.get('live') && server.requests.indexOf(r) > server.requests.indexOf(hung)), 'live while the report hangs');
+  await client.close();
+  assert.ok(hung.signal.aborted, 'close() ended the report');
+  assert.equal(errors.filter((e) => e.status === 409).length, 1);
 });

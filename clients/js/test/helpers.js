@@ -74,7 +74,7 @@ export function fakeServer() {
       if (method === 'PATCH') {
         // as chats-svc: a deleted chat is not visible to an update (404, also before If-Match)
         if (chat.isDeleted) return errorResponse(404, 'not_found', 'chat not found');
-        if (!ifMatch(headers, chat)) return errorResponse(412, 'precondition_failed', 'version mismatch');
+        if (!ifMatch(headers, chat)) return errorResponse(412, 'precondition_failed', `chat ${chat.id} is at version ${chat.version}`);
         return json(200, { chat: write(u, 'chats', { ...chat, ...body }) });
       }
       if (method === 'DELETE') return json(200, { chat: chat.isDeleted ? chat : write(u, 'chats', { ...chat, isDeleted: true }, 'delete') });
@@ -125,7 +125,7 @@ export function fakeServer() {
       if (!message) return errorResponse(404, 'not_found', 'message not found');
       if (method === 'PATCH') {
         if (message.isDeleted) return errorResponse(404, 'not_found', 'message not found');
-        if (!ifMatch(headers, message)) return errorResponse(412, 'precondition_failed', 'version mismatch');
+        if (!ifMatch(headers, message)) return errorResponse(412, 'precondition_failed', `message ${message.id} is at version ${message.version}`);
         return json(200, { message: write(u, 'messages', { ...message, ...body }) });
       }
       // as messages-svc: deleting again answers the tombstone and writes nothing

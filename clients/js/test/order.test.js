@@ -47,7 +47,7 @@ test('a pending write is laid over the index order and the list re-sorted', asyn
   replica.close();
 });
 
-test('a replica made by schema version 1 is upgraded: the index is built from the chats it holds', async () => {
+test('a replica made by schema version 1 is upgraded to 3: the index is built from the chats it holds', async () => {
   const factory = new IDBFactory();
   await new Promise((resolve, reject) => {
     const req = factory.open(replicaName('u1'), 1);
@@ -63,10 +63,44 @@ test('a replica made by schema version 1 is upgraded: the index is built from th
     req.onerror = () => reject(req.error);
   });
   const replica = await openReplica('u1', factory);
-  assert.equal(replica.db.version, 2);
+  assert.equal(replica.db.version, 3);
   assert.equal(await replica.getMeta('cursor'), '7');
   const { chats, sorted } = await replica.chatsNewestFirst();
   assert.equal(sorted, true);
   assert.deepEqual(chats.map((c) => c.id), ['c_new', 'c_old']);
+  replica.close();
+});
+
+// Review F4: the chat list snapshot came with schema 2's library but not with
+// a schema version of its own, so a tab of the library before it (same schema,
+// no snapshot) wrote chats and left the snapshot stale. At version 3 the
+// upgrade drops it, and such a tab's connection is closed by the upgrade
+// (versionchange): it can no longer write.
+test('a chat list snapshot left stale at schema 2 is dropped by the upgrade to 3, and a tab of schema 2 can no longer write', async () => {
+  const factory = new IDBFactory();
+  const old = await new Promise((resolve, reject) => {
+    const req = factory.open(replicaName('u1'), 2);
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      db.createObjectStore('chats', { keyPath: 'id' }).createIndex('byTime', ['timestamp', 'id']);
+      db.createObjectStore('messages', { keyPath: 'id' }).createIndex('chatId', 'chatId');
+      const meta = db.createObjectStore('meta');
+      db.createObjectStore('outbox', { keyPath: 'seq', autoIncrement: true });
+      // the snapshot as a newer schema-2 tab stored it; then a tab of the
+      // earlier library stored the chat's deletion without dropping it
+      meta.put([chat('c', 1)], 'chatList');
+      req.transaction.objectStore('chats').put(chat('c', 1, { isDeleted: true, version: 2 }));
+    };
+    req.onsuccess = () => {
+      // as every library since the first: closes when a newer one upgrades
+      req.result.onversionchange = () => req.result.close();
+      resolve(req.result);
+    };
+    req.onerror = () => reject(req.error);
+  });
+  const replica = await openReplica('u1', factory);
+  assert.equal(replica.db.version, 3);
+  assert.deepEqual(await chatsView(replica, 'u1'), [], 'the deleted chat is not listed');
+  assert.throws(() => old.transaction('chats', 'readwrite'), (e) => e.name === 'InvalidStateError');
   replica.close();
 });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { IDBFactory } from 'fake-indexeddb';
 import { errorResponse, fakeServer, makeClient, recordingSleep, until, watcher } from './helpers.js';
+import { deleteReplica } from '../index.js';
 
 const isAppend = (req) => req.method === 'POST' && req.path.endsWith('/messages');
 
@@ -174,4 +175,23 @@ test('a refused create drops the writes that need it at once: they reject, nothi
   assert.deepEqual(server.writes().map((r) => `${r.method} ${r.path === '/api/chats' ? r.body.title : r.path}`), ['POST ', 'POST fine']);
   assert.deepEqual(errors.map((e) => e.code), ['bad_request']);
   await until(() => client.status.pending === 0, 'outbox empty');
+});
+
+// Review F6: the replica closed under the outbox (another tab deleted it: a
+// sign-out) made the loop's promise reject unseen; the write never settled.
+test('the replica deleted by another tab: a queued write rejects with replica_closed, reported once', async (t) => {
+  const server = fakeServer();
+  const indexedDB = new IDBFactory();
+  server.script.push(Object.assign(() => new TypeError('fetch failed'), { keep: true })); // offline
+  const client = makeClient(server, 'u1', { indexedDB });
+  t.after(() => client.close());
+  const errors = [];
+  client.on('error', (e) => errors.push(e.code));
+  const p = client.createChat({ title: 'x' });
+  await until(() => client.status.pending === 1, 'queued');
+  await deleteReplica('u1', indexedDB);
+  await assert.rejects(p, (e) => e.code === 'replica_closed');
+  await until(() => errors.includes('replica_closed'), 'an error event');
+  assert.deepEqual(errors.filter((c) => c === 'replica_closed'), ['replica_closed']);
+  await assert.rejects(client.createChat({ title: 'y' }), (e) => e.code === 'replica_closed');
 });

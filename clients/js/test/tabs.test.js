@@ -137,3 +137,44 @@ test('without Web Locks: a leader whose timer stalls (a throttled tab) stops lea
     for (const tab of tabs) tab.close();
   }
 });
+
+// Review F2: the overlap of two senders. Tab A's PATCH is slow; tab B sends the
+// same entry and then the user's next edit (back to the old value). A's late
+// 412 must not put the entry B already settled back into the outbox.
+test('a late 412 of an entry another tab already acknowledged does not queue it again: the last edit stays', async (t) => {
+  const server = fakeServer();
+  const u = server.user('u1');
+  server.write(u, 'chats', { id: 'c', userId: 'u1', title: 'orig', timestamp: 1, parentChatId: null, branchFromMessageId: null, branches: [], isDeleted: false });
+  server.write(u, 'messages', { id: 'm', chatId: 'c', userId: 'u1', content: 'O', role: 'user', timestamp: 1, position: 0, attachments: null, isDeleted: false });
+  const indexedDB = new IDBFactory();
+  const a = makeClient(server, 'u1', { indexedDB });
+  t.after(() => a.close());
+  await a.sync();
+  let open;
+  const gate = new Promise((r) => (open = r));
+  let held = false;
+  server.script.push(async (req) => {
+    if (req.method !== 'PATCH' || held) return undefined;
+    held = true;
+    await gate; // A's request is slow, then reaches the server
+    return undefined;
+  });
+  const errors = [];
+  a.on('error', (e) => errors.push(e));
+  a.updateMessage({ messageId: 'm', content: 'A' }).catch(() => {});
+  a.updateMessage({ messageId: 'm', content: 'O' }).catch(() => {}); // the user undoes
+  await until(() => held, 'A sends the first edit (held)');
+  const b = makeClient(server, 'u1', { indexedDB }); // a second sender on the same outbox
+  t.after(() => b.close());
+  await until(() => u.messages.get('m').content === 'O' && u.messages.get('m').version === 4, 'B sent both');
+  const syncs = () => server.requests.filter((r) => r.path === '/api/sync').length;
+  const before = syncs();
+  open();
+  await until(() => syncs() > before, "A's catch-up after its 412"); // B syncs only when asked
+
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(await a.flush(1000).then(() => 'empty'), 'empty');
+  assert.equal(u.messages.get('m').content, 'O', 'the last edit wins');
+  assert.equal(u.messages.get('m').version, 4, 'nothing sent after it');
+  assert.equal(errors.length, 0, 'settled by B: nothing reported by A');
+});

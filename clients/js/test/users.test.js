@@ -71,3 +71,91 @@ test('a token for another user (a stale userId option): the views go blank and t
   assert.deepEqual([...server.user('alice').chats.values()].map((c) => c.title), ["alice's secret"]);
   await back.close();
 });
+
+// Review F3: only the leader asks for tokens on its own; a follower must still
+// stop when the app's token becomes another user's. With Web Locks the leader
+// must also let go, or no tab of this replica would ever notice anything again.
+test('a user switch noticed by the leader blanks every tab; a follower refuses writes; the lock is released', async (t) => {
+  const server = fakeServer();
+  const u = server.user('u1');
+  server.write(u, 'chats', { id: 'c', userId: 'u1', title: 'orig', timestamp: 1, parentChatId: null, branchFromMessageId: null, branches: [], isDeleted: false });
+  const indexedDB = new IDBFactory();
+  let who = 'u1';
+  const getToken = async () => token(who);
+  // Web Locks: one holder; the others wait until it releases
+  const waiting = [];
+  let holder = null;
+  const locks = {
+    request: (name, cb) => new Promise((resolve) => {
+      const grant = () => {
+        holder = cb;
+        cb().then(() => {
+          holder = null;
+          resolve();
+          if (waiting.length) waiting.shift()();
+        });
+      };
+      if (holder) waiting.push(grant);
+      else grant();
+    }),
+  };
+  const opts = { indexedDB, userId: 'u1', getToken, BroadcastChannel, locks };
+  const leader = makeClient(server, 'u1', opts);
+  t.after(() => leader.close());
+  await until(() => leader.status.leader, 'the first tab leads');
+  await leader.sync();
+  const follower = makeClient(server, 'u1', opts);
+  t.after(() => follower.close());
+  const wf = watcher();
+  follower.watchChats(wf.cb);
+  await until(() => wf.value && wf.value.length === 1, "the follower shows u1's chat");
+  const errors = [];
+  follower.on('error', (e) => errors.push(e.code));
+  who = 'u2';
+  await leader.sync().catch(() => {});
+  await until(() => wf.value.length === 0, 'the follower is blanked');
+  assert.equal(follower.status.connection, 'offline');
+  assert.ok(errors.includes('user_changed'));
+  assert.equal(holder, null, 'no tab holds the lock: the leader let go, the follower did not take it');
+  await assert.rejects(follower.createChat({ title: 'written by u2' }), (e) => e.code === 'user_changed');
+  assert.equal(follower.status.pending, 0);
+});
+
+test('a follower that has heard nothing checks the token before queueing a write', async (t) => {
+  const server = fakeServer();
+  const indexedDB = new IDBFactory();
+  let who = 'u1';
+  const tab = makeClient(server, 'u1', { indexedDB, userId: 'u1', getToken: async () => token(who) });
+  t.after(() => tab.close());
+  await tab.ready;
+  who = 'u2';
+  await assert.rejects(tab.createChat({ title: 'x' }), (e) => e.code === 'user_changed');
+  assert.equal(tab.status.pending, 0, "nothing in u1's outbox");
+});
+
+test('writes waiting for an answer reject with user_changed when the user changes', async (t) => {
+  const server = fakeServer();
+  let who = 'u1';
+  server.script.push(Object.assign(() => new TypeError('fetch failed'), { keep: true })); // offline
+  const tab = makeClient(server, 'u1', { userId: 'u1', getToken: async () => token(who) });
+  t.after(() => tab.close());
+  const p = tab.createChat({ title: 'x' });
+  await until(() => tab.status.pending === 1, 'queued');
+  who = 'u2';
+  tab.sync().catch(() => {});
+  await assert.rejects(p, (e) => e.code === 'user_changed');
+});
+
+test('a getToken that does not answer is waited for by one write, not again by each write after it', async (t) => {
+  const server = fakeServer();
+  let hang = false;
+  let hung = 0;
+  const tab = makeClient(server, 'u1', { userId: 'u1', getToken: () => (hang ? (hung++, new Promise(() => {})) : Promise.resolve(token('u1'))) });
+  t.after(() => tab.close());
+  await tab.ready;
+  hang = true;
+  for (let i = 0; i < 4; i++) tab.createChat({ title: `t${i}` }).catch(() => {});
+  await until(() => tab.status.pending === 4, 'all four queued', 10000);
+  // one call shared by the writes' checks, and at most one by the sender
+  assert.ok(hung <= 2, `getToken called ${hung} times`);
+});
