@@ -1,5 +1,10 @@
-/* events.c - Redis stream publisher and reader (hiredis, blocking, with timeouts). */
+/*
+ * events.c - Redis wake-ups: the connection (one Redis or a cluster), publish,
+ * commands, health and the readers' start positions (hiredis, blocking, with
+ * timeouts). The reader itself is events_read.c.
+ */
 #include "events.h"
+#include "events_internal.h"
 #include "clock.h"
 #include "hash.h"
 #include "log.h"
@@ -7,7 +12,6 @@
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,23 +20,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-struct cs_events {
-	char host[256];
-	int port;
-	struct cs_events_options options; /* options.url not kept */
-	pthread_mutex_t lock;
-	redisContext *redis;
-	long long retry_at_ms; /* after a failure: no new attempt before this (monotonic) */
-	struct cs_redis_cluster *cluster; /* REDIS_CLUSTER_NODES, or NULL: host and port */
-	/* a cluster's reader: one blocking XREAD per shard, each on its own connection */
-	struct shard_read {
-		redisContext *redis;
-		int pending;       /* an XREAD was sent and its reply not read yet */
-		long long sent_ms; /* when (monotonic) */
-	} reads[CS_EVENTS_SHARDS];
-};
-
-static long long now_ms(void)
+long long cs_events__now_ms(void)
 {
 	return cs_clock_monotonic_us() / 1000;
 }
@@ -99,7 +87,7 @@ int cs_events_new(const struct cs_events_options *options, struct cs_events **ou
 	return 0;
 }
 
-static void close_shard_reads(struct cs_events *ev)
+void cs_events__close_shard_reads(struct cs_events *ev)
 {
 	int i;
 
@@ -115,7 +103,7 @@ void cs_events_free(struct cs_events *ev)
 {
 	if (!ev)
 		return;
-	close_shard_reads(ev);
+	cs_events__close_shard_reads(ev);
 	cs_redis_cluster_free(ev->cluster);
 	if (ev->redis)
 		redisFree(ev->redis);
@@ -132,21 +120,21 @@ static void drop_connection(struct cs_events *ev)
 }
 
 /* A failed connect or command: close, and try nothing for REDIS_RETRY_MS. */
-static void failed(struct cs_events *ev)
+void cs_events__failed(struct cs_events *ev)
 {
 	drop_connection(ev);
 	if (ev->cluster) {
-		close_shard_reads(ev);
+		cs_events__close_shard_reads(ev);
 		cs_redis_cluster_reset(ev->cluster);
 	}
-	ev->retry_at_ms = now_ms() + ev->options.retry_ms;
+	ev->retry_at_ms = cs_events__now_ms() + ev->options.retry_ms;
 }
 
 /* Takes ev->lock unless deadline (monotonic ms) passes first: another thread waits on Redis. */
 static int lock_until(struct cs_events *ev, long long deadline)
 {
 	struct timespec abs;
-	long long left = deadline - now_ms();
+	long long left = deadline - cs_events__now_ms();
 
 	if (left < 0)
 		left = 0;
@@ -165,7 +153,7 @@ static int lock_until(struct cs_events *ev, long long deadline)
  * or NULL when Redis cannot be reached or a recent failure says not to try
  * yet (always_try: a health check, which tries anyway).
  */
-static redisContext *connection(struct cs_events *ev, long long timeout_ms, int always_try)
+redisContext *cs_events__connection(struct cs_events *ev, long long timeout_ms, int always_try)
 {
 	long long connect_ms = ev->options.connect_timeout_ms;
 
@@ -174,13 +162,13 @@ static redisContext *connection(struct cs_events *ev, long long timeout_ms, int 
 		return ev->redis;
 	}
 	drop_connection(ev);
-	if (!always_try && now_ms() < ev->retry_at_ms)
+	if (!always_try && cs_events__now_ms() < ev->retry_at_ms)
 		return NULL;
 	if (connect_ms > timeout_ms)
 		connect_ms = timeout_ms;
 	ev->redis = redisConnectWithTimeout(ev->host, ev->port, timeval_ms(connect_ms));
 	if (!ev->redis || ev->redis->err) {
-		failed(ev);
+		cs_events__failed(ev);
 		return NULL;
 	}
 	redisSetTimeout(ev->redis, timeval_ms(timeout_ms));
@@ -207,11 +195,11 @@ static redisReply *cluster_command(struct cs_events *ev, const char *key, long l
 {
 	redisReply *reply;
 
-	if (!always_try && now_ms() < ev->retry_at_ms)
+	if (!always_try && cs_events__now_ms() < ev->retry_at_ms)
 		return NULL;
 	reply = cs_redis_cluster_command(ev->cluster, key, deadline, argc, argv, lens);
 	if (!reply)
-		failed(ev);
+		cs_events__failed(ev);
 	return reply;
 }
 
@@ -258,8 +246,8 @@ static redisReply *run(struct cs_events *ev, long long deadline, int always_try,
 	int attempt;
 
 	for (attempt = 0; attempt < 2; attempt++) {
-		long long left = deadline - now_ms();
-		redisContext *redis = left > 0 ? connection(ev, left, always_try) : NULL;
+		long long left = deadline - cs_events__now_ms();
+		redisContext *redis = left > 0 ? cs_events__connection(ev, left, always_try) : NULL;
 
 		if (!redis)
 			break;
@@ -267,7 +255,7 @@ static redisReply *run(struct cs_events *ev, long long deadline, int always_try,
 		if (reply)
 			break;
 		if (attempt > 0 || !closed_by_peer(redis, errno)) {
-			failed(ev);
+			cs_events__failed(ev);
 			break;
 		}
 		drop_connection(ev);
@@ -298,7 +286,7 @@ static redisReply *run_command(struct cs_events *ev, long long deadline, int alw
 
 int cs_events_publish(struct cs_events *ev, const char *user_id, long long version)
 {
-	long long deadline = now_ms() + ev->options.command_timeout_ms;
+	long long deadline = cs_events__now_ms() + ev->options.command_timeout_ms;
 	redisReply *reply;
 	char key[CS_EVENTS_KEY_SIZE], ver[32], maxlen[32];
 	int rc;
@@ -350,7 +338,7 @@ static int cluster_ping(struct cs_events *ev, long long deadline)
 redisReply *cs_events_command(struct cs_events *ev, const char *key, int argc, const char **argv,
 			      const size_t *lens)
 {
-	long long deadline = now_ms() + ev->options.command_timeout_ms;
+	long long deadline = cs_events__now_ms() + ev->options.command_timeout_ms;
 	struct command command = { NULL, NULL, argc, argv, lens };
 	redisReply *reply;
 
@@ -366,7 +354,7 @@ redisReply *cs_events_command(struct cs_events *ev, const char *key, int argc, c
 
 int cs_events_ping(struct cs_events *ev)
 {
-	long long deadline = now_ms() + ev->options.command_timeout_ms;
+	long long deadline = cs_events__now_ms() + ev->options.command_timeout_ms;
 	redisReply *reply;
 	int rc;
 
@@ -392,9 +380,10 @@ int cs_events_tail(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64])
 
 	pthread_mutex_lock(&ev->lock);
 	if (ev->cluster)
-		close_shard_reads(ev); /* reads start again from the positions found here */
+		cs_events__close_shard_reads(
+			ev); /* reads start again from the positions found here */
 	else
-		redis = connection(ev, ev->options.command_timeout_ms, 0);
+		redis = cs_events__connection(ev, ev->options.command_timeout_ms, 0);
 	for (i = 0; i < CS_EVENTS_SHARDS && (redis || ev->cluster) && rc == 0; i++) {
 		char key[CS_EVENTS_KEY_SIZE];
 		redisReply *reply;
@@ -403,12 +392,13 @@ int cs_events_tail(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64])
 		if (ev->cluster) {
 			const char *argv[] = { "XREVRANGE", key, "+", "-", "COUNT", "1" };
 
-			reply = cluster_command(ev, key, now_ms() + ev->options.command_timeout_ms,
-						0, 6, argv, NULL);
+			reply = cluster_command(
+				ev, key, cs_events__now_ms() + ev->options.command_timeout_ms, 0, 6,
+				argv, NULL);
 		} else {
 			reply = redisCommand(redis, "XREVRANGE %s + - COUNT 1", key);
 			if (!reply)
-				failed(ev);
+				cs_events__failed(ev);
 		}
 		if (!reply) {
 			rc = -1;
@@ -424,227 +414,4 @@ int cs_events_tail(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64])
 	}
 	pthread_mutex_unlock(&ev->lock);
 	return redis || ev->cluster ? rc : -1;
-}
-
-static void deliver_entries(const redisReply *stream, char last_id[64],
-			    void (*on_event)(const struct cs_event *, void *), void *arg,
-			    int *count)
-{
-	const redisReply *entries = stream->element[1];
-	size_t i, j;
-
-	for (i = 0; i < entries->elements; i++) {
-		const redisReply *entry = entries->element[i];
-		const redisReply *fields;
-		struct cs_event event = { "", 0, NULL, NULL, 0, NULL, 0 };
-
-		if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2)
-			continue;
-		snprintf(last_id, 64, "%s", entry->element[0]->str);
-		fields = entry->element[1];
-		for (j = 0; j + 1 < fields->elements; j += 2) {
-			const char *name = fields->element[j]->str;
-			const char *value = fields->element[j + 1]->str;
-
-			if (!name || !value)
-				continue;
-			if (!strcmp(name, "u"))
-				snprintf(event.user_id, sizeof(event.user_id), "%s", value);
-			else if (!strcmp(name, "v"))
-				event.version = strtoll(value, NULL, 10);
-			else if (!strcmp(name, "m"))
-				event.message_id = value;
-			else if (!strcmp(name, "c"))
-				event.chat_id = value;
-			else if (!strcmp(name, "q"))
-				event.seq = strtoll(value, NULL, 10);
-			else if (!strcmp(name, "t")) {
-				event.text = value;
-				event.text_len = fields->element[j + 1]->len;
-			}
-		}
-		if (event.user_id[0]) {
-			on_event(&event, arg);
-			(*count)++;
-		}
-	}
-}
-
-/* An XREAD reply: the entries of each stream, for the shard whose key it names. */
-static void deliver_reply(const redisReply *reply, char keys[CS_EVENTS_SHARDS][CS_EVENTS_KEY_SIZE],
-			  char last_ids[CS_EVENTS_SHARDS][64],
-			  void (*on_event)(const struct cs_event *, void *), void *arg, int *count)
-{
-	size_t s;
-	int i;
-
-	if (reply->type != REDIS_REPLY_ARRAY)
-		return;
-	for (s = 0; s < reply->elements; s++) {
-		const redisReply *stream = reply->element[s];
-
-		if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2)
-			continue;
-		for (i = 0; i < CS_EVENTS_SHARDS; i++)
-			if (!strcmp(stream->element[0]->str, keys[i]))
-				deliver_entries(stream, last_ids[i], on_event, arg, count);
-	}
-}
-
-/* With ev->lock held: shard's XREAD BLOCK sent on its own connection, unless one is pending. */
-static int send_shard_read(struct cs_events *ev, int shard, const char *key, const char *last_id,
-			   const char *block)
-{
-	struct shard_read *read = &ev->reads[shard];
-	const char *argv[] = { "XREAD", "BLOCK", block, "STREAMS", key, last_id };
-	int done = 0;
-
-	if (read->pending)
-		return 0;
-	if (!read->redis) {
-		read->redis = cs_redis_cluster_connect_slot(
-			ev->cluster, cs_redis_cluster_slot(key, strlen(key)),
-			now_ms() + ev->options.command_timeout_ms);
-		if (!read->redis)
-			return -1;
-	}
-	if (redisAppendCommandArgv(read->redis, 6, argv, NULL) != REDIS_OK)
-		return -1;
-	while (!done)
-		if (redisBufferWrite(read->redis, &done) != REDIS_OK)
-			return -1;
-	read->pending = 1;
-	read->sent_ms = now_ms();
-	return 0;
-}
-
-/* With ev->lock held: the reply of a shard's XREAD that poll found readable; 0 while partial. */
-static int take_shard_reply(struct cs_events *ev, int shard, redisReply **out)
-{
-	struct shard_read *read = &ev->reads[shard];
-	void *reply = NULL;
-
-	if (redisBufferRead(read->redis) != REDIS_OK ||
-	    redisGetReplyFromReader(read->redis, &reply) != REDIS_OK)
-		return -1;
-	if (reply)
-		read->pending = 0;
-	*out = reply;
-	return 0;
-}
-
-/*
- * A cluster's read: every shard's XREAD BLOCK (on its slot's master) waited on
- * with poll until one answers or block_ms passes. Reads still pending are
- * left for the next call, with the same positions; one that stays silent past
- * block_ms and the command timeout (a stopped or cut-off master) is a failure.
- */
-static int cluster_read(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64], int block_ms,
-			void (*on_event)(const struct cs_event *event, void *arg), void *arg)
-{
-	char keys[CS_EVENTS_SHARDS][CS_EVENTS_KEY_SIZE], block[16];
-	long long deadline = now_ms() + block_ms,
-		  silent_ms = block_ms + ev->options.command_timeout_ms;
-	int i, count = 0, answered = 0;
-
-	snprintf(block, sizeof(block), "%d", block_ms);
-	for (i = 0; i < CS_EVENTS_SHARDS; i++) {
-		cs_events_wake_key((unsigned)i, keys[i], sizeof(keys[i]));
-		if (send_shard_read(ev, i, keys[i], last_ids[i], block) < 0)
-			goto fail;
-	}
-	while (!answered) {
-		struct pollfd fds[CS_EVENTS_SHARDS];
-		int shard_of[CS_EVENTS_SHARDS], n = 0, j;
-		long long left = deadline - now_ms();
-
-		if (left <= 0)
-			break; /* never poll with a negative timeout: that waits for ever */
-
-		for (i = 0; i < CS_EVENTS_SHARDS; i++) {
-			if (!ev->reads[i].pending)
-				continue;
-			fds[n].fd = ev->reads[i].redis->fd;
-			fds[n].events = POLLIN;
-			fds[n].revents = 0;
-			shard_of[n++] = i;
-		}
-		if (poll(fds, (nfds_t)n, (int)left) < 0) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		for (j = 0; j < n; j++) {
-			redisReply *reply = NULL;
-
-			if (!fds[j].revents)
-				continue;
-			if (take_shard_reply(ev, shard_of[j], &reply) < 0)
-				goto fail;
-			if (!reply)
-				continue;
-			answered = 1;
-			if (reply->type == REDIS_REPLY_ERROR) {
-				/* MOVED (a slot migrated), CLUSTERDOWN, ...: start afresh */
-				freeReplyObject(reply);
-				goto fail;
-			}
-			deliver_reply(reply, keys, last_ids, on_event, arg, &count);
-			freeReplyObject(reply);
-		}
-	}
-	for (i = 0; i < CS_EVENTS_SHARDS; i++)
-		if (ev->reads[i].pending && now_ms() - ev->reads[i].sent_ms > silent_ms)
-			goto fail;
-	return count;
-fail:
-	failed(ev);
-	return -1;
-}
-
-int cs_events_read(struct cs_events *ev, char last_ids[CS_EVENTS_SHARDS][64], int block_ms,
-		   void (*on_event)(const struct cs_event *event, void *arg), void *arg)
-{
-	const char *argv[4 + 2 * CS_EVENTS_SHARDS];
-	char keys[CS_EVENTS_SHARDS][CS_EVENTS_KEY_SIZE], block[16];
-	redisContext *redis;
-	redisReply *reply = NULL;
-	int argc = 0, i, count = 0;
-
-	if (ev->cluster) {
-		pthread_mutex_lock(&ev->lock);
-		count = cluster_read(ev, last_ids, block_ms, on_event, arg);
-		pthread_mutex_unlock(&ev->lock);
-		return count;
-	}
-	snprintf(block, sizeof(block), "%d", block_ms);
-	argv[argc++] = "XREAD";
-	argv[argc++] = "BLOCK";
-	argv[argc++] = block;
-	argv[argc++] = "STREAMS";
-	for (i = 0; i < CS_EVENTS_SHARDS; i++) {
-		cs_events_wake_key((unsigned)i, keys[i], sizeof(keys[i]));
-		argv[argc++] = keys[i];
-	}
-	for (i = 0; i < CS_EVENTS_SHARDS; i++)
-		argv[argc++] = last_ids[i];
-
-	pthread_mutex_lock(&ev->lock);
-	redis = connection(ev, block_ms + ev->options.command_timeout_ms, 0);
-	if (!redis) {
-		pthread_mutex_unlock(&ev->lock);
-		return -1;
-	}
-	reply = redisCommandArgv(redis, argc, argv, NULL);
-	if (!reply)
-		failed(ev);
-	pthread_mutex_unlock(&ev->lock);
-	if (!reply || reply->type == REDIS_REPLY_ERROR) {
-		if (reply)
-			freeReplyObject(reply);
-		return -1;
-	}
-	deliver_reply(reply, keys, last_ids, on_event, arg, &count);
-	freeReplyObject(reply);
-	return count;
 }
