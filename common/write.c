@@ -84,13 +84,14 @@ static int answer_deleted(struct cs_write *w, const char *get_own, enum cs_docum
 	return 0;
 }
 
-void cs_write_soft_delete(struct cs_request *req, enum cs_document_kind kind,
-			  const char *delete_statement, const char *get_own)
+int cs_write_soft_delete(struct cs_request *req, enum cs_document_kind kind,
+			 const char *delete_statement, const char *get_own)
 {
 	struct cs_error err = CS_ERROR_INIT;
 	struct cs_write w = CS_WRITE_INIT;
 	PGresult *res = NULL;
 	const char *id = req->params[0];
+	int deleted = 0;
 
 	if (cs_document_check_id("id", id, req->param_lens[0], &err) < 0 ||
 	    cs_write_begin(&w, req, 1, &err) < 0)
@@ -107,10 +108,12 @@ void cs_write_soft_delete(struct cs_request *req, enum cs_document_kind kind,
 	}
 	if (cs_write_commit(&w, &err) < 0)
 		goto out;
+	deleted = 1;
 	cs_document_respond(req, 200, kind, res, 0, 0);
 out:
 	if (!cs_http_responded(req))
 		cs_http_fail(req, &err);
 	cs_write_end(&w);
 	PQclear(res);
+	return deleted;
 }

@@ -65,9 +65,10 @@ int cs_write_explain_miss(struct cs_write *w, const char *visible, const char *i
  * `delete_statement` marks the user's live row deleted ($1 id, $2 user,
  * $3 version, $4 time) returning the document's columns; when it matches
  * nothing, `get_own` ($1 id, $2 user) finds the user's tombstone, answered
- * as it is (a repeated delete writes nothing), else 404.
+ * as it is (a repeated delete writes nothing), else 404. 1 when this
+ * request deleted the row (committed), else 0.
  */
-void cs_write_soft_delete(struct cs_request *req, enum cs_document_kind kind,
-			  const char *delete_statement, const char *get_own);
+int cs_write_soft_delete(struct cs_request *req, enum cs_document_kind kind,
+			 const char *delete_statement, const char *get_own);
 
 #endif

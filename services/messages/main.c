@@ -70,7 +70,9 @@ static const struct cs_db_statement statements[] = {
 	{ "messages_visible",
 	  "SELECT m.version" MESSAGE_FROM "WHERE m.id = $1 AND m.user_id = $2 AND NOT m.is_deleted" },
 	{ "messages_delete",
-	  "UPDATE messages AS m SET is_deleted = true, version = $3, updated_at = $4 "
+	  "UPDATE messages AS m SET is_deleted = true, version = $3, updated_at = $4, "
+	  "stream_state = CASE m.stream_state WHEN 'streaming' THEN 'error' "
+	  "ELSE m.stream_state END "
 	  "WHERE m.id = $1 AND m.user_id = $2 AND NOT m.is_deleted RETURNING " CS_MESSAGE_COLUMNS },
 	/*
 	 * A page in one round trip: no row when the chat is not the user's, one

@@ -301,7 +301,9 @@ out:
 
 void messages_delete(struct cs_request *req)
 {
-	cs_write_soft_delete(req, CS_DOCUMENT_MESSAGE, "messages_delete", "messages_get_own");
+	/* a reply deleted while it streams ends with it: its later chunks are refused */
+	if (cs_write_soft_delete(req, CS_DOCUMENT_MESSAGE, "messages_delete", "messages_get_own"))
+		messages_stream_abandon(req->server, req->user_id, req->params[0]);
 }
 
 /* The page key: `cursor` (opaque, from nextCursor) or `after` (a position). */

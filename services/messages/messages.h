@@ -25,6 +25,12 @@ int messages_stream_persist(struct cs_server *server, const char *user_id, const
 			    long long from_seq, long long to_seq, const char *pending,
 			    const char *state, PGresult **res, struct cs_error *err);
 
+/*
+ * The Redis side of a streaming message that was deleted: ended as "error"
+ * whatever came last, its unwritten chunks dropped with the row (best effort:
+ * nothing to do when it was not streaming or Redis is away).
+ */
+void messages_stream_abandon(struct cs_server *server, const char *user_id, const char *message_id);
 /* sweeper.c: the thread that ends abandoned streams (the service's start and stop). */
 int messages_sweeper_start(struct cs_server *server, char *err, size_t errlen);
 void messages_sweeper_stop(struct cs_server *server);

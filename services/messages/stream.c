@@ -303,6 +303,18 @@ out:
 	PQclear(res);
 }
 
+void messages_stream_abandon(struct cs_server *server, const char *user_id, const char *message_id)
+{
+	struct cs_events *events = cs_server_events(server);
+	struct cs_stream_result claim = CS_STREAM_RESULT_INIT;
+
+	/* final_seq -1 with idle 0: taken whatever came last, as the sweeper would take it */
+	if (cs_stream_claim(events, user_id, message_id, -1, cs_clock_now_ms(), 0, &claim) == 0 &&
+	    claim.outcome == CS_STREAM_OK)
+		cs_stream_finish(events, user_id, message_id, "error");
+	cs_stream_result_release(&claim);
+}
+
 void messages_stream_end(struct cs_request *req)
 {
 	static const char *const allowed[] = { "state", "seq", NULL };

@@ -162,6 +162,8 @@ static void send_read_chunk(long long seq, const char *text, size_t len, void *a
 		c->failed = 1;
 }
 
+#define CATCHUP_PAGE 512 /* chunks per Redis read */
+
 /* The chunks of h after what the client has, up to `upto`, from Redis. -1: emit failed. */
 static int catch_up_one(struct sync_streams *s, struct cs_request *req, struct sync_stream_have *h,
 			const char *chat_id, long long upto, sync_streams_emit emit, void *arg)
@@ -170,8 +172,11 @@ static int catch_up_one(struct sync_streams *s, struct cs_request *req, struct s
 
 	while (h->seq < upto && !c.failed) {
 		long long before = h->seq;
+		long long want = upto - h->seq;
+		/* pages, so that one Redis reply stays well within REDIS_COMMAND_TIMEOUT_MS */
 		int n = cs_stream_read(cs_server_events(req->server), req->user_id, h->message_id,
-				       h->seq, (long)(upto - h->seq), send_read_chunk, &c);
+				       h->seq, (long)(want < CATCHUP_PAGE ? want : CATCHUP_PAGE),
+				       send_read_chunk, &c);
 
 		if (n == -1)
 			s->need_catchup = 1; /* Redis away: later */

@@ -279,6 +279,19 @@ class TestStreamingRoutes(unittest.TestCase):
         lib.assert_error_body(resp, 409, "conflict")
         self.assertEqual(resp.json["error"]["message"], "message is streaming")
 
+    def test_a_reply_deleted_while_it_streams_ends_and_refuses_later_chunks(self):
+        message = self.new_stream("gone")
+        self.assertEqual(chunk(self.token, message["id"], 1, " soon").status, 200)
+        deleted = lib.request("DELETE", "/api/messages/%s" % q(message["id"]), token=self.token)
+        self.assertEqual(deleted.status, 200, deleted)
+        self.assertTrue(deleted.json["message"]["isDeleted"])
+        self.assertEqual(deleted.json["message"]["streamState"], "error")
+        # its Redis state ended with it: the writer's next chunk is refused, not fed to devices
+        late = chunk(self.token, message["id"], 2, " late")
+        self.assertIn(late.status, (404, 409), late)
+        self.assertEqual(lib.psql("SELECT stream_state, is_deleted FROM messages WHERE id = '%s'"
+                                  % message["id"]), [("error", "t")])
+
     def test_abandoned_stream_is_ended_as_error_with_what_was_kept(self):
         message = self.new_stream("kept:")
         for seq in range(1, 4):
