@@ -151,6 +151,9 @@ seed_files() {
 	echo "$want" >"$RUN/seed/generator"
 }
 
+# the seed's message columns (a message's stream state takes its default: complete)
+SEED_MESSAGE_COLUMNS='(id, chat_id, user_id, content, role, "timestamp", position, attachments, is_deleted, version, created_at, updated_at)'
+
 seed_marker() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' "$RUN/seed/meta.json"; }
 
 seed_load() {
@@ -170,8 +173,7 @@ seed_load() {
 	t0=$(date +%s.%N)
 	"${PSQL[@]}" -c "\\copy chats FROM '$RUN/seed/chats.copy'"
 	t1=$(date +%s.%N)
-	# the seed's columns (a message's stream state takes its default: complete)
-	"${PSQL[@]}" -c "\\copy messages (id, chat_id, user_id, content, role, \"timestamp\", position, attachments, is_deleted, version, created_at, updated_at) FROM '$RUN/seed/messages.copy'"
+	"${PSQL[@]}" -c "\\copy messages $SEED_MESSAGE_COLUMNS FROM '$RUN/seed/messages.copy'"
 	t2=$(date +%s.%N)
 	"${PSQL[@]}" -c "\\copy user_versions FROM '$RUN/seed/user_versions.copy'"
 	t3=$(date +%s.%N)
@@ -241,7 +243,7 @@ peer_db() {
 	log "loading the seed into the peer's database $PEER_DB"
 	"${PEER_PSQL[@]}" -c "TRUNCATE chats, messages, user_versions, sync_status"
 	"${PEER_PSQL[@]}" -c "\\copy chats FROM '$RUN/seed/chats.copy'"
-	"${PEER_PSQL[@]}" -c "\\copy messages FROM '$RUN/seed/messages.copy'"
+	"${PEER_PSQL[@]}" -c "\\copy messages $SEED_MESSAGE_COLUMNS FROM '$RUN/seed/messages.copy'"
 	"${PEER_PSQL[@]}" -c "\\copy user_versions FROM '$RUN/seed/user_versions.copy'"
 	"${PEER_PSQL[@]}" -c "VACUUM (ANALYZE) chats, messages, user_versions"
 	psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d "$PEER_DB" -c CHECKPOINT

@@ -84,6 +84,7 @@ function worker() {
 			const ins = await q(client, 'messages_insert', [
 				id, req.params.id, req.user, body.content, body.role, body.timestamp || now,
 				body.position ?? null, body.attachments ? JSON.stringify(body.attachments) : null, now,
+				null, // streamState: a complete message, as the bench's appends
 			]);
 			await client.query('COMMIT');
 			if (!ins.rows.length) return reply.code(404).send({ error: 'not_found' });
