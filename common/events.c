@@ -312,6 +312,66 @@ int cs_events_publish(struct cs_events *ev, const char *user_id, long long versi
 	return rc;
 }
 
+/*
+ * With ev->lock held: the pipeline of events[0..n) on the single Redis; how
+ * many replies said yes. *closed is set when Redis had closed the connection
+ * before the first reply (a restart, an idle timeout): nothing was taken then.
+ */
+static size_t pipeline_publish(struct cs_events *ev, long long deadline,
+			       const struct cs_event *events, size_t n, int *closed)
+{
+	redisContext *redis = cs_events__connection(ev, deadline - cs_events__now_ms(), 0);
+	char key[CS_EVENTS_KEY_SIZE], ver[32], maxlen[32];
+	size_t i, published = 0;
+
+	if (!redis)
+		return 0;
+	snprintf(maxlen, sizeof(maxlen), "%ld", ev->options.stream_maxlen);
+	for (i = 0; i < n; i++) {
+		cs_events_wake_key(cs_events_shard(events[i].user_id), key, sizeof(key));
+		snprintf(ver, sizeof(ver), "%lld", events[i].version);
+		if (redisAppendCommand(redis, "XADD %s MAXLEN ~ %s * u %s v %s", key, maxlen,
+				       events[i].user_id, ver) != REDIS_OK)
+			break;
+	}
+	n = i;
+	for (i = 0; i < n; i++) {
+		redisReply *reply = NULL;
+
+		if (redisGetReply(redis, (void **)&reply) != REDIS_OK || !reply) {
+			*closed = i == 0 && closed_by_peer(redis, errno);
+			if (*closed)
+				drop_connection(ev);
+			else
+				cs_events__failed(ev);
+			break;
+		}
+		published += reply->type != REDIS_REPLY_ERROR;
+		freeReplyObject(reply);
+	}
+	return published;
+}
+
+size_t cs_events_publish_batch(struct cs_events *ev, const struct cs_event *events, size_t n)
+{
+	long long deadline = cs_events__now_ms() + ev->options.command_timeout_ms;
+	size_t i, published = 0;
+	int closed = 0;
+
+	if (!ev->cluster && n > 1) {
+		if (lock_until(ev, deadline) < 0)
+			return 0;
+		published = pipeline_publish(ev, deadline, events, n, &closed);
+		pthread_mutex_unlock(&ev->lock);
+		if (!closed)
+			return published;
+	}
+	/* a cluster, a single wake-up, or a closed connection: one by one, reconnecting */
+	for (i = 0; i < n; i++)
+		published += cs_events_publish(ev, events[i].user_id, events[i].version) == 0;
+	return published;
+}
+
 /* With ev->lock held: 0 when the map can be read and every master answers PING. */
 static int cluster_ping(struct cs_events *ev, long long deadline)
 {

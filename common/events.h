@@ -66,6 +66,12 @@ void cs_events_free(struct cs_events *ev);
 /* XADD a wake-up; -1 when Redis is unreachable or slow (the caller logs and goes on). */
 int cs_events_publish(struct cs_events *ev, const char *user_id, long long version);
 /*
+ * XADDs the wake-ups of events[0..n) (user_id and version) in order: pipelined
+ * on a single Redis (one write, one read), one by one in a cluster. How many
+ * Redis took; the others are lost as a failed cs_events_publish's are.
+ */
+size_t cs_events_publish_batch(struct cs_events *ev, const struct cs_event *events, size_t n);
+/*
  * Runs one command (argv with lengths, hiredis' redisCommandArgv) under the
  * same bounds as a publish; in a cluster on the master of key's slot (every
  * key the command names must share that slot: one hash tag). The reply is

@@ -12,8 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define BATCH 64 /* wake-ups taken off the queue at once: coalesced per user */
+/*
+ * After a batch, the publisher waits this long before the next, so that under
+ * load a batch is many wake-ups in one pipeline (one round trip, one wake-up
+ * of Redis) rather than one XADD per append; a wake-up waits at most this.
+ */
+#define COALESCE_NS (1000 * 1000)
 
 struct cs_wakeup {
 	struct cs_events *events;
@@ -68,6 +75,8 @@ static int superseded(struct cs_wakeup *w, const struct cs_event *e)
 
 static void publish(struct cs_wakeup *w, struct cs_event *batch, size_t n)
 {
+	size_t kept = 0, published;
+
 	for (size_t i = 0; i < n; i++) {
 		int later = 0;
 
@@ -75,15 +84,18 @@ static void publish(struct cs_wakeup *w, struct cs_event *batch, size_t n)
 		for (size_t j = i + 1; j < n && !later; j++)
 			later = strcmp(batch[j].user_id, batch[i].user_id) == 0 &&
 				batch[j].version >= batch[i].version;
-		if (later || superseded(w, &batch[i]))
-			continue;
-		if (cs_events_publish(w->events, batch[i].user_id, batch[i].version) < 0) {
-			cs_metrics_add(w->metrics, CS_COUNTER_REDIS_ERRORS, 1);
-			cs_log_warn("could not publish wake-up for version %lld: redis unavailable",
-				    batch[i].version);
-			continue;
-		}
-		cs_metrics_add(w->metrics, CS_COUNTER_WAKEUPS_PUBLISHED, 1);
+		if (!later && !superseded(w, &batch[i]))
+			batch[kept++] = batch[i];
+	}
+	if (!kept)
+		return;
+	published = cs_events_publish_batch(w->events, batch, kept);
+	cs_metrics_add(w->metrics, CS_COUNTER_WAKEUPS_PUBLISHED, (long long)published);
+	if (published < kept) {
+		cs_metrics_add(w->metrics, CS_COUNTER_REDIS_ERRORS, (long long)(kept - published));
+		cs_log_warn(
+			"could not publish %zu wake-ups (the last for version %lld): redis unavailable",
+			kept - published, batch[kept - 1].version);
 	}
 }
 
@@ -91,6 +103,7 @@ static void *publisher(void *arg)
 {
 	struct cs_wakeup *w = arg;
 	struct cs_event *batch = malloc(BATCH * sizeof *batch);
+	struct timespec coalesce = { 0, COALESCE_NS };
 	size_t n;
 
 	if (!batch)
@@ -108,6 +121,8 @@ static void *publisher(void *arg)
 		}
 		pthread_mutex_unlock(&w->lock);
 		publish(w, batch, n);
+		/* what comes meanwhile goes out in the next pipeline: under load one per window */
+		nanosleep(&coalesce, NULL);
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
