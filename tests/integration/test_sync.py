@@ -667,6 +667,29 @@ class WakeupOrderTest(unittest.TestCase):
                "published (the rest covered by a later one)"
                % (self.WRITERS * self.EACH, self.WRITERS, len(versions)))
 
+    def test_concurrent_writes_of_many_users_each_publish_the_users_last_version(self):
+        """Wake-ups of different users queued together go out in one pipeline:
+        every user's last version reaches that user's stream, none is dropped
+        with its batch."""
+        users = [new_user("user_wake_batch%d" % n) for n in range(self.WRITERS * 2)]
+        chats = [create_chat(token, "batch") for _, token in users]
+        errors = []
+
+        def write(n):
+            def run():
+                try:
+                    for i in range(3):
+                        append(users[n][1], chats[n]["id"], "b%d" % i)
+                except AssertionError as e:  # shown by the main thread
+                    errors.append(e)
+            return run
+        join_all(self, run_threads([write(n) for n in range(len(users))]), 120)
+        self.assertEqual(errors, [])
+        for user, _ in users:
+            last = db_last_version(user)
+            self.assertTrue(lib.wait_for(lambda: last in self.stream_versions(user), 10),
+                            "%s's last wake-up (version %d) never reached Redis" % (user, last))
+
 
 # ---- sync status ----
 
