@@ -327,13 +327,19 @@ static int wait_for_slot(struct cs_db *db, const char *user, const struct timesp
 	return waiter.slot;
 }
 
-/* With db->lock held: gives slot to the first waiter below its user's cap, or leaves it free. */
-static void hand_over(struct cs_db *db, int slot)
+/*
+ * With db->lock held, after a release: the first waiter below its user's cap
+ * gets a free slot (a connected one first, as free_slot picks: the one just
+ * released may have been closed), or the slots stay free.
+ */
+static void hand_over(struct cs_db *db)
 {
 	struct pool_waiter **p, *waiter;
+	int slot;
 
 	for (p = &db->waiters; (waiter = *p); p = &waiter->next) {
-		if (waiter->user && held_by(db, waiter->user) >= db->user_max)
+		slot = free_slot(db, waiter->user);
+		if (slot < 0)
 			continue;
 		take_slot(db, slot, waiter->user);
 		waiter->slot = slot;
@@ -469,7 +475,7 @@ void cs_db_release(struct cs_db_conn *conn)
 	pthread_mutex_lock(&db->lock);
 	db->busy[conn->slot] = 0;
 	conn->user = NULL;
-	hand_over(db, conn->slot);
+	hand_over(db);
 	pthread_mutex_unlock(&db->lock);
 }
 

@@ -3,7 +3,9 @@
  *
  * A process holds a few connections (DB_POOL_SIZE), not one per thread: a
  * request borrows one with cs_db_acquire for as long as it talks to Postgres
- * and gives it back with cs_db_release. A connection is (re)opened lazily on
+ * and gives it back with cs_db_release. Borrowers that must wait are served
+ * first come, first served (skipping those at their user's cap), and a
+ * release wakes only the one it serves. A connection is (re)opened lazily on
  * acquire, so the pool recovers by itself after a Postgres restart, and every
  * statement of the service's table is prepared on it once per connection.
  *

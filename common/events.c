@@ -320,7 +320,8 @@ int cs_events_publish(struct cs_events *ev, const char *user_id, long long versi
 static size_t pipeline_publish(struct cs_events *ev, long long deadline,
 			       const struct cs_event *events, size_t n, int *closed)
 {
-	redisContext *redis = cs_events__connection(ev, deadline - cs_events__now_ms(), 0);
+	long long left = deadline - cs_events__now_ms();
+	redisContext *redis = left > 0 ? cs_events__connection(ev, left, 0) : NULL;
 	char key[CS_EVENTS_KEY_SIZE], ver[32], maxlen[32];
 	size_t i, published = 0;
 
@@ -338,6 +339,13 @@ static size_t pipeline_publish(struct cs_events *ev, long long deadline,
 	for (i = 0; i < n; i++) {
 		redisReply *reply = NULL;
 
+		/* the whole batch within the deadline, not each reply (a timeout of 0 is none) */
+		left = deadline - cs_events__now_ms();
+		if (left <= 0) {
+			cs_events__failed(ev);
+			break;
+		}
+		redisSetTimeout(redis, timeval_ms(left));
 		if (redisGetReply(redis, (void **)&reply) != REDIS_OK || !reply) {
 			*closed = i == 0 && closed_by_peer(redis, errno);
 			if (*closed)
@@ -350,6 +358,11 @@ static size_t pipeline_publish(struct cs_events *ev, long long deadline,
 		freeReplyObject(reply);
 	}
 	return published;
+}
+
+int cs_events_pipelines(const struct cs_events *ev)
+{
+	return !ev->cluster;
 }
 
 size_t cs_events_publish_batch(struct cs_events *ev, const struct cs_event *events, size_t n)

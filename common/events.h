@@ -67,10 +67,13 @@ void cs_events_free(struct cs_events *ev);
 int cs_events_publish(struct cs_events *ev, const char *user_id, long long version);
 /*
  * XADDs the wake-ups of events[0..n) (user_id and version) in order: pipelined
- * on a single Redis (one write, one read), one by one in a cluster. How many
- * Redis took; the others are lost as a failed cs_events_publish's are.
+ * on a single Redis (one write, one read, the whole batch within one command
+ * timeout), one by one in a cluster. How many Redis took; the others are lost
+ * as a failed cs_events_publish's are.
  */
 size_t cs_events_publish_batch(struct cs_events *ev, const struct cs_event *events, size_t n);
+/* 1 when cs_events_publish_batch pipelines (a single Redis), 0 in a cluster. */
+int cs_events_pipelines(const struct cs_events *ev);
 /*
  * Runs one command (argv with lengths, hiredis' redisCommandArgv) under the
  * same bounds as a publish; in a cluster on the master of key's slot (every

@@ -18,7 +18,8 @@
 /*
  * After a batch, the publisher waits this long before the next, so that under
  * load a batch is many wake-ups in one pipeline (one round trip, one wake-up
- * of Redis) rather than one XADD per append; a wake-up waits at most this.
+ * of Redis) rather than one XADD per append; a wake-up waits at most this on
+ * top of the batch before it. Only where batches pipeline (a single Redis).
  */
 #define COALESCE_NS (1000 * 1000)
 
@@ -104,6 +105,7 @@ static void *publisher(void *arg)
 	struct cs_wakeup *w = arg;
 	struct cs_event *batch = malloc(BATCH * sizeof *batch);
 	struct timespec coalesce = { 0, COALESCE_NS };
+	int pipelines = cs_events_pipelines(w->events);
 	size_t n;
 
 	if (!batch)
@@ -122,7 +124,8 @@ static void *publisher(void *arg)
 		pthread_mutex_unlock(&w->lock);
 		publish(w, batch, n);
 		/* what comes meanwhile goes out in the next pipeline: under load one per window */
-		nanosleep(&coalesce, NULL);
+		if (pipelines)
+			nanosleep(&coalesce, NULL);
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);

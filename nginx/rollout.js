@@ -1,5 +1,6 @@
 // The rollout split (njs): which backend, chatsync ("new") or the legacy one,
-// serves a user. rollout.conf sets $chatsync_backend from backend() below and
+// serves a user. rollout.conf sets $chatsync_backend from backend() below (at
+// 100 % without an X-Chat-Backend header a map answers "new" without it) and
 // holds the percentage ($chatsync_rollout_percent); routes.conf sends the
 // requests of legacy users to the legacy upstream. docs/rollout.md explains it.
 //

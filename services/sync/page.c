@@ -28,7 +28,7 @@ static void append_change(struct cs_buf *out, const PGresult *res, int row,
 		first + (is_message ? CS_MESSAGE_COL_IS_DELETED : CS_CHAT_COL_IS_DELETED);
 	int id_column = first + (is_message ? CS_MESSAGE_COL_ID : CS_CHAT_COL_ID);
 
-	/* literal pieces, not printf: 20 changes a page, every page of every device */
+	/* literal pieces, not printf: a page holds up to hundreds of changes */
 	cs_buf_puts(out, is_message ? "{\"table\":\"messages\",\"op\":\""
 				    : "{\"table\":\"chats\",\"op\":\"");
 	cs_buf_puts(out, PQgetvalue(res, row, deleted_column)[0] == 't' ? "delete\",\"id\":"

@@ -152,7 +152,7 @@ seed_files() {
 }
 
 # the seed's message columns (a message's stream state takes its default: complete)
-SEED_MESSAGE_COLUMNS='(id, chat_id, user_id, content, role, "timestamp", position, attachments, is_deleted, version, created_at, updated_at)'
+SEED_MESSAGE_COLUMNS='(id, chat_id, user_id, content, role, timestamp, position, attachments, is_deleted, version, created_at, updated_at)'
 
 seed_marker() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sha256"])' "$RUN/seed/meta.json"; }
 
@@ -168,7 +168,7 @@ seed_load() {
 	fi
 	log "loading the seed with COPY (1,000,000 messages)"
 	record python3 "$BENCH/seed.py" "$RUN/seed"
-	record_text "psql -X -h 127.0.0.1 -p $PG_PORT -U chatsync -d chatsync -c \"\\copy messages FROM '$RUN/seed/messages.copy'\"  # chats, user_versions alike"
+	record_text "psql -X -h 127.0.0.1 -p $PG_PORT -U chatsync -d chatsync -c \"\\copy messages $SEED_MESSAGE_COLUMNS FROM '$RUN/seed/messages.copy'\"  # chats, user_versions alike"
 	"${PSQL[@]}" -c "TRUNCATE chats, messages, user_versions, sync_status"
 	t0=$(date +%s.%N)
 	"${PSQL[@]}" -c "\\copy chats FROM '$RUN/seed/chats.copy'"

@@ -638,22 +638,28 @@ class WakeupOrderTest(unittest.TestCase):
                 versions.append(int(lines[i + 4]))
         return versions
 
+    def append_in_threads(self, targets, each):
+        """Appends `each` messages to every (token, chat id) of targets at once,
+        a thread per target."""
+        errors = []
+
+        def write(n, token, chat_id):
+            def run():
+                try:
+                    for i in range(each):
+                        append(token, chat_id, "w%d-%d" % (n, i))
+                except AssertionError as e:  # shown by the main thread
+                    errors.append(e)
+            return run
+        join_all(self, run_threads([write(n, token, chat_id)
+                                    for n, (token, chat_id) in enumerate(targets)]), 120)
+        self.assertEqual(errors, [])
+
     def test_concurrent_writes_of_one_user_publish_wakeups_in_version_order(self):
         user, token = new_user("user_wake_order")
         chat = create_chat(token, "order")
         created_at = db_last_version(user)
-        errors = []
-
-        def write(n):
-            def run():
-                try:
-                    for i in range(self.EACH):
-                        append(token, chat["id"], "w%d-%d" % (n, i))
-                except AssertionError as e:  # shown by the main thread
-                    errors.append(e)
-            return run
-        join_all(self, run_threads([write(n) for n in range(self.WRITERS)]), 120)
-        self.assertEqual(errors, [])
+        self.append_in_threads([(token, chat["id"])] * self.WRITERS, self.EACH)
         last = db_last_version(user)
         self.assertEqual(last, created_at + self.WRITERS * self.EACH)
         self.assertTrue(lib.wait_for(
@@ -673,18 +679,15 @@ class WakeupOrderTest(unittest.TestCase):
         with its batch."""
         users = [new_user("user_wake_batch%d" % n) for n in range(self.WRITERS * 2)]
         chats = [create_chat(token, "batch") for _, token in users]
-        errors = []
-
-        def write(n):
-            def run():
-                try:
-                    for i in range(3):
-                        append(users[n][1], chats[n]["id"], "b%d" % i)
-                except AssertionError as e:  # shown by the main thread
-                    errors.append(e)
-            return run
-        join_all(self, run_threads([write(n) for n in range(len(users))]), 120)
-        self.assertEqual(errors, [])
+        # Redis holds writes for 150 ms (below the services' 300 ms command
+        # timeout): the publisher's first XADD waits, the others queue behind
+        # it, so the next batch is surely a pipeline of many users' wake-ups.
+        paused = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", os.environ["REDIS_PORT"],
+                                 "CLIENT", "PAUSE", "150", "WRITE"],
+                                capture_output=True, text=True, timeout=10)
+        self.assertEqual(paused.stdout.strip(), "OK", paused.stderr)
+        # one append each, all within the pause: their wake-ups queue together
+        self.append_in_threads([(token, chat["id"]) for (_, token), chat in zip(users, chats)], 1)
         for user, _ in users:
             last = db_last_version(user)
             self.assertTrue(lib.wait_for(lambda: last in self.stream_versions(user), 10),
