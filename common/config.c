@@ -44,7 +44,7 @@ static const struct setting settings[] = {
 	  "Postgres connection string" },
 	{ "DATABASE_REPLICA_URL", NULL, STR(database_replica_url),
 	  "Postgres streaming replica sync-svc reads the change feed from; unset: the primary (DATABASE_URL)" },
-	{ "DB_POOL_SIZE", "8", NUM(1, 256, db_pool_size),
+	{ "DB_POOL_SIZE", "4", NUM(1, 256, db_pool_size),
 	  "Postgres connections per service process, borrowed per request" },
 	{ "DB_ACQUIRE_TIMEOUT_MS", "5000", NUM(1, 600000, db_acquire_timeout_ms),
 	  "longest wait for a pooled connection before answering 503" },

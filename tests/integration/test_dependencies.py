@@ -37,7 +37,7 @@ class Bounds:
         self.acquire_s = setting("DB_ACQUIRE_TIMEOUT_MS", 5000) / 1000
         self.connect_s = max(2, setting("DB_CONNECT_TIMEOUT_S", 3))
         self.redis_s = setting("REDIS_COMMAND_TIMEOUT_MS", 300) / 1000
-        self.pool_size = setting("DB_POOL_SIZE", 8)
+        self.pool_size = setting("DB_POOL_SIZE", 4)
         # db.c waits for an answer this long: the statement timeout and a second of grace.
         self.answer_s = self.statement_s + 1
         # The longest any request may take while Postgres fails: a wait for a

@@ -17,7 +17,7 @@ static void test_config_defaults_apply(void **state)
 	unsetenv("DB_POOL_SIZE");
 	unsetenv("DATABASE_URL");
 	assert_int_equal(cs_config_load(&cfg, err, sizeof(err)), 0);
-	assert_int_equal(cfg.db_pool_size, 8);
+	assert_int_equal(cfg.db_pool_size, 4);
 	assert_string_equal(cfg.database_url, "postgresql://chatsync@127.0.0.1:15432/chatsync");
 	assert_null(cfg.audience);
 	cs_config_release(&cfg);
