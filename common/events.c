@@ -284,26 +284,46 @@ static redisReply *run_command(struct cs_events *ev, long long deadline, int alw
 	return reply;
 }
 
+/* The XADD of one wake-up, as an argv: the one place its shape is written. */
+struct wake_xadd {
+	char key[CS_EVENTS_KEY_SIZE], version[32], maxlen[32];
+	const char *argv[10];
+};
+
+static void wake_xadd(const struct cs_events *ev, const char *user_id, long long version,
+		      struct wake_xadd *x)
+{
+	cs_events_wake_key(cs_events_shard(user_id), x->key, sizeof(x->key));
+	snprintf(x->version, sizeof(x->version), "%lld", version);
+	snprintf(x->maxlen, sizeof(x->maxlen), "%ld", ev->options.stream_maxlen);
+	x->argv[0] = "XADD";
+	x->argv[1] = x->key;
+	x->argv[2] = "MAXLEN";
+	x->argv[3] = "~";
+	x->argv[4] = x->maxlen;
+	x->argv[5] = "*";
+	x->argv[6] = "u";
+	x->argv[7] = user_id;
+	x->argv[8] = "v";
+	x->argv[9] = x->version;
+}
+
 int cs_events_publish(struct cs_events *ev, const char *user_id, long long version)
 {
 	long long deadline = cs_events__now_ms() + ev->options.command_timeout_ms;
 	redisReply *reply;
-	char key[CS_EVENTS_KEY_SIZE], ver[32], maxlen[32];
+	struct wake_xadd x;
 	int rc;
 
-	cs_events_wake_key(cs_events_shard(user_id), key, sizeof(key));
-	snprintf(ver, sizeof(ver), "%lld", version);
-	snprintf(maxlen, sizeof(maxlen), "%ld", ev->options.stream_maxlen);
+	wake_xadd(ev, user_id, version, &x);
 	if (lock_until(ev, deadline) < 0)
 		return -1;
 	if (ev->cluster) {
-		const char *argv[] = { "XADD", key, "MAXLEN", "~", maxlen,
-				       "*",    "u", user_id,  "v", ver };
-
-		reply = cluster_command(ev, key, deadline, 0, 10, argv, NULL);
+		reply = cluster_command(ev, x.key, deadline, 0, 10, x.argv, NULL);
 	} else {
-		reply = run_command(ev, deadline, 0, "XADD %s MAXLEN ~ %s * u %s v %s", key, maxlen,
-				    user_id, ver);
+		struct command command = { NULL, NULL, 10, x.argv, NULL };
+
+		reply = run(ev, deadline, 0, &command);
 	}
 	pthread_mutex_unlock(&ev->lock);
 	rc = reply && reply->type != REDIS_REPLY_ERROR ? 0 : -1;
@@ -322,17 +342,15 @@ static size_t pipeline_publish(struct cs_events *ev, long long deadline,
 {
 	long long left = deadline - cs_events__now_ms();
 	redisContext *redis = left > 0 ? cs_events__connection(ev, left, 0) : NULL;
-	char key[CS_EVENTS_KEY_SIZE], ver[32], maxlen[32];
+	struct wake_xadd x;
 	size_t i, published = 0;
 
 	if (!redis)
 		return 0;
-	snprintf(maxlen, sizeof(maxlen), "%ld", ev->options.stream_maxlen);
 	for (i = 0; i < n; i++) {
-		cs_events_wake_key(cs_events_shard(events[i].user_id), key, sizeof(key));
-		snprintf(ver, sizeof(ver), "%lld", events[i].version);
-		if (redisAppendCommand(redis, "XADD %s MAXLEN ~ %s * u %s v %s", key, maxlen,
-				       events[i].user_id, ver) != REDIS_OK)
+		wake_xadd(ev, events[i].user_id, events[i].version, &x);
+		/* hiredis copies the command into its output buffer: x can be reused */
+		if (redisAppendCommandArgv(redis, 10, x.argv, NULL) != REDIS_OK)
 			break;
 	}
 	n = i;
