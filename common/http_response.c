@@ -67,43 +67,60 @@ static void write_head(struct cs_request *req, int status, const char *content_t
 
 /* FastCGI's record: 8 bytes of header, at most 65,535 of content (the FastCGI spec) */
 #define RECORD_CONTENT_MAX 65528 /* a multiple of 8 */
+#define FCGI_END_REQUEST_TYPE 3
 #define FCGI_STDOUT_TYPE 6
 
+static void put_record_header(struct cs_buf *out, int type, int request_id, size_t content_len)
+{
+	unsigned char header[8] = { 1,
+				    (unsigned char)type,
+				    (unsigned char)(request_id >> 8),
+				    (unsigned char)request_id,
+				    (unsigned char)(content_len >> 8),
+				    (unsigned char)content_len,
+				    0,
+				    0 };
+
+	cs_buf_append(out, header, sizeof header);
+}
+
 /*
- * A whole answer as FCGI_STDOUT records in one write: libfcgi would cut it
- * into 8 KiB records, each its own write() and its own wake-up of nginx. Only
- * for an answer that is the request's first output (libfcgi's buffer is then
- * empty, so nothing can come before it); FCGX_Finish_r still ends the stream
- * and the request, in one more write.
+ * A whole answer in one write: its FCGI_STDOUT records, the empty one that
+ * ends the stream, and FCGI_END_REQUEST. libfcgi would cut the answer into
+ * 8 KiB records, each its own write() and its own wake-up of nginx, and end
+ * the request in FCGX_Finish_r with one write more: over a kept connection
+ * nginx finishes a request only at FCGI_END_REQUEST, so that write cost a
+ * wake-up of its own. Only for an answer that is the request's first output
+ * (libfcgi's buffer is then empty, so nothing can come before it). Once it is
+ * written, both output streams are marked closed as FCGX_FClose leaves them,
+ * so that FCGX_Finish_r writes nothing; after a failed write they stay open,
+ * and libfcgi's own write fails too and closes the connection.
  */
 static int write_records(FCGX_Request *fcgi, const char *head, size_t head_len, const char *body,
 			 size_t body_len)
 {
+	/* FCGI_END_REQUEST's body: exit status 0, FCGI_REQUEST_COMPLETE (0) */
+	static const unsigned char request_complete[8] = { 0 };
 	size_t total = head_len + body_len,
 	       records = (total + RECORD_CONTENT_MAX - 1) / RECORD_CONTENT_MAX;
 	struct cs_buf out = CS_BUF_INIT;
 	size_t done = 0;
 	int rc = 0;
 
-	cs_buf_grow(&out, total + records * 8);
+	cs_buf_grow(&out, total + (records + 2) * 8 + sizeof request_complete);
 	for (size_t at = 0; at < total; at += RECORD_CONTENT_MAX) {
 		size_t n = total - at < RECORD_CONTENT_MAX ? total - at : RECORD_CONTENT_MAX;
-		unsigned char header[8] = { 1,
-					    FCGI_STDOUT_TYPE,
-					    (unsigned char)(fcgi->requestId >> 8),
-					    (unsigned char)fcgi->requestId,
-					    (unsigned char)(n >> 8),
-					    (unsigned char)n,
-					    0,
-					    0 };
 		size_t from_head = at < head_len ? (head_len - at < n ? head_len - at : n) : 0;
 
-		cs_buf_append(&out, header, sizeof header);
+		put_record_header(&out, FCGI_STDOUT_TYPE, fcgi->requestId, n);
 		if (from_head)
 			cs_buf_append(&out, head + at, from_head);
 		if (n > from_head)
 			cs_buf_append(&out, body + (at + from_head - head_len), n - from_head);
 	}
+	put_record_header(&out, FCGI_STDOUT_TYPE, fcgi->requestId, 0);
+	put_record_header(&out, FCGI_END_REQUEST_TYPE, fcgi->requestId, sizeof request_complete);
+	cs_buf_append(&out, request_complete, sizeof request_complete);
 	while (done < out.len) {
 		ssize_t w = write(fcgi->ipcFd, out.data + done, out.len - done);
 
@@ -114,6 +131,10 @@ static int write_records(FCGX_Request *fcgi, const char *head, size_t head_len, 
 			break;
 		}
 		done += (size_t)w;
+	}
+	if (rc == 0) {
+		fcgi->out->wasFCloseCalled = fcgi->out->isClosed = 1;
+		fcgi->err->wasFCloseCalled = fcgi->err->isClosed = 1;
 	}
 	cs_buf_release(&out);
 	return rc;
