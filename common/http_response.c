@@ -85,16 +85,40 @@ static void put_record_header(struct cs_buf *out, int type, int request_id, size
 }
 
 /*
+ * The part of the request's body its handler did not read (an answer given
+ * before reading it: 401, 404, 413...). Over a kept connection libfcgi would
+ * read it as the start of the next request and drop the connection that nginx
+ * has taken back by then. nginx has the whole body before it connects and
+ * bounds it (client_max_body_size), so this waits for no client.
+ */
+static void skip_unread_body(FCGX_Stream *in)
+{
+	/* small: sync-svc's threads have 64 KiB stacks, and libfcgi reads 8 KiB at a time anyway */
+	char scratch[1024];
+
+	while (FCGX_GetStr(scratch, sizeof scratch, in) > 0)
+		;
+}
+
+/* A stream left as FCGX_FClose leaves it: FCGX_Finish_r and any later write skip it. */
+static void mark_closed(FCGX_Stream *out)
+{
+	out->wasFCloseCalled = out->isClosed = 1;
+	out->rdNext = out->stop = out->wrNext;
+}
+
+/*
  * A whole answer in one write: its FCGI_STDOUT records, the empty one that
  * ends the stream, and FCGI_END_REQUEST. libfcgi would cut the answer into
  * 8 KiB records, each its own write() and its own wake-up of nginx, and end
  * the request in FCGX_Finish_r with one write more: over a kept connection
  * nginx finishes a request only at FCGI_END_REQUEST, so that write cost a
  * wake-up of its own. Only for an answer that is the request's first output
- * (libfcgi's buffer is then empty, so nothing can come before it). Once it is
- * written, both output streams are marked closed as FCGX_FClose leaves them,
- * so that FCGX_Finish_r writes nothing; after a failed write they stay open,
- * and libfcgi's own write fails too and closes the connection.
+ * (libfcgi's buffer is then empty, so nothing can come before it), after the
+ * body left unread. Once it is written, both output streams are marked closed
+ * as FCGX_FClose leaves them, so that FCGX_Finish_r writes nothing; after a
+ * failed write they stay open, and libfcgi's own write fails too and closes
+ * the connection.
  */
 static int write_records(FCGX_Request *fcgi, const char *head, size_t head_len, const char *body,
 			 size_t body_len)
@@ -107,6 +131,7 @@ static int write_records(FCGX_Request *fcgi, const char *head, size_t head_len, 
 	size_t done = 0;
 	int rc = 0;
 
+	skip_unread_body(fcgi->in);
 	cs_buf_grow(&out, total + (records + 2) * 8 + sizeof request_complete);
 	for (size_t at = 0; at < total; at += RECORD_CONTENT_MAX) {
 		size_t n = total - at < RECORD_CONTENT_MAX ? total - at : RECORD_CONTENT_MAX;
@@ -133,8 +158,8 @@ static int write_records(FCGX_Request *fcgi, const char *head, size_t head_len, 
 		done += (size_t)w;
 	}
 	if (rc == 0) {
-		fcgi->out->wasFCloseCalled = fcgi->out->isClosed = 1;
-		fcgi->err->wasFCloseCalled = fcgi->err->isClosed = 1;
+		mark_closed(fcgi->out);
+		mark_closed(fcgi->err);
 	}
 	cs_buf_release(&out);
 	return rc;

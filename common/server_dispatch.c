@@ -35,6 +35,26 @@ static void handle_healthz(struct cs_request *req)
 	cs_http_respond(req, 200, body, sizeof(body) - 1);
 }
 
+/*
+ * The replica's lag, or -1 when it is down. A replica that just failed is not
+ * asked again for SYNC_REPLICA_RETRY_MS, as sync's reads skip it (cs_db_usable):
+ * a stopped one would hold every probe and scrape for its timeout, longer than
+ * a load balancer's health check waits.
+ */
+static int replica_lag_ms(struct cs_server *server, long long *lag_ms)
+{
+	struct cs_error err = CS_ERROR_INIT;
+
+	if (!cs_db_usable(server->replica))
+		return -1;
+	if (cs_db_replica_lag_ms(server->replica, lag_ms, &err) < 0) {
+		cs_db_failed(server->replica, server->config.replica_retry_ms);
+		return -1;
+	}
+	cs_db_answered(server->replica);
+	return 0;
+}
+
 static void handle_readyz(struct cs_request *req)
 {
 	struct cs_error err = CS_ERROR_INIT;
@@ -50,7 +70,7 @@ static void handle_readyz(struct cs_request *req)
 	}
 	/* a replica down or behind is no reason to refuse: its reads go to the primary */
 	if (req->server->replica) {
-		if (cs_db_replica_lag_ms(req->server->replica, &lag_ms, &err) < 0)
+		if (replica_lag_ms(req->server, &lag_ms) < 0)
 			snprintf(replica, sizeof(replica), ",\"replica\":\"down\"");
 		else
 			snprintf(replica, sizeof(replica),
@@ -67,11 +87,10 @@ static void handle_metrics(struct cs_request *req)
 
 	cs_metrics_render(req->server->metrics, &text);
 	if (req->server->replica) {
-		struct cs_error err = CS_ERROR_INIT;
 		long long lag_ms = -1;
 
-		/* asked at each scrape: -1 when the replica cannot be asked */
-		if (cs_db_replica_lag_ms(req->server->replica, &lag_ms, &err) < 0)
+		/* -1 when the replica is down */
+		if (replica_lag_ms(req->server, &lag_ms) < 0)
 			lag_ms = -1;
 		cs_buf_printf(&text,
 			      "# TYPE chatsync_replica_lag_ms gauge\n"

@@ -344,6 +344,18 @@ class ClusterTest(unittest.TestCase):
                 self.assertEqual(resp.status, 200, resp)
                 seen += [c["id"] for c in resp.json["changes"]]
                 cursor = resp.json["cursor"]
+            # readiness says "down" without waiting on the replica each time: at
+            # most one probe per SYNC_REPLICA_RETRY_MS pays its timeout (a load
+            # balancer's check gives up after about a second)
+            probes = []
+            for _ in range(3):
+                started = time.monotonic()
+                status, _, body = fcgi.request(service_address(1, "sync"), "GET", "/readyz")
+                probes.append(round(time.monotonic() - started, 2))
+                self.assertEqual(status, 200, body)
+                self.assertIn(b'"replica":"down"', body)
+            self.assertLessEqual(len([p for p in probes if p >= 0.4]), 1,
+                                 "/readyz with the replica stopped took %s s" % probes)
         finally:
             for pid in stopped:
                 try:

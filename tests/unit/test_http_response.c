@@ -46,20 +46,35 @@ static size_t put_param(unsigned char *at, const char *name, const char *value)
 	return 2 + name_len + value_len;
 }
 
-/* nginx's side: one GET over a kept connection (FCGI_KEEP_CONN), in one message. */
-static void send_request(int fd, const char *method)
+/*
+ * nginx's side: one request over a kept connection (FCGI_KEEP_CONN), its head
+ * in one message and a body of body_len bytes in records of 8,000 (each its
+ * own message: libfcgi reads 8 KiB at a time, and a longer message would be cut).
+ */
+static void send_request(int fd, const char *method, const char *uri, size_t body_len)
 {
 	const unsigned char begin[8] = { 0, 1 /* responder */, 1 /* FCGI_KEEP_CONN */ };
-	unsigned char params[128], message[256];
+	unsigned char params[128], message[8192];
 	size_t params_len = 0, len = 0;
 
 	params_len += put_param(params + params_len, "REQUEST_METHOD", method);
-	params_len += put_param(params + params_len, "REQUEST_URI", "/api/chats");
+	params_len += put_param(params + params_len, "REQUEST_URI", uri);
 	params_len += put_param(params + params_len, "HTTP_X_REQUEST_ID", "unit-1");
 	len += put_record(message + len, BEGIN_REQUEST, begin, sizeof begin);
 	len += put_record(message + len, PARAMS, params, params_len);
 	len += put_record(message + len, PARAMS, NULL, 0);
-	len += put_record(message + len, STDIN, NULL, 0);
+	assert_int_equal(write(fd, message, len), (ssize_t)len);
+	for (size_t sent = 0; sent < body_len;) {
+		size_t n = body_len - sent < 8000 ? body_len - sent : 8000;
+
+		len = put_record(message, STDIN, NULL, 0);
+		message[4] = (unsigned char)(n >> 8);
+		message[5] = (unsigned char)n;
+		memset(message + len, 'x', n);
+		assert_int_equal(write(fd, message, len + n), (ssize_t)(len + n));
+		sent += n;
+	}
+	len = put_record(message, STDIN, NULL, 0);
 	assert_int_equal(write(fd, message, len), (ssize_t)len);
 }
 
@@ -89,36 +104,45 @@ static size_t read_records(const unsigned char *data, size_t len, struct record 
 	return n;
 }
 
+/* A connection kept from an earlier request: FCGX_Accept_r reads it, accepts nothing. */
+static void open_connection(FCGX_Request *fcgi, int sv[2])
+{
+	assert_int_equal(FCGX_Init(), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	FCGX_InitRequest(fcgi, -1, 0);
+	fcgi->ipcFd = sv[1];
+	fcgi->keepConnection = 1;
+}
+
+/* Answers the accepted request through cs_http_respond, its body unread, and ends it as the server does. */
+static void answer(FCGX_Request *fcgi)
+{
+	struct cs_http_exchange exchange;
+	struct cs_request req;
+
+	assert_true(fcgi->keepConnection);
+	cs_http_init(&req, &exchange, NULL, fcgi);
+	cs_http_respond(&req, 200, "{\"chats\":[]}", 12);
+	cs_http_finish(&req);
+	cs_http_release(&req);
+	FCGX_Finish_r(fcgi);
+}
+
 /*
- * Answers one request through cs_http_respond and ends it as the server
- * does; returns the first message the service wrote, and whether it wrote
- * another one after it.
+ * Answers one request; returns the first message the service wrote, and
+ * whether it wrote another one after it.
  */
 static ssize_t answer_one(const char *method, unsigned char *message, size_t size, int *more)
 {
 	FCGX_Request fcgi;
-	struct cs_http_exchange exchange;
-	struct cs_request req;
 	unsigned char extra[64];
 	int sv[2];
 	ssize_t got;
 
-	assert_int_equal(FCGX_Init(), 0);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
-	FCGX_InitRequest(&fcgi, -1, 0);
-	/* a connection kept from an earlier request: FCGX_Accept_r reads it, accepts nothing */
-	fcgi.ipcFd = sv[1];
-	fcgi.keepConnection = 1;
-	send_request(sv[0], method);
+	open_connection(&fcgi, sv);
+	send_request(sv[0], method, "/api/chats", 0);
 	assert_int_equal(FCGX_Accept_r(&fcgi), 0);
-	assert_true(fcgi.keepConnection);
-
-	cs_http_init(&req, &exchange, NULL, &fcgi);
-	cs_http_respond(&req, 200, "{\"chats\":[]}", 12);
-	cs_http_finish(&req);
-	cs_http_release(&req);
-	FCGX_Finish_r(&fcgi);
-
+	answer(&fcgi);
 	got = recv(sv[0], message, size, MSG_DONTWAIT);
 	*more = recv(sv[0], extra, sizeof extra, MSG_DONTWAIT) >= 0 || errno != EAGAIN;
 	FCGX_Free(&fcgi, 1);
@@ -167,11 +191,37 @@ static void test_head_answer_has_no_body_and_still_ends_the_request(void **state
 	assert_false(more);
 }
 
+/*
+ * A body the handler never read (an early 401 or 413) must not be taken for
+ * the next request on the kept connection: libfcgi would drop the connection
+ * that nginx has taken back, and nginx's next request on it would fail.
+ */
+static void test_unread_body_is_skipped_and_the_next_request_is_read(void **state)
+{
+	FCGX_Request fcgi;
+	unsigned char message[4096];
+	int sv[2];
+
+	(void)state;
+	open_connection(&fcgi, sv);
+	send_request(sv[0], "POST", "/api/chats", 20000);
+	assert_int_equal(FCGX_Accept_r(&fcgi), 0);
+	answer(&fcgi);
+	assert_true(recv(sv[0], message, sizeof message, MSG_DONTWAIT) > 0);
+
+	send_request(sv[0], "GET", "/second", 0);
+	assert_int_equal(FCGX_Accept_r(&fcgi), 0);
+	assert_string_equal(FCGX_GetParam("REQUEST_URI", fcgi.envp), "/second");
+	FCGX_Free(&fcgi, 1);
+	close(sv[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_answer_and_end_of_request_go_out_in_one_write),
 		cmocka_unit_test(test_head_answer_has_no_body_and_still_ends_the_request),
+		cmocka_unit_test(test_unread_body_is_skipped_and_the_next_request_is_read),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
