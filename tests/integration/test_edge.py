@@ -15,7 +15,6 @@ import http.client
 import itertools
 import json
 import os
-import queue
 import re
 import shutil
 import socket
