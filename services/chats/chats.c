@@ -110,24 +110,18 @@ out:
 	cs_buf_release(&body);
 }
 
-int chats_respond_with_messages(struct cs_request *req, int status, struct cs_db_conn *conn,
-				const PGresult *chat, struct cs_error *err)
+/* {"chat": …, "messages": […]} from the chat's row and its messages' rows. */
+static int respond_chat(struct cs_request *req, int status, const PGresult *chat,
+			const PGresult *messages, struct cs_error *err)
 {
 	struct cs_buf body = CS_BUF_INIT;
-	const char *params[2] = { PQgetvalue(chat, 0, CS_CHAT_COL_ID), req->user_id };
-	PGresult *messages = NULL;
-	int row, rows;
+	int row, rows = PQntuples(messages);
 
-	if (cs_db_exec(conn, "chats_messages", 2, params, NULL, &messages, err) < 0)
-		return -1;
-	rows = PQntuples(messages);
-	if (cs_document_answer_rows(messages, CS_MESSAGE_COLUMN_COUNT, -1) < rows) {
-		PQclear(messages);
+	if (cs_document_answer_rows(messages, CS_MESSAGE_COLUMN_COUNT, -1) < rows)
 		return cs_error_set(err, 422,
 				    "chat: its messages are more than %d MiB; read them in pages "
 				    "with GET /api/chats/{id}/messages",
 				    CS_LIMIT_ANSWER_BYTES >> 20);
-	}
 	cs_document_reserve(&body, messages, rows, 1);
 	cs_buf_puts(&body, "{\"chat\":");
 	cs_document_chat(&body, chat, 0, 0);
@@ -138,40 +132,66 @@ int chats_respond_with_messages(struct cs_request *req, int status, struct cs_db
 		cs_document_message(&body, messages, row, 0);
 	}
 	cs_buf_puts(&body, "]}");
-	PQclear(messages);
 	cs_http_etag(req, PQgetvalue(chat, 0, CS_CHAT_COL_VERSION));
 	cs_http_respond(req, status, body.data, body.len);
 	cs_buf_release(&body);
 	return 0;
 }
 
+int chats_respond_with_messages(struct cs_request *req, int status, struct cs_db_conn *conn,
+				const PGresult *chat, struct cs_error *err)
+{
+	const char *params[2] = { PQgetvalue(chat, 0, CS_CHAT_COL_ID), req->user_id };
+	PGresult *messages = NULL;
+	int rc;
+
+	if (cs_db_exec(conn, "chats_messages", 2, params, NULL, &messages, err) < 0)
+		return -1;
+	rc = respond_chat(req, status, chat, messages, err);
+	PQclear(messages);
+	return rc;
+}
+
+/*
+ * The chat and its messages in one round trip: both statements check the
+ * owner, and the connection goes back to the pool before the answer is built.
+ */
 void chats_get(struct cs_request *req)
 {
+	enum { CHAT, MESSAGES, STEPS };
 	struct cs_error err = CS_ERROR_INIT;
 	struct cs_db_conn *conn = NULL;
-	PGresult *res = NULL;
+	PGresult *results[STEPS] = { NULL, NULL };
 	const char *id = NULL;
 
 	if (path_id(req, &id, &err) < 0)
 		goto out;
-	if (cs_db_acquire_for(cs_server_db(req->server), req->user_id, &conn, &err) < 0)
-		goto out;
 	{
 		const char *params[2] = { id, req->user_id };
+		const struct cs_db_step steps[STEPS] = {
+			[CHAT] = { "chats_get_own", NULL, 2, params },
+			[MESSAGES] = { "chats_messages", NULL, 2, params },
+		};
 
-		if (cs_db_exec(conn, "chats_get_own", 2, params, NULL, &res, &err) < 0)
+		if (cs_db_acquire_for(cs_server_db(req->server), req->user_id, &conn, &err) < 0)
+			goto out;
+		if (cs_db_pipeline(conn, steps, STEPS, results, &err) < 0)
 			goto out;
 	}
-	if (PQntuples(res) == 0 || PQgetvalue(res, 0, CS_CHAT_COL_IS_DELETED)[0] == 't') {
+	cs_db_release(conn);
+	conn = NULL;
+	if (PQntuples(results[CHAT]) == 0 ||
+	    PQgetvalue(results[CHAT], 0, CS_CHAT_COL_IS_DELETED)[0] == 't') {
 		cs_error_set(&err, 404, "chat not found");
 		goto out;
 	}
-	chats_respond_with_messages(req, 200, conn, res, &err);
+	respond_chat(req, 200, results[CHAT], results[MESSAGES], &err);
 out:
 	if (!cs_http_responded(req))
 		cs_http_fail(req, &err);
 	cs_db_release(conn);
-	PQclear(res);
+	PQclear(results[CHAT]);
+	PQclear(results[MESSAGES]);
 }
 
 /*
