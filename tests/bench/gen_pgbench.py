@@ -56,10 +56,12 @@ def main():
     header = "\\set u random(0, %d)\n" % (users - 1)
     scripts = {
         "list_chats": header + bind(sql_of(dump_dir, "chats", "chats_list_first"), [USER, "51"]) + ";\n",
-        # the two statements GET /api/chats/{id} runs: the chat, then its messages
-        "get_chat": header
+        # the two statements GET /api/chats/{id} runs, in one pipeline as it does:
+        # the chat and its messages
+        "get_chat": header + "\\startpipeline\n"
         + bind(sql_of(dump_dir, "chats", "chats_get_own"), [LONG_CHAT, USER]) + ";\n"
-        + bind(sql_of(dump_dir, "chats", "chats_messages"), [LONG_CHAT, USER]) + ";\n",
+        + bind(sql_of(dump_dir, "chats", "chats_messages"), [LONG_CHAT, USER]) + ";\n"
+        + "\\endpipeline\n",
         "delta_sync": header + bind(sql_of(dump_dir, "sync", "sync_changes"),
                                     [USER, str(after), "21"]) + ";\n",
         "append": header
