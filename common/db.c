@@ -1,8 +1,9 @@
 /*
  * db.c - the Postgres pool: connecting with the configured timeouts, borrowing
- * and giving back (idle or closed), the per-user cap, the one "reconnect on
- * first use" rule, and the SQLSTATE → HTTP mapping. Running statements on a
- * borrowed connection is db_query.c.
+ * and giving back (idle or closed), the per-user cap, reads carried in one
+ * another's round trip, and the one "reconnect on first use" rule. Running
+ * statements on a borrowed connection is db_query.c; the SQLSTATE → HTTP
+ * mapping, db_error.c.
  */
 #include "db.h"
 #include "clock.h"
@@ -15,44 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-enum { PARAM_COUNT = 10, NUMBER_SIZE = 24 };
-
-/*
- * A thread waiting for a connection, on its own stack. cs_db_release hands
- * the connection straight to the first waiter that may take it and wakes that
- * one alone: waking every waiter to let them race for it cost a context
- * switch per waiter per release (12 of them at 16 requests on 4 connections).
- */
-struct pool_waiter {
-	pthread_cond_t handed;
-	const char *user;
-	int slot; /* -1 until a connection is handed over */
-	struct pool_waiter *next;
-};
-
-struct cs_db {
-	/* libpq connection keywords, built once (connect_params) */
-	const char *keys[PARAM_COUNT + 1];
-	const char *values[PARAM_COUNT + 1];
-	char numbers[PARAM_COUNT][NUMBER_SIZE];
-	char *url;
-	char *options;
-	const struct cs_db_statement *statements;
-	size_t statement_count;
-	long acquire_timeout_ms;
-	long answer_timeout_ms;
-	long bulk_timeout_ms;
-	int user_max;
-	pthread_mutex_t lock;
-	struct pool_waiter *waiters; /* first come, first served */
-	int size;
-	struct cs_db_conn *conns;
-	int *busy;
-	/* cs_db_failed/cs_db_usable, under lock: 0 while the server answers */
-	long long skip_until_us;
-	long retry_ms;
-};
 
 /* ---- connecting ---- */
 
@@ -305,34 +268,65 @@ static void take_slot(struct cs_db *db, int slot, const char *user)
 	db->conns[slot].user = user;
 }
 
-/* With db->lock held: queues for a slot until one is handed over or the deadline; -1 then. */
-static int wait_for_slot(struct cs_db *db, const char *user, const struct timespec *deadline)
+/* sem_wait and sem_timedwait, again after a signal; 0 when posted, -1 at the deadline */
+static int wait_posted(sem_t *sem, const struct timespec *deadline)
 {
-	struct pool_waiter waiter = { .user = user, .slot = -1 };
-	struct pool_waiter **p;
-	int rc = 0;
+	int rc;
 
-	pthread_cond_init(&waiter.handed, NULL);
+	do
+		rc = deadline ? sem_timedwait(sem, deadline) : sem_wait(sem);
+	while (rc < 0 && errno == EINTR);
+	return rc;
+}
+
+/*
+ * Entered with db->lock held, which it lets go: queues for a slot until one
+ * is handed over (its index) or the deadline (SLOT_WAITING). A read another
+ * reader took is waited for past the deadline if need be (SLOT_CARRIED: it
+ * is done then); that reader's waits for answers are bounded.
+ *
+ * The waiter sleeps on a semaphore of its own, posted after the pool's lock
+ * is let go: woken on a condition variable of the pool's lock, it had to take
+ * that lock back from the thread that woke it, a second sleep per hand-over.
+ */
+static int wait_for_slot(struct cs_db *db, const char *user, struct cs_db__read *read,
+			 const struct timespec *deadline)
+{
+	struct pool_waiter waiter = { .user = user, .read = read, .slot = SLOT_WAITING };
+	struct pool_waiter **p;
+	int slot;
+
+	sem_init(&waiter.handed, 0, 0);
 	for (p = &db->waiters; *p; p = &(*p)->next)
 		;
 	*p = &waiter;
-	while (waiter.slot < 0 && rc != ETIMEDOUT)
-		rc = pthread_cond_timedwait(&waiter.handed, &db->lock, deadline);
-	if (waiter.slot < 0) {
-		for (p = &db->waiters; *p != &waiter; p = &(*p)->next)
-			;
-		*p = waiter.next;
+	pthread_mutex_unlock(&db->lock);
+	if (wait_posted(&waiter.handed, deadline) == 0) {
+		slot = waiter.slot; /* written before the post */
+	} else {
+		pthread_mutex_lock(&db->lock);
+		slot = waiter.slot;
+		if (slot == SLOT_WAITING) {
+			for (p = &db->waiters; *p != &waiter; p = &(*p)->next)
+				;
+			*p = waiter.next;
+		}
+		pthread_mutex_unlock(&db->lock);
+		/* handed a slot or carried as it timed out: the post comes, and must land first */
+		if (slot != SLOT_WAITING)
+			wait_posted(&waiter.handed, NULL);
 	}
-	pthread_cond_destroy(&waiter.handed);
-	return waiter.slot;
+	sem_destroy(&waiter.handed);
+	return slot;
 }
 
 /*
  * With db->lock held, after a release: the first waiter below its user's cap
  * gets a free slot (a connected one first, as free_slot picks: the one just
- * released may have been closed), or the slots stay free.
+ * released may have been closed), or the slots stay free. Returns the waiter
+ * to post once the lock is let go, or NULL.
  */
-static void hand_over(struct cs_db *db)
+static struct pool_waiter *hand_over(struct cs_db *db)
 {
 	struct pool_waiter **p, *waiter;
 	int slot;
@@ -344,17 +338,15 @@ static void hand_over(struct cs_db *db)
 		take_slot(db, slot, waiter->user);
 		waiter->slot = slot;
 		*p = waiter->next;
-		/* under the lock: once it sees its slot, the waiter may return and free its cond */
-		pthread_cond_signal(&waiter->handed);
-		return;
+		return waiter;
 	}
+	return NULL;
 }
 
-int cs_db_acquire_for(struct cs_db *db, const char *user_id, struct cs_db_conn **out,
-		      struct cs_error *err)
+int cs_db__take_or_wait(struct cs_db *db, const char *user, struct cs_db__read *read,
+			struct cs_error *err)
 {
 	struct timespec deadline;
-	struct cs_db_conn *conn;
 	int slot;
 
 	clock_gettime(CLOCK_REALTIME, &deadline);
@@ -365,26 +357,41 @@ int cs_db_acquire_for(struct cs_db *db, const char *user_id, struct cs_db_conn *
 		deadline.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&db->lock);
-	slot = free_slot(db, user_id);
-	if (slot >= 0)
-		take_slot(db, slot, user_id);
-	else
-		slot = wait_for_slot(db, user_id, &deadline);
-	pthread_mutex_unlock(&db->lock);
-	if (slot < 0) {
+	slot = free_slot(db, user);
+	if (slot >= 0) {
+		take_slot(db, slot, user);
+		pthread_mutex_unlock(&db->lock);
+	} else {
+		slot = wait_for_slot(db, user, read, &deadline);
+	}
+	if (slot == SLOT_WAITING) {
 		cs_error_set(err, 503, "database busy, try again");
 		if (err)
 			err->retry = 1;
-		return -1;
 	}
-	conn = &db->conns[slot];
+	return slot;
+}
+
+struct cs_db_conn *cs_db__open_borrow(struct cs_db *db, int slot, struct cs_error *err)
+{
+	struct cs_db_conn *conn = &db->conns[slot];
+
 	conn->used = 0;
 	conn->answer_timeout_ms = db->answer_timeout_ms;
 	if (connect_slot(conn, err) < 0) {
 		cs_db_release(conn);
-		return -1;
+		return NULL;
 	}
-	*out = conn;
+	return conn;
+}
+
+int cs_db_acquire_for(struct cs_db *db, const char *user_id, struct cs_db_conn **out,
+		      struct cs_error *err)
+{
+	int slot = cs_db__take_or_wait(db, user_id, NULL, err);
+
+	if (slot < 0 || !(*out = cs_db__open_borrow(db, slot, err)))
+		return -1;
 	return 0;
 }
 
@@ -467,6 +474,7 @@ static void make_idle(struct cs_db_conn *conn)
 void cs_db_release(struct cs_db_conn *conn)
 {
 	struct cs_db *db;
+	struct pool_waiter *next;
 
 	if (!conn)
 		return;
@@ -475,8 +483,10 @@ void cs_db_release(struct cs_db_conn *conn)
 	pthread_mutex_lock(&db->lock);
 	db->busy[conn->slot] = 0;
 	conn->user = NULL;
-	hand_over(db);
+	next = hand_over(db);
 	pthread_mutex_unlock(&db->lock);
+	if (next)
+		sem_post(&next->handed);
 }
 
 int cs_db_bulk(struct cs_db_conn *conn, struct cs_error *err)
@@ -491,59 +501,6 @@ int cs_db_bulk(struct cs_db_conn *conn, struct cs_error *err)
 	conn->bulk = 1;
 	conn->answer_timeout_ms = conn->db->bulk_timeout_ms + ANSWER_GRACE_MS;
 	return 0;
-}
-
-/* ---- errors ---- */
-
-static int unavailable(struct cs_error *err, const char *message)
-{
-	cs_error_set(err, 503, "%s", message);
-	if (err)
-		err->retry = 1;
-	return -1;
-}
-
-int cs_db_error(PGconn *pg, const PGresult *res, struct cs_error *err)
-{
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-
-	if (!pg || PQstatus(pg) != CONNECTION_OK || !state)
-		return unavailable(err, "database unavailable");
-	if (!strcmp(state, "23505"))
-		return cs_error_set(err, 409, "conflict with an existing document");
-	if (!strcmp(state, "23503"))
-		return cs_error_set(err, 404, "referenced document not found");
-	/* serialization failure, deadlock, lock_timeout */
-	if (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03"))
-		return unavailable(err, "database busy, try again");
-	/* statement_timeout (or a cancel), idle_in_transaction_session_timeout */
-	if (!strcmp(state, "57014") || !strcmp(state, "25P03"))
-		return unavailable(err, "database timeout, try again");
-	/* connection trouble, shutdown, too many connections, out of resources */
-	if (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3) || !strncmp(state, "53", 2))
-		return unavailable(err, "database unavailable");
-	if (!strncmp(state, "22", 2) || !strcmp(state, "23514"))
-		return cs_error_set(err, 400, "invalid value");
-	cs_log_error("database error %s: %s", state, PQresultErrorMessage(res));
-	return cs_error_set(err, 500, "internal error");
-}
-
-int cs_db_error_for(PGconn *pg, const PGresult *res, const char *what, struct cs_error *err)
-{
-	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-
-	cs_db_error(pg, res, err);
-	if (err)
-		snprintf(err->message, sizeof(err->message), "could not %s: %s", what,
-			 primary ? primary : PQerrorMessage(pg));
-	return -1;
-}
-
-int cs_db_refused_value(const PGresult *res)
-{
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-
-	return state && (!strncmp(state, "22", 2) || !strncmp(state, "23", 2));
 }
 
 int cs_db_ping(struct cs_db *db, struct cs_error *err)

@@ -126,6 +126,21 @@ struct cs_db_step {
 int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int count,
 		   PGresult **results, struct cs_error *err);
 
+/*
+ * A read of user_id (steps that change nothing and take no lock: a SELECT,
+ * no BEGIN), as cs_db_pipeline would run it on a borrowed connection, but
+ * without one of its own: a reader that gets a connection carries the reads
+ * queued behind it (up to 8, no more of one user than DB_POOL_USER_MAX) in
+ * the same round trip, each up to its own sync, so that an error ends only
+ * its own read. The wait for a connection is bounded as cs_db_acquire's; a
+ * carried read waits for its carrier, whose waits for answers are bounded.
+ * results[i] belongs to the caller (PQclear); all NULL on failure.
+ */
+int cs_db_read(struct cs_db *db, const char *user_id, const struct cs_db_step *steps, int count,
+	       PGresult **results, struct cs_error *err);
+/* Reads run through cs_db_read, and how many of them another reader carried (for /metrics). */
+void cs_db_read_counts(struct cs_db *db, long long *reads, long long *carried);
+
 /* Fills err from a failed result (by SQLSTATE) or a lost connection. */
 int cs_db_error(PGconn *pg, const PGresult *res, struct cs_error *err);
 /*

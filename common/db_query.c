@@ -179,9 +179,10 @@ int cs_db_run_params(struct cs_db_conn *conn, const char *sql, int nparams,
 	return run_once_more_if_stale(conn, &step, NULL, what, out, err);
 }
 
-static int send_steps(struct cs_db_conn *conn, const struct cs_db_step *steps, int count)
+/* Queues steps and a sync on a connection in pipeline mode; -1 when libpq refuses. */
+static int queue_steps(struct cs_db_conn *conn, const struct cs_db_step *steps, int count)
 {
-	int i, ok = conn->pg && PQenterPipelineMode(conn->pg);
+	int i, ok = 1;
 
 	for (i = 0; ok && i < count; i++) {
 		if (steps[i].name)
@@ -192,6 +193,13 @@ static int send_steps(struct cs_db_conn *conn, const struct cs_db_step *steps, i
 					       0);
 	}
 	return ok && PQpipelineSync(conn->pg) ? 0 : -1;
+}
+
+static int send_steps(struct cs_db_conn *conn, const struct cs_db_step *steps, int count)
+{
+	if (!conn->pg || !PQenterPipelineMode(conn->pg))
+		return -1;
+	return queue_steps(conn, steps, count);
 }
 
 /* Reads every result up to the pipeline's sync; the first failure fills err. */
@@ -226,6 +234,22 @@ static int read_steps(struct cs_db_conn *conn, int count, PGresult **results, st
 	return rc;
 }
 
+static void leave_pipeline(struct cs_db_conn *conn)
+{
+	if (PQpipelineStatus(conn->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn->pg))
+		cs_db__close_conn(conn); /* results unread: it cannot be reused */
+}
+
+static void clear_results(PGresult **results, int count)
+{
+	int i;
+
+	for (i = 0; i < count; i++) {
+		PQclear(results[i]);
+		results[i] = NULL;
+	}
+}
+
 int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int count,
 		   PGresult **results, struct cs_error *err)
 {
@@ -239,12 +263,10 @@ int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int 
 			rc = read_steps(conn, count, results, err);
 		else
 			cs_db_error(conn->pg, NULL, err);
-		if (PQpipelineStatus(conn->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn->pg))
-			cs_db__close_conn(conn); /* results unread: it cannot be reused */
+		leave_pipeline(conn);
 		if (rc == 0 || (stale = cs_db__reconnect_if_stale(conn, err)) == 0)
 			break;
-		for (i = 0; i < count; i++)
-			PQclear(results[i]);
+		clear_results(results, count);
 		if (stale < 0)
 			return -1;
 	}
@@ -254,12 +276,63 @@ int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int 
 		if (PQstatus(conn->pg) == CONNECTION_OK &&
 		    PQtransactionStatus(conn->pg) != PQTRANS_IDLE)
 			cs_db_rollback(conn);
-		for (i = 0; i < count; i++) {
-			PQclear(results[i]);
-			results[i] = NULL;
-		}
+		clear_results(results, count);
 	}
 	return rc;
+}
+
+/* Sends the reads not read yet (rc < 0), each up to its own sync. */
+static int send_reads(struct cs_db_conn *conn, struct cs_db__read **reads, int n)
+{
+	int i;
+
+	if (!conn->pg || !PQenterPipelineMode(conn->pg))
+		return -1;
+	for (i = 0; i < n; i++)
+		if (reads[i]->rc < 0 && queue_steps(conn, reads[i]->steps, reads[i]->count) < 0)
+			return -1;
+	return 0;
+}
+
+/*
+ * As cs_db_pipeline's, but for several reads: a read that succeeds is told
+ * at once; the failed ones run once more on a connection that was found
+ * dead before anything ran on this borrow (reads change nothing, so running
+ * one again is safe), and are told after.
+ */
+void cs_db__run_reads(struct cs_db_conn *conn, struct cs_db__read **reads, int n)
+{
+	int i, attempt, failed = 0;
+
+	for (i = 0; i < n; i++)
+		reads[i]->rc = -1;
+	for (attempt = 0; attempt < 2; attempt++) {
+		struct cs_error lost = CS_ERROR_INIT;
+		int sent = send_reads(conn, reads, n) == 0;
+
+		failed = 0;
+		for (i = 0; i < n; i++) {
+			struct cs_db__read *read = reads[i];
+
+			if (read->rc == 0)
+				continue;
+			read->rc = sent ? read_steps(conn, read->count, read->results, read->err)
+					: cs_db_error(conn->pg, NULL, read->err);
+			if (read->rc == 0) {
+				cs_db__read_done(read);
+				continue;
+			}
+			clear_results(read->results, read->count);
+			failed++;
+		}
+		leave_pipeline(conn);
+		if (!failed || cs_db__reconnect_if_stale(conn, &lost) <= 0)
+			break;
+	}
+	cs_db__statement_done(conn);
+	for (i = 0; failed && i < n; i++)
+		if (reads[i]->rc < 0)
+			cs_db__read_done(reads[i]);
 }
 
 int cs_db_begin(struct cs_db_conn *conn, struct cs_error *err)

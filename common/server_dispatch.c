@@ -81,11 +81,29 @@ static void handle_readyz(struct cs_request *req)
 	cs_http_respond(req, 200, body, strlen(body));
 }
 
+/* The pools' cs_db_read counts (their own lock, not the metrics' atomics). */
+static void render_read_counts(struct cs_server *server, struct cs_buf *text)
+{
+	long long reads, carried, replica_reads = 0, replica_carried = 0;
+
+	cs_db_read_counts(server->db, &reads, &carried);
+	if (server->replica)
+		cs_db_read_counts(server->replica, &replica_reads, &replica_carried);
+	cs_buf_printf(text,
+		      "# TYPE chatsync_db_reads_total counter\n"
+		      "chatsync_db_reads_total{service=\"%s\"} %lld\n"
+		      "# TYPE chatsync_db_reads_carried_total counter\n"
+		      "chatsync_db_reads_carried_total{service=\"%s\"} %lld\n",
+		      server->service->name, reads + replica_reads, server->service->name,
+		      carried + replica_carried);
+}
+
 static void handle_metrics(struct cs_request *req)
 {
 	struct cs_buf text = CS_BUF_INIT;
 
 	cs_metrics_render(req->server->metrics, &text);
+	render_read_counts(req->server, &text);
 	if (req->server->replica) {
 		long long lag_ms = -1;
 

@@ -56,16 +56,13 @@ static void append_change(struct cs_buf *out, const PGresult *res, int row,
 static long long latest_version(struct cs_db *db, const char *user_id)
 {
 	struct cs_error err = CS_ERROR_INIT;
-	struct cs_db_conn *conn = NULL;
 	PGresult *res = NULL;
 	const char *params[1] = { user_id };
+	const struct cs_db_step step = { "sync_latest", NULL, 1, params };
 	long long version = -1;
 
-	if (cs_db_acquire_for(db, user_id, &conn, &err) < 0)
-		return -1;
-	if (cs_db_exec(conn, "sync_latest", 1, params, NULL, &res, &err) == 0)
+	if (cs_db_read(db, user_id, &step, 1, &res, &err) == 0)
 		version = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
-	cs_db_release(conn);
 	PQclear(res);
 	return version;
 }
@@ -110,13 +107,9 @@ static struct cs_db *reading_pool(struct cs_request *req, long long needed)
 static int read_rows(struct cs_request *req, struct cs_db *pool, const char *const *params,
 		     PGresult **res, struct cs_error *err)
 {
-	struct cs_db_conn *conn = NULL;
-	int rc = cs_db_acquire_for(pool, req->user_id, &conn, err);
+	const struct cs_db_step step = { "sync_changes", NULL, 3, params };
 
-	if (rc == 0)
-		rc = cs_db_exec(conn, "sync_changes", 3, params, NULL, res, err);
-	cs_db_release(conn);
-	return rc;
+	return cs_db_read(pool, req->user_id, &step, 1, res, err);
 }
 
 int sync_page_load(struct cs_request *req, long long after, long long needed, long long limit,

@@ -200,6 +200,22 @@ def children(pid):
     return found
 
 
+def postgres_pids():
+    """The stack's postmaster and its children."""
+    with open(os.path.join(_coordinate("RUN_DIR"), "pg", "data", "postmaster.pid")) as f:
+        postmaster = int(f.readline().strip())
+    return [postmaster] + children(postmaster)
+
+
+def signal_all(pids, sig):
+    """sig to each of pids that still exists."""
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
 def process_alive(pid):
     """True while pid exists and is not a zombie."""
     try:

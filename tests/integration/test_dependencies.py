@@ -121,21 +121,6 @@ def wait_ready(timeout=30):
 
 # ---- Postgres ----
 
-def postgres_pids():
-    """The postmaster and its children."""
-    with open(os.path.join(lib.RUN_DIR, "pg", "data", "postmaster.pid")) as f:
-        postmaster = int(f.readline().strip())
-    return [postmaster] + lib.children(postmaster)
-
-
-def signal_all(pids, sig):
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-
 class Load:
     """Threads that send reads and writes of their own users until stopped,
     recording (monotonic start, Response or exception) for each request."""
@@ -374,7 +359,7 @@ class PostgresFrozenTest(unittest.TestCase):
         self.frozen = []
 
     def tearDown(self):
-        signal_all(self.frozen, signal.SIGCONT)
+        lib.signal_all(self.frozen, signal.SIGCONT)
         wait_ready()
 
     def test_frozen_postgres_gives_503_within_the_bound_then_recovers(self):
@@ -394,15 +379,15 @@ class PostgresFrozenTest(unittest.TestCase):
             with concurrent.futures.ThreadPoolExecutor(max_workers=len(sends)) as pool:
                 return list(pool.map(lambda send: send(), sends))
 
-        self.frozen = postgres_pids()
-        signal_all(self.frozen, signal.SIGSTOP)
+        self.frozen = lib.postgres_pids()
+        lib.signal_all(self.frozen, signal.SIGSTOP)
         try:
             # First the pooled connections (no answer), then new ones (no
             # connect). Postgres thaws only after both rounds: a request that
             # waited for it would hang here until the client's timeout.
             results = round_of_requests() + round_of_requests()
         finally:
-            signal_all(self.frozen, signal.SIGCONT)
+            lib.signal_all(self.frozen, signal.SIGCONT)
             self.frozen = []
         for resp in results:
             assert_unavailable(self, resp, bound, "a request to a frozen Postgres")
@@ -436,7 +421,7 @@ class SlowRedisTest(unittest.TestCase):
 
     def tearDown(self):
         if self.stopped:
-            signal_all([self.stopped], signal.SIGCONT)
+            lib.signal_all([self.stopped], signal.SIGCONT)
         wait_ready()
 
     def test_frozen_redis_does_not_slow_writes_and_the_change_still_reaches_a_long_poll(self):
@@ -448,7 +433,7 @@ class SlowRedisTest(unittest.TestCase):
                              token=self.token, timeout=50)
         time.sleep(0.5)
         self.stopped = redis_pid()
-        signal_all([self.stopped], signal.SIGSTOP)
+        lib.signal_all([self.stopped], signal.SIGSTOP)
         try:
             first = append(self.token, self.chat["id"], "while redis sleeps")
             writes = [first]
@@ -462,7 +447,7 @@ class SlowRedisTest(unittest.TestCase):
             read = lib.get("/api/chats/" + q(self.chat["id"]), token=self.token)
             time.sleep(1.0)
         finally:
-            signal_all([self.stopped], signal.SIGCONT)
+            lib.signal_all([self.stopped], signal.SIGCONT)
             self.stopped = None
         for resp in writes:
             created(resp, "a write while Redis is frozen")

@@ -1,0 +1,92 @@
+"""Reads carried in one round trip (common/db_read.c): when requests wait for
+a pooled connection, the reader that gets one sends the queued reads with its
+own, each up to its own sync, and hands each its own answer.
+
+Postgres is frozen (SIGSTOP) while more reads than the pool holds arrive, so
+that they must queue; thawed, the queued ones ride together. Each answer must
+be its own user's (a mix-up of carried results would show another user's
+chat), and /metrics must say reads were carried (else nothing here tested
+the carrying)."""
+import concurrent.futures
+import os
+import re
+import signal
+import time
+import unittest
+
+import lib
+
+FREEZE_S = 1.0  # well below the stack's answer timeout (DB_STATEMENT_TIMEOUT_MS + 1 s)
+CLIENT_TIMEOUT_S = 60
+COUNT = re.compile(r'^(chatsync_db_reads(?:_carried)?_total)\{service="([a-z]+)"\} ([0-9]+)$', re.M)
+
+
+def read_counts():
+    """{(metric, service): value} of chats-svc's and sync-svc's read counters."""
+    counts = {}
+    for service in ("chats", "sync"):
+        resp = lib.get("/svc/%s/metrics" % service)
+        assert resp.status == 200, resp
+        for name, svc, value in COUNT.findall(resp.text):
+            counts[(name, svc)] = int(value)
+    return counts
+
+
+class CarriedReadsTest(unittest.TestCase):
+    def setUp(self):
+        self.frozen = []
+        pool = int(os.environ.get("DB_POOL_SIZE") or 4)
+        # three times the pool on each service: most must queue behind the frozen ones
+        self.users = []
+        for i in range(3 * pool):
+            user = lib.unique("user_carried_%d" % i)
+            token = lib.token(user)
+            resp = lib.post("/api/chats", {"title": "chat of " + user}, token=token)
+            self.assertEqual(resp.status, 201, resp)
+            self.users.append((user, token))
+
+    def tearDown(self):
+        lib.signal_all(self.frozen, signal.SIGCONT)
+
+    def list_chats(self, user, token):
+        resp = lib.get("/api/chats", token=token, timeout=CLIENT_TIMEOUT_S)
+        titles = [c["title"] for c in resp.json["chats"]] if resp.status == 200 else None
+        return ("list", user, resp, titles)
+
+    def changes(self, user, token):
+        resp = lib.get("/api/sync?cursor=0", token=token, timeout=CLIENT_TIMEOUT_S)
+        titles = ([c["doc"]["title"] for c in resp.json["changes"] if c["table"] == "chats"]
+                  if resp.status == 200 else None)
+        return ("sync", user, resp, titles)
+
+    def test_queued_reads_ride_together_and_each_gets_its_own_answer(self):
+        before = read_counts()
+        sends = [lambda u=u, t=t: self.list_chats(u, t) for u, t in self.users]
+        sends += [lambda u=u, t=t: self.changes(u, t) for u, t in self.users]
+        self.frozen = lib.postgres_pids()
+        lib.signal_all(self.frozen, signal.SIGSTOP)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(sends)) as pool:
+            try:
+                futures = [pool.submit(send) for send in sends]
+                time.sleep(FREEZE_S)  # every request is in: the pools hold FREEZE_S of queue
+            finally:
+                lib.signal_all(self.frozen, signal.SIGCONT)
+                self.frozen = []
+            results = [f.result(timeout=CLIENT_TIMEOUT_S) for f in futures]
+        for what, user, resp, titles in results:
+            self.assertEqual(resp.status, 200, "%s of %s: %r" % (what, user, resp))
+            self.assertEqual(titles, ["chat of " + user],
+                             "%s of %s answered another user's chats" % (what, user))
+        after = read_counts()
+        for service in ("chats", "sync"):
+            reads = (after[("chatsync_db_reads_total", service)]
+                     - before[("chatsync_db_reads_total", service)])
+            carried = (after[("chatsync_db_reads_carried_total", service)]
+                       - before[("chatsync_db_reads_carried_total", service)])
+            self.assertGreaterEqual(reads, len(self.users), "%s-svc: reads %d" % (service, reads))
+            self.assertGreater(carried, 0, "%s-svc: no read was carried by another's round "
+                               "trip, although %d queued" % (service, len(self.users)))
+
+
+if __name__ == "__main__":
+    unittest.main()
