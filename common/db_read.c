@@ -10,28 +10,30 @@
 
 #include <string.h>
 
-static int reads_of(struct cs_db__read *const *reads, int n, const char *user)
+/* 1 when both are the same user's (a read of no user is nobody's) */
+static int same_user(const char *a, const char *b)
 {
-	int i, count = 0;
-
-	for (i = 0; user && i < n; i++)
-		if (reads[i]->user && !strcmp(reads[i]->user, user))
-			count++;
-	return count;
+	return a && b && !strcmp(a, b);
 }
 
 /*
  * With db->lock held: up to max reads of waiting readers, in their order and
- * no more of one user than DB_POOL_USER_MAX (as if each held a connection),
- * taken from the queue to be carried by the caller's connection.
+ * no more of one user than DB_POOL_USER_MAX with the carrier's own (as if
+ * each held a connection), taken from the queue to be carried by the
+ * carrier's connection.
  */
-static int take_reads(struct cs_db *db, struct cs_db__read **reads, int max)
+static int take_reads(struct cs_db *db, const struct cs_db__read *own, struct cs_db__read **reads,
+		      int max)
 {
 	struct pool_waiter **p = &db->waiters, *waiter;
-	int n = 0;
+	int i, n = 0;
 
 	while ((waiter = *p) && n < max) {
-		if (!waiter->read || reads_of(reads, n, waiter->user) >= db->user_max) {
+		int of_user = waiter->read ? same_user(own->user, waiter->user) : db->user_max;
+
+		for (i = 0; i < n && of_user < db->user_max; i++)
+			of_user += same_user(reads[i]->user, waiter->user);
+		if (of_user >= db->user_max) { /* a borrow, or its user's share is taken */
 			p = &waiter->next;
 			continue;
 		}
@@ -65,7 +67,7 @@ int cs_db_read(struct cs_db *db, const char *user_id, const struct cs_db_step *s
 	if (slot < 0)
 		return -1;
 	pthread_mutex_lock(&db->lock);
-	n = take_reads(db, reads, READ_BATCH_MAX - 1);
+	n = take_reads(db, &own, reads, READ_BATCH_MAX - 1);
 	db->read_trips++;
 	db->reads_carried += n;
 	pthread_mutex_unlock(&db->lock);
