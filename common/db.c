@@ -232,8 +232,7 @@ static int connect_slot(struct cs_db_conn *conn, struct cs_error *err)
 	return 0;
 }
 
-/* With db->lock held: how many connections user holds now. */
-static int held_by(const struct cs_db *db, const char *user)
+int cs_db__held_by(const struct cs_db *db, const char *user)
 {
 	int i, n = 0;
 
@@ -248,7 +247,7 @@ static int free_slot(const struct cs_db *db, const char *user)
 {
 	int i, slot = -1;
 
-	if (user && held_by(db, user) >= db->user_max)
+	if (user && cs_db__held_by(db, user) >= db->user_max)
 		return -1;
 	for (i = 0; i < db->size; i++) {
 		if (db->busy[i])

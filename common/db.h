@@ -51,6 +51,7 @@ struct cs_db_conn {
 	int used;               /* statements run since acquire (cs_db__statement_done) */
 	const char *user;       /* the borrower's user id (cs_db_acquire_for), or NULL */
 	long answer_timeout_ms; /* longest wait for one answer on this borrow */
+	long long deadline_ms;  /* 0, or when every answer must have come (a batch of reads) */
 	int bulk;               /* cs_db_bulk changed the session's timeouts */
 };
 

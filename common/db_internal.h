@@ -88,6 +88,8 @@ struct cs_db {
  */
 int cs_db__take_or_wait(struct cs_db *db, const char *user, struct cs_db__read *read,
 			struct cs_error *err);
+/* With db->lock held: how many connections user holds now. */
+int cs_db__held_by(const struct cs_db *db, const char *user);
 /* The borrow of a slot just taken, connected; NULL (503 in err, the slot given back) when it cannot be. */
 struct cs_db_conn *cs_db__open_borrow(struct cs_db *db, int slot, struct cs_error *err);
 /*

@@ -32,6 +32,8 @@ static int await_answer(struct cs_db_conn *conn)
 	long long deadline = cs_clock_monotonic_us() / 1000 + conn->answer_timeout_ms;
 	int sending = 1;
 
+	if (conn->deadline_ms && conn->deadline_ms < deadline)
+		deadline = conn->deadline_ms;
 	while (conn->pg) {
 		struct pollfd p = { PQsocket(conn->pg), POLLIN, 0 };
 		long long left;
@@ -281,58 +283,60 @@ int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int 
 	return rc;
 }
 
-/* Sends the reads not read yet (rc < 0), each up to its own sync. */
-static int send_reads(struct cs_db_conn *conn, struct cs_db__read **reads, int n)
+/* Sends the reads still in reads (not NULL), each up to its own sync. */
+static int send_reads(struct cs_db_conn *conn, struct cs_db__read *const *reads, int n)
 {
 	int i;
 
 	if (!conn->pg || !PQenterPipelineMode(conn->pg))
 		return -1;
 	for (i = 0; i < n; i++)
-		if (reads[i]->rc < 0 && queue_steps(conn, reads[i]->steps, reads[i]->count) < 0)
+		if (reads[i] && queue_steps(conn, reads[i]->steps, reads[i]->count) < 0)
 			return -1;
 	return 0;
 }
 
 /*
- * As cs_db_pipeline's, but for several reads: a read that succeeds is told
- * at once; the failed ones run once more on a connection that was found
- * dead before anything ran on this borrow (reads change nothing, so running
- * one again is safe), and are told after.
+ * As cs_db_pipeline's, for several reads and within one deadline for all of
+ * them, so that a carried reader waits no longer for its answer than a
+ * borrower would. A read that succeeds is told at once and leaves reads: its
+ * reader may return, and its memory with it. The failed ones run once more
+ * on a connection that was found dead before anything ran on this borrow (a
+ * read changes nothing, so running it again is safe), and are told after.
  */
 void cs_db__run_reads(struct cs_db_conn *conn, struct cs_db__read **reads, int n)
 {
-	int i, attempt, failed = 0;
+	int i, attempt;
 
-	for (i = 0; i < n; i++)
-		reads[i]->rc = -1;
+	conn->deadline_ms = cs_clock_monotonic_us() / 1000 + conn->answer_timeout_ms;
 	for (attempt = 0; attempt < 2; attempt++) {
 		struct cs_error lost = CS_ERROR_INIT;
-		int sent = send_reads(conn, reads, n) == 0;
+		int failed = 0, sent = send_reads(conn, reads, n) == 0;
 
-		failed = 0;
 		for (i = 0; i < n; i++) {
 			struct cs_db__read *read = reads[i];
 
-			if (read->rc == 0)
+			if (!read)
 				continue;
 			read->rc = sent ? read_steps(conn, read->count, read->results, read->err)
 					: cs_db_error(conn->pg, NULL, read->err);
-			if (read->rc == 0) {
-				cs_db__read_done(read);
+			if (read->rc < 0) {
+				clear_results(read->results, read->count);
+				failed++;
 				continue;
 			}
-			clear_results(read->results, read->count);
-			failed++;
+			reads[i] = NULL;
+			cs_db__read_done(read);
 		}
 		leave_pipeline(conn);
 		if (!failed || cs_db__reconnect_if_stale(conn, &lost) <= 0)
 			break;
 	}
+	conn->deadline_ms = 0;
 	cs_db__statement_done(conn);
-	for (i = 0; failed && i < n; i++)
-		if (reads[i]->rc < 0)
-			cs_db__read_done(reads[i]);
+	for (i = 0; i < n; i++)
+		if (reads[i])
+			cs_db__read_done(reads[i]); /* failed: rc -1, err says why */
 }
 
 int cs_db_begin(struct cs_db_conn *conn, struct cs_error *err)

@@ -17,23 +17,25 @@ static int same_user(const char *a, const char *b)
 }
 
 /*
- * With db->lock held: up to max reads of waiting readers, in their order and
- * no more of one user than DB_POOL_USER_MAX with the carrier's own (as if
- * each held a connection), taken from the queue to be carried by the
- * carrier's connection.
+ * With db->lock held: up to max reads of waiting readers, in their order,
+ * taken from the queue to be carried by the carrier's connection. A read
+ * counts as a connection of its user: none of a user who holds
+ * DB_POOL_USER_MAX connections (the carrier's among them) with the reads
+ * already taken, so that a user's reads cannot fill every batch.
  */
-static int take_reads(struct cs_db *db, const struct cs_db__read *own, struct cs_db__read **reads,
-		      int max)
+static int take_reads(struct cs_db *db, struct cs_db__read **reads, int max)
 {
 	struct pool_waiter **p = &db->waiters, *waiter;
 	int i, n = 0;
 
 	while ((waiter = *p) && n < max) {
-		int of_user = waiter->read ? same_user(own->user, waiter->user) : db->user_max;
+		int of_user = db->user_max; /* a borrow is not carried */
 
+		if (waiter->read)
+			of_user = waiter->user ? cs_db__held_by(db, waiter->user) : 0;
 		for (i = 0; i < n && of_user < db->user_max; i++)
 			of_user += same_user(reads[i]->user, waiter->user);
-		if (of_user >= db->user_max) { /* a borrow, or its user's share is taken */
+		if (of_user >= db->user_max) {
 			p = &waiter->next;
 			continue;
 		}
@@ -54,11 +56,13 @@ void cs_db__read_done(struct cs_db__read *read)
 int cs_db_read(struct cs_db *db, const char *user_id, const struct cs_db_step *steps, int count,
 	       PGresult **results, struct cs_error *err)
 {
-	struct cs_db__read own = { user_id, steps, count, results, err, -1, NULL };
+	struct cs_error no_err = CS_ERROR_INIT;
+	struct cs_db__read own = { user_id, steps, count, results, err ? err : &no_err, -1, NULL };
 	struct cs_db__read *reads[READ_BATCH_MAX];
 	struct cs_db_conn *conn;
 	int i, n, slot;
 
+	err = own.err; /* carried reads copy it when the connection cannot be opened */
 	for (i = 0; i < count; i++)
 		results[i] = NULL;
 	slot = cs_db__take_or_wait(db, user_id, &own, err);
@@ -67,7 +71,7 @@ int cs_db_read(struct cs_db *db, const char *user_id, const struct cs_db_step *s
 	if (slot < 0)
 		return -1;
 	pthread_mutex_lock(&db->lock);
-	n = take_reads(db, &own, reads, READ_BATCH_MAX - 1);
+	n = take_reads(db, reads, READ_BATCH_MAX - 1);
 	db->read_trips++;
 	db->reads_carried += n;
 	pthread_mutex_unlock(&db->lock);
@@ -79,10 +83,8 @@ int cs_db_read(struct cs_db *db, const char *user_id, const struct cs_db_step *s
 		return own.rc;
 	}
 	for (i = 0; i < n - 1; i++) {
-		if (reads[i]->err && err)
+		if (reads[i]->err)
 			*reads[i]->err = *err;
-		else
-			cs_error_set(reads[i]->err, 503, "database unavailable");
 		cs_db__read_done(reads[i]);
 	}
 	return -1;

@@ -6,7 +6,9 @@ Postgres is frozen (SIGSTOP) while more reads than the pool holds arrive, so
 that they must queue; thawed, the queued ones ride together. Each answer must
 be its own user's (a mix-up of carried results would show another user's
 chat), and /metrics must say reads were carried (else nothing here tested
-the carrying)."""
+the carrying). Among them are reads that Postgres refuses (a cursor whose id
+is not UTF-8): each must fail alone, with its 400, and the reads beside it in
+the batch must still get their own answers."""
 import concurrent.futures
 import os
 import re
@@ -17,6 +19,8 @@ import unittest
 import lib
 
 FREEZE_S = 1.0  # well below the stack's answer timeout (DB_STATEMENT_TIMEOUT_MS + 1 s)
+# decodes to timestamp 5 and the id "\xff": the service passes it on, Postgres refuses it (22021)
+REFUSED_CURSOR = "NTr_"
 CLIENT_TIMEOUT_S = 60
 COUNT = re.compile(r'^(chatsync_db_reads(?:_carried)?_total)\{service="([a-z]+)"\} ([0-9]+)$', re.M)
 
@@ -53,16 +57,28 @@ class CarriedReadsTest(unittest.TestCase):
         titles = [c["title"] for c in resp.json["chats"]] if resp.status == 200 else None
         return ("list", user, resp, titles)
 
+    def refused(self, user, token):
+        resp = lib.get("/api/chats?cursor=" + REFUSED_CURSOR, token=token, timeout=CLIENT_TIMEOUT_S)
+        return ("refused list", user, resp, None)
+
     def changes(self, user, token):
         resp = lib.get("/api/sync?cursor=0", token=token, timeout=CLIENT_TIMEOUT_S)
         titles = ([c["doc"]["title"] for c in resp.json["changes"] if c["table"] == "chats"]
                   if resp.status == 200 else None)
         return ("sync", user, resp, titles)
 
+    def run_all(self, sends):
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(sends)) as pool:
+            return list(pool.map(lambda send: send(), sends))
+
     def test_queued_reads_ride_together_and_each_gets_its_own_answer(self):
-        before = read_counts()
         sends = [lambda u=u, t=t: self.list_chats(u, t) for u, t in self.users]
         sends += [lambda u=u, t=t: self.changes(u, t) for u, t in self.users]
+        sends += [lambda u=u, t=t: self.refused(u, t) for u, t in self.users[::3]]
+        # every pooled connection open first: a connect to the frozen server would time out
+        for what, user, resp, _ in self.run_all(sends):
+            self.assertEqual(resp.status, 400 if what == "refused list" else 200, resp)
+        before = read_counts()
         self.frozen = lib.postgres_pids()
         lib.signal_all(self.frozen, signal.SIGSTOP)
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(sends)) as pool:
@@ -74,6 +90,9 @@ class CarriedReadsTest(unittest.TestCase):
                 self.frozen = []
             results = [f.result(timeout=CLIENT_TIMEOUT_S) for f in futures]
         for what, user, resp, titles in results:
+            if what == "refused list":
+                lib.assert_error_body(resp, 400, "bad_request")
+                continue
             self.assertEqual(resp.status, 200, "%s of %s: %r" % (what, user, resp))
             self.assertEqual(titles, ["chat of " + user],
                              "%s of %s answered another user's chats" % (what, user))
