@@ -1,9 +1,9 @@
 /*
- * db.c - the Postgres pool: connecting with the configured timeouts, borrowing
- * and giving back (idle or closed), the per-user cap, reads carried in one
- * another's round trip, and the one "reconnect on first use" rule. Running
- * statements on a borrowed connection is db_query.c; the SQLSTATE → HTTP
- * mapping, db_error.c.
+ * db.c - the Postgres pool: connecting with the configured timeouts, the
+ * queue of waiters, borrowing and giving back (idle or closed), the per-user
+ * cap, and the one "reconnect on first use" rule. Running statements on a
+ * borrowed connection is db_query.c; reads carried in another's round trip,
+ * db_read.c; the SQLSTATE → HTTP mapping, db_error.c.
  */
 #include "db.h"
 #include "clock.h"

@@ -131,11 +131,13 @@ int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int 
  * A read of user_id (steps that change nothing and take no lock: a SELECT,
  * no BEGIN), as cs_db_pipeline would run it on a borrowed connection, but
  * without one of its own: a reader that gets a connection carries the reads
- * queued behind it (up to 8, no more of one user than DB_POOL_USER_MAX) in
- * the same round trip, each up to its own sync, so that an error ends only
- * its own read. The wait for a connection is bounded as cs_db_acquire's; a
- * carried read waits for its carrier, whose waits for answers are bounded.
- * results[i] belongs to the caller (PQclear); all NULL on failure.
+ * queued behind it (up to 8 in all) in the same round trip, each up to its
+ * own sync, so that an error ends only its own read. The wait for a
+ * connection is bounded as cs_db_acquire's, and a batch's answers share one
+ * deadline, a borrower's for one answer: a carried read waits no longer than
+ * a borrowed connection would. A user's reads count as its connections: none
+ * is carried for a user who holds DB_POOL_USER_MAX with it. results[i]
+ * belongs to the caller (PQclear); all NULL on failure.
  */
 int cs_db_read(struct cs_db *db, const char *user_id, const struct cs_db_step *steps, int count,
 	       PGresult **results, struct cs_error *err);
