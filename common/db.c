@@ -282,7 +282,7 @@ static int wait_posted(sem_t *sem, const struct timespec *deadline)
  * Entered with db->lock held, which it lets go: queues for a slot until one
  * is handed over (its index) or the deadline (SLOT_WAITING). A read another
  * reader took is waited for past the deadline if need be (SLOT_CARRIED: it
- * is done then); that reader's waits for answers are bounded.
+ * is done then): that reader is connected and its batch has a deadline.
  *
  * The waiter sleeps on a semaphore of its own, posted after the pool's lock
  * is let go: woken on a condition variable of the pool's lock, it had to take
@@ -377,6 +377,7 @@ struct cs_db_conn *cs_db__open_borrow(struct cs_db *db, int slot, struct cs_erro
 
 	conn->used = 0;
 	conn->answer_timeout_ms = db->answer_timeout_ms;
+	conn->deadline_ms = 0;
 	if (connect_slot(conn, err) < 0) {
 		cs_db_release(conn);
 		return NULL;

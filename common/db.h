@@ -51,7 +51,7 @@ struct cs_db_conn {
 	int used;               /* statements run since acquire (cs_db__statement_done) */
 	const char *user;       /* the borrower's user id (cs_db_acquire_for), or NULL */
 	long answer_timeout_ms; /* longest wait for one answer on this borrow */
-	long long deadline_ms;  /* 0, or when every answer must have come (a batch of reads) */
+	long long deadline_ms;  /* 0, or when a batch of reads must be done (cs_db__run_reads) */
 	int bulk;               /* cs_db_bulk changed the session's timeouts */
 };
 
@@ -133,10 +133,11 @@ int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int 
  * without one of its own: a reader that gets a connection carries the reads
  * queued behind it (up to 8 in all) in the same round trip, each up to its
  * own sync, so that an error ends only its own read. The wait for a
- * connection is bounded as cs_db_acquire's, and a batch's answers share one
- * deadline, a borrower's for one answer: a carried read waits no longer than
- * a borrowed connection would. A user's reads count as its connections: none
- * is carried for a user who holds DB_POOL_USER_MAX with it. results[i]
+ * connection is bounded as cs_db_acquire's; a read is carried only by a
+ * connected reader, each answer is awaited as a borrower's, and the whole
+ * batch within DB_ACQUIRE_TIMEOUT_MS and an answer's timeout. A user's reads
+ * count as its connections: none is carried for a user who holds
+ * DB_POOL_USER_MAX with it. results[i]
  * belongs to the caller (PQclear); all NULL on failure.
  */
 int cs_db_read(struct cs_db *db, const char *user_id, const struct cs_db_step *steps, int count,

@@ -297,18 +297,21 @@ static int send_reads(struct cs_db_conn *conn, struct cs_db__read *const *reads,
 }
 
 /*
- * As cs_db_pipeline's, for several reads and within one deadline for all of
- * them, so that a carried reader waits no longer for its answer than a
- * borrower would. A read that succeeds is told at once and leaves reads: its
- * reader may return, and its memory with it. The failed ones run once more
- * on a connection that was found dead before anything ran on this borrow (a
- * read changes nothing, so running it again is safe), and are told after.
+ * As cs_db_pipeline's, for several reads. Each answer is awaited as a
+ * borrower's, and the whole batch within what a borrower may wait in all
+ * (DB_ACQUIRE_TIMEOUT_MS and an answer's timeout), so that a carried read
+ * neither fails for sharing a batch with slow ones nor waits without bound.
+ * A read that succeeds is told at once and leaves reads: its reader may
+ * return, and its memory with it. The failed ones run once more on a
+ * connection that was found dead before anything ran on this borrow (a read
+ * changes nothing, so running it again is safe), and are told after.
  */
 void cs_db__run_reads(struct cs_db_conn *conn, struct cs_db__read **reads, int n)
 {
 	int i, attempt;
 
-	conn->deadline_ms = cs_clock_monotonic_us() / 1000 + conn->answer_timeout_ms;
+	conn->deadline_ms = cs_clock_monotonic_us() / 1000 + conn->db->acquire_timeout_ms +
+			    conn->answer_timeout_ms;
 	for (attempt = 0; attempt < 2; attempt++) {
 		struct cs_error lost = CS_ERROR_INIT;
 		int failed = 0, sent = send_reads(conn, reads, n) == 0;

@@ -21,7 +21,8 @@ static int same_user(const char *a, const char *b)
  * taken from the queue to be carried by the carrier's connection. A read
  * counts as a connection of its user: none of a user who holds
  * DB_POOL_USER_MAX connections (the carrier's among them) with the reads
- * already taken, so that a user's reads cannot fill every batch.
+ * already taken, so that a user's reads cannot fill a batch. (Reads of the
+ * user in other carriers' batches do not count: the cap is per batch.)
  */
 static int take_reads(struct cs_db *db, struct cs_db__read **reads, int max)
 {
@@ -56,38 +57,28 @@ void cs_db__read_done(struct cs_db__read *read)
 int cs_db_read(struct cs_db *db, const char *user_id, const struct cs_db_step *steps, int count,
 	       PGresult **results, struct cs_error *err)
 {
-	struct cs_error no_err = CS_ERROR_INIT;
-	struct cs_db__read own = { user_id, steps, count, results, err ? err : &no_err, -1, NULL };
+	struct cs_db__read own = { user_id, steps, count, results, err, -1, NULL };
 	struct cs_db__read *reads[READ_BATCH_MAX];
 	struct cs_db_conn *conn;
 	int i, n, slot;
 
-	err = own.err; /* carried reads copy it when the connection cannot be opened */
 	for (i = 0; i < count; i++)
 		results[i] = NULL;
 	slot = cs_db__take_or_wait(db, user_id, &own, err);
 	if (slot == SLOT_CARRIED)
 		return own.rc;
-	if (slot < 0)
+	if (slot < 0 || !(conn = cs_db__open_borrow(db, slot, err)))
 		return -1;
+	/* only once connected: a carried read does not wait through its carrier's connect */
 	pthread_mutex_lock(&db->lock);
 	n = take_reads(db, reads, READ_BATCH_MAX - 1);
 	db->read_trips++;
 	db->reads_carried += n;
 	pthread_mutex_unlock(&db->lock);
 	reads[n++] = &own; /* last: the carried ones get their answers first */
-	conn = cs_db__open_borrow(db, slot, err);
-	if (conn) {
-		cs_db__run_reads(conn, reads, n);
-		cs_db_release(conn);
-		return own.rc;
-	}
-	for (i = 0; i < n - 1; i++) {
-		if (reads[i]->err)
-			*reads[i]->err = *err;
-		cs_db__read_done(reads[i]);
-	}
-	return -1;
+	cs_db__run_reads(conn, reads, n);
+	cs_db_release(conn);
+	return own.rc;
 }
 
 void cs_db_read_counts(struct cs_db *db, long long *reads, long long *carried)
