@@ -41,10 +41,10 @@ def read_counts():
 class CarriedReadsTest(unittest.TestCase):
     def setUp(self):
         self.frozen = []
-        pool = int(os.environ.get("DB_POOL_SIZE") or 4)
+        self.pool_size = int(os.environ.get("DB_POOL_SIZE") or 4)
         # three times the pool on each service: most must queue behind the frozen ones
         self.users = []
-        for i in range(3 * pool):
+        for i in range(3 * self.pool_size):
             user = lib.unique("user_carried_%d" % i)
             token = lib.token(user)
             resp = lib.post("/api/chats", {"title": "chat of " + user}, token=token)
@@ -75,7 +75,7 @@ class CarriedReadsTest(unittest.TestCase):
             return list(pool.map(lambda send: send(), sends))
 
     def test_queued_reads_ride_together_and_each_gets_its_own_answer(self):
-        pool_size = len(self.users) // 3
+        pool_size = self.pool_size
         lists = [lambda u=u, t=t: self.list_chats(u, t) for u, t in self.users]
         changes = [lambda u=u, t=t: self.changes(u, t) for u, t in self.users]
         refused = [lambda u=u, t=t: self.refused(u, t) for u, t in self.users[:pool_size]]
