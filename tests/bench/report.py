@@ -40,6 +40,18 @@ def load(results, name):
         return json.load(f)
 
 
+def answer_bytes(results, key):
+    """The endpoint's mean answer size, as run.sh measured it (answer_size.py)."""
+    return (load(results, "answer_" + key) or {}).get("bytes")
+
+
+def sized_loads(results, label):
+    """(prefix, label) of the FastCGI loads answering as many bytes as each
+    endpoint; label takes the size and the endpoint."""
+    return [("fcgi_sized_" + key, label % (n0(answer_bytes(results, key)), key))
+            for key, _, _, _ in ENDPOINTS if answer_bytes(results, key)]
+
+
 def rounds(results, prefix):
     out, i = [], 1
     while True:
@@ -180,7 +192,6 @@ def build(results):
     # (nginx/upstreams.conf) when the run measured them
     keep = bool(rounds(results, "fcgi_keep"))
     fcgi = med([d["rps"] for d in rounds(results, "fcgi_keep" if keep else "fcgi")])
-    fcgi_big = med([d["rps"] for d in rounds(results, "fcgi_big_keep" if keep else "fcgi_big")])
     rows = []
     lines += ["### Each endpoint against its limit", "",
               "| endpoint | req/s | p50 ms | p99 ms | at req/s | errors | limit | limit req/s | ratio | target "
@@ -202,10 +213,10 @@ def build(results):
         if target is not None and ratio is not None:
             tgt = "≥ %.2f: %s" % (target, verdict(ratio >= target))
         lat = fx.get("latency_ms", {})
-        # both costs on the same cores: a FastCGI round trip (with a body of
-        # the endpoint's size) and the endpoint's SQL
+        # both costs on the same cores: a FastCGI round trip answering as many
+        # bytes as the endpoint does, and the endpoint's SQL
         pg_rate = med([d["tps"] for d in pg])
-        fc = fcgi_big if key == "get" else fcgi
+        fc = med([d["rps"] for d in rounds(results, "fcgi_sized_" + key)])
         both = 1 / (1 / fc + 1 / pg_rate) if fc and pg_rate else None
         rows.append((key, rps, limit, ratio, errors))
         lines.append("| %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |" % (
@@ -269,9 +280,10 @@ def build(results):
         "loop, each latency from the time the request was due). errors: every answer that is not 2xx and "
         "every socket error or timeout, of both loads. Live: p50/p99 from the write's send to the event's "
         "arrival (an upper bound of commit → delivery). FastCGI + SQL ceiling: the rate at which this machine "
-        "could do both a no-op FastCGI round trip through nginx (with a body of the endpoint's size for get; over "
-        "kept connections when measured, as the services are served) and "
-        "the endpoint's SQL, 1 / (1/FastCGI ceiling + 1/pgbench), since both need the same two cores." % 16,
+        "could do both a no-op FastCGI round trip through nginx over kept connections, as the services "
+        "are served, answering a body of the endpoint's mean answer size (measured in the run: %s), and "
+        "the endpoint's SQL, 1 / (1/FastCGI ceiling + 1/pgbench), since both need the same two cores." % (
+            16, ", ".join("%s %s B" % (key, n0(answer_bytes(results, key))) for key, _, _, _ in ENDPOINTS)),
         "",
     ]
 
@@ -293,7 +305,8 @@ def build(results):
                           ("fcgi_big", "nginx → fcgi_hello, 36,000-byte body (the size of a 50-message chat)"),
                           ("fcgi_keep", "nginx → fcgi_hello over kept connections (keepalive 8, "
                            "fastcgi_keep_conn on: the services' model), 17-byte body"),
-                          ("fcgi_big_keep", "nginx → fcgi_hello over kept connections, 36,000-byte body")):
+                          *sized_loads(results, "nginx → fcgi_hello over kept connections, %s-byte body "
+                                       "(%s's answer)")):
         r = rounds(results, prefix)
         if r:
             lines.append("| %s | %s | wrk p50 %s ms, p99 %s ms (closed loop) | %d |" % (
@@ -319,7 +332,8 @@ def build(results):
     loads = [("nginx", "nginx alone", None), ("fcgi", "nginx → fcgi_hello, 17 B", "fcgi_hello"),
              ("fcgi_big", "nginx → fcgi_hello, 36,000 B", "fcgi_hello"),
              ("fcgi_keep", "nginx → fcgi_hello kept, 17 B", "fcgi_hello"),
-             ("fcgi_big_keep", "nginx → fcgi_hello kept, 36,000 B", "fcgi_hello")]
+             *((prefix, label, "fcgi_hello")
+               for prefix, label in sized_loads(results, "nginx → fcgi_hello kept, %s B (%s)"))]
     serving = {"list": "chats-svc", "get": "chats-svc", "append": "messages-svc", "delta": "sync-svc"}
     for key, label, kind, target in ENDPOINTS:
         loads += [("pg_" + key, "pgbench " + key, None), ("wrk_" + key, "chatsync " + key, serving[key])]
@@ -422,7 +436,8 @@ def build(results):
             ("nginx", "nginx alone req/s", "rps"), ("fcgi", "FastCGI ceiling req/s", "rps"),
             ("fcgi_big", "FastCGI, 36,000-byte body req/s", "rps"),
             ("fcgi_keep", "FastCGI kept connections req/s", "rps"),
-            ("fcgi_big_keep", "FastCGI kept, 36,000-byte body req/s", "rps"),
+            *((prefix, label, "rps")
+              for prefix, label in sized_loads(results, "FastCGI kept, %s-byte body (%s) req/s")),
             ("pg_list", "pgbench list_chats tps", "tps"), ("wrk_list", "list chats req/s", "rps"),
             ("pg_get", "pgbench get_chat tps", "tps"), ("wrk_get", "get a chat req/s", "rps"),
             ("pg_delta", "pgbench delta_sync tps", "tps"), ("wrk_delta", "delta sync req/s", "rps"),

@@ -329,6 +329,19 @@ run_wrk() { # NAME URL [ENDPOINT]: ENDPOINT given: endpoint.lua with the seeded 
 	cpu_after "$name"
 }
 
+# Each endpoint's mean answer size (ANSWER_BYTES[endpoint]), for a FastCGI
+# ceiling that carries as many bytes through nginx as the endpoint does.
+declare -A ANSWER_BYTES
+answer_sizes() {
+	local endpoint
+	for endpoint in list get delta append; do
+		ANSWER_BYTES[$endpoint]=$(python3 "$BENCH/answer_size.py" --port "$HTTP_PORT" \
+			--endpoint "$endpoint" --users "$RUN/users.tsv") || die "answer_size.py $endpoint failed"
+		echo "{\"bytes\": ${ANSWER_BYTES[$endpoint]}}" >"$RESULTS/answer_$endpoint.json"
+	done
+	record python3 "$BENCH/answer_size.py" --port "$HTTP_PORT" --endpoint ENDPOINT --users "$RUN/users.tsv"
+}
+
 run_fixed() { # ENDPOINT: at half the median closed-loop rate, at most FIXED_RATE_MAX
 	local endpoint=$1 port=${2:-$HTTP_PORT} name=${3:-fixed_$1} rate
 	rate=$(python3 "$BENCH/tool.py" fixed-rate "$FIXED_RATE_MAX" "$RESULTS"/wrk_"${endpoint}"_*.json)
@@ -448,6 +461,7 @@ main() {
 	start_limits
 	start_peer
 	REDIS_REQUESTS=$((QUICK == 1 ? 50000 : 200000))
+	answer_sizes
 
 	# Each endpoint right after its limit, round after round, so that the noise
 	# of this machine (other people's builds and tests) falls on both alike.
@@ -458,7 +472,6 @@ main() {
 		run_wrk "fcgi_big_$round" "http://127.0.0.1:$LIMITS_PORT/fcgi?bytes=36000"
 		# the same over kept connections, as nginx/upstreams.conf serves the services
 		run_wrk "fcgi_keep_$round" "http://127.0.0.1:$LIMITS_PORT/fcgi_keep"
-		run_wrk "fcgi_big_keep_$round" "http://127.0.0.1:$LIMITS_PORT/fcgi_keep?bytes=36000"
 		for endpoint in list get delta append; do
 			case $endpoint in
 			list) script=list_chats ;;
@@ -466,6 +479,9 @@ main() {
 			delta) script=delta_sync ;;
 			append) script=append ;;
 			esac
+			# the endpoint's FastCGI ceiling: kept connections, its answer size
+			run_wrk "fcgi_sized_${endpoint}_$round" \
+				"http://127.0.0.1:$LIMITS_PORT/fcgi_keep?bytes=${ANSWER_BYTES[$endpoint]}"
 			run_pgbench "pg_${endpoint}_$round" "$RUN/pgbench/$script.sql"
 			run_wrk "wrk_${endpoint}_$round" "http://127.0.0.1:$HTTP_PORT" "$endpoint"
 			# the Node.js peer right after chatsync, under the same wrk settings
