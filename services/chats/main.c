@@ -24,12 +24,21 @@
 	CHAT_FROM "WHERE c.user_id = $1 AND NOT c.is_deleted " after                          \
 	"ORDER BY " CHAT_ORDER " LIMIT " limit ") page "                                      \
 	"WHERE bytes_before < " CS_ANSWER_BUDGET " ORDER BY \"timestamp\" DESC, id DESC"
+/*
+ * The messages of the user's chat: the owner is checked on the chat, never as
+ * m.user_id = $n beside m.chat_id = $m. Given both, Postgres's planner may AND
+ * the chat's index with messages_sync (user_id, version) and so read an index
+ * entry for every message the user has in any chat: twice the CPU of a get on
+ * the bench's seed (about 1,100 messages a user), more for a heavier user.
+ */
+#define OWN_CHAT_MESSAGES(m) \
+	" FROM messages " m " JOIN chats c ON c.id = " m ".chat_id AND c.user_id = "
 /* a chat's messages for an answer that holds them all, one row past the bound */
 #define CHAT_MESSAGES                                                                         \
 	"SELECT * FROM (SELECT " CS_MESSAGE_COLUMNS ", " CS_MESSAGE_STORED_BYTES " AS stored_bytes, " \
 	CS_ANSWER_BYTES_BEFORE(CS_MESSAGE_STORED_BYTES, CHAT_MESSAGE_ORDER) " AS bytes_before, "   \
-	"row_number() OVER (ORDER BY " CHAT_MESSAGE_ORDER ") AS answer_row FROM messages m "      \
-	"WHERE m.chat_id = $1 AND m.user_id = $2 AND NOT m.is_deleted) page "                     \
+	"row_number() OVER (ORDER BY " CHAT_MESSAGE_ORDER ") AS answer_row"                     \
+	OWN_CHAT_MESSAGES("m") "$2 WHERE c.id = $1 AND NOT m.is_deleted) page "                  \
 	"WHERE bytes_before < " CS_ANSWER_BUDGET " ORDER BY answer_row"
 
 /*
@@ -97,15 +106,15 @@ static const struct cs_db_statement statements[] = {
 	/* the point's key, and the stored bytes of the messages a branch from it copies */
 	{ "chats_branch_point",
 	  "SELECT coalesce(p.position, -1), p.\"timestamp\", p.id, "
-	  "(SELECT coalesce(sum(" CS_MESSAGE_STORED_BYTES "), 0) FROM messages m "
-	  "WHERE m.chat_id = $2 AND m.user_id = $3 AND NOT m.is_deleted AND " CHAT_MESSAGE_KEY
+	  "(SELECT coalesce(sum(" CS_MESSAGE_STORED_BYTES "), 0)" OWN_CHAT_MESSAGES("m")
+	  "$3 WHERE c.id = $2 AND NOT m.is_deleted AND " CHAT_MESSAGE_KEY
 	  " <= (coalesce(p.position, -1), p.\"timestamp\", p.id)) FROM messages p "
 	  "WHERE p.id = $1 AND p.chat_id = $2 AND p.user_id = $3 AND NOT p.is_deleted" },
 	/* copies keep order, content and position; each gets its own version */
 	{ "chats_copy_messages",
 	  "WITH copied AS (INSERT INTO messages (" COPY_COLUMNS ") "
-	  "SELECT " COPY_VALUES " FROM messages s "
-	  "WHERE s.chat_id = $1 AND s.user_id = $3 AND NOT s.is_deleted "
+	  "SELECT " COPY_VALUES OWN_CHAT_MESSAGES("s") "$3 "
+	  "WHERE c.id = $1 AND NOT s.is_deleted "
 	  "AND (coalesce(s.position, -1), s.\"timestamp\", s.id) <= ($4::int, $5::bigint, $6::text) "
 	  "RETURNING *) "
 	  "SELECT " CS_MESSAGE_COLUMNS " FROM copied m "
