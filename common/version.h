@@ -1,13 +1,14 @@
 /*
  * version.h - per-user change numbers (DESIGN.md, hard part 1).
  *
- * A write transaction first calls cs_version_reserve: it locks the user's
- * counter row until the transaction ends and takes `count` new numbers, so
- * one user's versions commit in the order they were handed out and a reader
- * who has seen version V can never later miss a version below V. Contention
- * is per user only. After the commit, cs_version_committed queues the
- * wake-up for the process's publisher (wakeup.h); a Redis failure is logged
- * and counted there, never returned.
+ * A write transaction starts with cs_version_begin (BEGIN and the reservation
+ * in one round trip), or calls cs_version_reserve first thing: it locks the
+ * user's counter row until the transaction ends and takes `count` new
+ * numbers, so one user's versions commit in the order they were handed out
+ * and a reader who has seen version V can never later miss a version below V.
+ * Contention is per user only. After the commit, cs_version_committed queues
+ * the wake-up for the process's publisher (wakeup.h); a Redis failure is
+ * logged and counted there, never returned.
  *
  * Every service that writes puts CS_VERSION_STATEMENT in its statement table.
  */
@@ -28,6 +29,9 @@
 /* Locks the user's counter and takes count (≥ 0) numbers: *last is the highest. */
 int cs_version_reserve(struct cs_db_conn *conn, const char *user_id, long long count,
 		       long long *last, struct cs_error *err);
+/* BEGIN, then cs_version_reserve: one round trip */
+int cs_version_begin(struct cs_db_conn *conn, const char *user_id, long long count, long long *last,
+		     struct cs_error *err);
 void cs_version_committed(struct cs_server *server, const char *user_id, long long version);
 
 #endif

@@ -14,8 +14,7 @@ int cs_write_begin(struct cs_write *w, struct cs_request *req, long long version
 {
 	w->req = req;
 	if (cs_db_acquire_for(cs_server_db(req->server), req->user_id, &w->conn, err) < 0 ||
-	    cs_db_begin(w->conn, err) < 0 ||
-	    cs_version_reserve(w->conn, req->user_id, versions, &w->version, err) < 0)
+	    cs_version_begin(w->conn, req->user_id, versions, &w->version, err) < 0)
 		return -1;
 	snprintf(w->version_text, sizeof(w->version_text), "%lld", w->version);
 	snprintf(w->now_text, sizeof(w->now_text), "%lld", cs_clock_now_ms());

@@ -49,7 +49,7 @@ static int write_row(struct cs_server *server, const char *user_id, const char *
 
 	*res = NULL;
 	if (cs_db_acquire_for(cs_server_db(server), user_id, &conn, err) < 0 ||
-	    cs_db_begin(conn, err) < 0 || cs_version_reserve(conn, user_id, 1, version, err) < 0)
+	    cs_version_begin(conn, user_id, 1, version, err) < 0)
 		goto out;
 	snprintf(from, sizeof(from), "%lld", from_seq);
 	snprintf(to, sizeof(to), "%lld", to_seq);
