@@ -236,10 +236,16 @@ static int read_steps(struct cs_db_conn *conn, int count, PGresult **results, st
 	return rc;
 }
 
+/*
+ * Results left unread on a live connection: it cannot be reused, so it is
+ * closed. A dead one is left as it is, for cs_db__reconnect_if_stale to
+ * replace (closed, it would not know it had been stale) or the release to close.
+ */
 static void leave_pipeline(struct cs_db_conn *conn)
 {
-	if (PQpipelineStatus(conn->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn->pg))
-		cs_db__close_conn(conn); /* results unread: it cannot be reused */
+	if (PQpipelineStatus(conn->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(conn->pg) &&
+	    PQstatus(conn->pg) == CONNECTION_OK)
+		cs_db__close_conn(conn);
 }
 
 static void clear_results(PGresult **results, int count)
@@ -271,6 +277,7 @@ int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int 
 		clear_results(results, count);
 		if (stale < 0)
 			return -1;
+		*err = (struct cs_error)CS_ERROR_INIT; /* the dead connection's, not the answer's */
 	}
 	cs_db__statement_done(conn);
 	if (rc < 0) {

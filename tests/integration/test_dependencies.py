@@ -206,6 +206,40 @@ class PostgresStoppedTest(unittest.TestCase):
             created(lib.get("/api/chats", token=token), "list after pg-start")
 
 
+class PostgresSessionsEndedTest(unittest.TestCase):
+    """(f) Postgres ended every pooled session (a restart, a failover, a cut
+    idle connection): the first statement a request runs on such a connection
+    finds it dead, reconnects and runs once more, and the client never sees it.
+    One request of each kind, each right after Postgres ended the services'
+    sessions: plain statements, pipelines (get, append, the start of every other
+    write) and the reads that ride in one pipeline (list, change feed)."""
+
+    def end_service_sessions(self):
+        ended = lib.psql("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) "
+                         "FROM pg_stat_activity WHERE usename = current_user "
+                         "AND pid <> pg_backend_pid()")
+        self.assertGreater(int(ended[0][0]), 0, "no pooled session to end")
+
+    def test_each_kind_of_request_succeeds_on_a_session_postgres_ended(self):
+        token = lib.token(lib.unique("stale"))
+        chat_id = create_chat(token, "before")["id"]
+        kinds = [
+            ("get a chat (pipeline)", lambda: lib.get("/api/chats/" + q(chat_id), token=token)),
+            ("list chats (carried reads)", lambda: lib.get("/api/chats", token=token)),
+            ("append (pipeline)", lambda: append(token, chat_id, "after")),
+            ("rename (BEGIN and reservation in one pipeline)",
+             lambda: patch_chat(token, chat_id, "after")),
+            ("create a chat", lambda: lib.post("/api/chats", {"title": "after"}, token=token)),
+            ("change feed (carried reads)", lambda: lib.get("/api/sync?limit=5", token=token)),
+        ]
+        for what, send in kinds:
+            with self.subTest(what):
+                # the service holds a connection (the pool prefers an open one)
+                created(send(), what + " before")
+                self.end_service_sessions()
+                created(send(), what + " on an ended session")
+
+
 class EventStreamOutageTest(unittest.TestCase):
     """An SSE client meets a stopped Postgres as a 503 when it opens a stream,
     and an open stream outlives the outage: while Redis is down too, the stream
