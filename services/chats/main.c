@@ -54,6 +54,8 @@
  */
 #define COPY_SET_ID ~, "'m_' || replace(gen_random_uuid()::text, '-', '')"
 #define COPY_SET_CHAT_ID ~, ", $2"
+/* the chat's owner, whom the join checked (OWN_CHAT_MESSAGES), not the row's own */
+#define COPY_SET_USER_ID ~, ", c.user_id"
 #define COPY_SET_IS_DELETED ~,
 #define COPY_SET_VERSION ~, \
 	", $7::bigint + row_number() OVER (ORDER BY coalesce(s.position, -1), s.\"timestamp\", s.id)"
