@@ -403,7 +403,9 @@ int cs_db_acquire(struct cs_db *db, struct cs_db_conn **out, struct cs_error *er
 /*
  * A pooled connection learns that Postgres restarted only when it is used.
  * If the failed statement was the first of the borrow, nothing has been done
- * on it yet, so reconnecting and running it again is safe. Not after a
+ * on it yet, so reconnecting and running it again is safe. (A pipeline is
+ * retried whole, and the session may have ended after part of it ran, even
+ * a COMMIT: db.h says what a pipeline that commits must be.) Not after a
  * timeout: a server that did not answer (the connection is closed then)
  * would only be waited for twice. A transaction begun on this borrow means a
  * statement ran before, so it is never retried on a new session either.

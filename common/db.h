@@ -117,6 +117,11 @@ void cs_db_rollback(struct cs_db_conn *conn);
  * (sql: "BEGIN", "COMMIT"). Postgres runs them in order and stops at the
  * first error, which is what err then describes; the steps after it are not
  * run (their results are NULL). results[i] belongs to the caller (PQclear).
+ * On a connection found dead before anything else ran on the borrow, the
+ * steps run once more on a new one, all of them: the old session may have
+ * ended after some ran, a COMMIT included, so a pipeline that commits must be
+ * harmless twice (append: its id chosen before, ON CONFLICT DO NOTHING, so
+ * the second run answers as a replay).
  */
 struct cs_db_step {
 	const char *name;

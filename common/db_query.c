@@ -272,7 +272,7 @@ int cs_db_pipeline(struct cs_db_conn *conn, const struct cs_db_step *steps, int 
 		else
 			cs_db_error(conn->pg, NULL, err);
 		leave_pipeline(conn);
-		if (rc == 0 || (stale = cs_db__reconnect_if_stale(conn, err)) == 0)
+		if (rc == 0 || attempt > 0 || (stale = cs_db__reconnect_if_stale(conn, err)) == 0)
 			break;
 		clear_results(results, count);
 		if (stale < 0)
@@ -339,7 +339,7 @@ void cs_db__run_reads(struct cs_db_conn *conn, struct cs_db__read **reads, int n
 			cs_db__read_done(read);
 		}
 		leave_pipeline(conn);
-		if (!failed || cs_db__reconnect_if_stale(conn, &lost) <= 0)
+		if (!failed || attempt > 0 || cs_db__reconnect_if_stale(conn, &lost) <= 0)
 			break;
 	}
 	conn->deadline_ms = 0;
