@@ -4,13 +4,13 @@
  * A write transaction starts with cs_version_begin (BEGIN and the reservation
  * in one round trip; append sends both first in a pipeline of its own): it
  * locks the user's counter row until the transaction ends and takes `count`
- * new numbers, so one user's versions commit in the
- * order they were handed out and a reader who has seen version V can never
- * later miss a version below V. cs_version_reserve takes more within the
- * transaction (a branch, once it knows how many messages it copies).
- * Contention is per user only. After the commit, cs_version_committed queues
- * the wake-up for the process's publisher (wakeup.h); a Redis failure is
- * logged and counted there, never returned.
+ * new numbers, so one user's versions commit in the order they were handed
+ * out and a reader who has seen version V can never later miss a version
+ * below V. cs_version_reserve takes more within the transaction (a branch,
+ * once it knows how many messages it copies). Contention is per user only.
+ * After the commit, cs_version_committed queues the wake-up for the process's
+ * publisher (wakeup.h); a Redis failure is logged and counted there, never
+ * returned.
  *
  * Every service that writes puts CS_VERSION_STATEMENT in its statement table.
  */

@@ -28,8 +28,9 @@
  * The messages of the user's chat: the owner is checked on the chat, never as
  * m.user_id = $n beside m.chat_id = $m. Given both, Postgres's planner may AND
  * the chat's index with messages_sync (user_id, version) and so read an index
- * entry for every message the user has in any chat: twice the CPU of a get on
- * the bench's seed (about 1,100 messages a user), more for a heavier user.
+ * entry for every message the user has in any chat: four times Postgres's CPU
+ * per get on the bench's seed (about 1,100 messages a user), more for a
+ * heavier user.
  */
 #define OWN_CHAT_MESSAGES(m) \
 	" FROM messages " m " JOIN chats c ON c.id = " m ".chat_id AND c.user_id = "
