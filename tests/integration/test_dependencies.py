@@ -1,11 +1,13 @@
 """Dependencies that fail slowly fail fast (issue 11, item 4;
 docs/decisions/timeouts.md): Postgres stopped, frozen or holding a lock, a
-statement past statement_timeout, Redis frozen or stopped. Requests answer
+statement past statement_timeout, Redis frozen or stopped, and (f) every
+pooled session ended by Postgres, which a request must not notice. Requests answer
 503 with Retry-After within bounds computed from the stack's settings (never
 hang), writes do not wait for Redis, the pool is left clean, and everything
 works again once the dependency is back.
 
 Every fault is real (pg-stop, SIGSTOP, a lock held by psql, a slow trigger,
+pg_terminate_backend,
 redis-stop) and undone in a finally, so that later suites find the stack
 whole and ready."""
 import concurrent.futures
@@ -211,8 +213,8 @@ class PostgresSessionsEndedTest(unittest.TestCase):
     idle connection): the first statement a request runs on such a connection
     finds it dead, reconnects and runs once more, and the client never sees it.
     One request of each kind, each right after Postgres ended the services'
-    sessions: plain statements, pipelines (get, append, the start of every other
-    write) and the reads that ride in one pipeline (list, change feed)."""
+    sessions: pipelines (get, append, the start of every other write) and the
+    reads that ride in one pipeline (list, change feed)."""
 
     def end_service_sessions(self):
         ended = lib.psql("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) "
