@@ -2,7 +2,7 @@
 """Fixed-rate (open-loop) load on one chatsync endpoint, for latency.
 
     fixed_rate.py --port 19080 --endpoint list|get|delta|append --users users.tsv
-                  --rate 500 --duration 15 [--connections 32]
+                  --rate 500 --duration 15 [--connections 32] [--series FILE]
 
 Request i is due at start + i/rate, whatever happened before it. A free
 connection takes the next due request, sleeps until it is due and sends it;
@@ -10,7 +10,9 @@ its latency runs from the time it was due, not from the time it went out, so
 a stalled server is charged for every request that waited behind it (wrk's
 closed loop is not: it just sends fewer). The users file and the requests are
 those of endpoint.lua. Prints one JSON line: due, sent, answered, errors by
-kind and status, latency percentiles in ms, and the rate achieved.
+kind and status, latency percentiles in ms, and the rate achieved. --series
+writes one line per answered request, "<due, s from start> <latency ms>", so
+that a stall can be placed in time (beside Postgres's log, for instance).
 """
 import argparse
 import asyncio
@@ -56,7 +58,7 @@ async def run(args):
     rng = random.Random(7)
     total = int(args.rate * args.duration)
     state = {"next": 0}
-    latencies, errors = [], {}
+    latencies, errors, series = [], {}, []
     sent = [0]
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.2
@@ -88,6 +90,7 @@ async def run(args):
                 conn.close()
                 continue
             latencies.append(loop.time() - due)
+            series.append((due - start, latencies[-1]))
             if not 200 <= status < 300:
                 error("status_%d" % status)
         conn.close()
@@ -108,6 +111,11 @@ async def run(args):
         "latency_ms": httpclient.summary_ms(latencies),
         "client_cpu_s": round(time.process_time(), 2),
     }
+    if args.series:
+        with open(args.series, "w") as f:
+            f.writelines("%.4f %.2f\n" % (t, lat * 1000) for t, lat in sorted(series))
+        out["series"] = args.series
+        out["start_unix"] = round(time.time() - (loop.time() - start), 3)
     print(json.dumps(out))
 
 
@@ -119,6 +127,7 @@ def main():
     p.add_argument("--rate", type=float, required=True)
     p.add_argument("--duration", type=float, required=True)
     p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--series")
     asyncio.run(run(p.parse_args()))
 
 

@@ -346,7 +346,7 @@ run_fixed() { # ENDPOINT: at half the median closed-loop rate, at most FIXED_RAT
 	local endpoint=$1 port=${2:-$HTTP_PORT} name=${3:-fixed_$1} rate
 	rate=$(python3 "$BENCH/tool.py" fixed-rate "$FIXED_RATE_MAX" "$RESULTS"/wrk_"${endpoint}"_*.json)
 	local cmd=(python3 "$BENCH/fixed_rate.py" --port "$port" --endpoint "$endpoint"
-		--users "$RUN/users.tsv" --rate "$rate" --duration "$FIXED_SECONDS")
+		--users "$RUN/users.tsv" --rate "$rate" --duration "$FIXED_SECONDS" --series "$RESULTS/$name.series")
 	record "${cmd[@]}"
 	timeout $((FIXED_SECONDS + 60)) "${cmd[@]}" >"$RESULTS/$name.json" || die "fixed_rate.py $name failed"
 }
