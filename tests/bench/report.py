@@ -52,6 +52,18 @@ def sized_loads(results, label):
             for key, _, _, _ in ENDPOINTS if answer_bytes(results, key)]
 
 
+def pool_clients(results):
+    """The pgbench clients of the second SQL limit (a service's pooled connections), or None."""
+    r = rounds(results, "pg_pool_" + ENDPOINTS[0][0])
+    return r[0].get("clients") if r else None
+
+
+def sql_limit(results, key):
+    """The endpoint's SQL limit: the better of pgbench at 16 clients and at the pool's size."""
+    return max([v for v in (med([d["tps"] for d in rounds(results, prefix + key)])
+                            for prefix in ("pg_", "pg_pool_")) if v] or [None])
+
+
 def rounds(results, prefix):
     out, i = [], 1
     while True:
@@ -215,7 +227,7 @@ def build(results):
         lat = fx.get("latency_ms", {})
         # both costs on the same cores: a FastCGI round trip answering as many
         # bytes as the endpoint does, and the endpoint's SQL
-        pg_rate = med([d["tps"] for d in pg])
+        pg_rate = sql_limit(results, key)
         fc = med([d["rps"] for d in rounds(results, "fcgi_sized_" + key)])
         both = 1 / (1 / fc + 1 / pg_rate) if fc and pg_rate else None
         rows.append((key, rps, limit, ratio, errors))
@@ -282,8 +294,10 @@ def build(results):
         "arrival (an upper bound of commit → delivery). FastCGI + SQL ceiling: the rate at which this machine "
         "could do both a no-op FastCGI round trip through nginx over kept connections, as the services "
         "are served, answering a body of the endpoint's mean answer size (measured in the run: %s), and "
-        "the endpoint's SQL, 1 / (1/FastCGI ceiling + 1/pgbench), since both need the same two cores." % (
-            16, ", ".join("%s %s B" % (key, n0(answer_bytes(results, key))) for key, _, _, _ in ENDPOINTS)),
+        "the endpoint's SQL (pgbench: the better of 16 clients and %s, a service's pooled connections), "
+        "1 / (1/FastCGI ceiling + 1/pgbench), since both need the same two cores." % (
+            16, ", ".join("%s %s B" % (key, n0(answer_bytes(results, key))) for key, _, _, _ in ENDPOINTS),
+            pool_clients(results) or "—"),
         "",
     ]
 
@@ -293,13 +307,15 @@ def build(results):
     lines += ["### The limits, measured in the same run", "",
               "| limit | req/s | latency | errors |", "|---|---:|---|---:|"]
     for key, label, kind, target in ENDPOINTS:
-        pg = rounds(results, "pg_" + key)
-        if pg:
-            lines.append("| pgbench `%s` (16 clients, -M prepared) | %s tps | %s ms average | %d |" % (
-                {"list": "list_chats.sql", "get": "get_chat.sql", "append": "append.sql",
-                 "delta": "delta_sync.sql"}[key],
-                n0(med([d["tps"] for d in pg])), f2(med([d["latency_avg_ms"] for d in pg])),
-                sum(d["errors"] for d in pg)))
+        for prefix in ("pg_", "pg_pool_"):
+            pg = rounds(results, prefix + key)
+            if pg:
+                lines.append("| pgbench `%s` (%d clients%s, -M prepared) | %s tps | %s ms average | %d |" % (
+                    {"list": "list_chats.sql", "get": "get_chat.sql", "append": "append.sql",
+                     "delta": "delta_sync.sql"}[key], pg[0].get("clients") or 16,
+                    ": a service's pooled connections" if prefix == "pg_pool_" else "",
+                    n0(med([d["tps"] for d in pg])), f2(med([d["latency_avg_ms"] for d in pg])),
+                    sum(d["errors"] for d in pg)))
     for prefix, label in (("nginx", "nginx alone (`return 200`)"),
                           ("fcgi", "nginx → fcgi_hello, 17-byte body (the FastCGI ceiling)"),
                           ("fcgi_big", "nginx → fcgi_hello, 36,000-byte body (the size of a 50-message chat)"),
@@ -336,7 +352,9 @@ def build(results):
                for prefix, label in sized_loads(results, "nginx → fcgi_hello kept, %s B (%s)"))]
     serving = {"list": "chats-svc", "get": "chats-svc", "append": "messages-svc", "delta": "sync-svc"}
     for key, label, kind, target in ENDPOINTS:
-        loads += [("pg_" + key, "pgbench " + key, None), ("wrk_" + key, "chatsync " + key, serving[key])]
+        loads += [("pg_" + key, "pgbench " + key, None),
+                  ("pg_pool_" + key, "pgbench %s, %s clients" % (key, pool_clients(results)), None),
+                  ("wrk_" + key, "chatsync " + key, serving[key])]
     cpu_rows = []
     for prefix, label, service in loads:
         r = [d for d in rounds(results, prefix) if d.get("cpu")]
@@ -438,10 +456,12 @@ def build(results):
             ("fcgi_keep", "FastCGI kept connections req/s", "rps"),
             *((prefix, label, "rps")
               for prefix, label in sized_loads(results, "FastCGI kept, %s-byte body (%s) req/s")),
-            ("pg_list", "pgbench list_chats tps", "tps"), ("wrk_list", "list chats req/s", "rps"),
-            ("pg_get", "pgbench get_chat tps", "tps"), ("wrk_get", "get a chat req/s", "rps"),
-            ("pg_delta", "pgbench delta_sync tps", "tps"), ("wrk_delta", "delta sync req/s", "rps"),
-            ("pg_append", "pgbench append tps", "tps"), ("wrk_append", "append req/s", "rps"),
+            *((prefix + key, "pgbench %s tps%s" % (script, suffix), "tps")
+              for key, script in (("list", "list_chats"), ("get", "get_chat"), ("delta", "delta_sync"),
+                                  ("append", "append"))
+              for prefix, suffix in (("pg_", ""), ("pg_pool_", ", %s clients" % pool_clients(results)))),
+            ("wrk_list", "list chats req/s", "rps"), ("wrk_get", "get a chat req/s", "rps"),
+            ("wrk_delta", "delta sync req/s", "rps"), ("wrk_append", "append req/s", "rps"),
             ("peer_list", "Node.js peer list req/s", "rps"), ("peer_append", "Node.js peer append req/s", "rps")):
         r = rounds(results, prefix)
         if r:

@@ -54,6 +54,7 @@ else
 	DOC=${BENCH_DOC:-$REPO/docs/BENCHMARKS.md}
 fi
 CLIENTS=16         # connections of every closed-loop load (pgbench clients, wrk connections)
+POOL_CLIENTS=      # pgbench clients of the second SQL limit: a service's pooled connections (main)
 LIVE_RATE=200      # writes per second on the live path (issue 5)
 STREAMS=500        # streamed replies at once, each to 2 devices of its user (issue 14)
 CHUNK_RATE=30      # chunks per second per stream
@@ -301,9 +302,9 @@ cpu_after() {
 	python3 "$BENCH/tool.py" cpu-add "$RESULTS/$1.json" "$RUN/cpu.before" "$RUN/cpu.after" "$RUN/client.time"
 }
 
-run_pgbench() { # NAME SCRIPT
+run_pgbench() { # NAME SCRIPT [CLIENTS]
 	local name=$1 out
-	local cmd=(pgbench -n -M prepared -c "$CLIENTS" -j 2 -T "$SECONDS_PER_LOAD" -h 127.0.0.1 -p "$PG_PORT"
+	local cmd=(pgbench -n -M prepared -c "${3:-$CLIENTS}" -j 2 -T "$SECONDS_PER_LOAD" -h 127.0.0.1 -p "$PG_PORT"
 		-U chatsync -f "$2" chatsync)
 	record "${cmd[@]}"
 	cpu_before
@@ -442,6 +443,11 @@ machine_json() {
 main() {
 	local t_start=$SECONDS round endpoint script
 	[ -x "$REPO/bin/sync-svc" ] || die "bin/ has no release build: run make (make bench does)"
+	# pgbench once more with as many clients as a service has pooled connections:
+	# at 16, Postgres's backends lose more to each other on two cores than the
+	# services' few do, and the better of the two is the SQL's limit
+	POOL_CLIENTS=${DB_POOL_SIZE:-$("$REPO/bin/chatsync" config | awk -F'`' '$2 == "DB_POOL_SIZE" {print $4}')}
+	[[ $POOL_CLIENTS =~ ^[0-9]+$ ]] || die "could not read DB_POOL_SIZE's default from bin/chatsync config"
 	mkdir -p "$RUN"
 	rm -rf "$RESULTS"
 	mkdir -p "$RESULTS"
@@ -483,6 +489,7 @@ main() {
 			run_wrk "fcgi_sized_${endpoint}_$round" \
 				"http://127.0.0.1:$LIMITS_PORT/fcgi_keep?bytes=${ANSWER_BYTES[$endpoint]}"
 			run_pgbench "pg_${endpoint}_$round" "$RUN/pgbench/$script.sql"
+			run_pgbench "pg_pool_${endpoint}_$round" "$RUN/pgbench/$script.sql" "$POOL_CLIENTS"
 			run_wrk "wrk_${endpoint}_$round" "http://127.0.0.1:$HTTP_PORT" "$endpoint"
 			# the Node.js peer right after chatsync, under the same wrk settings
 			if [ "$PEER" = 1 ] && { [ "$endpoint" = list ] || [ "$endpoint" = append ]; }; then

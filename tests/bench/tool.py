@@ -38,7 +38,7 @@ def pgbench(name):
         m = re.search(pattern, text)
         return float(m.group(1)) if m else None
 
-    out({"name": name, "tps": num(r"tps = ([0-9.]+)"),
+    out({"name": name, "tps": num(r"tps = ([0-9.]+)"), "clients": int(num(r"number of clients: (\d+)") or 0),
          "latency_avg_ms": num(r"latency average = ([0-9.]+) ms"),
          "transactions": num(r"number of transactions actually processed: (\d+)"),
          "errors": int(num(r"number of failed transactions: (\d+)") or 0)})
