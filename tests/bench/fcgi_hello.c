@@ -42,18 +42,27 @@ static void *serve(void *arg)
 		"Content-Type: application/json\r\n"
 		"Content-Length: 17\r\n\r\n"
 		"{\"hello\":\"world\"}";
+	/* an error (wrk counts it), not 17 bytes under the asked size's label */
+	static const char bad_size[] =
+		"Status: 400 Bad Request\r\n"
+		"Content-Type: text/plain\r\n"
+		"Content-Length: 25\r\n\r\n"
+		"bytes: 10 to 262144 only\n";
 	FCGX_Request req;
 
 	(void)arg;
 	FCGX_InitRequest(&req, listen_fd, 0);
 	while (FCGX_Accept_r(&req) >= 0) {
 		const char *query = FCGX_GetParam("QUERY_STRING", req.envp);
-		long n = query && !strncmp(query, "bytes=", 6) ? strtol(query + 6, NULL, 10) : 0;
+		int sized = query && !strncmp(query, "bytes=", 6);
+		long n = sized ? strtol(query + 6, NULL, 10) : 0;
 
-		if (n >= 10 && n <= PAD_MAX)
+		if (!sized)
+			FCGX_PutStr(answer, (int)sizeof(answer) - 1, req.out);
+		else if (n >= 10 && n <= PAD_MAX)
 			put_padded(req.out, n);
 		else
-			FCGX_PutStr(answer, (int)sizeof(answer) - 1, req.out);
+			FCGX_PutStr(bad_size, (int)sizeof(bad_size) - 1, req.out);
 		FCGX_Finish_r(&req);
 	}
 	return NULL;

@@ -338,6 +338,8 @@ answer_sizes() {
 	for endpoint in list get delta append; do
 		ANSWER_BYTES[$endpoint]=$(python3 "$BENCH/answer_size.py" --port "$HTTP_PORT" \
 			--endpoint "$endpoint" --users "$RUN/users.tsv") || die "answer_size.py $endpoint failed"
+		[[ ${ANSWER_BYTES[$endpoint]} =~ ^[0-9]+$ ]] \
+			|| die "answer_size.py $endpoint printed '${ANSWER_BYTES[$endpoint]}', not a byte count"
 		echo "{\"bytes\": ${ANSWER_BYTES[$endpoint]}}" >"$RESULTS/answer_$endpoint.json"
 	done
 	record python3 "$BENCH/answer_size.py" --port "$HTTP_PORT" --endpoint ENDPOINT --users "$RUN/users.tsv"
