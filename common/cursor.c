@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base64url.h"
+#include "utf8.h"
 
 #define CURSOR_MAX 1024
 
@@ -56,6 +57,9 @@ int cs_cursor_decode(struct cs_arena *arena, const char *cursor, long long *numb
 	errno = 0;
 	parsed = strtoll((char *)raw, &end, 10);
 	if (errno || end != colon || end == (char *)raw)
+		return -1;
+	/* the text goes to Postgres as a parameter: a NUL would cut it, bad UTF-8 fail there */
+	if (!cs_utf8_valid(colon + 1, o - (size_t)(colon + 1 - (char *)raw)))
 		return -1;
 	/*
 	 * One cursor per position: a text that decodes but is not what

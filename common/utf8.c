@@ -79,7 +79,8 @@ size_t cs_utf8_length(const char *s, size_t len)
 	return n;
 }
 
-int cs_utf8_valid_text(const char *s, size_t len)
+/* 1 when s is valid UTF-8 with no NUL, and no control character at all if strict */
+static int valid(const char *s, size_t len, int strict)
 {
 	size_t i = 0;
 
@@ -87,9 +88,19 @@ int cs_utf8_valid_text(const char *s, size_t len)
 		unsigned cp;
 		size_t n = cs_utf8_decode(s + i, len - i, &cp);
 
-		if (n == 0 || cs_utf8_is_control(cp))
+		if (n == 0 || cp == 0 || (strict && cs_utf8_is_control(cp)))
 			return 0;
 		i += n;
 	}
 	return 1;
+}
+
+int cs_utf8_valid_text(const char *s, size_t len)
+{
+	return valid(s, len, 1);
+}
+
+int cs_utf8_valid(const char *s, size_t len)
+{
+	return valid(s, len, 0);
 }

@@ -25,5 +25,7 @@ int cs_utf8_is_control(unsigned cp);
 size_t cs_utf8_length(const char *s, size_t len);
 /* 1 when s is valid UTF-8 with no control characters. */
 int cs_utf8_valid_text(const char *s, size_t len);
+/* 1 when s is valid UTF-8 with no NUL (other control characters allowed). */
+int cs_utf8_valid(const char *s, size_t len);
 
 #endif

@@ -133,6 +133,22 @@ class HostileTest(unittest.TestCase):
         self.assertEqual(got.json["messages"][0]["content"], content)
         self.assert_still_serving()
 
+    def test_cursor_text_that_is_not_utf8_or_holds_nul_is_400_naming_the_cursor(self):
+        """A cursor's text goes to Postgres as a parameter. Before it was checked,
+        bad UTF-8 failed inside Postgres ("invalid value") and a NUL cut the id
+        short (200, a page after the wrong message)."""
+        chat = create_chat(self.token)
+        pages = {"/api/chats?cursor=%s": b"1700000000000:c_%s",
+                 "/api/chats/" + chat["id"] + "/messages?cursor=%s": b"3:1700000000000:m_%s"}
+        for path, text in pages.items():
+            for bad in (b"\xff", b"\xc3", b"\xed\xa0\x80", b"a\x00b"):
+                with self.subTest(path=path, bad=bad):
+                    resp = lib.get(path % b64(text % bad), token=self.token)
+                    lib.assert_error_body(resp, 400, "bad_request")
+                    self.assertEqual(resp.json["error"]["message"], "cursor: malformed")
+            with self.subTest(path=path, bad=None):
+                self.assertEqual(lib.get(path % b64(text % b"x"), token=self.token).status, 200)
+
 
 class CountBoundTest(unittest.TestCase):
     """Bounds on counts, found by an adversarial review: many tiny values or

@@ -60,6 +60,31 @@ static void test_cursor_rejects_malformed_input(void **state)
 	cs_arena_release(&arena);
 }
 
+/*
+ * A cursor whose text would reach Postgres as a parameter: not valid UTF-8 or
+ * holding a NUL, refused here; tabs and line breaks (a live request's map) kept.
+ */
+static void test_cursor_rejects_text_that_is_not_utf8_or_holds_nul(void **state)
+{
+	struct cs_arena arena = CS_ARENA_INIT;
+	const char *bad[] = { "\xff", "c_\xc3", "\xed\xa0\x80" /* a surrogate */, "a\0b" };
+	size_t bad_len[] = { 1, 3, 3, 3 }, i, len;
+	const char *text;
+	long long number;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *cursor = cs_cursor_encode(&arena, 7, bad[i], bad_len[i]);
+
+		assert_int_equal(cs_cursor_decode(&arena, cursor, &number, &text, &len), -1);
+	}
+	assert_int_equal(cs_cursor_decode(&arena, cs_cursor_encode(&arena, 7, "1\tm_1\n", 6),
+					  &number, &text, &len),
+			 0);
+	assert_int_equal(len, 6);
+	cs_arena_release(&arena);
+}
+
 /* A cursor appended to a buffer (a live request's chunk events) is the same cursor. */
 static void test_cursor_append_is_encode_after_what_the_buffer_holds(void **state)
 {
@@ -82,6 +107,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cursor_round_trips_number_and_text),
 		cmocka_unit_test(test_cursor_rejects_malformed_input),
+		cmocka_unit_test(test_cursor_rejects_text_that_is_not_utf8_or_holds_nul),
 		cmocka_unit_test(test_cursor_append_is_encode_after_what_the_buffer_holds),
 	};
 
