@@ -4,7 +4,8 @@
  * A cursor carries the sort key of the last item a page returned: a number
  * and a string (a chat's timestamp and id, a sync version with an empty
  * string). It is base64url text, so clients treat it as opaque and it
- * survives a URL unescaped. Decoding rejects anything this module did not make.
+ * survives a URL unescaped. Decoding rejects anything this module did not make,
+ * and a text that is not UTF-8 or holds a NUL (it goes to SQL as a parameter).
  */
 #ifndef CS_CURSOR_H
 #define CS_CURSOR_H

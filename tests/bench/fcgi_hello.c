@@ -5,8 +5,9 @@
  * Threads block in FCGX_Accept_r on one shared unix socket and answer a tiny
  * JSON body, as common/http_response.c does, with nothing else: no routing, no auth,
  * no Postgres. nginx -> this is the most a FastCGI service behind nginx can
- * do on this machine. With QUERY_STRING "bytes=N" (N up to 256 KiB) the body
- * is N bytes of JSON instead, to price the transfer of a large answer alone.
+ * do on this machine. With QUERY_STRING "bytes=N" (10 to 256 KiB; 400 for any
+ * other N) the body is N bytes of JSON instead, to price the transfer of a
+ * large answer alone.
  * Built and started by tests/bench/run.sh; SIGTERM ends it (the default
  * action: nothing here needs a clean shutdown).
  *

@@ -11,8 +11,9 @@ a stalled server is charged for every request that waited behind it (wrk's
 closed loop is not: it just sends fewer). The users file and the requests are
 those of endpoint.lua. Prints one JSON line: due, sent, answered, errors by
 kind and status, latency percentiles in ms, and the rate achieved. --series
-writes one line per answered request, "<due, s from start> <latency ms>", so
-that a stall can be placed in time (beside Postgres's log, for instance).
+writes one line per answered request, "<due, s from start> <latency ms>
+<status>", so that a stall can be placed in time (beside Postgres's log, for
+instance); a timeout or socket error is counted in the errors only.
 """
 import argparse
 import asyncio
@@ -90,7 +91,7 @@ async def run(args):
                 conn.close()
                 continue
             latencies.append(loop.time() - due)
-            series.append((due - start, latencies[-1]))
+            series.append((due - start, latencies[-1], status))
             if not 200 <= status < 300:
                 error("status_%d" % status)
         conn.close()
@@ -113,7 +114,7 @@ async def run(args):
     }
     if args.series:
         with open(args.series, "w") as f:
-            f.writelines("%.4f %.2f\n" % (t, lat * 1000) for t, lat in sorted(series))
+            f.writelines("%.4f %.2f %d\n" % (t, lat * 1000, status) for t, lat, status in sorted(series))
         out["series"] = args.series
         out["start_unix"] = round(time.time() - (loop.time() - start), 3)
     print(json.dumps(out))

@@ -26,10 +26,10 @@ ENDPOINTS = [
     ("append", "append `POST /api/chats/{id}/messages`", "pg", 0.75),
     ("delta", "delta sync `GET /api/sync?cursor=…&limit=20` (20 changes)", "pg", None),
 ]
-PG_LABEL = {"list": "pgbench, same SQL (chats_list_first)",
-            "get": "pgbench, same SQL (chats_get_own + chats_messages)",
-            "append": "pgbench, same transaction (pipelined)",
-            "delta": "pgbench, same SQL (sync_changes)"}
+PG_LABEL = {"list": "pgbench, same SQL (chats_list_first), 16 clients",
+            "get": "pgbench, same SQL (chats_get_own + chats_messages), 16 clients",
+            "append": "pgbench, same transaction (pipelined), 16 clients",
+            "delta": "pgbench, same SQL (sync_changes), 16 clients"}
 
 
 def load(results, name):
@@ -294,10 +294,11 @@ def build(results):
         "arrival (an upper bound of commit → delivery). FastCGI + SQL ceiling: the rate at which this machine "
         "could do both a no-op FastCGI round trip through nginx over kept connections, as the services "
         "are served, answering a body of the endpoint's mean answer size (measured in the run: %s), and "
-        "the endpoint's SQL (pgbench: the better of 16 clients and %s, a service's pooled connections), "
-        "1 / (1/FastCGI ceiling + 1/pgbench), since both need the same two cores." % (
+        "the endpoint's SQL (pgbench: %s), 1 / (1/FastCGI ceiling + 1/pgbench), since both need the "
+        "same two cores. The limit column's pgbench runs 16 clients." % (
             16, ", ".join("%s %s B" % (key, n0(answer_bytes(results, key))) for key, _, _, _ in ENDPOINTS),
-            pool_clients(results) or "—"),
+            "the better of 16 clients and %s, a service's pooled connections" % pool_clients(results)
+            if pool_clients(results) else "16 clients; this run has no pgbench at the pool's size"),
         "",
     ]
 
@@ -310,9 +311,9 @@ def build(results):
         for prefix in ("pg_", "pg_pool_"):
             pg = rounds(results, prefix + key)
             if pg:
-                lines.append("| pgbench `%s` (%d clients%s, -M prepared) | %s tps | %s ms average | %d |" % (
+                lines.append("| pgbench `%s` (%s clients%s, -M prepared) | %s tps | %s ms average | %d |" % (
                     {"list": "list_chats.sql", "get": "get_chat.sql", "append": "append.sql",
-                     "delta": "delta_sync.sql"}[key], pg[0].get("clients") or 16,
+                     "delta": "delta_sync.sql"}[key], pg[0].get("clients") or "?",
                     ": a service's pooled connections" if prefix == "pg_pool_" else "",
                     n0(med([d["tps"] for d in pg])), f2(med([d["latency_avg_ms"] for d in pg])),
                     sum(d["errors"] for d in pg)))
@@ -352,7 +353,7 @@ def build(results):
                for prefix, label in sized_loads(results, "nginx → fcgi_hello kept, %s B (%s)"))]
     serving = {"list": "chats-svc", "get": "chats-svc", "append": "messages-svc", "delta": "sync-svc"}
     for key, label, kind, target in ENDPOINTS:
-        loads += [("pg_" + key, "pgbench " + key, None),
+        loads += [("pg_" + key, "pgbench %s, 16 clients" % key, None),
                   ("pg_pool_" + key, "pgbench %s, %s clients" % (key, pool_clients(results)), None),
                   ("wrk_" + key, "chatsync " + key, serving[key])]
     cpu_rows = []
@@ -459,7 +460,8 @@ def build(results):
             *((prefix + key, "pgbench %s tps%s" % (script, suffix), "tps")
               for key, script in (("list", "list_chats"), ("get", "get_chat"), ("delta", "delta_sync"),
                                   ("append", "append"))
-              for prefix, suffix in (("pg_", ""), ("pg_pool_", ", %s clients" % pool_clients(results)))),
+              for prefix, suffix in (("pg_", ", 16 clients"),
+                                     ("pg_pool_", ", %s clients" % pool_clients(results)))),
             ("wrk_list", "list chats req/s", "rps"), ("wrk_get", "get a chat req/s", "rps"),
             ("wrk_delta", "delta sync req/s", "rps"), ("wrk_append", "append req/s", "rps"),
             ("peer_list", "Node.js peer list req/s", "rps"), ("peer_append", "Node.js peer append req/s", "rps")):

@@ -448,8 +448,10 @@ main() {
 	# pgbench once more with as many clients as a service has pooled connections:
 	# at 16, Postgres's backends lose more to each other on two cores than the
 	# services' few do, and the better of the two is the SQL's limit
-	POOL_CLIENTS=${DB_POOL_SIZE:-$("$REPO/bin/chatsync" config | awk -F'`' '$2 == "DB_POOL_SIZE" {print $4}')}
-	[[ $POOL_CLIENTS =~ ^[0-9]+$ ]] || die "could not read DB_POOL_SIZE's default from bin/chatsync config"
+	[ -x "$REPO/bin/chatsync" ] || die "bin/ has no chatsync: run make (make bench does)"
+	POOL_CLIENTS=${DB_POOL_SIZE:-$("$REPO/bin/chatsync" config | awk -F'`' '$2 == "DB_POOL_SIZE" {print $4}' || true)}
+	[[ $POOL_CLIENTS =~ ^[1-9][0-9]*$ ]] \
+		|| die "DB_POOL_SIZE is '$POOL_CLIENTS' (from the environment or bin/chatsync config): not a pool size"
 	mkdir -p "$RUN"
 	rm -rf "$RESULTS"
 	mkdir -p "$RESULTS"
@@ -509,6 +511,7 @@ main() {
 	if [ "$PEER" = 1 ]; then
 		stop_pid "$(cat "$RUN/peer.pid")"
 		PEER=0
+		sleep 2 # its backends end, not inside the next load
 	fi
 	log "redis-benchmark XADD / XREAD"
 	run_redis redis_xadd XADD bench:stream MAXLEN '~' 100000 '*' u bench_u0001 v 1

@@ -4,11 +4,13 @@
  *
  * Promises: decoding accepts only what encoding makes (a decoded cursor
  * re-encodes to exactly the input), and what encoding makes (up to the
- * decoder's 1024 characters) decodes back to the number and text.
+ * decoder's 1024 characters) decodes back to the number and text when the
+ * text is UTF-8 without NUL, and is refused when it is not.
  */
 #include "fuzz.h"
 
 #include "cursor.h"
+#include "utf8.h"
 
 #define CURSOR_MAX_RAW 768 /* bytes of "<number>:<text>" in the longest cursor, 1024 characters */
 
@@ -32,9 +34,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		made = cs_cursor_encode(&arena, number, (const char *)data + 8, size - 8);
 		if ((size_t)snprintf(prefix, sizeof prefix, "%lld:", number) + size - 8 <=
 		    CURSOR_MAX_RAW) {
-			FUZZ_CHECK(cs_cursor_decode(&arena, made, &back, &text, &len) == 0);
-			FUZZ_CHECK(back == number && len == size - 8 &&
-				   !memcmp(text, data + 8, len));
+			int decoded = cs_cursor_decode(&arena, made, &back, &text, &len);
+
+			if (!cs_utf8_valid((const char *)data + 8, size - 8)) {
+				FUZZ_CHECK(decoded == -1);
+			} else {
+				FUZZ_CHECK(decoded == 0);
+				FUZZ_CHECK(back == number && len == size - 8 &&
+					   !memcmp(text, data + 8, len));
+			}
 		}
 	}
 	free(cursor);

@@ -139,7 +139,8 @@ class HostileTest(unittest.TestCase):
         short (200, a page after the wrong message)."""
         chat = create_chat(self.token)
         pages = {"/api/chats?cursor=%s": b"1700000000000:c_%s",
-                 "/api/chats/" + chat["id"] + "/messages?cursor=%s": b"3:1700000000000:m_%s"}
+                 "/api/chats/" + chat["id"] + "/messages?cursor=%s": b"3:1700000000000:m_%s",
+                 "/api/sync?cursor=%s": b"3:1\tm_%s\n"}  # version 3, a streamed reply at chunk 1
         for path, text in pages.items():
             for bad in (b"\xff", b"\xc3", b"\xed\xa0\x80", b"a\x00b"):
                 with self.subTest(path=path, bad=bad):
