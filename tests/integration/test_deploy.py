@@ -4,6 +4,7 @@ services' FastCGI sockets are closed to everyone but the service and nginx
 (docs/decisions/ports.md, docs/decisions/socket-permissions.md)."""
 import grp
 import os
+import re
 import shutil
 import socket
 import stat
@@ -141,9 +142,37 @@ class SocketPermissionTest(unittest.TestCase):
             path, done.stderr))
 
 
+class PostgresMallocTest(unittest.TestCase):
+    """Postgres runs with deploy/stack.sh's malloc thresholds (PG_GLIBC_TUNABLES;
+    docs/decisions/request-path.md, section 9), and docker-compose.yml gives its
+    two Postgres the same."""
+
+    @staticmethod
+    def _stack_value():
+        with open(lib.STACK_SCRIPT) as f:
+            return re.search(r"^PG_GLIBC_TUNABLES=(\S+)$", f.read(), re.M).group(1)
+
+    def test_postgres_and_its_backends_run_with_the_malloc_thresholds(self):
+        want = "GLIBC_TUNABLES=" + self._stack_value()
+        pids = lib.postgres_pids()  # the postmaster and what it forked, as it forks backends
+        self.assertGreater(len(pids), 1)
+        for pid in pids:
+            with open("/proc/%d/environ" % pid, "rb") as f:
+                # glibc's parser of the tunables cuts the value at each ':' in place
+                environ = f.read().replace(b"\0glibc.", b":glibc.").decode(errors="replace")
+            self.assertIn(want, environ.split("\0"), "postgres pid %d" % pid)
+
+    def test_docker_compose_sets_the_same_thresholds_for_both_postgres(self):
+        with open(os.path.join(lib.REPO, "docker-compose.yml")) as f:
+            compose = f.read()
+        self.assertIn("GLIBC_TUNABLES: &pg-glibc-tunables %s\n" % self._stack_value(), compose)
+        self.assertEqual(compose.count("GLIBC_TUNABLES: *pg-glibc-tunables\n"), 1)
+
+
 def _gid(group):
     return grp.getgrnam(group).gr_gid
 
 
 if __name__ == "__main__":
     unittest.main()
+
