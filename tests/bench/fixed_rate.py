@@ -2,7 +2,7 @@
 """Fixed-rate (open-loop) load on one chatsync endpoint, for latency.
 
     fixed_rate.py --port 19080 --endpoint list|get|delta|append --users users.tsv
-                  --rate 500 --duration 15 [--connections 32] [--series FILE]
+                  --rate 500 --duration 15 [--warmup 1] [--connections 32] [--series FILE]
 
 Request i is due at start + i/rate, whatever happened before it. A free
 connection takes the next due request, sleeps until it is due and sends it;
@@ -14,6 +14,13 @@ kind and status, latency percentiles in ms, and the rate achieved. --series
 writes one line per answered request, "<due, s from start> <latency ms>
 <status>", so that a stall can be placed in time (beside Postgres's log, for
 instance); a timeout or socket error is counted in the errors only.
+
+--warmup S sends the same load for S seconds first, on the same connections,
+and reports its latencies apart ("warmup"; its errors count with the rest, and
+its lines in the series have due times below 0). On this machine a process
+that sat idle for a few seconds pays again for every page it touches (about
+3 ms per 64 MiB, docs/BENCHMARKS.md), so the first tenths of a second after
+the stack idled measure that, not the code; the warm-up's own figures show it.
 """
 import argparse
 import asyncio
@@ -57,12 +64,13 @@ async def run(args):
     users = load_users(args.users)
     host = "127.0.0.1:%d" % args.port
     rng = random.Random(7)
-    total = int(args.rate * args.duration)
+    warm = int(args.rate * args.warmup)
+    total = warm + int(args.rate * args.duration)
     state = {"next": 0}
-    latencies, errors, series = [], {}, []
+    latencies, warm_latencies, errors, series = [], [], {}, []
     sent = [0]
     loop = asyncio.get_running_loop()
-    start = loop.time() + 0.2
+    start = loop.time() + 0.2 + warm / args.rate  # of the measured part; the warm-up runs before it
 
     def error(kind):
         errors[kind] = errors.get(kind, 0) + 1
@@ -74,7 +82,7 @@ async def run(args):
             if i >= total:
                 break
             state["next"] = i + 1
-            due = start + i / args.rate
+            due = start + (i - warm) / args.rate
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -90,8 +98,9 @@ async def run(args):
                 error("socket")
                 conn.close()
                 continue
-            latencies.append(loop.time() - due)
-            series.append((due - start, latencies[-1], status))
+            latency = loop.time() - due
+            (latencies if i >= warm else warm_latencies).append(latency)
+            series.append((due - start, latency, status))
             if not 200 <= status < 300:
                 error("status_%d" % status)
         conn.close()
@@ -103,13 +112,15 @@ async def run(args):
         "endpoint": args.endpoint,
         "rate": args.rate,
         "duration_s": args.duration,
-        "due": total,
-        "sent": sent[0],
+        "due": total - warm,
+        "sent": sent[0] - warm,
         "answered": len(latencies),
-        "achieved_rate": round(sent[0] / elapsed, 1) if elapsed > 0 else None,
+        "achieved_rate": round(sent[0] / elapsed, 1) if elapsed > 0 else None,  # warm-up included
         "errors": errors,
         "error_count": sum(errors.values()),
         "latency_ms": httpclient.summary_ms(latencies),
+        "warmup": {"seconds": args.warmup, "due": warm, "answered": len(warm_latencies),
+                   "latency_ms": httpclient.summary_ms(warm_latencies)},
         "client_cpu_s": round(time.process_time(), 2),
     }
     if args.series:
@@ -127,6 +138,7 @@ def main():
     p.add_argument("--users", required=True)
     p.add_argument("--rate", type=float, required=True)
     p.add_argument("--duration", type=float, required=True)
+    p.add_argument("--warmup", type=float, default=0.0)
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--series")
     asyncio.run(run(p.parse_args()))

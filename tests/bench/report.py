@@ -178,6 +178,33 @@ def peer_section(results):
     return out
 
 
+def warmup_section(results):
+    """The fixed-rate loads' warm-ups: not in their p99, shown here (fixed_rate.py --warmup)."""
+    loads = [("chatsync " + key, "fixed_" + key) for key, _, _, _ in ENDPOINTS] + \
+        [("Node.js peer " + key, "peer_fixed_" + key) for key in ("list", "append")]
+    found = [(label, load(results, name)) for label, name in loads]
+    found = [(label, d) for label, d in found if d and d.get("warmup", {}).get("due")]
+    if not found:
+        return []
+    idle = load(results, "idle_pages") or {}
+    out = ["### The fixed-rate loads' first second", "",
+           "Each fixed-rate load runs %g s at its rate before the measured part, on the same connections, "
+           "and that warm-up is not in its p50/p99 (its errors are in the errors). It is the first second "
+           "after the stack sat idle through other loads, and on a machine where a process idle for a few "
+           "seconds pays again for every page it touches, its first tenths of a second measure that rather "
+           "than the code. This run: reading one byte of each page of 64 MiB took %s ms after 0.1 s asleep "
+           "and %s ms after 5 s (tests/bench/idle_pages.c)."
+           % (found[0][1]["warmup"]["seconds"], f2(idle.get("after_0_1s_ms")), f2(idle.get("after_5s_ms"))), "",
+           "| load | rate | warm-up p50 ms | warm-up p99 ms | warm-up max ms | measured p99 ms |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for label, d in found:
+        w = d["warmup"]["latency_ms"]
+        out.append("| %s | %s | %s | %s | %s | %s |" % (label, n0(d["rate"]), f2(w.get("p50")), f2(w.get("p99")),
+                                                         f2(w.get("max")), f2(d["latency_ms"].get("p99"))))
+    out.append("")
+    return out
+
+
 def build(results):
     m = load(results, "machine.json"[:-5])
     lines = []
@@ -289,7 +316,8 @@ def build(results):
         "",
         "req/s: wrk, closed loop, %d connections, a random seeded user and that user's token per request. "
         "p50/p99: the fixed-rate client at the rate shown (half the closed-loop rate, at most 1,000/s; open "
-        "loop, each latency from the time the request was due). errors: every answer that is not 2xx and "
+        "loop, each latency from the time the request was due), after a warm-up at that rate that they do not "
+        "count (its figures are below). errors: every answer that is not 2xx and "
         "every socket error or timeout, of both loads. Live: p50/p99 from the write's send to the event's "
         "arrival (an upper bound of commit → delivery). FastCGI + SQL ceiling: the rate at which this machine "
         "could do both a no-op FastCGI round trip through nginx over kept connections, as the services "
@@ -303,6 +331,7 @@ def build(results):
     ]
 
     lines += peer_section(results)
+    lines += warmup_section(results)
 
     # ---- limits ----
     lines += ["### The limits, measured in the same run", "",

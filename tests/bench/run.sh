@@ -59,6 +59,7 @@ LIVE_RATE=200      # writes per second on the live path (issue 5)
 STREAMS=500        # streamed replies at once, each to 2 devices of its user (issue 14)
 CHUNK_RATE=30      # chunks per second per stream
 FIXED_RATE_MAX=1000 # the fixed-rate client's own budget (about a quarter of a core)
+FIXED_WARMUP=1      # seconds each fixed-rate load runs before it measures (fixed_rate.py --warmup)
 
 BUILD=$RUN/build
 RESULTS=$RUN/results
@@ -112,6 +113,7 @@ build_tools() {
 	mkdir -p "$BUILD"
 	# shellcheck disable=SC2086
 	cc -O2 -Wall -Wextra "$BENCH/fcgi_hello.c" -lfcgi -lpthread -o "$BUILD/fcgi_hello"
+	cc -O2 -Wall -Wextra "$BENCH/idle_pages.c" -o "$BUILD/idle_pages"
 	# shellcheck disable=SC2086
 	cc $CFLAGS_BENCH -I"$REPO/cli" "$BENCH/mint_tokens.c" "$REPO/cli/devkeys.c" "$lib" $LIBS \
 		-o "$BUILD/mint_tokens"
@@ -349,9 +351,10 @@ run_fixed() { # ENDPOINT: at half the median closed-loop rate, at most FIXED_RAT
 	local endpoint=$1 port=${2:-$HTTP_PORT} name=${3:-fixed_$1} rate
 	rate=$(python3 "$BENCH/tool.py" fixed-rate "$FIXED_RATE_MAX" "$RESULTS"/wrk_"${endpoint}"_*.json)
 	local cmd=(python3 "$BENCH/fixed_rate.py" --port "$port" --endpoint "$endpoint"
-		--users "$RUN/users.tsv" --rate "$rate" --duration "$FIXED_SECONDS" --series "$RESULTS/$name.series")
+		--users "$RUN/users.tsv" --rate "$rate" --duration "$FIXED_SECONDS" --warmup "$FIXED_WARMUP"
+		--series "$RESULTS/$name.series")
 	record "${cmd[@]}"
-	timeout $((FIXED_SECONDS + 60)) "${cmd[@]}" >"$RESULTS/$name.json" || die "fixed_rate.py $name failed"
+	timeout $((FIXED_WARMUP + FIXED_SECONDS + 60)) "${cmd[@]}" >"$RESULTS/$name.json" || die "fixed_rate.py $name failed"
 }
 
 run_redis() { # NAME COMMAND...
@@ -438,6 +441,9 @@ run_client() {
 machine_json() {
 	python3 "$BENCH/tool.py" machine "$REPO" "$QUICK" "$ROUNDS" "$SECONDS_PER_LOAD" "$FIXED_SECONDS" \
 		"$LIVE_SECONDS" >"$RESULTS/machine.json"
+	# what a process idle for seconds pays to touch its memory again (the fixed-rate warm-up's why)
+	record "$BUILD/idle_pages" 64
+	timeout 60 "$BUILD/idle_pages" 64 >"$RESULTS/idle_pages.json" || die "idle_pages failed"
 }
 
 # ---- main ----
