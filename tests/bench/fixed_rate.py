@@ -16,11 +16,11 @@ writes one line per answered request, "<due, s from start> <latency ms>
 instance); a timeout or socket error is counted in the errors only.
 
 --warmup S sends the same load for S seconds first, on the same connections,
-and reports its latencies apart ("warmup"; its errors count with the rest, and
-its lines in the series have due times below 0). On this machine a process
-that sat idle for a few seconds pays again for every page it touches (about
-3 ms per 64 MiB, docs/BENCHMARKS.md), so the first tenths of a second after
-the stack idled measure that, not the code; the warm-up's own figures show it.
+and reports its latencies and errors apart ("warmup"; its errors also count
+in "errors", and its lines in the series have due times below 0). The first
+tenths of a second after the stack sat idle through other loads were several
+times slower here than the rest of a load (docs/BENCHMARKS.md); the warm-up
+keeps them out of the p99 and its own figures show them.
 """
 import argparse
 import asyncio
@@ -67,13 +67,15 @@ async def run(args):
     warm = int(args.rate * args.warmup)
     total = warm + int(args.rate * args.duration)
     state = {"next": 0}
-    latencies, warm_latencies, errors, series = [], [], {}, []
+    latencies, warm_latencies, errors, warm_errors, series = [], [], {}, {}, []
     sent = [0]
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.2 + warm / args.rate  # of the measured part; the warm-up runs before it
 
-    def error(kind):
+    def error(kind, i):
         errors[kind] = errors.get(kind, 0) + 1
+        if i < warm:
+            warm_errors[kind] = warm_errors.get(kind, 0) + 1
 
     async def worker():
         conn = httpclient.Connection("127.0.0.1", args.port)
@@ -91,18 +93,18 @@ async def run(args):
             try:
                 status, _, _ = await asyncio.wait_for(conn.request(raw), TIMEOUT_S)
             except asyncio.TimeoutError:
-                error("timeout")
+                error("timeout", i)
                 conn.close()
                 continue
             except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
-                error("socket")
+                error("socket", i)
                 conn.close()
                 continue
             latency = loop.time() - due
             (latencies if i >= warm else warm_latencies).append(latency)
             series.append((due - start, latency, status))
             if not 200 <= status < 300:
-                error("status_%d" % status)
+                error("status_%d" % status, i)
         conn.close()
 
     t0 = time.monotonic()
@@ -120,7 +122,7 @@ async def run(args):
         "error_count": sum(errors.values()),
         "latency_ms": httpclient.summary_ms(latencies),
         "warmup": {"seconds": args.warmup, "due": warm, "answered": len(warm_latencies),
-                   "latency_ms": httpclient.summary_ms(warm_latencies)},
+                   "errors": warm_errors, "latency_ms": httpclient.summary_ms(warm_latencies)},
         "client_cpu_s": round(time.process_time(), 2),
     }
     if args.series:

@@ -178,29 +178,45 @@ def peer_section(results):
     return out
 
 
-def warmup_section(results):
-    """The fixed-rate loads' warm-ups: not in their p99, shown here (fixed_rate.py --warmup)."""
+def warmed_loads(results):
+    """(label, fixed-rate result) of the loads that ran a warm-up (fixed_rate.py --warmup)."""
     loads = [("chatsync " + key, "fixed_" + key) for key, _, _, _ in ENDPOINTS] + \
         [("Node.js peer " + key, "peer_fixed_" + key) for key in ("list", "append")]
     found = [(label, load(results, name)) for label, name in loads]
-    found = [(label, d) for label, d in found if d and d.get("warmup", {}).get("due")]
+    return [(label, d) for label, d in found if d and d.get("warmup", {}).get("due")]
+
+
+def warmup_seconds(results):
+    found = warmed_loads(results)
+    return found[0][1]["warmup"]["seconds"] if found else None
+
+
+def warmup_section(results):
+    """The fixed-rate loads' warm-ups: not in their p99, shown here."""
+    found = warmed_loads(results)
     if not found:
         return []
     idle = load(results, "idle_pages") or {}
-    out = ["### The fixed-rate loads' first second", "",
+    seconds = warmup_seconds(results)
+    out = ["### The fixed-rate loads' warm-up", "",
            "Each fixed-rate load runs %g s at its rate before the measured part, on the same connections, "
-           "and that warm-up is not in its p50/p99 (its errors are in the errors). It is the first second "
-           "after the stack sat idle through other loads, and on a machine where a process idle for a few "
-           "seconds pays again for every page it touches, its first tenths of a second measure that rather "
-           "than the code. This run: reading one byte of each page of 64 MiB took %s ms after 0.1 s asleep "
-           "and %s ms after 5 s (tests/bench/idle_pages.c)."
-           % (found[0][1]["warmup"]["seconds"], f2(idle.get("after_0_1s_ms")), f2(idle.get("after_5s_ms"))), "",
-           "| load | rate | warm-up p50 ms | warm-up p99 ms | warm-up max ms | measured p99 ms |",
-           "|---|---:|---:|---:|---:|---:|"]
+           "and that warm-up is not in its p50/p99 (its errors are in the errors, and apart here). It is the "
+           "first load after the stack sat idle through other loads, and it opens the client's connections."
+           % seconds, ""]
+    if idle:
+        faults = (", with %s and %s minor page faults" % (n0(idle["minor_faults_0_1s"]), n0(idle["minor_faults_5s"]))
+                  if "minor_faults_5s" in idle else "")
+        out += ["The same run's `tests/bench/idle_pages` read one byte of each page of %s MiB of its own memory "
+                "in %s ms after 0.1 s asleep and in %s ms after 5 s%s." % (
+                    n0(idle.get("mib")), f2(idle.get("after_0_1s_ms")), f2(idle.get("after_5s_ms")), faults), ""]
+    out += ["| load | rate | warm-up p50 ms | warm-up p99 ms | warm-up max ms | warm-up errors | measured p99 ms |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
     for label, d in found:
-        w = d["warmup"]["latency_ms"]
-        out.append("| %s | %s | %s | %s | %s | %s |" % (label, n0(d["rate"]), f2(w.get("p50")), f2(w.get("p99")),
-                                                         f2(w.get("max")), f2(d["latency_ms"].get("p99"))))
+        w = d["warmup"]
+        lat = w["latency_ms"]
+        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            label, n0(d["rate"]), f2(lat.get("p50")), f2(lat.get("p99")), f2(lat.get("max")),
+            n0(sum(w.get("errors", {}).values())), f2(d["latency_ms"].get("p99"))))
     out.append("")
     return out
 
@@ -213,6 +229,10 @@ def build(results):
             if m["quick"] else
             "full: %d rounds of %d s per closed-loop figure (median shown), fixed-rate %d s, live %d s"
             % (m["rounds"], m["seconds_per_load"], m["fixed_seconds"], m["live_seconds"]))
+    warmup = warmup_seconds(results)
+    if warmup:
+        mode = mode.replace("fixed-rate %d s" % m["fixed_seconds"],
+                            "fixed-rate %d s after a %g s warm-up" % (m["fixed_seconds"], warmup))
     elapsed = load(results, "elapsed") or {}
     dirty = " (+%d uncommitted files in the worktree)" % m["dirty_files"] if m["dirty_files"] else ""
     lines += [
@@ -316,15 +336,15 @@ def build(results):
         "",
         "req/s: wrk, closed loop, %d connections, a random seeded user and that user's token per request. "
         "p50/p99: the fixed-rate client at the rate shown (half the closed-loop rate, at most 1,000/s; open "
-        "loop, each latency from the time the request was due), after a warm-up at that rate that they do not "
-        "count (its figures are below). errors: every answer that is not 2xx and "
+        "loop, each latency from the time the request was due)%s. errors: every answer that is not 2xx and "
         "every socket error or timeout, of both loads. Live: p50/p99 from the write's send to the event's "
         "arrival (an upper bound of commit → delivery). FastCGI + SQL ceiling: the rate at which this machine "
         "could do both a no-op FastCGI round trip through nginx over kept connections, as the services "
         "are served, answering a body of the endpoint's mean answer size (measured in the run: %s), and "
         "the endpoint's SQL (pgbench: %s), 1 / (1/FastCGI ceiling + 1/pgbench), since both need the "
         "same two cores. The limit column's pgbench runs 16 clients." % (
-            16, ", ".join("%s %s B" % (key, n0(answer_bytes(results, key))) for key, _, _, _ in ENDPOINTS),
+            16, ", after a warm-up of %g s at that rate that they do not count (its figures are below)" % warmup
+            if warmup else "", ", ".join("%s %s B" % (key, n0(answer_bytes(results, key))) for key, _, _, _ in ENDPOINTS),
             "the better of 16 clients and %s, a service's pooled connections" % pool_clients(results)
             if pool_clients(results) else "16 clients; this run has no pgbench at the pool's size"),
         "",
@@ -521,6 +541,10 @@ def build(results):
 def cluster_build(results):
     """The cluster section from tests/bench/cluster.sh's results."""
     m = load(results, "machine")
+    warmup = warmup_seconds(results)
+    if warmup:
+        mode = mode.replace("fixed-rate %d s" % m["fixed_seconds"],
+                            "fixed-rate %d s after a %g s warm-up" % (m["fixed_seconds"], warmup))
     elapsed = load(results, "elapsed") or {}
     live = load(results, "cluster_live")
     lines = [

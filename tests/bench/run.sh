@@ -59,7 +59,7 @@ LIVE_RATE=200      # writes per second on the live path (issue 5)
 STREAMS=500        # streamed replies at once, each to 2 devices of its user (issue 14)
 CHUNK_RATE=30      # chunks per second per stream
 FIXED_RATE_MAX=1000 # the fixed-rate client's own budget (about a quarter of a core)
-FIXED_WARMUP=1      # seconds each fixed-rate load runs before it measures (fixed_rate.py --warmup)
+FIXED_WARMUP=1      # whole seconds each fixed-rate load runs before it measures (fixed_rate.py --warmup)
 
 BUILD=$RUN/build
 RESULTS=$RUN/results
