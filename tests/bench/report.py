@@ -541,10 +541,6 @@ def build(results):
 def cluster_build(results):
     """The cluster section from tests/bench/cluster.sh's results."""
     m = load(results, "machine")
-    warmup = warmup_seconds(results)
-    if warmup:
-        mode = mode.replace("fixed-rate %d s" % m["fixed_seconds"],
-                            "fixed-rate %d s after a %g s warm-up" % (m["fixed_seconds"], warmup))
     elapsed = load(results, "elapsed") or {}
     live = load(results, "cluster_live")
     lines = [
