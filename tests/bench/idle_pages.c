@@ -6,10 +6,11 @@
  * Touches MIB of its own memory, then reads one byte per page of it again
  * after sleeping 0.1 s and after sleeping 5 s, twice each, and prints one
  * JSON line: the mean ms of each, and the minor page faults the reads took
- * (0 when the pages stayed mapped, so that a difference is not a fault). A
- * process idle for seconds between two loads (a service, a Postgres
- * backend) pays the difference on the pages it touches first (run.sh's
- * fixed-rate warm-up, docs/BENCHMARKS.md).
+ * (0 when the pages stayed mapped, so that a difference is not a fault).
+ * Where the two differ, a process idle for seconds between two loads (a
+ * service, a Postgres backend) may pay the difference on the pages it
+ * touches first: one of the costs of a load's start that run.sh's
+ * fixed-rate warm-up keeps out of the p99 (docs/BENCHMARKS.md).
  */
 #include <errno.h>
 #include <stdio.h>
