@@ -149,6 +149,24 @@ static int lock_until(struct cs_events *ev, long long deadline)
 }
 
 /*
+ * A timeout within this of the one already on the socket is kept: setting it
+ * costs two system calls, and a command's deadline moves by a millisecond or
+ * so between uses of the connection (a wait may end this much early or late).
+ */
+#define TIMEOUT_SLACK_MS 5
+
+/* With ev->lock held: commands on ev->redis give up after about timeout_ms. */
+static void set_timeout(struct cs_events *ev, long long timeout_ms)
+{
+	long long diff = ev->redis_timeout_ms - timeout_ms;
+
+	if (diff > TIMEOUT_SLACK_MS || diff < -TIMEOUT_SLACK_MS) {
+		redisSetTimeout(ev->redis, timeval_ms(timeout_ms));
+		ev->redis_timeout_ms = timeout_ms;
+	}
+}
+
+/*
  * With ev->lock held: a connection whose commands give up after timeout_ms,
  * or NULL when Redis cannot be reached or a recent failure says not to try
  * yet (always_try: a health check, which tries anyway).
@@ -158,7 +176,7 @@ redisContext *cs_events__connection(struct cs_events *ev, long long timeout_ms, 
 	long long connect_ms = ev->options.connect_timeout_ms;
 
 	if (ev->redis && !ev->redis->err) {
-		redisSetTimeout(ev->redis, timeval_ms(timeout_ms));
+		set_timeout(ev, timeout_ms);
 		return ev->redis;
 	}
 	drop_connection(ev);
@@ -172,6 +190,7 @@ redisContext *cs_events__connection(struct cs_events *ev, long long timeout_ms, 
 		return NULL;
 	}
 	redisSetTimeout(ev->redis, timeval_ms(timeout_ms));
+	ev->redis_timeout_ms = timeout_ms;
 	return ev->redis;
 }
 
@@ -363,8 +382,12 @@ static size_t pipeline_publish(struct cs_events *ev, long long deadline,
 			cs_events__failed(ev);
 			break;
 		}
-		redisSetTimeout(redis, timeval_ms(left));
-		if (redisGetReply(redis, (void **)&reply) != REDIS_OK || !reply) {
+		/* a reply already read takes no system call, and needs no timeout */
+		if (redisGetReplyFromReader(redis, (void **)&reply) == REDIS_OK && !reply) {
+			set_timeout(ev, left);
+			redisGetReply(redis, (void **)&reply);
+		}
+		if (!reply) {
 			*closed = i == 0 && closed_by_peer(redis, errno);
 			if (*closed)
 				drop_connection(ev);

@@ -16,7 +16,8 @@ struct cs_events {
 	struct cs_events_options options; /* options.url not kept */
 	pthread_mutex_t lock;
 	redisContext *redis;
-	long long retry_at_ms; /* after a failure: no new attempt before this (monotonic) */
+	long long redis_timeout_ms; /* the timeout set on redis's socket */
+	long long retry_at_ms;      /* after a failure: no new attempt before this (monotonic) */
 	struct cs_redis_cluster *cluster; /* REDIS_CLUSTER_NODES, or NULL: host and port */
 	/* a cluster's reader: one blocking XREAD per shard, each on its own connection */
 	struct shard_read {

@@ -12,6 +12,7 @@ redis-stop) and undone in a finally, so that later suites find the stack
 whole and ready."""
 import concurrent.futures
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -441,6 +442,15 @@ def redis_pid():
         return int(f.read().strip())
 
 
+def redis_errors():
+    """messages-svc's count of wake-ups it could not publish."""
+    resp = lib.get("/svc/messages/metrics")
+    assert resp.status == 200, resp
+    found = re.search(r'^chatsync_redis_errors_total\{service="messages"\} ([0-9]+)$', resp.text, re.M)
+    assert found, "no chatsync_redis_errors_total in messages-svc's /metrics"
+    return int(found.group(1))
+
+
 def redis_answers():
     done = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", os.environ["REDIS_PORT"], "PING"],
                           capture_output=True, text=True, timeout=10)
@@ -468,6 +478,7 @@ class SlowRedisTest(unittest.TestCase):
         poll = waiter.submit(lib.get, "/api/sync?live=1&timeout=30&cursor=" + q(cursor),
                              token=self.token, timeout=50)
         time.sleep(0.5)
+        errors_before = redis_errors()
         self.stopped = redis_pid()
         lib.signal_all([self.stopped], signal.SIGSTOP)
         try:
@@ -481,6 +492,9 @@ class SlowRedisTest(unittest.TestCase):
                     lambda i: append(self.token, self.chat["id"], "burst %d" % i), range(4)))
             # reads are not held up by writers stuck on Redis
             read = lib.get("/api/chats/" + q(self.chat["id"]), token=self.token)
+            # the publisher gives up on the frozen Redis within its timeout and says so,
+            # rather than waiting on it (and holding its queue) until Redis wakes
+            gave_up = lib.wait_for(lambda: redis_errors() > errors_before, b.redis_write_s)
             time.sleep(1.0)
         finally:
             lib.signal_all([self.stopped], signal.SIGCONT)
@@ -491,6 +505,8 @@ class SlowRedisTest(unittest.TestCase):
                                  "a write waited %.2f s for a frozen Redis (timeout %.1f s)"
                                  % (resp.elapsed, b.redis_s))
         created(read, "a read while Redis is frozen")
+        self.assertTrue(gave_up, "messages-svc counted no Redis error within %.1f s of a frozen "
+                        "Redis (timeout %.1f s): its publisher waits on it" % (b.redis_write_s, b.redis_s))
         resp = poll.result(timeout=50)
         self.assertEqual(resp.status, 200, resp)
         ids = [change["id"] for change in resp.json["changes"]]
