@@ -21,7 +21,7 @@
  * of Redis) rather than one XADD per append; a wake-up waits at most this on
  * top of the batch before it. Only where batches pipeline (a single Redis).
  */
-#define COALESCE_NS (1000 * 1000)
+#define COALESCE_NS (4 * 1000 * 1000)
 
 struct cs_wakeup {
 	struct cs_events *events;

@@ -29,7 +29,7 @@
  * when re-issued at once. A quiet process is blocked in XREAD already and
  * delivers at once; under load a wake-up waits at most this.
  */
-#define READ_COALESCE_NS (2 * 1000 * 1000)
+#define READ_COALESCE_NS (4 * 1000 * 1000)
 #define WATCH_BLOCK_MS 500
 #define WATCH_BATCH 64
 /*
