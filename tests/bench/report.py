@@ -243,8 +243,12 @@ def build(results):
         % (m["cpu"], m["nproc"], m["mem_gib"], m["kernel"], " ".join(m["loadavg"])),
         "Software: nginx %s, %s, %s, wrk %s, Python %s." % (m["nginx"], m["postgres"], m["redis"],
                                                             m["wrk"], m["python"]),
-        "",
     ]
+    if m.get("sched_policy"):
+        lines.append("Scheduling: the stack, the limits' nginx and fcgi_hello and the Node.js peer "
+                     "run with `SCHED_POLICY=%s` (deploy/stack.sh), the clients with the kernel's "
+                     "default." % m["sched_policy"])
+    lines.append("")
 
     # ---- the claim ----
     # the ceiling of the services' own connection model: kept connections

@@ -36,6 +36,11 @@ LIMITS_PORT=${BENCH_LIMITS_PORT:-19090}
 PEER_PORT=${BENCH_PEER_PORT:-19091}
 # sync-svc holds a thread per live request (docs/decisions/live-threads.md)
 export SYNC_THREADS=5300 SYNC_THREAD_STACK_KB=64
+# The stack's scheduling policy (deploy/stack.sh), which the limits' nginx, fcgi_hello
+# and the Node.js peer run with too: a limit or a peer under another policy would
+# compare the policies, not the code. The clients keep the kernel's default.
+export SCHED_POLICY=${SCHED_POLICY:-batch}
+SERVER=(chrt "--$SCHED_POLICY" 0)
 # nginx's local profile, every user on chatsync (the bench has no legacy
 # backend), and the per-address limits (all of the bench's requests and its
 # 5,000 streams come from 127.0.0.1) raised out of the way: the bench measures
@@ -212,12 +217,12 @@ start_limits() {
 	mkdir -p "$LIMITS/tmp"
 	sed -e "s|@USER_DIRECTIVE@|$user_directive|" -e "s|@DIR@|$LIMITS|g" -e "s|@PORT@|$LIMITS_PORT|" \
 		"$BENCH/limits-nginx.conf" >"$LIMITS/nginx.conf"
-	"$BUILD/fcgi_hello" "$LIMITS/hello.sock" 32 </dev/null >>"$LIMITS/hello.log" 2>&1 9>&- &
+	"${SERVER[@]}" "$BUILD/fcgi_hello" "$LIMITS/hello.sock" 32 </dev/null >>"$LIMITS/hello.log" 2>&1 9>&- &
 	LIMITS_PIDS+=($!)
 	echo $! >"$LIMITS/hello.pid"
 	for _ in $(seq 50); do [ -S "$LIMITS/hello.sock" ] && break; sleep 0.1; done
 	[ -S "$LIMITS/hello.sock" ] || die "fcgi_hello did not start"
-	nginx -p "$LIMITS" -e "$LIMITS/error.log" -c "$LIMITS/nginx.conf" </dev/null >/dev/null 2>&1 9>&- \
+	"${SERVER[@]}" nginx -p "$LIMITS" -e "$LIMITS/error.log" -c "$LIMITS/nginx.conf" </dev/null >/dev/null 2>&1 9>&- \
 		|| { cat "$LIMITS/error.log" >&2; die "the limits nginx did not start"; }
 	for _ in $(seq 50); do [ -s "$LIMITS/nginx.pid" ] && break; sleep 0.1; done
 	curl -sf -o /dev/null "http://127.0.0.1:$LIMITS_PORT/fcgi" || die "nginx -> fcgi_hello does not answer"
@@ -269,7 +274,7 @@ start_peer() {
 	peer_db
 	PEER_PORT=$PEER_PORT PEER_SQL=$RUN/pgbench/peer_sql.json \
 		PEER_DATABASE_URL=postgresql://chatsync@127.0.0.1:$PG_PORT/$PEER_DB \
-		node "$dir/server.js" </dev/null >>"$RUN/peer.log" 2>&1 9>&- &
+		"${SERVER[@]}" node "$dir/server.js" </dev/null >>"$RUN/peer.log" 2>&1 9>&- &
 	LIMITS_PIDS+=($!)
 	echo $! >"$RUN/peer.pid"
 	for _ in $(seq 100); do
@@ -277,7 +282,7 @@ start_peer() {
 		sleep 0.1
 	done
 	curl -s -o /dev/null "http://127.0.0.1:$PEER_PORT/" || { tail -n 20 "$RUN/peer.log" >&2; die "the Node.js peer did not start"; }
-	record_text "PEER_PORT=$PEER_PORT PEER_SQL=$RUN/pgbench/peer_sql.json PEER_DATABASE_URL=postgresql://chatsync@127.0.0.1:$PG_PORT/$PEER_DB node tests/bench/peer/server.js"
+	record_text "PEER_PORT=$PEER_PORT PEER_SQL=$RUN/pgbench/peer_sql.json PEER_DATABASE_URL=postgresql://chatsync@127.0.0.1:$PG_PORT/$PEER_DB ${SERVER[*]} node tests/bench/peer/server.js"
 	PEER=1
 }
 
@@ -465,7 +470,8 @@ main() {
 		HTTPS_PORT="$HTTPS_PORT" SYNC_THREADS="$SYNC_THREADS" SYNC_THREAD_STACK_KB="$SYNC_THREAD_STACK_KB" \
 		NGINX_PROFILE=local ROLLOUT_PERCENT=100 WRITE_RATE_LIMIT="$WRITE_RATE_LIMIT" \
 		WRITE_RATE_BURST="$WRITE_RATE_BURST" READ_RATE_LIMIT="$READ_RATE_LIMIT" \
-		READ_RATE_BURST="$READ_RATE_BURST" CONN_PER_ADDRESS="$CONN_PER_ADDRESS" bash deploy/stack.sh up
+		READ_RATE_BURST="$READ_RATE_BURST" CONN_PER_ADDRESS="$CONN_PER_ADDRESS" SCHED_POLICY="$SCHED_POLICY" \
+		bash deploy/stack.sh up
 	bash "$REPO/deploy/install-deps.sh" --check # make bench installs first (make deps)
 	build_tools
 	start_stack

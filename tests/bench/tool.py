@@ -173,6 +173,7 @@ def machine(repo, quick, rounds, seconds, fixed, live):
         "python": platform.python_version(),
         "quick": quick == "1", "rounds": int(rounds), "seconds_per_load": int(seconds),
         "fixed_seconds": int(fixed), "live_seconds": int(live),
+        "sched_policy": os.environ.get("SCHED_POLICY", ""),
     })
 
 

@@ -176,6 +176,71 @@ class PostgresMallocTest(unittest.TestCase):
         self.assertEqual(compose.count("GLIBC_TUNABLES: *pg-glibc-tunables\n"), 1)
 
 
+class SchedulingPolicyTest(unittest.TestCase):
+    """Every process of the stack runs with deploy/stack.sh's SCHED_POLICY, batch unless
+    the environment says otherwise (docs/decisions/request-path.md, section 11): Postgres
+    and its backends, Redis, nginx's master and workers, each service and all its
+    threads; and the production units, the images and docker-compose.yml ask for the
+    same."""
+
+    POLICIES = {"other": 0, "batch": 3}  # sched.h: SCHED_OTHER, SCHED_BATCH
+
+    @staticmethod
+    def _stack_default():
+        with open(lib.STACK_SCRIPT) as f:
+            return re.search(r"^SCHED_POLICY=\$\{SCHED_POLICY:-(\w+)\}$", f.read(), re.M).group(1)
+
+    @staticmethod
+    def _policy(pid, tid):
+        with open("/proc/%d/task/%d/stat" % (pid, tid)) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[38])  # field 41, after comm
+
+    def _pids(self):
+        with open(os.path.join(lib.RUN_DIR, "pid", "nginx.pid")) as f:
+            nginx = int(f.read().strip())
+        with open(os.path.join(lib.RUN_DIR, "pid", "redis.pid")) as f:
+            redis = int(f.read().strip())
+        services = [lib.service_pid(name) for name in ("chats", "messages", "sync", "import")]
+        self.assertNotIn(None, services)
+        return lib.postgres_pids() + [nginx] + lib.children(nginx) + [redis] + services
+
+    def test_every_process_and_thread_of_the_stack_runs_with_the_policy(self):
+        self.assertEqual(self._stack_default(), "batch")
+        want = self.POLICIES[os.environ.get("SCHED_POLICY") or self._stack_default()]
+        read = 0
+        for pid in self._pids():
+            try:
+                tids = [int(t) for t in os.listdir("/proc/%d/task" % pid)]
+                for tid in tids:
+                    self.assertEqual(self._policy(pid, tid), want, "pid %d, thread %d" % (pid, tid))
+                    read += 1
+            except FileNotFoundError:
+                continue  # a backend or a thread that ended since it was listed
+        self.assertGreater(read, 50)  # sync-svc alone runs SYNC_THREADS threads
+
+    def test_production_units_images_and_compose_ask_for_batch(self):
+        for unit in ("chatsync@.service", "chatsync-nginx.service"):
+            with open(os.path.join(lib.REPO, "deploy", "systemd", unit)) as f:
+                self.assertIn("\nCPUSchedulingPolicy=batch\n", f.read(), unit)
+        with open(os.path.join(lib.REPO, "deploy", "Dockerfile")) as f:
+            self.assertIn('\nENTRYPOINT ["chrt", "--batch", "0"]\n', f.read())
+        with open(os.path.join(lib.REPO, "docker-compose.yml")) as f:
+            compose = f.read()
+        # Our images start with chrt; a long-running container of another image, or one that
+        # sets its own entrypoint, must put chrt in front. One-shot jobs need not.
+        blocks = re.split(r"^  (?=[a-z])", compose.split("\nservices:\n", 1)[1], flags=re.M)
+        checked = 0
+        for block in blocks:
+            name = block.split(":", 1)[0]
+            entrypoints = re.findall(r"^    entrypoint: (.*)$", block, re.M)
+            if 'restart: "no"' in block or not (entrypoints or re.search(r"image: (postgres|redis):", block)):
+                continue
+            self.assertEqual(len(entrypoints), 1, name)
+            self.assertTrue(entrypoints[0].startswith('["chrt", "--batch", "0", '), (name, entrypoints))
+            checked += 1
+        self.assertEqual(checked, 5)  # postgres, redis, postgres-replica, redis-node-1, node1
+
+
 def _gid(group):
     return grp.getgrnam(group).gr_gid
 
