@@ -149,18 +149,15 @@ static int lock_until(struct cs_events *ev, long long deadline)
 }
 
 /*
- * A timeout within this of the one already on the socket is kept: setting it
- * costs two system calls, and a command's deadline moves by a millisecond or
- * so between uses of the connection (a wait may end this much early or late).
+ * With ev->lock held: commands on ev->redis give up after timeout_ms, or up to
+ * a 32nd of it sooner. Setting a timeout costs two system calls, and a
+ * command's deadline moves by a millisecond or so between uses of the
+ * connection: the one already on the socket is kept when it is not longer
+ * than timeout_ms and not much shorter.
  */
-#define TIMEOUT_SLACK_MS 5
-
-/* With ev->lock held: commands on ev->redis give up after about timeout_ms. */
-static void set_timeout(struct cs_events *ev, long long timeout_ms)
+static void set_timeout_near(struct cs_events *ev, long long timeout_ms)
 {
-	long long diff = ev->redis_timeout_ms - timeout_ms;
-
-	if (diff > TIMEOUT_SLACK_MS || diff < -TIMEOUT_SLACK_MS) {
+	if (ev->redis_timeout_ms > timeout_ms || ev->redis_timeout_ms < timeout_ms - timeout_ms / 32) {
 		redisSetTimeout(ev->redis, timeval_ms(timeout_ms));
 		ev->redis_timeout_ms = timeout_ms;
 	}
@@ -176,7 +173,7 @@ redisContext *cs_events__connection(struct cs_events *ev, long long timeout_ms, 
 	long long connect_ms = ev->options.connect_timeout_ms;
 
 	if (ev->redis && !ev->redis->err) {
-		set_timeout(ev, timeout_ms);
+		set_timeout_near(ev, timeout_ms);
 		return ev->redis;
 	}
 	drop_connection(ev);
@@ -229,13 +226,6 @@ static int closed_by_peer(const redisContext *redis, int error)
 	       (redis->err == REDIS_ERR_IO && (error == ECONNRESET || error == EPIPE));
 }
 
-/*
- * With ev->lock held: the reply to a command, or NULL when none came before
- * deadline (monotonic ms). A connection Redis closed (restart, failover,
- * idle timeout) fails only when used: it is reopened at once and the
- * command sent again. Anything else, a timeout above all, is Redis's
- * trouble: back off.
- */
 /* Sends one command on a connection: a format and its arguments, or an argv. */
 struct command {
 	const char *format;
@@ -384,7 +374,7 @@ static size_t pipeline_publish(struct cs_events *ev, long long deadline,
 		}
 		/* a reply already read takes no system call, and needs no timeout */
 		if (redisGetReplyFromReader(redis, (void **)&reply) == REDIS_OK && !reply) {
-			set_timeout(ev, left);
+			set_timeout_near(ev, left);
 			redisGetReply(redis, (void **)&reply);
 		}
 		if (!reply) {

@@ -123,8 +123,12 @@ static void *publisher(void *arg)
 		}
 		pthread_mutex_unlock(&w->lock);
 		publish(w, batch, n);
-		/* what comes meanwhile goes out in the next pipeline: under load one per window */
-		if (pipelines)
+		/*
+		 * What comes meanwhile goes out in the next pipeline: under load one per
+		 * window. A full batch left more in the queue: no wait then, so that the
+		 * window never caps a process at BATCH wake-ups per window.
+		 */
+		if (pipelines && n < BATCH)
 			nanosleep(&coalesce, NULL);
 		pthread_mutex_lock(&w->lock);
 	}

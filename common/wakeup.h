@@ -10,9 +10,10 @@
  * What events.h promises still holds: a wake-up that is dropped (the queue is
  * full, or Redis fails) only delays a change, and is counted as a Redis error.
  *
- * Batches: on a single Redis the thread waits a millisecond after each batch,
- * so that under load what was queued meanwhile goes out as one pipeline
- * (events.h); a wake-up waits at most that long on top of the batch before it.
+ * Batches: on a single Redis the thread waits 4 ms after each batch that did
+ * not fill, so that under load what was queued meanwhile goes out as one
+ * pipeline (events.h); a wake-up waits at most that long on top of the batch
+ * before it.
  *
  * Order: the thread publishes in the order of the queue, and never publishes
  * for a user a version below one it has already published for that user: a

@@ -88,12 +88,9 @@ REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 SERVICE_DATABASE_URL=${SERVICE_DATABASE_URL:-$DATABASE_URL}
 SERVICE_REDIS_URL=${SERVICE_REDIS_URL:-$REDIS_URL}
 STOP_TIMEOUT_S=5 # a service must exit within 2 s of SIGTERM; after 5 s it is killed
-# The scheduling policy of every process the stack starts (Postgres, Redis,
-# nginx, the services): batch (SCHED_BATCH, the default) or other (the
-# kernel's default). Under SCHED_BATCH a woken process does not preempt the
-# running one: it waits until that one blocks or its time slice ends, so a
-# request crosses nginx, a service and Postgres with fewer context switches
-# (list 17-48 % more requests a second here; docs/decisions/request-path.md, 11).
+# The scheduling policy of every process the stack starts: batch (SCHED_BATCH,
+# the default: fewer context switches per request, docs/OPERATIONS.md,
+# "Scheduling") or other (the kernel's default).
 SCHED_POLICY=${SCHED_POLICY:-batch}
 
 # shellcheck source-path=SCRIPTDIR source=nginx-config.sh
@@ -972,17 +969,22 @@ usage() {
 	exit 2
 }
 
-# This shell takes SCHED_POLICY, and everything it starts inherits it (fork
-# and exec keep a process's policy).
+# Before a command that starts processes: this shell takes SCHED_POLICY, and
+# what it starts inherits it (fork and exec keep a process's policy). A part
+# already running keeps the policy it was started with. Where chrt is refused
+# (a sandbox's seccomp rules), the stack runs under the policy it was given.
 apply_sched_policy() {
 	case $SCHED_POLICY in
-	batch | other) chrt "--$SCHED_POLICY" --pid 0 $$ || die "chrt could not set SCHED_POLICY=$SCHED_POLICY" ;;
+	batch | other) chrt "--$SCHED_POLICY" --pid 0 $$ ||
+		log "warning: chrt could not set SCHED_POLICY=$SCHED_POLICY; running under $(chrt --pid $$ | sed -n '1s/.*: //p')" ;;
 	*) die "SCHED_POLICY: batch or other, not '$SCHED_POLICY'" ;;
 	esac
 }
 
 main() {
-	apply_sched_policy
+	case "${1:-}" in
+	up | run | pg-start | redis-start | replica-start) apply_sched_policy ;;
+	esac
 	case "${1:-}" in
 	up)
 		cmd_up

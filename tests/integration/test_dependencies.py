@@ -505,8 +505,9 @@ class SlowRedisTest(unittest.TestCase):
                                  "a write waited %.2f s for a frozen Redis (timeout %.1f s)"
                                  % (resp.elapsed, b.redis_s))
         created(read, "a read while Redis is frozen")
-        self.assertTrue(gave_up, "messages-svc counted no Redis error within %.1f s of a frozen "
-                        "Redis (timeout %.1f s): its publisher waits on it" % (b.redis_write_s, b.redis_s))
+        self.assertTrue(gave_up, "messages-svc counted no Redis error within %.1f s after the writes "
+                        "to a frozen Redis (timeout %.1f s): its publisher waits on it"
+                        % (b.redis_write_s, b.redis_s))
         resp = poll.result(timeout=50)
         self.assertEqual(resp.status, 200, resp)
         ids = [change["id"] for change in resp.json["changes"]]
