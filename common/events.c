@@ -157,7 +157,8 @@ static int lock_until(struct cs_events *ev, long long deadline)
  */
 static void set_timeout_near(struct cs_events *ev, long long timeout_ms)
 {
-	if (ev->redis_timeout_ms > timeout_ms || ev->redis_timeout_ms < timeout_ms - timeout_ms / 32) {
+	if (ev->redis_timeout_ms > timeout_ms ||
+	    ev->redis_timeout_ms < timeout_ms - timeout_ms / 32) {
 		redisSetTimeout(ev->redis, timeval_ms(timeout_ms));
 		ev->redis_timeout_ms = timeout_ms;
 	}
