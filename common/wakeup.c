@@ -125,8 +125,8 @@ static void *publisher(void *arg)
 		publish(w, batch, n);
 		/*
 		 * What comes meanwhile goes out in the next pipeline: under load one per
-		 * window. A full batch left more in the queue: no wait then, so that the
-		 * window never caps a process at BATCH wake-ups per window.
+		 * window. After a full batch more may be queued: no wait then, so that
+		 * the window never caps a process at BATCH wake-ups per window.
 		 */
 		if (pipelines && n < BATCH)
 			nanosleep(&coalesce, NULL);
