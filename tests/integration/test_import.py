@@ -187,8 +187,10 @@ class ImportVerifyTest(ImportCase):
         self.assertIn("missing in the store", verify.stdout)
 
     def test_killed_import_resumes_without_duplicates_or_gaps(self):
-        # small batches: many commits, so that the kill lands between two of them
-        path, summary = generate(self.dir.name, self.prefix, "--chats", "200",
+        # small batches: many commits, so that the kill lands between two of them; and
+        # enough of them (250) that the import cannot finish while the test's count of
+        # the first ones (a psql of its own) comes back
+        path, summary = generate(self.dir.name, self.prefix, "--chats", "1000",
                                  "--messages-per-chat", "10", "--users", "6", "--big-every", "50",
                                  "--clean")
         total = summary["messages"]["read"]
