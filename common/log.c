@@ -64,16 +64,14 @@ static void put_field(struct cs_buf *b, const char *name, const char *value)
 		cs_buf_puts(b, "null");
 }
 
-void cs_log_request(const char *method, const char *path, int status, long long micros,
-		    const char *request_id, const char *user_id)
+void cs_log_request_line(struct cs_buf *out, const char *method, const char *path, int status,
+			 long long micros, const char *request_id, const char *user_id)
 {
-	struct cs_buf b = CS_BUF_INIT;
-
-	log_begin(&b, "info");
-	put_field(&b, "method", method);
-	put_field(&b, "path", path);
-	cs_buf_printf(&b, ",\"status\":%d,\"us\":%lld", status, micros);
-	put_field(&b, "requestId", request_id);
-	put_field(&b, "userId", user_id);
-	log_end(&b);
+	log_begin(out, "info");
+	put_field(out, "method", method);
+	put_field(out, "path", path);
+	cs_buf_printf(out, ",\"status\":%d,\"us\":%lld", status, micros);
+	put_field(out, "requestId", request_id);
+	put_field(out, "userId", user_id);
+	cs_buf_puts(out, "}\n");
 }

@@ -16,6 +16,7 @@
 #include "http_internal.h"
 #include "log.h"
 #include "metrics.h"
+#include "request_log.h"
 #include "sockperm.h"
 #include "wakeup.h"
 
@@ -80,8 +81,8 @@ static void serve(struct cs_server *server, FCGX_Request *fcgi)
 		cs_metrics_add(server->metrics, CS_COUNTER_INTERNAL_ERRORS, 1);
 	cs_metrics_observe(server->metrics, route, cs_http_status(&req),
 			   cs_clock_monotonic_us() - started);
-	cs_log_request(req.method, req.path, cs_http_status(&req),
-		       cs_clock_monotonic_us() - started, req.request_id, req.user_id);
+	cs_request_log_add(server->request_log, req.method, req.path, cs_http_status(&req),
+			   cs_clock_monotonic_us() - started, req.request_id, req.user_id);
 	cs_http_release(&req);
 }
 
@@ -183,6 +184,8 @@ static int start_parts(struct cs_server *server, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (cs_request_log_new(STDERR_FILENO, &server->request_log, err, errlen) < 0)
+		return -1;
 	if (cs_db_new(cfg, service->statements, service->statement_count, &server->db, err,
 		      errlen) < 0)
 		return -1;
@@ -234,6 +237,7 @@ static void stop_parts(struct cs_server *server)
 	cs_db_free(server->replica);
 	cs_db_free(server->db);
 	cs_metrics_free(server->metrics);
+	cs_request_log_free(server->request_log); /* last: it writes what waits */
 	free(server->route_names);
 	cs_config_release(&server->config);
 }
@@ -324,6 +328,7 @@ int cs_server_main(const struct cs_service *service)
 		status = 0;
 		if (server.config.socket_path)
 			unlink(server.config.socket_path);
+		cs_request_log_stop(server.request_log);
 		_exit(0);
 	}
 	status = 0;

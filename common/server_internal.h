@@ -10,6 +10,8 @@
 
 #include "server.h"
 
+struct cs_request_log;
+
 /* Built-in routes come after the service's in the metrics table. */
 enum {
 	CS_SERVER_HEALTHZ,
@@ -29,6 +31,7 @@ struct cs_server {
 	struct cs_wakeup *wakeup; /* publishes events' wake-ups off the request's path */
 	struct cs_auth *auth;
 	struct cs_metrics *metrics;
+	struct cs_request_log *request_log; /* each request's line, written in batches */
 	const char **route_names;
 	void *app;
 	int listen_fd;

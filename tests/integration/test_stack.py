@@ -1,6 +1,7 @@
 """The foundation: the stack comes up, answers health checks through nginx,
 speaks API.md errors for nginx's and the services' own refusals, survives a
 Postgres outage, stops services on SIGTERM, and migrates idempotently."""
+import json
 import os
 import shutil
 import signal
@@ -93,6 +94,28 @@ class RequestIdTest(unittest.TestCase):
                 rid = lib.unique("rid")
                 resp = lib.request(method, path, headers={"X-Request-Id": rid})
                 self.assertEqual(resp.header("X-Request-Id"), rid, resp)
+
+    def test_service_logs_each_request_within_its_window(self):
+        # request lines are written in batches (common/request_log.h): within
+        # 100 ms of the request, and never held back until the next request
+        path = os.path.join(lib.RUN_DIR, "log", "chats.log")
+        start = os.path.getsize(path)
+        user = lib.unique("user_log")
+        rid = lib.unique("rid_log")
+        resp = lib.get("/api/chats", token=lib.token(user), headers={"X-Request-Id": rid})
+        self.assertEqual(resp.status, 200, resp)
+
+        def logged():
+            with open(path, "rb") as f:
+                f.seek(start)
+                for line in f.read().decode(errors="replace").splitlines():
+                    if '"requestId":"%s"' % rid in line:
+                        return json.loads(line)
+            return None
+        line = lib.wait_for(logged, 3, interval=0.05)
+        self.assertIsNotNone(line, "no line for request %s in %s" % (rid, path))
+        self.assertEqual((line["status"], line["userId"], line["path"]),
+                         (200, user, "/api/chats"))
 
     def test_request_ids_differ_between_requests(self):
         first, second = lib.get("/healthz"), lib.get("/healthz")
