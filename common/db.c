@@ -348,13 +348,13 @@ int cs_db__take_or_wait(struct cs_db *db, const char *user, struct cs_db__read *
 	struct timespec deadline;
 	int slot;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += db->acquire_timeout_ms / 1000;
-	deadline.tv_nsec += (db->acquire_timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	/*
+	 * The wall clock, which sem_timedwait takes: a clock set back meanwhile
+	 * lengthens this wait. sem_clockwait would take the monotonic clock, but
+	 * Debian 12's ThreadSanitizer (GCC 12) does not intercept it, and would
+	 * then miss the order the hand-over's post gives.
+	 */
+	deadline = cs_clock_deadline(CLOCK_REALTIME, db->acquire_timeout_ms);
 	pthread_mutex_lock(&db->lock);
 	slot = free_slot(db, user);
 	if (slot >= 0) {

@@ -138,13 +138,7 @@ static int lock_until(struct cs_events *ev, long long deadline)
 
 	if (left < 0)
 		left = 0;
-	clock_gettime(CLOCK_REALTIME, &abs);
-	abs.tv_sec += (time_t)(left / 1000);
-	abs.tv_nsec += (long)(left % 1000) * 1000000L;
-	if (abs.tv_nsec >= 1000000000L) {
-		abs.tv_sec++;
-		abs.tv_nsec -= 1000000000L;
-	}
+	abs = cs_clock_deadline(CLOCK_REALTIME, left);
 	return pthread_mutex_timedlock(&ev->lock, &abs) == 0 ? 0 : -1;
 }
 

@@ -30,11 +30,16 @@ static void log_begin(struct cs_buf *b, const char *level)
 	cs_buf_json_string(b, log_service, strlen(log_service));
 }
 
+static void log_close(struct cs_buf *b)
+{
+	cs_buf_puts(b, "}\n");
+}
+
 static void log_end(struct cs_buf *b)
 {
 	ssize_t unused;
 
-	cs_buf_puts(b, "}\n");
+	log_close(b);
 	unused = write(STDERR_FILENO, b->data, b->len);
 	(void)unused;
 	cs_buf_release(b);
@@ -73,5 +78,5 @@ void cs_log_request_line(struct cs_buf *out, const char *method, const char *pat
 	cs_buf_printf(out, ",\"status\":%d,\"us\":%lld", status, micros);
 	put_field(out, "requestId", request_id);
 	put_field(out, "userId", user_id);
-	cs_buf_puts(out, "}\n");
+	log_close(out);
 }

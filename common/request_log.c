@@ -4,10 +4,13 @@
  */
 #include "request_log.h"
 #include "buf.h"
+#include "clock.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,14 +21,18 @@
 /* Waiting lines of this size are written at once, the window not waited out. */
 #define WRITE_NOW_BYTES (64 * 1024)
 
+/* A non-blocking output that stays full this long: the batch's lines are dropped. */
+#define FULL_OUTPUT_WAIT_MS 1000
+
 struct cs_request_log {
 	int fd;
+	long window_ms;
+	struct cs_metrics *metrics;
 	pthread_mutex_t lock;
 	pthread_cond_t added;  /* on the monotonic clock */
 	struct cs_buf waiting; /* whole lines, in the order they were added */
-	long long dropped;     /* since the writer last reported */
-	long long dropped_total;
-	int idle; /* the writer waits for a first line */
+	long long dropped;     /* not queued (full) since the writer last looked */
+	int idle;              /* the writer waits for a first line */
 	int stopping;
 
 	pthread_t thread;
@@ -36,10 +43,12 @@ void cs_request_log_add(struct cs_request_log *log, const char *method, const ch
 			int status, long long micros, const char *request_id, const char *user_id)
 {
 	struct cs_buf line = CS_BUF_INIT;
+	int full;
 
 	cs_log_request_line(&line, method, path, status, micros, request_id, user_id);
 	pthread_mutex_lock(&log->lock);
-	if (log->waiting.len + line.len <= CS_REQUEST_LOG_MAX_BYTES) {
+	full = log->waiting.len + line.len > CS_REQUEST_LOG_MAX_BYTES;
+	if (!full) {
 		size_t before = log->waiting.len;
 
 		cs_buf_append(&log->waiting, line.data, line.len);
@@ -49,20 +58,11 @@ void cs_request_log_add(struct cs_request_log *log, const char *method, const ch
 			pthread_cond_signal(&log->added);
 	} else {
 		log->dropped++;
-		log->dropped_total++;
 	}
 	pthread_mutex_unlock(&log->lock);
+	if (full) /* counted now: the writer may be stuck for long */
+		cs_metrics_add(log->metrics, CS_COUNTER_LOG_LINES_DROPPED, 1);
 	cs_buf_release(&line);
-}
-
-long long cs_request_log_dropped(struct cs_request_log *log)
-{
-	long long dropped;
-
-	pthread_mutex_lock(&log->lock);
-	dropped = log->dropped_total;
-	pthread_mutex_unlock(&log->lock);
-	return dropped;
 }
 
 /* The length of the longest run of whole lines in data[0, len) that fits PIPE_BUF (one line at least). */
@@ -78,18 +78,39 @@ static size_t whole_lines(const char *data, size_t len)
 	return end ? (size_t)(end - data) + 1 : len;
 }
 
-static void write_lines(int fd, const char *data, size_t len)
+static long long count_lines(const char *data, size_t len)
+{
+	long long lines = 0;
+
+	for (const char *p = data; (p = memchr(p, '\n', len - (size_t)(p - data))); p++)
+		lines++;
+	return lines;
+}
+
+/*
+ * 0 when all is written, else the lines not written (the output failed).
+ * After a short write the next one starts inside a line: only a file near
+ * full or a socket writes short, and the rest of the line still follows.
+ */
+static long long write_lines(int fd, const char *data, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(fd, data, whole_lines(data, len));
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd out = { .fd = fd, .events = POLLOUT };
+
+			if (poll(&out, 1, FULL_OUTPUT_WAIT_MS) > 0)
+				continue;
+		}
 		if (n <= 0)
-			return; /* the output is gone: these lines are lost, as cs_log's would be */
+			return count_lines(data, len);
 		data += n;
 		len -= (size_t)n;
 	}
+	return 0;
 }
 
 /*
@@ -98,12 +119,8 @@ static void write_lines(int fd, const char *data, size_t len)
  */
 static void wait_out_window(struct cs_request_log *log)
 {
-	struct timespec deadline;
+	struct timespec deadline = cs_clock_deadline(CLOCK_MONOTONIC, log->window_ms);
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_nsec += CS_REQUEST_LOG_WINDOW_MS * 1000000L;
-	deadline.tv_sec += deadline.tv_nsec / 1000000000L;
-	deadline.tv_nsec %= 1000000000L;
 	while (!log->stopping && log->waiting.len < WRITE_NOW_BYTES &&
 	       pthread_cond_timedwait(&log->added, &log->lock, &deadline) != ETIMEDOUT)
 		;
@@ -113,7 +130,7 @@ static void *writer(void *arg)
 {
 	struct cs_request_log *log = arg;
 	struct cs_buf out = CS_BUF_INIT, swap;
-	long long dropped;
+	long long dropped, lost, unreported = 0; /* dropped since the last warning */
 
 	pthread_mutex_lock(&log->lock);
 	for (;;) {
@@ -130,11 +147,18 @@ static void *writer(void *arg)
 		dropped = log->dropped;
 		log->dropped = 0;
 		pthread_mutex_unlock(&log->lock);
-		write_lines(log->fd, out.data, out.len);
+		lost = write_lines(log->fd, out.data, out.len);
 		cs_buf_reset(&out);
-		if (dropped)
-			cs_log_warn("%lld request log lines dropped: the log's output was stuck",
-				    dropped);
+		if (lost)
+			cs_metrics_add(log->metrics, CS_COUNTER_LOG_LINES_DROPPED, lost);
+		unreported += dropped + lost;
+		if (unreported && !lost) {
+			cs_log_warn(
+				"%lld request log lines dropped: the log's output was stuck "
+				"or failed",
+				unreported);
+			unreported = 0;
+		}
 		pthread_mutex_lock(&log->lock);
 		wait_out_window(log);
 	}
@@ -143,7 +167,8 @@ static void *writer(void *arg)
 	return NULL;
 }
 
-int cs_request_log_new(int fd, struct cs_request_log **out, char *err, size_t errlen)
+int cs_request_log_new(int fd, long window_ms, struct cs_metrics *metrics,
+		       struct cs_request_log **out, char *err, size_t errlen)
 {
 	struct cs_request_log *log = calloc(1, sizeof *log);
 	pthread_condattr_t monotonic;
@@ -154,6 +179,8 @@ int cs_request_log_new(int fd, struct cs_request_log **out, char *err, size_t er
 		goto out;
 	}
 	log->fd = fd;
+	log->window_ms = window_ms;
+	log->metrics = metrics;
 	if (pthread_condattr_init(&monotonic) != 0) {
 		snprintf(err, errlen, "could not create the request log's locks");
 		goto out;
@@ -180,23 +207,28 @@ out:
 	return rc;
 }
 
-void cs_request_log_stop(struct cs_request_log *log)
+int cs_request_log_stop(struct cs_request_log *log)
 {
+	struct timespec deadline;
+
 	if (!log || !log->started)
-		return;
+		return 0;
 	pthread_mutex_lock(&log->lock);
 	log->stopping = 1;
 	pthread_cond_signal(&log->added);
 	pthread_mutex_unlock(&log->lock);
-	pthread_join(log->thread, NULL);
+	/* the wall clock, which pthread_timedjoin_np takes */
+	deadline = cs_clock_deadline(CLOCK_REALTIME, CS_REQUEST_LOG_STOP_MS);
+	if (pthread_timedjoin_np(log->thread, NULL, &deadline) != 0)
+		return -1;
 	log->started = 0;
+	return 0;
 }
 
 void cs_request_log_free(struct cs_request_log *log)
 {
-	if (!log)
+	if (!log || cs_request_log_stop(log) < 0)
 		return;
-	cs_request_log_stop(log);
 	if (log->lock_made) {
 		pthread_cond_destroy(&log->added);
 		pthread_mutex_destroy(&log->lock);

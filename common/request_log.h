@@ -1,23 +1,25 @@
 /*
  * request_log.h - the per-request log lines, written in batches.
  *
- *   cs_request_log_new(STDERR_FILENO, &log, err, sizeof err);
+ *   cs_request_log_new(STDERR_FILENO, CS_REQUEST_LOG_WINDOW_MS, metrics, &log, err, sizeof err);
  *   ...at the end of each request, in any thread: cs_request_log_add(log, ...);
  *   ...at exit: cs_request_log_free(log);   (writes what waits, then stops)
  *
  * A request's line (log.h's format) is queued, and one thread per process
  * writes the queue: the first line after a quiet spell at once, then under
- * load what came in each CS_REQUEST_LOG_WINDOW_MS in one go, in writes of at
- * most PIPE_BUF bytes that end at a line's end, so that a line written by
- * cs_log at the same time never lands inside one (docs/decisions/request-path.md).
- * A line shows up at most that window (and the write before it) late, and a
- * process killed with kill -9 loses at most that window's lines. cs_log's
+ * load what came within each window in one go (sooner once 64 KiB wait), in
+ * writes of at most PIPE_BUF bytes that end at a line's end, so that a line
+ * cs_log writes at the same time never lands inside one (a line longer than
+ * PIPE_BUF is written alone). So a line shows up at most a window and the
+ * write before it late (docs/decisions/request-path.md, section 12). cs_log's
  * lines (warnings, errors) are written at once, so one may come before request
  * lines that finished just before it; each line has its time.
  *
- * Adding never waits for the write: past CS_REQUEST_LOG_MAX_BYTES waiting (the
- * output is stuck), lines are dropped and counted, and the count is logged as
- * a warning once the output moves again.
+ * Adding never waits for the output: past CS_REQUEST_LOG_MAX_BYTES waiting
+ * (the output stuck), lines are dropped; those and the lines of a write that
+ * failed are counted in metrics (chatsync_log_lines_dropped_total) and in a
+ * warning after the next write that succeeds. The fd is borrowed: the caller
+ * closes it after cs_request_log_free.
  */
 #ifndef CS_REQUEST_LOG_H
 #define CS_REQUEST_LOG_H
@@ -26,17 +28,22 @@
 
 #define CS_REQUEST_LOG_WINDOW_MS 100
 #define CS_REQUEST_LOG_MAX_BYTES (256 * 1024)
+#define CS_REQUEST_LOG_STOP_MS 1000 /* longest a stop waits for a stuck output */
 
+struct cs_metrics;
 struct cs_request_log;
 
-int cs_request_log_new(int fd, struct cs_request_log **out, char *err, size_t errlen);
+int cs_request_log_new(int fd, long window_ms, struct cs_metrics *metrics,
+		       struct cs_request_log **out, char *err, size_t errlen);
 void cs_request_log_add(struct cs_request_log *log, const char *method, const char *path,
 			int status, long long micros, const char *request_id, const char *user_id);
-/* Lines dropped so far because the output was stuck. */
-long long cs_request_log_dropped(struct cs_request_log *log);
-/* Writes what waits and stops the writer; lines added after are not written. NULL is fine. */
-void cs_request_log_stop(struct cs_request_log *log);
-/* Stops (as above) and frees; NULL is fine. */
+/*
+ * Writes what waits and stops the writer: 0, or -1 when the output was still
+ * stuck after CS_REQUEST_LOG_STOP_MS (the writer goes on; what waits is lost
+ * at exit). Lines added after a stop are not written. NULL is fine.
+ */
+int cs_request_log_stop(struct cs_request_log *log);
+/* Stops (as above) and frees; after a stop that gave up, leaves the log to the exit. */
 void cs_request_log_free(struct cs_request_log *log);
 
 #endif

@@ -184,7 +184,8 @@ static int start_parts(struct cs_server *server, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	if (cs_request_log_new(STDERR_FILENO, &server->request_log, err, errlen) < 0)
+	if (cs_request_log_new(STDERR_FILENO, CS_REQUEST_LOG_WINDOW_MS, server->metrics,
+			       &server->request_log, err, errlen) < 0)
 		return -1;
 	if (cs_db_new(cfg, service->statements, service->statement_count, &server->db, err,
 		      errlen) < 0)
@@ -229,6 +230,8 @@ static int start_parts(struct cs_server *server, char *err, size_t errlen)
 
 static void stop_parts(struct cs_server *server)
 {
+	/* the workers are done: their lines go out before the teardown's own */
+	cs_request_log_free(server->request_log);
 	if (server->service->stop)
 		server->service->stop(server);
 	cs_auth_free(server->auth);
@@ -237,7 +240,6 @@ static void stop_parts(struct cs_server *server)
 	cs_db_free(server->replica);
 	cs_db_free(server->db);
 	cs_metrics_free(server->metrics);
-	cs_request_log_free(server->request_log); /* last: it writes what waits */
 	free(server->route_names);
 	cs_config_release(&server->config);
 }
