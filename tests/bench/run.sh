@@ -516,6 +516,10 @@ main() {
 		done
 	done
 	log "fixed-rate latency, ${FIXED_SECONDS}s per endpoint"
+	# A checkpoint now: Postgres starts one every 5 minutes, and one that starts
+	# or ends inside these loads stalls them (the first writes after it log whole
+	# pages), which is the checkpoint's timing, not the endpoint's.
+	psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d chatsync -c CHECKPOINT
 	for endpoint in list get delta append; do
 		run_fixed "$endpoint"
 		# the peer at chatsync's rate, so that the two p99 compare
