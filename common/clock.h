@@ -1,7 +1,8 @@
 /*
  * clock.h - the two clocks: wall time for what is stored or shown, and a
- * monotonic clock for every timeout and duration (it never jumps back when
- * the wall clock is set).
+ * monotonic clock for every duration and the timeouts we count ourselves (it
+ * never jumps back when the wall clock is set); and the absolute deadlines the
+ * POSIX waits take, on the clock each wait wants.
  */
 #ifndef CS_CLOCK_H
 #define CS_CLOCK_H

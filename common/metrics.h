@@ -28,7 +28,7 @@
 	X(WAKEUPS_RECEIVED, "chatsync_wakeups_received_total", "counter")   /* wake-ups sync-svc's reader took from Redis (hub.c) */ \
 	X(REPLICA_READS, "chatsync_replica_reads_total", "counter")         /* change-feed pages read from the replica (sync page.c) */ \
 	X(REPLICA_FALLBACKS, "chatsync_replica_fallbacks_total", "counter") /* pages read from the primary: the replica behind or down (sync page.c) */ \
-	X(LOG_LINES_DROPPED, "chatsync_log_lines_dropped_total", "counter") /* request log lines not written: the output stuck or failed (request_log.c) */
+	X(REQUEST_LOG_LINES_DROPPED, "chatsync_request_log_lines_dropped_total", "counter") /* request log lines not written: the output stuck or failed (request_log.c) */
 
 #define CS_METRICS_COUNTER_ENUM(id, name, type) CS_COUNTER_##id,
 enum cs_counter {

@@ -43,12 +43,10 @@ void cs_request_log_add(struct cs_request_log *log, const char *method, const ch
 			int status, long long micros, const char *request_id, const char *user_id)
 {
 	struct cs_buf line = CS_BUF_INIT;
-	int full;
 
 	cs_log_request_line(&line, method, path, status, micros, request_id, user_id);
 	pthread_mutex_lock(&log->lock);
-	full = log->waiting.len + line.len > CS_REQUEST_LOG_MAX_BYTES;
-	if (!full) {
+	if (log->waiting.len + line.len <= CS_REQUEST_LOG_MAX_BYTES) {
 		size_t before = log->waiting.len;
 
 		cs_buf_append(&log->waiting, line.data, line.len);
@@ -57,16 +55,16 @@ void cs_request_log_add(struct cs_request_log *log, const char *method, const ch
 		    (before < WRITE_NOW_BYTES && log->waiting.len >= WRITE_NOW_BYTES))
 			pthread_cond_signal(&log->added);
 	} else {
+		/* counted now, not when the writer (maybe stuck for long) next looks */
 		log->dropped++;
+		cs_metrics_add(log->metrics, CS_COUNTER_REQUEST_LOG_LINES_DROPPED, 1);
 	}
 	pthread_mutex_unlock(&log->lock);
-	if (full) /* counted now: the writer may be stuck for long */
-		cs_metrics_add(log->metrics, CS_COUNTER_LOG_LINES_DROPPED, 1);
 	cs_buf_release(&line);
 }
 
 /* The length of the longest run of whole lines in data[0, len) that fits PIPE_BUF (one line at least). */
-static size_t whole_lines(const char *data, size_t len)
+static size_t batch_length(const char *data, size_t len)
 {
 	const char *end;
 
@@ -95,7 +93,7 @@ static long long count_lines(const char *data, size_t len)
 static long long write_lines(int fd, const char *data, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = write(fd, data, whole_lines(data, len));
+		ssize_t n = write(fd, data, batch_length(data, len));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -149,8 +147,12 @@ static void *writer(void *arg)
 		pthread_mutex_unlock(&log->lock);
 		lost = write_lines(log->fd, out.data, out.len);
 		cs_buf_reset(&out);
-		if (lost)
-			cs_metrics_add(log->metrics, CS_COUNTER_LOG_LINES_DROPPED, lost);
+		if (lost) {
+			/* under the lock: a stop that gave up takes the metrics away */
+			pthread_mutex_lock(&log->lock);
+			cs_metrics_add(log->metrics, CS_COUNTER_REQUEST_LOG_LINES_DROPPED, lost);
+			pthread_mutex_unlock(&log->lock);
+		}
 		unreported += dropped + lost;
 		if (unreported && !lost) {
 			cs_log_warn(
@@ -219,8 +221,12 @@ int cs_request_log_stop(struct cs_request_log *log)
 	pthread_mutex_unlock(&log->lock);
 	/* the wall clock, which pthread_timedjoin_np takes */
 	deadline = cs_clock_deadline(CLOCK_REALTIME, CS_REQUEST_LOG_STOP_MS);
-	if (pthread_timedjoin_np(log->thread, NULL, &deadline) != 0)
+	if (pthread_timedjoin_np(log->thread, NULL, &deadline) != 0) {
+		pthread_mutex_lock(&log->lock);
+		log->metrics = NULL; /* the caller may free them now */
+		pthread_mutex_unlock(&log->lock);
 		return -1;
+	}
 	log->started = 0;
 	return 0;
 }

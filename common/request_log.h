@@ -17,9 +17,9 @@
  *
  * Adding never waits for the output: past CS_REQUEST_LOG_MAX_BYTES waiting
  * (the output stuck), lines are dropped; those and the lines of a write that
- * failed are counted in metrics (chatsync_log_lines_dropped_total) and in a
- * warning after the next write that succeeds. The fd is borrowed: the caller
- * closes it after cs_request_log_free.
+ * failed are counted in metrics (chatsync_request_log_lines_dropped_total)
+ * and in a warning after the next write that succeeds. The fd and metrics are
+ * borrowed: they must outlive the log (see cs_request_log_stop).
  */
 #ifndef CS_REQUEST_LOG_H
 #define CS_REQUEST_LOG_H
@@ -28,7 +28,8 @@
 
 #define CS_REQUEST_LOG_WINDOW_MS 100
 #define CS_REQUEST_LOG_MAX_BYTES (256 * 1024)
-#define CS_REQUEST_LOG_STOP_MS 1000 /* longest a stop waits for a stuck output */
+/* longest a stop waits for a stuck output: within the 2 s a service has to exit */
+#define CS_REQUEST_LOG_STOP_MS 100
 
 struct cs_metrics;
 struct cs_request_log;
@@ -39,8 +40,10 @@ void cs_request_log_add(struct cs_request_log *log, const char *method, const ch
 			int status, long long micros, const char *request_id, const char *user_id);
 /*
  * Writes what waits and stops the writer: 0, or -1 when the output was still
- * stuck after CS_REQUEST_LOG_STOP_MS (the writer goes on; what waits is lost
- * at exit). Lines added after a stop are not written. NULL is fine.
+ * stuck after CS_REQUEST_LOG_STOP_MS. After -1 the writer goes on (it still
+ * writes what waits if the output moves, and counts no more in metrics); the
+ * fd must stay open, and a later stop may succeed. Lines added once the
+ * writer has ended are neither written nor counted. NULL is fine.
  */
 int cs_request_log_stop(struct cs_request_log *log);
 /* Stops (as above) and frees; after a stop that gave up, leaves the log to the exit. */

@@ -517,8 +517,10 @@ main() {
 	done
 	log "fixed-rate latency, ${FIXED_SECONDS}s per endpoint"
 	# A checkpoint now: Postgres starts one every 5 minutes, and one that starts
-	# or ends inside these loads stalls them (the first writes after it log whole
-	# pages), which is the checkpoint's timing, not the endpoint's.
+	# or ends inside these loads stalls them, which is the checkpoint's timing,
+	# not the endpoint's. (The first writes after this one log whole pages: a
+	# cost every run now pays alike, in append's first seconds.)
+	record_text "psql -X -h 127.0.0.1 -p $PG_PORT -U postgres -d chatsync -c CHECKPOINT  # before the fixed-rate loads"
 	psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d chatsync -c CHECKPOINT
 	for endpoint in list get delta append; do
 		run_fixed "$endpoint"

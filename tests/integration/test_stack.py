@@ -1,6 +1,7 @@
 """The foundation: the stack comes up, answers health checks through nginx,
-speaks API.md errors for nginx's and the services' own refusals, survives a
-Postgres outage, stops services on SIGTERM, and migrates idempotently."""
+speaks API.md errors for nginx's and the services' own refusals, logs each
+request, survives a Postgres outage, stops services on SIGTERM, and migrates
+idempotently."""
 import json
 import os
 import shutil

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -46,7 +47,7 @@ static struct cs_request_log *start(int fd, long window_ms, struct cs_metrics *m
 static long long dropped(struct cs_metrics *metrics)
 {
 	struct cs_buf text = CS_BUF_INIT;
-	const char *name = "chatsync_log_lines_dropped_total{service=\"test\"} ";
+	const char *name = "chatsync_request_log_lines_dropped_total{service=\"test\"} ";
 	const char *at;
 	long long n;
 
@@ -76,12 +77,12 @@ static long long file_size(int fd)
 	return (long long)st.st_size;
 }
 
-/* Polls for up to 3 s until the file holds at least size bytes; 1 when it does. */
+/* Polls for up to 10 s until the file holds at least size bytes; 1 when it does. */
 static int grows_to(int fd, long long size)
 {
 	struct timespec tick = { 0, 10 * 1000 * 1000 };
 
-	for (int waited = 0; waited < 300 && file_size(fd) < size; waited++)
+	for (int waited = 0; waited < 1000 && file_size(fd) < size; waited++)
 		nanosleep(&tick, NULL);
 	return file_size(fd) >= size;
 }
@@ -274,13 +275,25 @@ static void *drain(void *arg)
 	return (void *)lines;
 }
 
+/* Frees the log while a thread reads the pipe's other end; the lines read. */
+static long long free_while_draining(struct cs_request_log *log, int fds[2])
+{
+	pthread_t reader;
+	void *written;
+
+	assert_int_equal(pthread_create(&reader, NULL, drain, &fds[0]), 0);
+	cs_request_log_free(log);
+	close(fds[1]);
+	pthread_join(reader, &written);
+	close(fds[0]);
+	return (long long)(long)written;
+}
+
 /* A pipe nobody reads: adding goes on (lines dropped and counted), and nothing else is lost. */
 static void test_stuck_output_drops_and_counts(void **state)
 {
 	struct cs_metrics *metrics = cs_metrics_new("test", route_names, 1);
 	struct cs_request_log *log;
-	pthread_t reader;
-	void *written;
 	int fds[2], lines = 8000; /* over 160 bytes each: past the pipe and both buffers */
 
 	(void)state;
@@ -289,12 +302,66 @@ static void test_stuck_output_drops_and_counts(void **state)
 	for (int n = 0; n < lines; n++)
 		add_numbered(log, n);
 	assert_true(dropped(metrics) > 0); /* counted while the writer is stuck */
+	assert_int_equal(free_while_draining(log, fds) + dropped(metrics), lines);
+	cs_metrics_free(metrics);
+}
+
+/*
+ * A stop on an output nobody reads gives up within its bound (and the metrics
+ * may go); once the output moves, a later stop ends the writer, and every line
+ * was written or counted.
+ */
+static void test_a_stop_on_a_stuck_output_gives_up_then_succeeds(void **state)
+{
+	struct cs_metrics *metrics = cs_metrics_new("test", route_names, 1);
+	struct cs_request_log *log;
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	pthread_t reader;
+	void *written;
+	long long counted;
+	int fds[2], lines = 8000, stopped = -1;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	log = start(fds[1], CS_REQUEST_LOG_WINDOW_MS, metrics);
+	for (int n = 0; n < lines; n++)
+		add_numbered(log, n);
+	assert_int_equal(cs_request_log_stop(log), -1);
+	counted = dropped(metrics);
+	cs_metrics_free(metrics); /* the writer counts no more */
 	assert_int_equal(pthread_create(&reader, NULL, drain, &fds[0]), 0);
+	for (int tries = 0; tries < 1000 && stopped < 0; tries++) {
+		stopped = cs_request_log_stop(log);
+		if (stopped < 0)
+			nanosleep(&tick, NULL);
+	}
+	assert_int_equal(stopped, 0);
 	cs_request_log_free(log);
 	close(fds[1]);
 	pthread_join(reader, &written);
 	close(fds[0]);
-	assert_int_equal((long long)(long)written + dropped(metrics), lines);
+	assert_true(counted > 0);
+	assert_int_equal((long long)(long)written + counted, lines);
+}
+
+/* A non-blocking output that stays full: the batch is dropped after a bounded wait, and counted. */
+static void test_a_full_nonblocking_output_drops_its_batch(void **state)
+{
+	struct cs_metrics *metrics = cs_metrics_new("test", route_names, 1);
+	struct cs_request_log *log;
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	int fds[2], lines = 1000; /* ~170 KB: more than the pipe holds, less than may wait */
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(fcntl(fds[1], F_SETFL, O_NONBLOCK), 0);
+	log = start(fds[1], CS_REQUEST_LOG_WINDOW_MS, metrics);
+	for (int n = 0; n < lines; n++)
+		add_numbered(log, n);
+	for (int waited = 0; waited < 1000 && dropped(metrics) == 0; waited++)
+		nanosleep(&tick, NULL);
+	assert_true(dropped(metrics) > 0);
+	assert_int_equal(free_while_draining(log, fds) + dropped(metrics), lines);
 	cs_metrics_free(metrics);
 }
 
@@ -327,6 +394,8 @@ int main(void)
 		cmocka_unit_test(test_64_kib_go_out_before_the_window_ends),
 		cmocka_unit_test(test_writes_are_whole_lines_within_pipe_buf),
 		cmocka_unit_test(test_stuck_output_drops_and_counts),
+		cmocka_unit_test(test_a_stop_on_a_stuck_output_gives_up_then_succeeds),
+		cmocka_unit_test(test_a_full_nonblocking_output_drops_its_batch),
 		cmocka_unit_test(test_failed_write_counts_its_lines),
 	};
 
