@@ -26,6 +26,7 @@ ENDPOINTS = [
     ("append", "append `POST /api/chats/{id}/messages`", "pg", 0.75),
     ("delta", "delta sync `GET /api/sync?cursor=…&limit=20` (20 changes)", "pg", None),
 ]
+SERVING = {"list": "chats-svc", "get": "chats-svc", "append": "messages-svc", "delta": "sync-svc"}
 PG_LABEL = {"list": "pgbench, same SQL (chats_list_first), 16 clients",
             "get": "pgbench, same SQL (chats_get_own + chats_messages), 16 clients",
             "append": "pgbench, same transaction (pipelined), 16 clients",
@@ -58,10 +59,17 @@ def pool_clients(results):
     return r[0].get("clients") if r else None
 
 
+def sql_rounds(results, key):
+    """The rounds of the endpoint's SQL limit: the better of pgbench at 16
+    clients and at the pool's size (the one with the higher median tps)."""
+    candidates = [r for r in (rounds(results, prefix + key) for prefix in ("pg_", "pg_pool_"))
+                  if med([d["tps"] for d in r])]
+    return max(candidates, key=lambda r: med([d["tps"] for d in r]), default=[])
+
+
 def sql_limit(results, key):
-    """The endpoint's SQL limit: the better of pgbench at 16 clients and at the pool's size."""
-    return max([v for v in (med([d["tps"] for d in rounds(results, prefix + key)])
-                            for prefix in ("pg_", "pg_pool_")) if v] or [None])
+    """The endpoint's SQL limit (tps), or None."""
+    return med([d["tps"] for d in sql_rounds(results, key)])
 
 
 def rounds(results, prefix):
@@ -218,6 +226,91 @@ def warmup_section(results):
             label, n0(d["rate"]), f2(lat.get("p50")), f2(lat.get("p99")), f2(lat.get("max")),
             n0(sum(w.get("errors", {}).values())), f2(d["latency_ms"].get("p99"))))
     out.append("")
+    return out
+
+
+def ceiling_parts_section(results):
+    """Each endpoint's CPU per request against the two loads its FastCGI + SQL
+    ceiling is made of, program by program: what chatsync spends on top."""
+    rows = []
+    for key, _, _, _ in ENDPOINTS:
+        fc = [d for d in rounds(results, "fcgi_sized_" + key) if d.get("cpu")]
+        pg = [d for d in sql_rounds(results, key) if d.get("cpu")]
+        w = [d for d in rounds(results, "wrk_" + key) if d.get("cpu")]
+        if not (fc and pg and w):
+            continue
+
+        def per(loads, group):
+            return med([d["cpu"]["us_per_request"].get(group, 0) for d in loads]) or 0.0
+
+        service = SERVING[key]
+        parts = {
+            "client": per(fc, "client"),
+            "nginx": per(fc, "nginx"),
+            "service": per(fc, "fcgi_hello") + per(pg, "client"),
+            "postgres": per(fc, "postgres") + per(pg, "postgres"),
+            "redis": per(fc, "redis-server") + per(pg, "redis-server"),
+        }
+        ours = {"client": per(w, "client"), "nginx": per(w, "nginx"), "service": per(w, service),
+                "postgres": per(w, "postgres"), "redis": per(w, "redis-server")}
+        total_parts, total_ours = sum(parts.values()), sum(ours.values())
+        rps, both = med([d["rps"] for d in w]), None
+        fcr, pgr = med([d["rps"] for d in fc]), sql_limit(results, key)
+        if fcr and pgr:
+            both = 1 / (1 / fcr + 1 / pgr)
+        rows.append("| %s | %s | %s | %s | %s | %s |" % (
+            key, f1(total_parts), f1(total_ours), f2(total_parts / total_ours if total_ours else None),
+            f2(rps / both if rps and both else None),
+            ", ".join("%s %+d" % (g, round(ours[g] - parts[g]))
+                      for g in ("service", "postgres", "nginx", "client", "redis"))))
+    if not rows:
+        return []
+    return ["### Each endpoint against its ceiling's parts, CPU per request", "",
+            "The ceiling is two loads, a FastCGI round trip answering the endpoint's bytes and pgbench "
+            "running its SQL (the one of 16 clients and the pool's size that the ceiling takes); their "
+            "CPU per request added is what chatsync would spend if it cost nothing on top (µs, medians of "
+            "the rounds, from the table above). \"CPU ratio\" is that sum over chatsync's own: the ratio to "
+            "the ceiling that CPU alone predicts, beside the one measured. \"On top\" is chatsync's CPU "
+            "per request less the parts', program by program; the service is set against `fcgi_hello` "
+            "and pgbench's own client (the libpq work the service does in its place).", "",
+            "| endpoint | ceiling's parts µs | chatsync µs | CPU ratio | measured ratio | on top, µs |",
+            "|---|---:|---:|---:|---:|---|"] + rows + [""]
+
+
+def profile_section(results):
+    """What each service's CPU went to under its endpoint's load (BENCH_PROFILE:
+    perf and profile_share.py), or nothing when no endpoint was profiled."""
+    shares = [(key, load(results, "share_" + key)) for key, _, _, _ in ENDPOINTS]
+    shares = [(key, s) for key, s in shares if s]
+    if not shares:
+        return []
+    labels = shares[0][1]["labels"]
+    parts = sorted({p for _, s in shares for p in s["parts"]},
+                   key=lambda p: (p == "other", -max(s["parts"].get(p, 0) for _, s in shares)))
+
+    def cpu(key):
+        r = load(results, "profile_" + key) or {}
+        return r.get("cpu", {}).get("us_per_request", {}).get(SERVING[key])
+
+    out = ["### Where each service's CPU goes", "",
+           "Each service's samples (perf, 299 Hz, DWARF call graphs, during one more wrk load of its "
+           "endpoint), each given to the first part of the request path found walking its call chain "
+           "up from the leaf (tests/bench/profile_share.py): a futex inside the pool's wait counts as "
+           "the pool, a `send` inside the answer's write as the answer. Kernel time counts where its "
+           "system call was made.", "",
+           "| share of the service's samples | " + " | ".join(
+               "%s (%s)" % (key, SERVING[key]) for key, _ in shares) + " |",
+           "|---|" + "---:|" * len(shares),
+           "| samples | " + " | ".join(n0(s["samples"]) for _, s in shares) + " |",
+           "| its CPU per request in that load, µs | " + " | ".join(f1(cpu(key)) for key, _ in shares) + " |",
+           "| in the kernel (of which switching threads) | " + " | ".join(
+               "%.0f %% (%.0f %%)" % (s["kernel"], s["switching"]) for _, s in shares) + " |"]
+    for p in parts:
+        out.append("| %s | %s |" % (labels.get(p, p), " | ".join(
+            "%.1f %%" % s["parts"][p] if p in s["parts"] else "—" for _, s in shares)))
+    out += ["", "The rest, by the function running (or making the system call that was): " + "; ".join(
+        "%s: %s" % (key, ", ".join("`%s` %.1f %%" % (sym, v) for sym, v in s["rest_top"][:4]))
+        for key, s in shares) + ".", ""]
     return out
 
 
@@ -404,11 +497,10 @@ def build(results):
              ("fcgi_keep", "nginx → fcgi_hello kept, 17 B", "fcgi_hello"),
              *((prefix, label, "fcgi_hello")
                for prefix, label in sized_loads(results, "nginx → fcgi_hello kept, %s B (%s)"))]
-    serving = {"list": "chats-svc", "get": "chats-svc", "append": "messages-svc", "delta": "sync-svc"}
     for key, label, kind, target in ENDPOINTS:
         loads += [("pg_" + key, "pgbench %s, 16 clients" % key, None),
                   ("pg_pool_" + key, "pgbench %s, %s clients" % (key, pool_clients(results)), None),
-                  ("wrk_" + key, "chatsync " + key, serving[key])]
+                  ("wrk_" + key, "chatsync " + key, SERVING[key])]
     cpu_rows = []
     for prefix, label, service in loads:
         r = [d for d in rounds(results, prefix) if d.get("cpu")]
@@ -433,6 +525,9 @@ def build(results):
                   "",
                   "| load | req/s | client | nginx | service | Postgres | Redis | total | other (cores) |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"] + cpu_rows + [""]
+
+    lines += ceiling_parts_section(results)
+    lines += profile_section(results)
 
     # ---- live details ----
     if live:

@@ -10,8 +10,9 @@
 #
 # Other settings: BENCH_DOC (where the report goes), BENCH_RESEED=1 (load the
 # seed again even when the database already holds it; the full run always does),
-# BENCH_PROFILE=list|get|delta|append (also `perf record` the service behind
-# that endpoint during one extra wrk run; the report goes to .run/bench/profile/),
+# BENCH_PROFILE=list,get,delta,append or all (also `perf record` the service
+# behind each endpoint named during one extra wrk run: what its CPU went to goes
+# into the report, perf's own reports to .run/bench/profile/; needs perf),
 # BENCH_PG_PORT 19432, BENCH_REDIS_PORT 19379, BENCH_HTTP_PORT 19080,
 # BENCH_HTTPS_PORT 19443, BENCH_LIMITS_PORT 19090, BENCH_PEER_PORT 19091 (the
 # Node.js peer, tests/bench/peer/: skipped, saying why, without node). Last, the
@@ -379,7 +380,7 @@ profile() { # ENDPOINT: perf record on the service that serves it, during one ex
 	list | get) service=chats ;;
 	append) service=messages ;;
 	delta) service=sync ;;
-	*) die "BENCH_PROFILE: list, get, delta or append" ;;
+	*) die "BENCH_PROFILE: all, or a comma list of list, get, delta, append" ;;
 	esac
 	command -v perf >/dev/null || die "BENCH_PROFILE needs perf (apt-get install linux-perf)"
 	pid=$(cat "$RUN/pid/$service.pid")
@@ -390,8 +391,12 @@ profile() { # ENDPOINT: perf record on the service that serves it, during one ex
 	timeout $((SECONDS_PER_LOAD + 30)) perf record -q -a --call-graph dwarf,16384 -F 299 \
 		-o "$RUN/profile/$endpoint.data" -- sleep "$((SECONDS_PER_LOAD > 3 ? SECONDS_PER_LOAD - 2 : 1))" >/dev/null 2>&1 &
 	local perf_pid=$!
+	record_text "perf record -q -a --call-graph dwarf,16384 -F 299 -o $RUN/profile/$endpoint.data -- sleep $((SECONDS_PER_LOAD > 3 ? SECONDS_PER_LOAD - 2 : 1))  # during the next wrk load"
 	run_wrk "profile_$endpoint" "http://127.0.0.1:$HTTP_PORT" "$endpoint"
 	wait "$perf_pid" || true
+	record python3 "$BENCH/profile_share.py" "$RUN/profile/$endpoint.data" PID
+	python3 "$BENCH/profile_share.py" "$RUN/profile/$endpoint.data" "$pid" >"$RESULTS/share_$endpoint.json" \
+		|| die "profile_share.py $endpoint failed"
 	{
 		echo "# $service-svc under the $endpoint load: share of samples by library, then by function"
 		echo "# with its callees (perf report --children), from $RUN/profile/$endpoint.data"
@@ -561,7 +566,9 @@ main() {
 		>"$RESULTS/streams.json" || die "the streams benchmark failed"
 	cpu_after streams
 
-	[ -z "${BENCH_PROFILE:-}" ] || profile "$BENCH_PROFILE"
+	local profiled=${BENCH_PROFILE:-}
+	[ "$profiled" != all ] || profiled=list,get,delta,append
+	for endpoint in ${profiled//,/ }; do profile "$endpoint"; done
 	run_import
 	run_client
 	echo "{\"elapsed_s\": $((SECONDS - t_start))}" >"$RESULTS/elapsed.json"
