@@ -72,6 +72,15 @@ def sql_limit(results, key):
     return med([d["tps"] for d in sql_rounds(results, key)])
 
 
+def ceiling(results, key):
+    """The endpoint's FastCGI + SQL ceiling (req/s), or None: both costs on the
+    same cores, a FastCGI round trip answering as many bytes as the endpoint
+    does (kept connections) and the endpoint's SQL."""
+    fc = med([d["rps"] for d in rounds(results, "fcgi_sized_" + key)])
+    pg = sql_limit(results, key)
+    return 1 / (1 / fc + 1 / pg) if fc and pg else None
+
+
 def rounds(results, prefix):
     out, i = [], 1
     while True:
@@ -232,6 +241,7 @@ def warmup_section(results):
 def ceiling_parts_section(results):
     """Each endpoint's CPU per request against the two loads its FastCGI + SQL
     ceiling is made of, program by program: what chatsync spends on top."""
+    services = ("chats-svc", "messages-svc", "sync-svc")
     rows = []
     for key, _, _, _ in ENDPOINTS:
         fc = [d for d in rounds(results, "fcgi_sized_" + key) if d.get("cpu")]
@@ -243,36 +253,42 @@ def ceiling_parts_section(results):
         def per(loads, group):
             return med([d["cpu"]["us_per_request"].get(group, 0) for d in loads]) or 0.0
 
-        service = SERVING[key]
         parts = {
-            "client": per(fc, "client"),
-            "nginx": per(fc, "nginx"),
             "service": per(fc, "fcgi_hello") + per(pg, "client"),
+            "other services": 0.0,
             "postgres": per(fc, "postgres") + per(pg, "postgres"),
+            "nginx": per(fc, "nginx"),
             "redis": per(fc, "redis-server") + per(pg, "redis-server"),
+            "client": per(fc, "client"),
         }
-        ours = {"client": per(w, "client"), "nginx": per(w, "nginx"), "service": per(w, service),
-                "postgres": per(w, "postgres"), "redis": per(w, "redis-server")}
+        ours = {
+            "service": per(w, SERVING[key]),
+            "other services": sum(per(w, s) for s in services if s != SERVING[key]),
+            "postgres": per(w, "postgres"),
+            "nginx": per(w, "nginx"),
+            "redis": per(w, "redis-server"),
+            "client": per(w, "client"),
+        }
         total_parts, total_ours = sum(parts.values()), sum(ours.values())
-        rps, both = med([d["rps"] for d in w]), None
-        fcr, pgr = med([d["rps"] for d in fc]), sql_limit(results, key)
-        if fcr and pgr:
-            both = 1 / (1 / fcr + 1 / pgr)
+        rps, both = med([d["rps"] for d in w]), ceiling(results, key)
         rows.append("| %s | %s | %s | %s | %s | %s |" % (
             key, f1(total_parts), f1(total_ours), f2(total_parts / total_ours if total_ours else None),
             f2(rps / both if rps and both else None),
-            ", ".join("%s %+d" % (g, round(ours[g] - parts[g]))
-                      for g in ("service", "postgres", "nginx", "client", "redis"))))
+            ", ".join("%s %+d" % (g, round(ours[g] - parts[g])) for g in parts)))
     if not rows:
         return []
     return ["### Each endpoint against its ceiling's parts, CPU per request", "",
             "The ceiling is two loads, a FastCGI round trip answering the endpoint's bytes and pgbench "
             "running its SQL (the one of 16 clients and the pool's size that the ceiling takes); their "
             "CPU per request added is what chatsync would spend if it cost nothing on top (µs, medians of "
-            "the rounds, from the table above). \"CPU ratio\" is that sum over chatsync's own: the ratio to "
-            "the ceiling that CPU alone predicts, beside the one measured. \"On top\" is chatsync's CPU "
-            "per request less the parts', program by program; the service is set against `fcgi_hello` "
-            "and pgbench's own client (the libpq work the service does in its place).", "",
+            "the rounds, from the table above). \"CPU ratio\" is that sum over chatsync's own. When every "
+            "load keeps both cores busy, CPU per request is two cores over the rate and the CPU ratio is "
+            "the measured one; a measured ratio above it says a load left the cores partly idle (pgbench's "
+            "append waits on its commits' `fdatasync`). \"On top\" is chatsync's CPU per request less the "
+            "parts', program by program: the service against `fcgi_hello` and pgbench's own client (the "
+            "libpq calls the service makes in its place, and pgbench's script), the other services (sync-svc "
+            "reading an append's wake-up) against nothing, and the client, the load generator, against "
+            "the FastCGI load's (endpoint.lua picks a user and sends a token or a body).", "",
             "| endpoint | ceiling's parts µs | chatsync µs | CPU ratio | measured ratio | on top, µs |",
             "|---|---:|---:|---:|---:|---|"] + rows + [""]
 
@@ -288,23 +304,29 @@ def profile_section(results):
     parts = sorted({p for _, s in shares for p in s["parts"]},
                    key=lambda p: (p == "other", -max(s["parts"].get(p, 0) for _, s in shares)))
 
+    def load_of(key):
+        return load(results, "profile_" + key) or {}
+
     def cpu(key):
-        r = load(results, "profile_" + key) or {}
-        return r.get("cpu", {}).get("us_per_request", {}).get(SERVING[key])
+        return load_of(key).get("cpu", {}).get("us_per_request", {}).get(SERVING[key])
 
     out = ["### Where each service's CPU goes", "",
            "Each service's samples (perf, 299 Hz, DWARF call graphs, during one more wrk load of its "
            "endpoint), each given to the first part of the request path found walking its call chain "
            "up from the leaf (tests/bench/profile_share.py): a futex inside the pool's wait counts as "
            "the pool, a `send` inside the answer's write as the answer. Kernel time counts where its "
-           "system call was made.", "",
+           "system call was made. This load runs after all the others, with perf recording, so its rate "
+           "and CPU per request differ from the rounds'. The machine has no hardware counters: perf "
+           "samples on a timer, and a sample due while interrupts were off lands where they come back "
+           "on, often at the end of a thread switch, which counts the switching high.", "",
            "| share of the service's samples | " + " | ".join(
                "%s (%s)" % (key, SERVING[key]) for key, _ in shares) + " |",
            "|---|" + "---:|" * len(shares),
            "| samples | " + " | ".join(n0(s["samples"]) for _, s in shares) + " |",
-           "| its CPU per request in that load, µs | " + " | ".join(f1(cpu(key)) for key, _ in shares) + " |",
-           "| in the kernel (of which switching threads) | " + " | ".join(
-               "%.0f %% (%.0f %%)" % (s["kernel"], s["switching"]) for _, s in shares) + " |"]
+           "| that load's req/s; the service's CPU per request, µs | " + " | ".join(
+               "%s; %s" % (n0(load_of(key).get("rps")), f1(cpu(key))) for key, _ in shares) + " |",
+           "| in the kernel; with a thread switch in the chain | " + " | ".join(
+               "%.0f %%; %.0f %%" % (s["kernel"], s["switching"]) for _, s in shares) + " |"]
     for p in parts:
         out.append("| %s | %s |" % (labels.get(p, p), " | ".join(
             "%.1f %%" % s["parts"][p] if p in s["parts"] else "—" for _, s in shares)))
@@ -369,11 +391,7 @@ def build(results):
         if target is not None and ratio is not None:
             tgt = "≥ %.2f: %s" % (target, verdict(ratio >= target))
         lat = fx.get("latency_ms", {})
-        # both costs on the same cores: a FastCGI round trip answering as many
-        # bytes as the endpoint does, and the endpoint's SQL
-        pg_rate = sql_limit(results, key)
-        fc = med([d["rps"] for d in rounds(results, "fcgi_sized_" + key)])
-        both = 1 / (1 / fc + 1 / pg_rate) if fc and pg_rate else None
+        both = ceiling(results, key)
         rows.append((key, rps, limit, ratio, errors))
         lines.append("| %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |" % (
             label, n0(rps), f2(lat.get("p50")), f2(lat.get("p99")), n0(fx.get("rate")), errors,
