@@ -2,6 +2,7 @@
 #include "buf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,8 @@ void cs_buf_grow(struct cs_buf *b, size_t extra)
 
 void cs_buf_append(struct cs_buf *b, const void *data, size_t len)
 {
-	cs_buf_grow(b, len);
+	if (b->len + len + 1 > b->cap) /* most appends fit: no call then */
+		cs_buf_grow(b, len);
 	if (len)
 		memcpy(b->data + b->len, data, len);
 	b->len += len;
@@ -70,6 +72,22 @@ static const unsigned char json_escaped[256] = {
 	['"'] = 1, ['\\'] = 1,
 };
 
+/*
+ * 1 when one of the 8 bytes of word is below 0x20, '"' or '\\': the has-less
+ * and has-zero tests of "Bit Twiddling Hacks" (exact about whether such a byte
+ * is there, not about where). A clean run is skipped a word at a time, and the
+ * word that holds an escape is walked a byte at a time.
+ */
+static int word_has_escaped(uint64_t word)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t quote = word ^ (ones * '"'), backslash = word ^ (ones * '\\');
+
+	return ((((word - ones * 0x20) & ~word) | ((quote - ones) & ~quote) |
+		 ((backslash - ones) & ~backslash)) &
+		highs) != 0;
+}
+
 void cs_buf_json_string(struct cs_buf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -82,7 +100,10 @@ void cs_buf_json_string(struct cs_buf *b, const char *s, size_t len)
 	*w++ = '"';
 	while (p < end) {
 		const unsigned char *run = p;
+		uint64_t word;
 
+		while (end - p >= 8 && (memcpy(&word, p, 8), !word_has_escaped(word)))
+			p += 8;
 		while (p < end && !json_escaped[*p])
 			p++;
 		memcpy(w, run, (size_t)(p - run));

@@ -113,6 +113,37 @@ static void test_json_string_escapes_at_run_boundaries(void **state)
 	}
 }
 
+/*
+ * The escaper skips clean runs a word of 8 bytes at a time: each byte that
+ * must be escaped, alone at every offset of a run of bytes that need not be
+ * (the ones next to each range: 0x20, '!', '#', '[', ']', 0x7f, 0x80, 0xff),
+ * is found, in every position of a word and past the last whole word.
+ */
+static void test_json_string_finds_every_escape_at_every_offset_of_a_clean_run(void **state)
+{
+	static const unsigned char clean[] = { 0x20, '!', '#', '[', ']', 0x7f, 0x80, 0xff, 'a' };
+	char input[41];
+
+	(void)state;
+	for (int c = 0; c <= 0xff; c++) {
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		for (size_t at = 0; at < sizeof input; at++) {
+			struct cs_buf fast = CS_BUF_INIT, slow = CS_BUF_INIT;
+
+			for (size_t i = 0; i < sizeof input; i++)
+				input[i] = (char)clean[(i + at + (size_t)c) % sizeof clean];
+			input[at] = (char)c;
+			cs_buf_json_string(&fast, input, sizeof input);
+			escape_slowly(&slow, input, sizeof input);
+			assert_int_equal(fast.len, slow.len);
+			assert_memory_equal(fast.data, slow.data, slow.len);
+			cs_buf_release(&fast);
+			cs_buf_release(&slow);
+		}
+	}
+}
+
 static void test_detach_hands_over_memory(void **state)
 {
 	struct cs_buf b = CS_BUF_INIT;
@@ -134,6 +165,8 @@ int main(void)
 		cmocka_unit_test(test_buf_appends_and_stays_terminated),
 		cmocka_unit_test(test_json_string_escapes_quotes_backslashes_and_controls),
 		cmocka_unit_test(test_json_string_escapes_at_run_boundaries),
+		cmocka_unit_test(
+			test_json_string_finds_every_escape_at_every_offset_of_a_clean_run),
 		cmocka_unit_test(test_detach_hands_over_memory),
 	};
 
