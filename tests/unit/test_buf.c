@@ -115,9 +115,10 @@ static void test_json_string_escapes_at_run_boundaries(void **state)
 
 /*
  * The escaper skips clean runs a word of 8 bytes at a time: each byte that
- * must be escaped, alone at every offset of a run of bytes that need not be
- * (the ones next to each range: 0x20, '!', '#', '[', ']', 0x7f, 0x80, 0xff),
- * is found, in every position of a word and past the last whole word.
+ * must be escaped, at every offset of a run of bytes that need not be (the
+ * ones next to each range: 0x20, '!', '#', '[', ']', 0x7f, 0x80, 0xff), with a
+ * second escape 1 to 16 bytes after it, is found, in every position of a word
+ * and past the last whole word.
  */
 static void test_json_string_finds_every_escape_at_every_offset_of_a_clean_run(void **state)
 {
@@ -134,10 +135,14 @@ static void test_json_string_finds_every_escape_at_every_offset_of_a_clean_run(v
 			for (size_t i = 0; i < sizeof input; i++)
 				input[i] = (char)clean[(i + at + (size_t)c) % sizeof clean];
 			input[at] = (char)c;
+			/* and a second escape 1 to 16 bytes on: two in a word, or in the next */
+			if (at + 1 + (size_t)c % 16 < sizeof input)
+				input[at + 1 + (size_t)c % 16] = c == '"' ? '\\' : '"';
 			cs_buf_json_string(&fast, input, sizeof input);
 			escape_slowly(&slow, input, sizeof input);
 			assert_int_equal(fast.len, slow.len);
 			assert_memory_equal(fast.data, slow.data, slow.len);
+			assert_int_equal(fast.data[fast.len], '\0');
 			cs_buf_release(&fast);
 			cs_buf_release(&slow);
 		}
